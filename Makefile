@@ -1,0 +1,51 @@
+# Quick start: `make run` serves the demo site; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app sciweek
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install install-dev translations extract-messages migrate lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed translations
+
+install-dev: $(VENV)/.installed-dev translations
+
+# Compiled message catalogues are build output, made from the reviewed .po files.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -q -d sciweek/translations
+
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o sciweek/translations/messages.pot .
+	$(BIN)/pybabel update -q -N -i sciweek/translations/messages.pot -d sciweek/translations
+
+migrate: install
+	$(FLASK) db upgrade
+
+run: migrate
+	$(FLASK) seed-demo --if-empty
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check sciweek tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

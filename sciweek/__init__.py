@@ -1,0 +1,79 @@
+"""sciweek: science outreach, S&T week and rural cadre training for a district."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import load_config
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Application factory: config, then extensions, blueprints, error pages and CLI."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SCIWEEK_INSTANCE_PATH")
+        or os.path.join(PROJECT_ROOT, "instance"),
+        template_folder=os.path.join(PROJECT_ROOT, "templates"),
+        static_folder=os.path.join(PROJECT_ROOT, "static"),
+    )
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    if app.config["SCIWEEK_PROXY_COUNT"]:
+        n = app.config["SCIWEEK_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from . import database, i18n
+    from .accounts import auth
+    from .extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(PROJECT_ROOT, "migrations"),
+        compare_type=True,
+        render_as_batch=True,
+        render_item=database.render_migration_item,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .accounts.routes import bp as accounts_bp
+    from .activities.routes import bp as activities_bp
+    from .manage.routes import bp as manage_bp
+
+    app.register_blueprint(activities_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(manage_bp, url_prefix="/manage")
+
+
+def register_errors(app: Flask) -> None:
+    from . import errors
+
+    errors.init_app(app)
+
+
+def register_cli(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)

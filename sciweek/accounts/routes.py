@@ -1,0 +1,35 @@
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..extensions import limiter
+from .auth import safe_next_url
+from .forms import LoginForm
+from .services import authenticate
+
+bp = Blueprint("accounts", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(safe_next_url(request.args.get("next")) or url_for("activities.index"))
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        user = authenticate(form.username.data.strip(), form.password.data)
+        if user is None:
+            form.password.errors.append(_("用户名或密码不正确。"))
+        else:
+            login_user(user, remember=form.remember.data)
+            default = url_for("manage.dashboard") if user.is_staff else url_for("activities.index")
+            return redirect(safe_next_url(form.next.data) or default)
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash(_("已退出登录。"), "info")
+    return redirect(url_for("activities.index"))

@@ -1,0 +1,67 @@
+"""Account rules: creating users and checking passwords."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Department, Role, Town, User
+
+
+class AccountError(ValueError):
+    """A user-facing reason why an account could not be created."""
+
+
+def create_user(
+    username: str,
+    role: str,
+    password: str,
+    *,
+    department_code: str | None = None,
+    town_code: str | None = None,
+    display_name: str = "",
+) -> User:
+    """Create a user with a hashed password, checking the role's scope."""
+    if role not in Role.__members__.values():
+        raise AccountError(f"未知角色：{role}")
+    if db.session.scalar(select(User.id).where(User.username == username)):
+        raise AccountError(f"用户名已存在：{username}")
+    if len(password) < 8:
+        raise AccountError("密码至少 8 位。")
+    user = User(username=username, role=role, display_name=display_name or username)
+    user.set_password(password)
+    if role == Role.ORGANIZER:
+        if not department_code:
+            raise AccountError("组织者必须指定部门（--department）。")
+        user.department = _department(department_code)
+    elif department_code:
+        user.department = _department(department_code)
+    if role == Role.COORDINATOR:
+        if not town_code:
+            raise AccountError("镇街联络员必须指定镇街（--town）。")
+        user.town = _town(town_code)
+    elif town_code:
+        user.town = _town(town_code)
+    db.session.add(user)
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_enabled or not user.check_password(password):
+        return None
+    return user
+
+
+def _department(code: str) -> Department:
+    department = db.session.scalar(select(Department).where(Department.code == code))
+    if department is None:
+        raise AccountError(f"未知部门代码：{code}")
+    return department
+
+
+def _town(code: str) -> Town:
+    town = db.session.scalar(select(Town).where(Town.code == code))
+    if town is None:
+        raise AccountError(f"未知镇街代码：{code}")
+    return town

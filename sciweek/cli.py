@@ -1,0 +1,90 @@
+"""``flask --app sciweek ...`` commands."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ROLE_VALUES, Town
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(town_group)
+    app.cli.add_command(seed_demo_command)
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLE_VALUES), required=True)
+@click.option("--department", "department_code", help="Department code (organizers).")
+@click.option("--town", "town_code", help="Town code (coordinators).")
+@click.option("--password", help="Password; a random one is generated and printed if omitted.")
+@click.option("--name", "display_name", default="", help="Display name.")
+def create_user_command(username, role, department_code, town_code, password, display_name):
+    """Create a user account with a role."""
+    from .accounts.services import AccountError, create_user
+
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    try:
+        create_user(
+            username,
+            role,
+            password,
+            department_code=department_code,
+            town_code=town_code,
+            display_name=display_name,
+        )
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created {role} {username}.")
+    if generated:
+        click.echo(f"Password: {password}")
+
+
+@click.group("town")
+def town_group():
+    """Manage towns (镇/街)."""
+
+
+@town_group.command("add")
+@click.argument("name")
+@click.option("--code", required=True, help="A short unique code, e.g. chengguan.")
+def town_add(name, code):
+    """Add a town."""
+    name, code = name.strip(), code.strip()
+    if not name or not code:
+        raise click.ClickException("Name and code must not be empty.")
+    if db.session.scalar(select(Town.id).where((Town.code == code) | (Town.name == name))):
+        raise click.ClickException(f"A town with code {code} or name {name} already exists.")
+    db.session.add(Town(name=name, code=code))
+    db.session.commit()
+    click.echo(f"Added town {name} ({code}).")
+
+
+@town_group.command("list")
+def town_list():
+    """List towns."""
+    for town in db.session.scalars(select(Town).order_by(Town.code)):
+        click.echo(f"{town.code}\t{town.name}\t{len(town.villages)} villages")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only seed a database that has no towns yet.")
+def seed_demo_command(if_empty):
+    """Load demo towns, departments, campaigns, activities and users (idempotent)."""
+    from .demo import seed_demo
+
+    if if_empty and db.session.scalar(select(Town.id).limit(1)):
+        click.echo("Database already has data; demo not loaded.")
+        return
+    summary = seed_demo()
+    db.session.commit()
+    click.echo(summary)

@@ -1,0 +1,232 @@
+"""Demo data for ``flask seed-demo``. Idempotent: running it twice changes nothing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from .accounts.services import create_user
+from .extensions import db
+from .i18n import LOCAL_TZ
+from .models import (
+    Activity,
+    ActivitySession,
+    ActivityStatus,
+    Audience,
+    Campaign,
+    Department,
+    Town,
+    User,
+    Village,
+)
+
+# The eight towns of ../shared/data/cadres_sample.xlsx, with their village counts.
+TOWNS = [
+    ("chengguan", "城关镇", "城关", 6),
+    ("donghu", "东湖镇", "东湖", 5),
+    ("nanling", "南岭镇", "南岭", 9),
+    ("liulin", "柳林街道", "柳林", 8),
+    ("hexi", "河西街道", "河西", 6),
+    ("baisha", "白沙乡", "白沙", 9),
+    ("shiqiao", "石桥镇", "石桥", 8),
+    ("qingshan", "青山镇", "青山", 9),
+]
+NUMERALS = "一二三四五六七八九十"
+DEPARTMENTS = [
+    ("kjj", "区科技局", ""),
+    ("kx", "区科协", ""),
+    ("nyncj", "区农业农村局", "区农业局"),
+    ("rsj", "区人力资源和社会保障局", "区劳动和社会保障局"),
+]
+DEMO_PASSWORD = "sciweek-demo"  # noqa: S105 - documented demo log-in, never for production
+USERS = [
+    ("admin", "admin", None, None, "管理员"),
+    ("organizer", "organizer", "kjj", None, "科技局组织者"),
+    ("organizer-kx", "organizer", "kx", None, "科协组织者"),
+    ("coordinator", "coordinator", None, "chengguan", "城关镇联络员"),
+    ("checker", "checker", None, None, "志愿者"),
+]
+
+TOPICS = {
+    "outreach": [
+        ("果树春季修剪技术现场指导", "农技专家现场讲解修剪要点，发放技术资料。"),
+        ("科技下乡大集：农技咨询与科普展板", "农技、医疗、法律专家现场咨询。"),
+        ("稻田综合种养技术讲座", "稻渔共作的技术与效益。"),
+        ("电商助农：手机直播带货入门", "手把手教村民用手机开店直播。"),
+        ("食用菌栽培技术示范", "大棚香菇栽培示范与答疑。"),
+        ("防范电信诈骗科普宣传", "识别常见骗局，守好钱袋子。"),
+        ("畜禽养殖疫病防控讲座", "生猪与家禽常见病的防控。"),
+        ("科普大篷车进村", "互动展品与科学实验表演。"),
+    ],
+    "science_day": [
+        ("科普日主场：走进人工智能", "机器人、无人机互动体验。"),
+        ("青少年科学实验秀", "液氮、静电与声光实验。"),
+        ("应急科普：地震与消防演练", "学习逃生与自救技能。"),
+        ("健康科普讲座：慢病防治", "高血压、糖尿病的日常管理。"),
+        ("天文观测之夜", "带望远镜看月亮和土星。"),
+        ("科普图书漂流", "好书交换与阅读分享。"),
+    ],
+    "st_week": [
+        ("科技活动周开幕式暨成果展", "全区科技成果集中展示。"),
+        ("实验室开放日", "走进企业研发中心。"),
+        ("院士专家报告会", "科技前沿与乡村振兴。"),
+        ("科技创新成果路演", "企业与高校成果对接。"),
+        ("智慧农业装备展示", "植保无人机、智能灌溉现场演示。"),
+        ("节水节能科普展", "家庭节水节能小窍门。"),
+    ],
+    "training": [
+        ("农村基层干部科普能力培训班（第一期）", "面向村两委干部的科普知识培训。"),
+        ("农村基层干部科普能力培训班（第二期）", "面向村两委干部的科普知识培训。"),
+        ("乡村振兴与数字乡村专题培训", "数字乡村建设政策与案例。"),
+        ("农村实用技术骨干培训", "种养技术与农产品质量安全。"),
+        ("基层干部应急管理科普培训", "防汛、防火与地质灾害应对。"),
+        ("农村人居环境整治技术培训", "垃圾分类与污水处理技术。"),
+        ("科普信息员培训", "科普中国 App 与信息发布。"),
+        ("基层干部网络安全知识培训", "个人信息保护与网络安全。"),
+    ],
+}
+
+
+def _town_villages() -> list[tuple[str, str, list[str]]]:
+    return [
+        (code, name, [f"{prefix}{NUMERALS[i]}村" for i in range(count)])
+        for code, name, prefix, count in TOWNS
+    ]
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=LOCAL_TZ)
+
+
+def seed_demo(today: date | None = None) -> str:
+    """Create what is missing of the demo data set; return a one-line summary."""
+    today = today or datetime.now(LOCAL_TZ).date()
+    created = {"towns": 0, "villages": 0, "departments": 0, "activities": 0, "users": 0}
+
+    towns: dict[str, Town] = {}
+    for code, name, village_names in _town_villages():
+        town = db.session.scalar(select(Town).where(Town.code == code))
+        if town is None:
+            town = Town(code=code, name=name)
+            db.session.add(town)
+            created["towns"] += 1
+        existing = {v.name for v in town.villages}
+        for village_name in village_names:
+            if village_name not in existing:
+                town.villages.append(Village(name=village_name))
+                created["villages"] += 1
+        towns[code] = town
+
+    departments: dict[str, Department] = {}
+    for code, name, former in DEPARTMENTS:
+        department = db.session.scalar(select(Department).where(Department.code == code))
+        if department is None:
+            department = Department(code=code, name=name, former_names=former)
+            db.session.add(department)
+            created["departments"] += 1
+        departments[code] = department
+    db.session.flush()
+
+    campaigns = {
+        "st_week": _campaign("2026年科技活动周", "st_week", date(2026, 5, 16), date(2026, 5, 23)),
+        "science_day": _campaign(
+            "2026年全国科普日", "science_day", date(2026, 9, 1), date(2026, 9, 30)
+        ),
+    }
+
+    for username, role, dept, town, name in USERS:
+        if db.session.scalar(select(User.id).where(User.username == username)) is None:
+            create_user(
+                username,
+                role,
+                DEMO_PASSWORD,
+                department_code=dept,
+                town_code=town,
+                display_name=name,
+            )
+            created["users"] += 1
+    db.session.flush()
+
+    town_list = list(towns.values())
+    dept_cycle = {
+        "outreach": ["kjj", "nyncj", "kx"],
+        "science_day": ["kx", "kjj"],
+        "st_week": ["kjj", "kx"],
+        "training": ["kx", "rsj", "nyncj", "kjj"],
+    }
+    # Spread activities from six weeks ago to two months ahead; campaign
+    # activities sit inside their campaign's dates.
+    offsets = [-40, -21, -9, -2, 0, 1, 2, 3, 5, 7, 9, 12, 15, 20, 26, 33, 45, 60]
+    index = 0
+    checker = db.session.scalar(select(User).where(User.username == "checker"))
+    for kind, topics in TOPICS.items():
+        for number, (title, description) in enumerate(topics):
+            index += 1
+            if db.session.scalar(select(Activity.id).where(Activity.title == title)):
+                continue
+            town = town_list[index % len(town_list)]
+            village = town.villages[number % len(town.villages)]
+            campaign = campaigns.get(kind)
+            if campaign is not None and number % 2 == 0:
+                day = campaign.starts_on + timedelta(days=number % 7)
+            else:
+                campaign = None
+                day = today + timedelta(days=offsets[index % len(offsets)])
+            activity = Activity(
+                kind=kind,
+                title=title,
+                description=description,
+                campaign=campaign,
+                town=town,
+                village=village if kind in ("outreach", "training") else None,
+                venue=f"{village.name}村委会文化礼堂"
+                if kind in ("outreach", "training")
+                else f"{town.name}文化中心",
+                audience=Audience.CADRES.value if kind == "training" else Audience.PUBLIC.value,
+                capacity=[20, 50, 80, None, 30, 200][index % 6],
+                waitlist_enabled=index % 4 != 0,
+                status=ActivityStatus.PUBLISHED.value,
+                published_at=_at(day - timedelta(days=14), 9),
+                registration_opens_at=_at(day - timedelta(days=14), 9),
+                registration_closes_at=_at(day, 8),
+            )
+            activity.departments = [departments[c] for c in dept_cycle[kind][: 1 + number % 2]]
+            if kind == "training":
+                activity.sessions = [
+                    ActivitySession(
+                        starts_at=_at(day + timedelta(days=d), 9),
+                        ends_at=_at(day + timedelta(days=d), 11, 30),
+                        credit_hours=Decimal("2.5"),
+                        note=f"第{d + 1}场",
+                    )
+                    for d in range(1 + number % 3)
+                ]
+            else:
+                activity.sessions = [
+                    ActivitySession(starts_at=_at(day, 9, 30), ends_at=_at(day, 16))
+                ]
+            if number == 5 and kind == "outreach":
+                activity.status = ActivityStatus.CANCELLED.value
+                activity.cancel_reason = "因天气原因取消，改期另行通知。"
+                activity.cancelled_at = _at(today, 8)
+                activity.sequence = 1
+            if number == 7 and kind == "training":
+                activity.status = ActivityStatus.DRAFT.value
+                activity.published_at = None
+            db.session.add(activity)
+            if checker is not None and number < 2:
+                checker.assigned_activities.append(activity)
+            created["activities"] += 1
+    db.session.flush()
+    return "Demo data: " + ", ".join(f"{v} {k} added" for k, v in created.items())
+
+
+def _campaign(name: str, kind: str, starts: date, ends: date) -> Campaign:
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == name))
+    if campaign is None:
+        campaign = Campaign(name=name, kind=kind, starts_on=starts, ends_on=ends)
+        db.session.add(campaign)
+        db.session.flush()
+    return campaign

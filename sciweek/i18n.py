@@ -1,0 +1,80 @@
+"""Languages and local time: Simplified Chinese first, English selectable, Asia/Shanghai."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, request
+from flask_babel import get_locale
+
+from .extensions import babel
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+LANGUAGES = {"zh": "中文", "en": "English"}
+LANG_COOKIE = "lang"
+
+
+def select_locale() -> str:
+    lang = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    return lang if lang in LANGUAGES else "zh"
+
+
+def to_local(value: datetime) -> datetime:
+    return value.astimezone(LOCAL_TZ)
+
+
+def _is_english() -> bool:
+    return str(get_locale()) == "en"
+
+
+def format_date(value: date | datetime | None) -> str:
+    """2026年5月17日 (Chinese) or 17 May 2026 (English)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value).date()
+    if _is_english():
+        return f"{value.day} {value.strftime('%b')} {value.year}"
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def format_time(value: datetime | None) -> str:
+    return to_local(value).strftime("%H:%M") if value else ""
+
+
+def format_datetime(value: datetime | None) -> str:
+    """2026年5月17日 09:30 in Asia/Shanghai."""
+    if value is None:
+        return ""
+    return f"{format_date(value)} {format_time(value)}"
+
+
+def format_span(starts: datetime, ends: datetime) -> str:
+    """A session's time: one date when it starts and ends the same local day."""
+    if to_local(starts).date() == to_local(ends).date():
+        return f"{format_datetime(starts)}–{format_time(ends)}"
+    return f"{format_datetime(starts)} – {format_datetime(ends)}"
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories="translations",
+    )
+    app.jinja_env.filters.update(
+        local_date=format_date,
+        local_time=format_time,
+        local_datetime=format_datetime,
+    )
+    app.jinja_env.globals.update(
+        format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale
+    )
+
+    @app.after_request
+    def remember_language(response):
+        lang = request.args.get("lang")
+        if lang in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+        return response

@@ -1,0 +1,199 @@
+"""Scheduling rules: saving, publishing and cancelling activities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import (
+    Activity,
+    ActivitySession,
+    ActivityStatus,
+    Audience,
+    Campaign,
+    Department,
+    Role,
+    User,
+    Village,
+    utcnow,
+)
+
+
+class SchedulingError(ValueError):
+    """A user-facing reason why a scheduling change was refused."""
+
+
+@dataclass
+class ActivityData:
+    title: str
+    kind: str
+    description: str
+    department_ids: list[int]
+    campaign_id: int | None
+    town_id: int | None
+    village_id: int | None
+    venue: str
+    latitude: float | None
+    longitude: float | None
+    audience: str
+    capacity: int | None
+    waitlist_enabled: bool
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    sessions: list[dict]
+
+
+def _timing_and_place(activity: Activity) -> tuple:
+    """What calendar subscribers see change: times, place and status."""
+    return (
+        activity.status,
+        activity.town_id,
+        activity.village_id,
+        activity.venue,
+        activity.latitude,
+        activity.longitude,
+        tuple(sorted((s.id, s.starts_at, s.ends_at) for s in activity.sessions)),
+    )
+
+
+def save_activity(activity: Activity | None, data: ActivityData, editor: User) -> Activity:
+    """Create or update an activity with its sessions, in the caller's transaction.
+
+    An organizer's own department is always kept among the organizers, so an
+    organizer cannot lock themselves out of an activity by editing it.
+    """
+    creating = activity is None
+    if creating:
+        activity = Activity(status=ActivityStatus.DRAFT.value, sequence=0)
+        db.session.add(activity)
+        before = None
+    else:
+        before = _timing_and_place(activity)
+
+    department_ids = set(data.department_ids)
+    if editor.role == Role.ORGANIZER:
+        department_ids.add(editor.department_id)
+    departments = db.session.scalars(
+        select(Department).where(Department.id.in_(department_ids))
+    ).all()
+    if len(departments) != len(department_ids):
+        raise SchedulingError("未知的主办部门。")
+    if data.campaign_id and db.session.get(Campaign, data.campaign_id) is None:
+        raise SchedulingError("未知的专题。")
+    if data.village_id:
+        village = db.session.get(Village, data.village_id)
+        if village is None or village.town_id != data.town_id:
+            raise SchedulingError("所选村/社区不属于所选镇街。")
+    if (
+        data.capacity is not None
+        and not creating
+        and data.capacity < activity.confirmed_count
+    ):
+        raise SchedulingError(
+            f"已有 {activity.confirmed_count} 人确认报名，名额不能少于此数。"
+        )
+
+    activity.title = data.title.strip()
+    activity.kind = data.kind
+    activity.description = data.description.strip()
+    activity.departments = list(departments)
+    activity.campaign_id = data.campaign_id or None
+    activity.town_id = data.town_id or None
+    activity.village_id = data.village_id or None
+    activity.venue = data.venue.strip()
+    activity.latitude = data.latitude
+    activity.longitude = data.longitude
+    activity.audience = data.audience or Audience.PUBLIC.value
+    activity.capacity = data.capacity
+    activity.waitlist_enabled = data.waitlist_enabled
+    activity.registration_opens_at = data.registration_opens_at
+    activity.registration_closes_at = data.registration_closes_at
+    _apply_sessions(activity, data.sessions)
+    if not activity.sessions:
+        raise SchedulingError("至少需要一个场次。")
+
+    db.session.flush()
+    if before is not None and before != _timing_and_place(activity):
+        activity.sequence += 1
+    return activity
+
+
+def _apply_sessions(activity: Activity, rows: list[dict]) -> None:
+    existing = {s.id: s for s in activity.sessions}
+    for row in rows:
+        session = existing.get(row["id"]) if row["id"] else None
+        if row["id"] and session is None:
+            raise SchedulingError("场次不属于此活动。")
+        if row["remove"]:
+            if session is not None:
+                activity.sessions.remove(session)
+            continue
+        if session is None:
+            session = ActivitySession()
+            activity.sessions.append(session)
+        session.starts_at = row["starts_at"]
+        session.ends_at = row["ends_at"]
+        session.credit_hours = row["credit_hours"]
+        session.note = row["note"]
+
+
+def publish_activity(activity: Activity) -> None:
+    if activity.status == ActivityStatus.CANCELLED:
+        raise SchedulingError("已取消的活动不能再发布。")
+    if not activity.sessions:
+        raise SchedulingError("至少需要一个场次才能发布。")
+    if activity.status != ActivityStatus.PUBLISHED:
+        activity.status = ActivityStatus.PUBLISHED.value
+        activity.published_at = utcnow()
+
+
+def cancel_activity(activity: Activity, reason: str) -> None:
+    """Cancel, keeping the activity (and its registrations) for the record."""
+    reason = reason.strip()
+    if not reason:
+        raise SchedulingError("请说明取消原因。")
+    if activity.status == ActivityStatus.CANCELLED:
+        raise SchedulingError("活动已取消。")
+    activity.status = ActivityStatus.CANCELLED.value
+    activity.cancel_reason = reason
+    activity.cancelled_at = utcnow()
+    activity.sequence += 1
+
+
+@dataclass
+class VenueConflict:
+    session: ActivitySession
+    other: ActivitySession
+
+
+def venue_conflicts(activity: Activity) -> list[VenueConflict]:
+    """Sessions of other live activities at the same venue whose times overlap."""
+    venue = activity.venue.strip()
+    if not venue or not activity.sessions:
+        return []
+    conflicts = []
+    for session in activity.sessions:
+        others = db.session.scalars(
+            select(ActivitySession)
+            .join(Activity)
+            .where(
+                Activity.id != activity.id,
+                Activity.status != ActivityStatus.CANCELLED.value,
+                func.trim(Activity.venue) == venue,
+                (Activity.town_id == activity.town_id)
+                if activity.town_id
+                else Activity.town_id.is_(None),
+                ActivitySession.starts_at < session.ends_at,
+                ActivitySession.ends_at > session.starts_at,
+            )
+        ).all()
+        conflicts.extend(VenueConflict(session, other) for other in others)
+    # Two sessions of the same activity overlapping each other at one venue.
+    ordered = sorted(activity.sessions, key=lambda s: s.starts_at)
+    for first, second in zip(ordered, ordered[1:], strict=False):
+        if second.starts_at < first.ends_at:
+            conflicts.append(VenueConflict(second, first))
+    return conflicts

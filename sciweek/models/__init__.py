@@ -1,0 +1,34 @@
+"""Typed SQLAlchemy 2.0 models, one module per domain area."""
+
+from .accounts import ROLE_VALUES, STAFF_ROLES, Role, User, checker_assignments
+from .activities import (
+    Activity,
+    ActivityKind,
+    ActivitySession,
+    ActivityStatus,
+    Audience,
+    Campaign,
+    activity_departments,
+)
+from .places import Department, Town, Village
+from .types import UTCDateTime, utcnow
+
+__all__ = [
+    "ROLE_VALUES",
+    "STAFF_ROLES",
+    "Activity",
+    "ActivityKind",
+    "ActivitySession",
+    "ActivityStatus",
+    "Audience",
+    "Campaign",
+    "Department",
+    "Role",
+    "Town",
+    "UTCDateTime",
+    "User",
+    "Village",
+    "activity_departments",
+    "checker_assignments",
+    "utcnow",
+]

@@ -1,0 +1,191 @@
+"""Campaigns, activities and their dated sessions (场次)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .places import Department, Town, Village
+from .types import UTCDateTime, utcnow
+
+
+class ActivityKind(enum.StrEnum):
+    OUTREACH = "outreach"  # 科技下乡
+    SCIENCE_DAY = "science_day"  # 科普日
+    ST_WEEK = "st_week"  # 科技活动周
+    TRAINING = "training"  # 培训
+
+
+class Audience(enum.StrEnum):
+    PUBLIC = "public"
+    CADRES = "cadres"
+
+
+class ActivityStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+KIND_VALUES = tuple(k.value for k in ActivityKind)
+STATUS_VALUES = tuple(s.value for s in ActivityStatus)
+AUDIENCE_VALUES = tuple(a.value for a in Audience)
+
+
+def _in_check(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Campaign(db.Model):
+    """A named period of work, e.g. 2026年科技活动周."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(_in_check("kind", KIND_VALUES), name="kind"),
+        CheckConstraint("ends_on >= starts_on", name="dates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+
+
+activity_departments = Table(
+    "activity_departments",
+    db.metadata,
+    Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
+    Column("department_id", ForeignKey("departments.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+
+class Activity(db.Model):
+    """One published thing people attend. Cancelled activities are kept, never deleted."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        CheckConstraint(_in_check("kind", KIND_VALUES), name="kind"),
+        CheckConstraint(_in_check("status", STATUS_VALUES), name="status"),
+        CheckConstraint(_in_check("audience", AUDIENCE_VALUES), name="audience"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity"),
+        # The last word on overbooking: no transaction can commit more
+        # confirmed places than the activity has.
+        CheckConstraint(
+            "confirmed_count >= 0 AND (capacity IS NULL OR confirmed_count <= capacity)",
+            name="not_overbooked",
+        ),
+        CheckConstraint(
+            "registration_opens_at IS NULL OR registration_closes_at IS NULL "
+            "OR registration_closes_at > registration_opens_at",
+            name="registration_window",
+        ),
+        CheckConstraint(
+            "status <> 'cancelled' OR cancel_reason <> ''", name="cancel_reason_given"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    audience: Mapped[str] = mapped_column(String(20), default=Audience.PUBLIC.value)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    # Confirmed registrations, changed only by atomic conditional UPDATEs.
+    confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default=ActivityStatus.DRAFT.value, index=True)
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Rises whenever time, place or status change, so calendar clients replace their copy.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign | None] = relationship()
+    town: Mapped[Town | None] = relationship()
+    village: Mapped[Village | None] = relationship()
+    departments: Mapped[list[Department]] = relationship(
+        secondary=activity_departments, order_by="Department.id"
+    )
+    sessions: Mapped[list[ActivitySession]] = relationship(
+        back_populates="activity",
+        order_by="ActivitySession.starts_at",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == ActivityStatus.CANCELLED
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == ActivityStatus.PUBLISHED
+
+    @property
+    def places_left(self) -> int | None:
+        if self.capacity is None:
+            return None
+        return max(self.capacity - self.confirmed_count, 0)
+
+    @property
+    def starts_at(self) -> datetime | None:
+        return self.sessions[0].starts_at if self.sessions else None
+
+    @property
+    def ends_at(self) -> datetime | None:
+        return max((s.ends_at for s in self.sessions), default=None)
+
+    def __repr__(self) -> str:
+        return f"<Activity {self.id} {self.title!r}>"
+
+
+class ActivitySession(db.Model):
+    """One dated sitting (场次) of an activity."""
+
+    __tablename__ = "activity_sessions"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("credit_hours IS NULL OR credit_hours >= 0", name="credit_hours"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    credit_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    activity: Mapped[Activity] = relationship(back_populates="sessions")
