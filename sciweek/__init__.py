@@ -60,11 +60,19 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .accounts.routes import bp as accounts_bp
     from .activities.routes import bp as activities_bp
+    from .checkin.routes import bp as checkin_bp
+    from .feeds.routes import bp as feeds_bp
     from .manage.routes import bp as manage_bp
+    from .registration.routes import bp as registration_bp
+    from .training.routes import bp as training_bp
 
     app.register_blueprint(activities_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(manage_bp, url_prefix="/manage")
+    app.register_blueprint(registration_bp)
+    app.register_blueprint(checkin_bp)
+    app.register_blueprint(feeds_bp)
+    app.register_blueprint(training_bp)
 
 
 def register_errors(app: Flask) -> None:

@@ -11,9 +11,19 @@ from .activities import (
     activity_departments,
 )
 from .places import Department, Town, Village
+from .registration import (
+    REGISTRATION_STATUS_VALUES,
+    CheckIn,
+    Registration,
+    RegistrationStatus,
+)
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "REGISTRATION_STATUS_VALUES",
+    "CheckIn",
+    "Registration",
+    "RegistrationStatus",
     "ROLE_VALUES",
     "STAFF_ROLES",
     "Activity",

@@ -51,6 +51,8 @@ class User(UserMixin, db.Model):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Personal calendar feed: the URL token is shown once, only its SHA-256 is kept.
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     department: Mapped[Department | None] = relationship()

@@ -1,0 +1,104 @@
+"""Registrations (报名) with their tickets, and check-ins (签到) at sessions."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .accounts import User
+from .activities import Activity, ActivitySession, _in_check
+from .places import Town, Village
+from .types import UTCDateTime, utcnow
+
+
+class RegistrationStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+REGISTRATION_STATUS_VALUES = tuple(s.value for s in RegistrationStatus)
+
+
+class Registration(db.Model):
+    """A person's place on an activity. The ticket secret is stored only as its SHA-256."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        CheckConstraint(_in_check("status", REGISTRATION_STATUS_VALUES), name="status"),
+        UniqueConstraint("activity_id", "short_code", name="uq_registrations_activity_short_code"),
+        # One active registration per phone per activity; cancelled ones may repeat.
+        Index(
+            "uq_registrations_active_phone",
+            "activity_id",
+            "phone",
+            unique=True,
+            postgresql_where=text("status <> 'cancelled'"),
+            sqlite_where=text("status <> 'cancelled'"),
+        ),
+        Index("ix_registrations_waitlist", "activity_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str] = mapped_column(String(11), index=True)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    short_code: Mapped[str] = mapped_column(String(6))
+    walk_in: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    activity: Mapped[Activity] = relationship()
+    user: Mapped[User | None] = relationship()
+    town: Mapped[Town | None] = relationship()
+    village: Mapped[Village | None] = relationship()
+    checkins: Mapped[list[CheckIn]] = relationship(back_populates="registration")
+
+
+class CheckIn(db.Model):
+    """Presence of a registrant at one session. An undone check-in is kept, marked undone."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        # Exactly one live check-in per registration and session, whatever races.
+        Index(
+            "uq_checkins_live",
+            "registration_id",
+            "session_id",
+            unique=True,
+            postgresql_where=text("undone_at IS NULL"),
+            sqlite_where=text("undone_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("activity_sessions.id", ondelete="CASCADE"), index=True
+    )
+    # When the person was seen (the device's scan time for offline scans) ...
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # ... and when the server learnt of it.
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    method: Mapped[str] = mapped_column(String(20), default="scan")
+    checked_in_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    registration: Mapped[Registration] = relationship(back_populates="checkins")
+    session: Mapped[ActivitySession] = relationship()
