@@ -1,0 +1,47 @@
+"""Ticket secrets and short codes. Pure functions, no database."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+# 24 random bytes = 192 bits, URL-safe base64 (32 characters).
+SECRET_BYTES = 24
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+# No 0/O, 1/I/L: easy to read out at a door and to type on a phone.
+SHORT_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+SHORT_CODE_LENGTH = 6
+SHORT_CODE_RE = re.compile(rf"^[{SHORT_CODE_ALPHABET}]{{{SHORT_CODE_LENGTH}}}$")
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def hash_secret(secret: str) -> str:
+    """What the database keeps instead of the secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def is_well_formed_secret(value: str) -> bool:
+    return bool(SECRET_RE.match(value or ""))
+
+
+def new_short_code() -> str:
+    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+
+
+def normalize_short_code(value: str) -> str | None:
+    """Upper-case a typed short code; None when it cannot be one."""
+    value = (value or "").strip().upper().replace(" ", "").replace("-", "")
+    return value if SHORT_CODE_RE.match(value) else None
+
+
+def ticket_path(secret: str) -> str:
+    return f"/t/{secret}"
+
+
+def ticket_url(base_url: str, secret: str) -> str:
+    """The absolute ticket URL that the QR code encodes."""
+    return base_url.rstrip("/") + ticket_path(secret)
