@@ -46,9 +46,7 @@ def load_config(instance_path: str) -> dict:
         "SECRET_KEY": _secret_key(instance, production),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "SCIWEEK_BASE_URL": os.environ.get("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip(
-            "/"
-        ),
+        "SCIWEEK_BASE_URL": os.environ.get("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "RATELIMIT_STORAGE_URI": os.environ.get("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,

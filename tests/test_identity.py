@@ -11,15 +11,23 @@ from sciweek.identity import (
 
 @pytest.mark.parametrize(
     "raw",
-    ["13800138000", "138 0013 8000", "138-0013-8000", "+86 138 0013 8000", "008613800138000",
-     "+8613800138000", "１３８００１３８０００"],
+    [
+        "13800138000",
+        "138 0013 8000",
+        "138-0013-8000",
+        "+86 138 0013 8000",
+        "008613800138000",
+        "+8613800138000",
+        "１３８００１３８０００",
+    ],
 )
 def test_phone_variants_normalise(raw):
     assert normalize_phone(raw) == "13800138000"
 
 
-@pytest.mark.parametrize("raw", ["", "12800138000", "1380013800", "138001380001", "1.38001E+10",
-                                 "abc", "23800138000"])
+@pytest.mark.parametrize(
+    "raw", ["", "12800138000", "1380013800", "138001380001", "1.38001E+10", "abc", "23800138000"]
+)
 def test_bad_phones_rejected_with_chinese_message(raw):
     with pytest.raises(IdentityError) as err:
         normalize_phone(raw)

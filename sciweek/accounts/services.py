@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
@@ -23,22 +24,22 @@ def create_user(
 ) -> User:
     """Create a user with a hashed password, checking the role's scope."""
     if role not in Role.__members__.values():
-        raise AccountError(f"未知角色：{role}")
+        raise AccountError(_("未知角色：%(role)s", role=role))
     if db.session.scalar(select(User.id).where(User.username == username)):
-        raise AccountError(f"用户名已存在：{username}")
+        raise AccountError(_("用户名已存在：%(name)s", name=username))
     if len(password) < 8:
-        raise AccountError("密码至少 8 位。")
+        raise AccountError(_("密码至少 8 位。"))
     user = User(username=username, role=role, display_name=display_name or username)
     user.set_password(password)
     if role == Role.ORGANIZER:
         if not department_code:
-            raise AccountError("组织者必须指定部门（--department）。")
+            raise AccountError(_("组织者必须指定部门（--department）。"))
         user.department = _department(department_code)
     elif department_code:
         user.department = _department(department_code)
     if role == Role.COORDINATOR:
         if not town_code:
-            raise AccountError("镇街联络员必须指定镇街（--town）。")
+            raise AccountError(_("镇街联络员必须指定镇街（--town）。"))
         user.town = _town(town_code)
     elif town_code:
         user.town = _town(town_code)
@@ -56,12 +57,12 @@ def authenticate(username: str, password: str) -> User | None:
 def _department(code: str) -> Department:
     department = db.session.scalar(select(Department).where(Department.code == code))
     if department is None:
-        raise AccountError(f"未知部门代码：{code}")
+        raise AccountError(_("未知部门代码：%(code)s", code=code))
     return department
 
 
 def _town(code: str) -> Town:
     town = db.session.scalar(select(Town).where(Town.code == code))
     if town is None:
-        raise AccountError(f"未知镇街代码：{code}")
+        raise AccountError(_("未知镇街代码：%(code)s", code=code))
     return town

@@ -11,7 +11,13 @@ from ..extensions import db
 from ..models import Campaign, Town
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
-from .services import ListingFilters, local_today, month_calendar, public_activities, visible_activity
+from .services import (
+    ListingFilters,
+    local_today,
+    month_calendar,
+    public_activities,
+    visible_activity,
+)
 
 bp = Blueprint("activities", __name__)
 PER_PAGE = 20
@@ -87,4 +93,12 @@ def detail(activity_id: int):
     activity = visible_activity(activity_id)
     if activity is None:
         abort(404)
-    return render_template("activities/detail.html", activity=activity)
+    from ..registration.forms import RegistrationForm
+    from ..registration.services import registration_open_problem
+
+    return render_template(
+        "activities/detail.html",
+        activity=activity,
+        register_form=RegistrationForm(),
+        registration_problem=registration_open_problem(activity),
+    )

@@ -138,9 +138,7 @@ def visible_activity(activity_id: int) -> Activity | None:
     """An activity the current visitor may see: public ones, or drafts they manage."""
     from ..manage.permissions import can_manage_activity
 
-    activity = db.session.get(
-        Activity, activity_id, options=[selectinload(Activity.sessions)]
-    )
+    activity = db.session.get(Activity, activity_id, options=[selectinload(Activity.sessions)])
     if activity is None:
         return None
     if activity.status in PUBLIC_STATUSES:

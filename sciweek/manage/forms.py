@@ -25,9 +25,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..activities.labels import audience_choices, kind_choices
+from ..choices import town_choices, village_choices
 from ..extensions import db
 from ..i18n import LOCAL_TZ
-from ..models import Campaign, Department, Town, Village
+from ..models import Campaign, Department, Village
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 YEAR_MIN, YEAR_MAX = 2000, 2100
@@ -56,7 +57,10 @@ class SessionForm(Form):
     credit_hours = DecimalField(
         _l("学时"),
         places=1,
-        validators=[Optional(), NumberRange(min=0, max=100, message=_l("学时须在 0 到 100 之间。"))],
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100, message=_l("学时须在 0 到 100 之间。")),
+        ],
     )
     note = StringField(_l("备注"), validators=[Optional(), Length(max=200)])
     remove = BooleanField(_l("删除此场次"))
@@ -82,9 +86,7 @@ class SessionForm(Form):
 
 
 class ActivityForm(FlaskForm):
-    title = StringField(
-        _l("标题"), validators=[DataRequired(_l("请填写标题。")), Length(max=200)]
-    )
+    title = StringField(_l("标题"), validators=[DataRequired(_l("请填写标题。")), Length(max=200)])
     kind = SelectField(_l("类型"), choices=kind_choices, validators=[DataRequired()])
     description = TextAreaField(_l("简介"), validators=[Optional(), Length(max=10000)])
     departments = SelectMultipleField(_l("主办部门"), coerce=int)
@@ -95,7 +97,10 @@ class ActivityForm(FlaskForm):
     latitude = DecimalField(
         _l("纬度"),
         places=6,
-        validators=[Optional(), NumberRange(min=-90, max=90, message=_l("纬度须在 -90 到 90 之间。"))],
+        validators=[
+            Optional(),
+            NumberRange(min=-90, max=90, message=_l("纬度须在 -90 到 90 之间。")),
+        ],
     )
     longitude = DecimalField(
         _l("经度"),
@@ -132,12 +137,8 @@ class ActivityForm(FlaskForm):
             (c.id, c.name)
             for c in db.session.scalars(select(Campaign).order_by(Campaign.starts_on.desc()))
         ]
-        towns = db.session.scalars(select(Town).order_by(Town.code)).all()
-        self.town_id.choices = none + [(t.id, t.name) for t in towns]
-        self.village_id.choices = none + [
-            (v.id, f"{v.town.name} · {v.name}")
-            for v in db.session.scalars(select(Village).join(Town).order_by(Town.code, Village.name))
-        ]
+        self.town_id.choices = none + town_choices()
+        self.village_id.choices = none + village_choices()
 
     def validate_departments(self, field):
         if not field.data:

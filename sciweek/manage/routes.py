@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..accounts.auth import roles_required
 from ..extensions import db
 from ..i18n import format_span, to_local
-from ..models import Activity, Department, Role, STAFF_ROLES
+from ..models import STAFF_ROLES, Activity, Department, Role
 from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm
 from .permissions import EDITOR_ROLES, activities_visible_to, can_manage_activity
 from .services import (
@@ -124,9 +124,8 @@ def edit_activity(activity_id: int):
     form = ActivityForm(obj=None if request.method == "POST" else activity)
     if request.method == "GET":
         _fill_form(form, activity)
-    elif form.validate_on_submit():
-        if _save(form, activity) is not None:
-            return redirect(url_for("manage.edit_activity", activity_id=activity.id))
+    elif form.validate_on_submit() and _save(form, activity) is not None:
+        return redirect(url_for("manage.edit_activity", activity_id=activity.id))
     _pad_sessions(form)
     return render_template(
         "manage/activity_form.html",

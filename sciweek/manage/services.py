@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..extensions import db
@@ -80,20 +81,16 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
         select(Department).where(Department.id.in_(department_ids))
     ).all()
     if len(departments) != len(department_ids):
-        raise SchedulingError("未知的主办部门。")
+        raise SchedulingError(_("未知的主办部门。"))
     if data.campaign_id and db.session.get(Campaign, data.campaign_id) is None:
-        raise SchedulingError("未知的专题。")
+        raise SchedulingError(_("未知的专题。"))
     if data.village_id:
         village = db.session.get(Village, data.village_id)
         if village is None or village.town_id != data.town_id:
-            raise SchedulingError("所选村/社区不属于所选镇街。")
-    if (
-        data.capacity is not None
-        and not creating
-        and data.capacity < activity.confirmed_count
-    ):
+            raise SchedulingError(_("所选村/社区不属于所选镇街。"))
+    if data.capacity is not None and not creating and data.capacity < activity.confirmed_count:
         raise SchedulingError(
-            f"已有 {activity.confirmed_count} 人确认报名，名额不能少于此数。"
+            _("已有 %(n)s 人确认报名，名额不能少于此数。", n=activity.confirmed_count)
         )
 
     activity.title = data.title.strip()
@@ -113,7 +110,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     activity.registration_closes_at = data.registration_closes_at
     _apply_sessions(activity, data.sessions)
     if not activity.sessions:
-        raise SchedulingError("至少需要一个场次。")
+        raise SchedulingError(_("至少需要一个场次。"))
 
     db.session.flush()
     if before is not None and before != _timing_and_place(activity):
@@ -126,7 +123,7 @@ def _apply_sessions(activity: Activity, rows: list[dict]) -> None:
     for row in rows:
         session = existing.get(row["id"]) if row["id"] else None
         if row["id"] and session is None:
-            raise SchedulingError("场次不属于此活动。")
+            raise SchedulingError(_("场次不属于此活动。"))
         if row["remove"]:
             if session is not None:
                 activity.sessions.remove(session)
@@ -142,9 +139,9 @@ def _apply_sessions(activity: Activity, rows: list[dict]) -> None:
 
 def publish_activity(activity: Activity) -> None:
     if activity.status == ActivityStatus.CANCELLED:
-        raise SchedulingError("已取消的活动不能再发布。")
+        raise SchedulingError(_("已取消的活动不能再发布。"))
     if not activity.sessions:
-        raise SchedulingError("至少需要一个场次才能发布。")
+        raise SchedulingError(_("至少需要一个场次才能发布。"))
     if activity.status != ActivityStatus.PUBLISHED:
         activity.status = ActivityStatus.PUBLISHED.value
         activity.published_at = utcnow()
@@ -154,9 +151,9 @@ def cancel_activity(activity: Activity, reason: str) -> None:
     """Cancel, keeping the activity (and its registrations) for the record."""
     reason = reason.strip()
     if not reason:
-        raise SchedulingError("请说明取消原因。")
+        raise SchedulingError(_("请说明取消原因。"))
     if activity.status == ActivityStatus.CANCELLED:
-        raise SchedulingError("活动已取消。")
+        raise SchedulingError(_("活动已取消。"))
     activity.status = ActivityStatus.CANCELLED.value
     activity.cancel_reason = reason
     activity.cancelled_at = utcnow()

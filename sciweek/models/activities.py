@@ -98,9 +98,7 @@ class Activity(db.Model):
             "OR registration_closes_at > registration_opens_at",
             name="registration_window",
         ),
-        CheckConstraint(
-            "status <> 'cancelled' OR cancel_reason <> ''", name="cancel_reason_given"
-        ),
+        CheckConstraint("status <> 'cancelled' OR cancel_reason <> ''", name="cancel_reason_given"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

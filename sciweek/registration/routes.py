@@ -1,3 +1,281 @@
-from flask import Blueprint
+"""Registering, tickets, citizen accounts and the organizer's registrant list."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user
+
+from ..accounts.auth import roles_required
+from ..accounts.services import AccountError, create_user
+from ..extensions import db, limiter
+from ..manage.forms import ConfirmForm
+from ..manage.permissions import EDITOR_ROLES, can_manage_activity
+from ..models import Activity, Registration, Role
+from . import exports, services
+from .forms import FindTicketForm, RegistrationForm, SignupForm
+from .qr import qr_png, qr_svg
+from .tickets import ticket_path, ticket_url
 
 bp = Blueprint("registration", __name__)
+
+
+def registration_rate_limit() -> str:
+    return current_app.config.get("SCIWEEK_REGISTRATION_RATE_LIMIT", "30 per minute; 300 per hour")
+
+
+def _ticket_headers(response: Response) -> Response:
+    # The secret is in the URL: keep it out of caches and Referer headers.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.route("/activities/<int:activity_id>/register", methods=["POST"])
+@limiter.limit(registration_rate_limit, methods=["POST"])
+def register(activity_id: int):
+    activity = db.get_or_404(Activity, activity_id)
+    if activity.status == "draft":
+        abort(404)
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        try:
+            issued = services.register_for_activity(
+                activity.id,
+                services.RegistrationRequest(
+                    name=form.name.data,
+                    phone=form.phone.data,
+                    town_id=form.town_id.data or None,
+                    village_id=form.village_id.data or None,
+                    user_id=current_user.id if current_user.is_authenticated else None,
+                    submission=form.submission.data or None,
+                ),
+            )
+        except services.AlreadyRegistered as exc:
+            form.phone.errors.append(exc.message)
+            return _detail_with_form(activity, form, already=True), 409
+        except services.RegistrationRefused as exc:
+            target = getattr(form, exc.field, None) if exc.field else None
+            (target.errors if target is not None else form.form_errors).append(exc.message)
+            return _detail_with_form(activity, form), 422
+        return redirect(ticket_path(issued.secret), code=303)
+    return _detail_with_form(activity, form), 422
+
+
+def _detail_with_form(activity: Activity, form: RegistrationForm, already: bool = False) -> str:
+    return render_template(
+        "activities/detail.html",
+        activity=activity,
+        register_form=form,
+        already_registered=already,
+        registration_problem=services.registration_open_problem(activity),
+    )
+
+
+def _registration_or_404(secret: str) -> Registration:
+    registration = services.registration_by_secret(secret)
+    if registration is None:
+        abort(404)
+    return registration
+
+
+@bp.route("/t/<secret>")
+def ticket(secret: str):
+    registration = _registration_or_404(secret)
+    response = Response(
+        render_template(
+            "registration/ticket.html",
+            registration=registration,
+            activity=registration.activity,
+            status=services.effective_status(registration),
+            position=services.waitlist_position(registration),
+            secret=secret,
+            url=ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret),
+        )
+    )
+    return _ticket_headers(response)
+
+
+@bp.route("/t/<secret>/qr.png")
+def ticket_qr_png(secret: str):
+    _registration_or_404(secret)
+    data = qr_png(ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret))
+    return _ticket_headers(Response(data, mimetype="image/png"))
+
+
+@bp.route("/t/<secret>/qr.svg")
+def ticket_qr_svg(secret: str):
+    _registration_or_404(secret)
+    data = qr_svg(ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret))
+    return _ticket_headers(Response(data, mimetype="image/svg+xml"))
+
+
+@bp.route("/t/<secret>/cancel", methods=["GET", "POST"])
+def cancel_ticket(secret: str):
+    registration = _registration_or_404(secret)
+    form = ConfirmForm()
+    if services.effective_status(registration) == "cancelled":
+        flash(_("此报名已取消。"), "info")
+        return redirect(ticket_path(secret))
+    if form.validate_on_submit():
+        try:
+            services.cancel_registration(registration.id)
+            flash(_("已取消报名。"), "success")
+        except services.RegistrationRefused as exc:
+            flash(exc.message, "error")
+        return redirect(ticket_path(secret), code=303)
+    response = Response(
+        render_template(
+            "registration/cancel.html", registration=registration, form=form, secret=secret
+        )
+    )
+    return _ticket_headers(response)
+
+
+@bp.route("/tickets/find", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def find_ticket():
+    form = FindTicketForm()
+    if form.validate_on_submit():
+        registration = services.find_ticket(form.phone.data, form.short_code.data)
+        if registration is None:
+            form.short_code.errors.append(_("没有找到与此手机号和票码对应的报名。"))
+        else:
+            secret = services.reissue_ticket(registration)
+            db.session.commit()
+            flash(_("已重新生成电子票，之前保存的二维码已失效。"), "info")
+            return redirect(ticket_path(secret), code=303)
+    return render_template("registration/find.html", form=form)
+
+
+@bp.route("/account/signup", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 30 per hour", methods=["POST"])
+def signup():
+    if current_user.is_authenticated:
+        return redirect(url_for("registration.my_registrations"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = create_user(
+                form.phone.data,
+                Role.CITIZEN.value,
+                form.password.data,
+                display_name=(form.display_name.data or "").strip() or form.phone.data[-4:],
+            )
+            db.session.commit()
+        except AccountError:
+            db.session.rollback()
+            form.phone.errors.append(_("此手机号已注册，请直接登录。"))
+        else:
+            login_user(user)
+            flash(_("注册成功。之后登录状态下的报名都会出现在“我的报名”中。"), "success")
+            return redirect(url_for("registration.my_registrations"))
+    return render_template("registration/signup.html", form=form)
+
+
+@bp.route("/my/registrations")
+@login_required
+def my_registrations():
+    items = services.registrations_of_user(current_user.id)
+    return render_template(
+        "registration/mine.html",
+        items=items,
+        effective_status=services.effective_status,
+        waitlist_position=services.waitlist_position,
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.route("/my/registrations/<int:registration_id>/ticket", methods=["POST"])
+@login_required
+def my_ticket(registration_id: int):
+    """Show the ticket of one's own registration (a fresh secret: only hashes are kept)."""
+    registration = db.get_or_404(Registration, registration_id)
+    if registration.user_id != current_user.id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    secret = services.reissue_ticket(registration)
+    db.session.commit()
+    return redirect(ticket_path(secret), code=303)
+
+
+# --- organizer view -------------------------------------------------------
+
+
+def _managed_activity(activity_id: int) -> Activity:
+    activity = db.get_or_404(Activity, activity_id)
+    if not can_manage_activity(current_user, activity):
+        abort(403)
+    return activity
+
+
+@bp.route("/manage/activities/<int:activity_id>/registrations")
+@roles_required(*EDITOR_ROLES)
+def registrants(activity_id: int):
+    activity = _managed_activity(activity_id)
+    query = (request.args.get("q") or "").strip()[:50]
+    status = request.args.get("status") or None
+    rows = services.list_registrants(activity.id, query=query, status=status)
+    return render_template(
+        "registration/registrants.html",
+        activity=activity,
+        rows=rows,
+        counts=services.registrant_counts(activity.id),
+        query=query,
+        status=status,
+        show_full_phone=current_user.is_admin,
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.route("/manage/activities/<int:activity_id>/registrations.<fmt>")
+@roles_required(*EDITOR_ROLES)
+def export_registrants(activity_id: int, fmt: str):
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    activity = _managed_activity(activity_id)
+    full = current_user.is_admin and request.args.get("full_phone") == "1"
+    header, rows = exports.registrant_table(activity, full_phone=full)
+    filename = f"registrations-{activity.id}.{fmt}"
+    if fmt == "csv":
+        from ..spreadsheets import csv_bytes
+
+        body, mimetype = csv_bytes(header, rows), "text/csv; charset=utf-8"
+    else:
+        from ..spreadsheets import xlsx_bytes
+
+        body = xlsx_bytes("报名名单", header, rows)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/manage/registrations/<int:registration_id>/cancel", methods=["POST"])
+@roles_required(*EDITOR_ROLES)
+def organizer_cancel(registration_id: int):
+    registration = db.get_or_404(Registration, registration_id)
+    _managed_activity(registration.activity_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        promoted = services.cancel_registration(registration.id)
+        message = _("已取消该报名。")
+        if promoted is not None:
+            message += " " + _("候补的 %(name)s 已转为正式报名。", name=promoted.name)
+        flash(message, "success")
+    except services.RegistrationRefused as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("registration.registrants", activity_id=registration.activity_id))

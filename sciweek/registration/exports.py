@@ -1,0 +1,48 @@
+"""The registrant list as a table for CSV/XLSX export (phones masked unless asked)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from ..i18n import format_datetime
+from ..identity import mask_phone
+from ..models import Activity
+from .services import effective_status, list_registrants
+
+
+def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str], list[list]]:
+    labels = {
+        "confirmed": _("已确认"),
+        "waitlisted": _("候补"),
+        "cancelled": _("已取消"),
+    }
+    header = [
+        _("序号"),
+        _("姓名"),
+        _("手机号"),
+        _("镇街"),
+        _("村/社区"),
+        _("状态"),
+        _("候补顺位"),
+        _("签到场次"),
+        _("票码"),
+        _("报名时间"),
+    ]
+    rows = []
+    for number, row in enumerate(list_registrants(activity.id), start=1):
+        r = row.registration
+        rows.append(
+            [
+                number,
+                r.name,
+                r.phone if full_phone else mask_phone(r.phone),
+                r.town.name if r.town else "",
+                r.village.name if r.village else "",
+                labels[effective_status(r)],
+                row.waitlist_position or "",
+                row.checked_in,
+                r.short_code,
+                format_datetime(r.created_at),
+            ]
+        )
+    return header, rows

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from ..choices import town_choices, village_choices
+from ..extensions import db
+from ..identity import IdentityError, normalize_phone
+from ..models import Village
+
+
+def _valid_phone(form, field):
+    try:
+        field.data = normalize_phone(field.data)
+    except IdentityError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class RegistrationForm(FlaskForm):
+    name = StringField(
+        _l("姓名"),
+        validators=[
+            DataRequired(_l("请填写姓名。")),
+            Length(max=50, message=_l("姓名不能超过 50 个字。")),
+        ],
+    )
+    phone = StringField(_l("手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone])
+    town_id = SelectField(_l("所在镇街（选填）"), coerce=int, validators=[Optional()])
+    village_id = SelectField(_l("村/社区（选填）"), coerce=int, validators=[Optional()])
+    submission = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        none = [(0, _l("（不填）"))]
+        self.town_id.choices = none + town_choices()
+        self.village_id.choices = none + village_choices()
+        if not self.submission.data:
+            self.submission.data = secrets.token_urlsafe(16)
+
+    def validate_village_id(self, field):
+        if field.data:
+            village = db.session.get(Village, field.data)
+            if village is None or (self.town_id.data and village.town_id != self.town_id.data):
+                raise ValidationError(_l("所选村/社区不属于所选镇街。"))
+
+
+class FindTicketForm(FlaskForm):
+    phone = StringField(
+        _l("报名手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone]
+    )
+    short_code = StringField(
+        _l("票码（6 位）"), validators=[DataRequired(_l("请填写票码。")), Length(max=10)]
+    )
+
+
+class SignupForm(FlaskForm):
+    phone = StringField(_l("手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone])
+    display_name = StringField(_l("姓名"), validators=[Optional(), Length(max=50)])
+    password = PasswordField(
+        _l("密码"),
+        validators=[
+            DataRequired(_l("请设置密码。")),
+            Length(min=8, max=200, message=_l("密码至少 8 位。")),
+        ],
+    )
+    confirm = PasswordField(
+        _l("确认密码"), validators=[EqualTo("password", message=_l("两次输入的密码不一致。"))]
+    )

@@ -1,0 +1,423 @@
+"""Registration rules: places, waitlist, tickets and cancellation.
+
+Capacity is guarded by the database, never by counting in Python first:
+``activities.confirmed_count`` only changes through conditional UPDATEs
+(``... WHERE confirmed_count < capacity``), which PostgreSQL evaluates under a
+row lock and SQLite under its database write lock (transactions begin
+IMMEDIATE), and a CHECK constraint refuses any commit that would overbook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..identity import IdentityError, normalize_phone
+from ..models import (
+    Activity,
+    ActivityStatus,
+    Registration,
+    RegistrationStatus,
+    Village,
+    utcnow,
+)
+from .tickets import hash_secret, new_secret, new_short_code, normalize_short_code
+
+NAME_MAX = 50
+RESUBMIT_WINDOW = timedelta(minutes=30)
+
+
+class RegistrationRefused(Exception):
+    """A user-facing reason, optionally tied to a form field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class AlreadyRegistered(RegistrationRefused):
+    def __init__(self, registration: Registration):
+        super().__init__(_("该手机号已报名此活动。"), field="phone")
+        self.registration = registration
+
+
+@dataclass
+class RegistrationRequest:
+    name: str
+    phone: str
+    town_id: int | None = None
+    village_id: int | None = None
+    user_id: int | None = None
+    submission: str | None = None  # the form's one-time id, for repeated submits
+
+
+@dataclass
+class IssuedTicket:
+    """A registration and its ticket secret: the only moment the secret is known."""
+
+    registration: Registration
+    secret: str
+    repeated: bool = False  # a repeated submit of the same form
+
+
+def clean_name(raw: str) -> str:
+    name = " ".join((raw or "").split())
+    if not name:
+        raise RegistrationRefused(_("请填写姓名。"), field="name")
+    if len(name) > NAME_MAX:
+        raise RegistrationRefused(_("姓名不能超过 %(n)s 个字。", n=NAME_MAX), field="name")
+    return name
+
+
+def registration_open_problem(activity: Activity, now: datetime | None = None) -> str | None:
+    """Why registration is closed for ``activity`` now, or None when open."""
+    now = now or utcnow()
+    if activity.status == ActivityStatus.CANCELLED:
+        return _("活动已取消，不能报名。")
+    if activity.status != ActivityStatus.PUBLISHED:
+        return _("活动尚未发布，不能报名。")
+    if activity.registration_opens_at and now < activity.registration_opens_at:
+        return _("报名尚未开始。")
+    if activity.registration_closes_at and now >= activity.registration_closes_at:
+        return _("报名已截止。")
+    if not activity.registration_closes_at and activity.ends_at and now >= activity.ends_at:
+        return _("活动已结束。")
+    return None
+
+
+def _take_place(activity_id: int) -> bool:
+    """Atomically take one confirmed place; False when the activity is full."""
+    result = db.session.execute(
+        update(Activity)
+        .where(
+            Activity.id == activity_id,
+            Activity.status == ActivityStatus.PUBLISHED.value,
+            (Activity.capacity.is_(None)) | (Activity.confirmed_count < Activity.capacity),
+        )
+        .values(confirmed_count=Activity.confirmed_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _release_place(activity_id: int) -> None:
+    db.session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id, Activity.confirmed_count > 0)
+        .values(confirmed_count=Activity.confirmed_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def register_for_activity(
+    activity_id: int,
+    request: RegistrationRequest,
+    *,
+    walk_in: bool = False,
+    now: datetime | None = None,
+) -> IssuedTicket:
+    """Register one person, confirmed while places last, else waitlisted.
+
+    One transaction: the place is taken and the registration written together,
+    or neither. Raises RegistrationRefused (with a field) or AlreadyRegistered.
+    Walk-ins (registered at the door) skip the registration window.
+    """
+    name = clean_name(request.name)
+    try:
+        phone = normalize_phone(request.phone)
+    except IdentityError as exc:
+        raise RegistrationRefused(str(exc), field="phone") from None
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        raise RegistrationRefused(_("活动不存在。"))
+    if request.village_id:
+        village = db.session.get(Village, request.village_id)
+        if village is None or (request.town_id and village.town_id != request.town_id):
+            raise RegistrationRefused(_("所选村/社区不属于所选镇街。"), field="village_id")
+    problem = registration_open_problem(activity, now)
+    if walk_in and activity.status == ActivityStatus.PUBLISHED:
+        problem = None
+    if problem:
+        raise RegistrationRefused(problem)
+
+    submission_hash = hash_secret(request.submission) if request.submission else None
+    existing = _active_registration(activity_id, phone)
+    if existing is not None:
+        db.session.rollback()
+        return _repeat_or_refuse(existing, submission_hash)
+
+    # Lock order everywhere: the activity row first, then registrations.
+    confirmed = _take_place(activity_id)
+    if not confirmed and not activity.waitlist_enabled:
+        db.session.rollback()
+        raise RegistrationRefused(_("名额已满。"))
+    secret = new_secret()
+    registration = Registration(
+        activity_id=activity_id,
+        user_id=request.user_id,
+        name=name,
+        phone=phone,
+        town_id=request.town_id or None,
+        village_id=request.village_id or None,
+        status=(RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED).value,
+        confirmed_at=utcnow() if confirmed else None,
+        secret_hash=hash_secret(secret),
+        short_code=_unused_short_code(activity_id),
+        submission_hash=submission_hash,
+        walk_in=walk_in,
+    )
+    db.session.add(registration)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request for the same phone committed first (the partial unique
+        # index said so). Our place is given back by the rollback.
+        db.session.rollback()
+        existing = _active_registration(activity_id, phone)
+        if existing is None:
+            raise
+        return _repeat_or_refuse(existing, submission_hash)
+    return IssuedTicket(registration, secret)
+
+
+def _active_registration(activity_id: int, phone: str) -> Registration | None:
+    return db.session.scalar(
+        select(Registration).where(
+            Registration.activity_id == activity_id,
+            Registration.phone == phone,
+            Registration.status != RegistrationStatus.CANCELLED.value,
+        )
+    )
+
+
+def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> IssuedTicket:
+    """A repeated submit of the same form gets the ticket again (with a fresh secret)."""
+    if (
+        submission_hash
+        and existing.submission_hash == submission_hash
+        and utcnow() - existing.created_at < RESUBMIT_WINDOW
+    ):
+        secret = reissue_ticket(existing)
+        db.session.commit()
+        return IssuedTicket(existing, secret, repeated=True)
+    raise AlreadyRegistered(existing)
+
+
+def _unused_short_code(activity_id: int) -> str:
+    for _attempt in range(20):
+        code = new_short_code()
+        taken = db.session.scalar(
+            select(Registration.id).where(
+                Registration.activity_id == activity_id, Registration.short_code == code
+            )
+        )
+        if taken is None:
+            return code
+    raise RuntimeError("could not find an unused short code")
+
+
+def reissue_ticket(registration: Registration) -> str:
+    """Give a registration a new secret; the old QR code stops working."""
+    secret = new_secret()
+    registration.secret_hash = hash_secret(secret)
+    return secret
+
+
+def registration_by_secret(secret: str) -> Registration | None:
+    from .tickets import is_well_formed_secret
+
+    if not is_well_formed_secret(secret):
+        return None
+    return db.session.scalar(
+        select(Registration).where(Registration.secret_hash == hash_secret(secret))
+    )
+
+
+def find_ticket(phone: str, short_code: str) -> Registration | None:
+    """The registration matching a phone and short code, for people who lost their link."""
+    try:
+        phone = normalize_phone(phone)
+    except IdentityError:
+        return None
+    code = normalize_short_code(short_code)
+    if code is None:
+        return None
+    return db.session.scalar(
+        select(Registration)
+        .where(Registration.phone == phone, Registration.short_code == code)
+        .order_by(Registration.id.desc())
+        .limit(1)
+    )
+
+
+def effective_status(registration: Registration) -> str:
+    """What the registrant sees: a cancelled activity cancels every registration."""
+    if registration.activity.status == ActivityStatus.CANCELLED:
+        return RegistrationStatus.CANCELLED.value
+    return registration.status
+
+
+def waitlist_position(registration: Registration) -> int | None:
+    """1 for the next person to be promoted."""
+    if registration.status != RegistrationStatus.WAITLISTED:
+        return None
+    ahead = db.session.scalar(
+        select(func.count(Registration.id)).where(
+            Registration.activity_id == registration.activity_id,
+            Registration.status == RegistrationStatus.WAITLISTED.value,
+            Registration.id < registration.id,
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def _first_waitlisted(activity_id: int) -> Registration | None:
+    return db.session.scalar(
+        select(Registration)
+        .where(
+            Registration.activity_id == activity_id,
+            Registration.status == RegistrationStatus.WAITLISTED.value,
+        )
+        .order_by(Registration.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _lock_activity(activity_id: int) -> None:
+    """Take the activity row lock first, as registration does (consistent lock order)."""
+    db.session.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update())
+
+
+def cancel_registration(registration_id: int) -> Registration | None:
+    """Cancel a registration; a freed place goes to the first waitlisted person.
+
+    One transaction. Returns the promoted registration, if any.
+    """
+    registration = db.session.get(Registration, registration_id)
+    if registration is None:
+        raise RegistrationRefused(_("报名记录不存在。"))
+    _lock_activity(registration.activity_id)
+    db.session.refresh(registration, with_for_update=True)
+    if registration.status == RegistrationStatus.CANCELLED:
+        db.session.rollback()
+        raise RegistrationRefused(_("此报名已取消。"))
+    was_confirmed = registration.status == RegistrationStatus.CONFIRMED
+    registration.status = RegistrationStatus.CANCELLED.value
+    registration.cancelled_at = utcnow()
+    db.session.flush()
+    promoted = None
+    if was_confirmed:
+        promoted = _first_waitlisted(registration.activity_id)
+        if promoted is not None:
+            # The place moves straight to the waitlisted person: the count is unchanged.
+            promoted.status = RegistrationStatus.CONFIRMED.value
+            promoted.confirmed_at = utcnow()
+        else:
+            _release_place(registration.activity_id)
+    db.session.commit()
+    return promoted
+
+
+def fill_from_waitlist(activity_id: int) -> int:
+    """Promote waitlisted people into free places (after capacity was raised).
+
+    Runs in the caller's transaction; returns how many were promoted.
+    """
+    _lock_activity(activity_id)
+    promoted = 0
+    while True:
+        candidate = _first_waitlisted(activity_id)
+        if candidate is None or not _take_place(activity_id):
+            break
+        candidate.status = RegistrationStatus.CONFIRMED.value
+        candidate.confirmed_at = utcnow()
+        db.session.flush()
+        promoted += 1
+    return promoted
+
+
+def registrations_of_user(user_id: int) -> list[Registration]:
+    from sqlalchemy.orm import selectinload
+
+    return list(
+        db.session.scalars(
+            select(Registration)
+            .where(Registration.user_id == user_id)
+            .options(selectinload(Registration.activity).selectinload(Activity.sessions))
+            .order_by(Registration.created_at.desc())
+        )
+    )
+
+
+@dataclass
+class RegistrantRow:
+    registration: Registration
+    checked_in: int  # sessions attended
+    waitlist_position: int | None
+
+
+def list_registrants(
+    activity_id: int, *, query: str = "", status: str | None = None
+) -> list[RegistrantRow]:
+    """Registrants of an activity, searchable by name or the tail of the phone number."""
+    from ..models import CheckIn
+
+    checked = (
+        select(CheckIn.registration_id, func.count(CheckIn.id).label("n"))
+        .where(CheckIn.undone_at.is_(None))
+        .group_by(CheckIn.registration_id)
+        .subquery()
+    )
+    stmt = (
+        select(Registration, func.coalesce(checked.c.n, 0))
+        .outerjoin(checked, checked.c.registration_id == Registration.id)
+        .where(Registration.activity_id == activity_id)
+        .order_by(Registration.id)
+    )
+    if status == "checked_in":
+        stmt = stmt.where(checked.c.n > 0)
+    elif status in (s.value for s in RegistrationStatus):
+        stmt = stmt.where(Registration.status == status)
+    if query:
+        if query.isdigit() and len(query) <= 11:
+            stmt = stmt.where(Registration.phone.endswith(query))
+        else:
+            stmt = stmt.where(Registration.name.contains(query, autoescape=True))
+    rows, position = [], 0
+    for registration, n in db.session.execute(stmt):
+        pos = None
+        if registration.status == RegistrationStatus.WAITLISTED:
+            position += 1
+            pos = position if not query and status in (None, "waitlisted") else None
+        rows.append(RegistrantRow(registration, int(n), pos))
+    return rows
+
+
+def registrant_counts(activity_id: int) -> dict[str, int]:
+    from ..models import CheckIn
+
+    counts = dict(
+        db.session.execute(
+            select(Registration.status, func.count(Registration.id))
+            .where(Registration.activity_id == activity_id)
+            .group_by(Registration.status)
+        ).all()
+    )
+    checked_in = db.session.scalar(
+        select(func.count(func.distinct(CheckIn.registration_id)))
+        .join(Registration, Registration.id == CheckIn.registration_id)
+        .where(Registration.activity_id == activity_id, CheckIn.undone_at.is_(None))
+    )
+    return {
+        "confirmed": counts.get("confirmed", 0),
+        "waitlisted": counts.get("waitlisted", 0),
+        "cancelled": counts.get("cancelled", 0),
+        "checked_in": int(checked_in or 0),
+    }
