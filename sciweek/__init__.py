@@ -62,10 +62,12 @@ def register_blueprints(app: Flask) -> None:
     from .activities.routes import bp as activities_bp
     from .checkin.routes import bp as checkin_bp
     from .feeds.routes import bp as feeds_bp
+    from .health import bp as health_bp
     from .manage.routes import bp as manage_bp
     from .registration.routes import bp as registration_bp
     from .training.routes import bp as training_bp
 
+    app.register_blueprint(health_bp)
     app.register_blueprint(activities_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(manage_bp, url_prefix="/manage")

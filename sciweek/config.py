@@ -49,6 +49,11 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_BASE_URL": os.environ.get("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "RATELIMIT_STORAGE_URI": os.environ.get("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": os.environ.get("SCIWEEK_RATELIMIT_ENABLED", "1") != "0",
+        # Per client address. Villages share one address behind carrier NAT, so be generous.
+        "SCIWEEK_REGISTRATION_RATE_LIMIT": os.environ.get(
+            "SCIWEEK_REGISTRATION_RATE_LIMIT", "30 per minute; 300 per hour"
+        ),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import get_locale
 
 from .extensions import babel
@@ -16,6 +16,8 @@ LANG_COOKIE = "lang"
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return "zh"  # command line: Chinese, like the site's default
     lang = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     return lang if lang in LANGUAGES else "zh"
 
@@ -57,6 +59,14 @@ def format_span(starts: datetime, ends: datetime) -> str:
     return f"{format_datetime(starts)} – {format_datetime(ends)}"
 
 
+def format_hours(value) -> str:
+    """Credit hours without a useless decimal: 2, 2.5."""
+    if value is None:
+        return ""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(
         app,
@@ -67,6 +77,7 @@ def init_app(app: Flask) -> None:
         local_date=format_date,
         local_time=format_time,
         local_datetime=format_datetime,
+        hours=format_hours,
     )
     app.jinja_env.globals.update(
         format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale

@@ -89,7 +89,7 @@ class ActivityForm(FlaskForm):
     title = StringField(_l("标题"), validators=[DataRequired(_l("请填写标题。")), Length(max=200)])
     kind = SelectField(_l("类型"), choices=kind_choices, validators=[DataRequired()])
     description = TextAreaField(_l("简介"), validators=[Optional(), Length(max=10000)])
-    departments = SelectMultipleField(_l("主办部门"), coerce=int)
+    departments = SelectMultipleField(_l("主办部门"), coerce=int, validate_choice=False)
     campaign_id = SelectField(_l("专题"), coerce=int)
     town_id = SelectField(_l("镇街"), coerce=int)
     village_id = SelectField(_l("村/社区"), coerce=int)
@@ -143,6 +143,9 @@ class ActivityForm(FlaskForm):
     def validate_departments(self, field):
         if not field.data:
             raise ValidationError(_l("至少选择一个主办部门。"))
+        known = {value for value, _label in field.choices}
+        if not set(field.data) <= known:
+            raise ValidationError(_l("所选部门不存在。"))
 
     def validate_village_id(self, field):
         if field.data:
@@ -155,14 +158,20 @@ class ActivityForm(FlaskForm):
         if field.data and opens and field.data <= opens:
             raise ValidationError(_l("报名截止时间必须晚于报名开始时间。"))
 
-    def validate_longitude(self, field):
-        if (field.data is None) != (self.latitude.data is None):
-            raise ValidationError(_l("经纬度须同时填写或同时留空。"))
 
     def validate_sessions(self, field):
         kept = [s for s in field.entries if not s.form.is_blank and not s.form.remove.data]
         if not kept:
-            raise ValidationError(_l("至少需要一个场次。"))
+            raise ValidationError(str(_l("至少需要一个场次。")))
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        lat_given = self.latitude.raw_data and self.latitude.raw_data[0].strip()
+        lon_given = self.longitude.raw_data and self.longitude.raw_data[0].strip()
+        if bool(lat_given) != bool(lon_given):
+            self.longitude.errors = [*self.longitude.errors, _l("经纬度须同时填写或同时留空。")]
+            ok = False
+        return ok
 
     def session_rows(self) -> list[dict]:
         """Cleaned session rows: id (or None), aware times, credit hours, note, remove."""

@@ -69,7 +69,6 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     creating = activity is None
     if creating:
         activity = Activity(status=ActivityStatus.DRAFT.value, sequence=0)
-        db.session.add(activity)
         before = None
     else:
         before = _timing_and_place(activity)
@@ -109,6 +108,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     activity.registration_opens_at = data.registration_opens_at
     activity.registration_closes_at = data.registration_closes_at
     _apply_sessions(activity, data.sessions)
+    db.session.add(activity)
     if not activity.sessions:
         raise SchedulingError(_("至少需要一个场次。"))
 

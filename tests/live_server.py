@@ -1,0 +1,97 @@
+"""A real gunicorn server with several worker processes, for tests that need live HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, database_url: str, instance_path: Path, workers: int = 4, **env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = instance_path / "gunicorn.log"
+        instance_path.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "SCIWEEK_DATABASE_URL": database_url,
+            "SCIWEEK_INSTANCE_PATH": str(instance_path),
+            "SCIWEEK_SECRET_KEY": "live-test-secret-key-0123456789abcdef",
+            "SCIWEEK_BASE_URL": self.url,
+            **env,
+        }
+        self.workers = workers
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> LiveServer:
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn",
+                "--workers", str(self.workers),
+                "--bind", f"127.0.0.1:{self.port}",
+                "--backlog", "2048",
+                "--timeout", "60",
+                "wsgi:app",
+            ],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def csrf_session(url: str) -> tuple[requests.Session, str]:
+    """A browser-like session holding a CSRF token fetched from ``url``."""
+    session = requests.Session()
+    page = session.get(url, timeout=30)
+    page.raise_for_status()
+    match = CSRF_RE.search(page.text)
+    assert match, "no CSRF token on the page"
+    return session, match.group(1)
