@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from openpyxl import Workbook
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -41,7 +42,7 @@ def xlsx_bytes(title: str, header: Sequence[str], rows: Iterable[Sequence]) -> b
         for i, v in enumerate(values):
             widths[i] = min(max(widths[i], len(str(v)) * 2 + 2), 60)
     for cell in sheet[1]:
-        cell.font = cell.font.copy(bold=True)
+        cell.font = Font(bold=True)
     # Text cells stay text: phone numbers must not become 1.38E+10.
     for row in sheet.iter_rows(min_row=2):
         for cell in row:

@@ -44,11 +44,17 @@ class LiveServer:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn",
-                "--workers", str(self.workers),
-                "--bind", f"127.0.0.1:{self.port}",
-                "--backlog", "2048",
-                "--timeout", "60",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(self.workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--backlog",
+                "2048",
+                "--timeout",
+                "60",
                 "wsgi:app",
             ],
             cwd=PROJECT_ROOT,

@@ -94,8 +94,16 @@ def test_cli_create_user_and_town(runner, make):
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(Town).where(Town.code == "chengguan")).name == "城关镇"
     result = runner.invoke(
-        args=["create-user", "zhang", "--role", "organizer", "--department", "kjj",
-              "--password", "long-enough-pw"]
+        args=[
+            "create-user",
+            "zhang",
+            "--role",
+            "organizer",
+            "--department",
+            "kjj",
+            "--password",
+            "long-enough-pw",
+        ]
     )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.username == "zhang"))
@@ -110,7 +118,16 @@ def test_cli_refuses_bad_scopes(runner, make):
     result = runner.invoke(args=["create-user", "a", "--role", "organizer", "--password", "x" * 9])
     assert result.exit_code != 0 and "部门" in result.output
     result = runner.invoke(
-        args=["create-user", "b", "--role", "coordinator", "--town", "nosuch", "--password", "x" * 9]
+        args=[
+            "create-user",
+            "b",
+            "--role",
+            "coordinator",
+            "--town",
+            "nosuch",
+            "--password",
+            "x" * 9,
+        ]
     )
     assert result.exit_code != 0 and "nosuch" in result.output
     runner.invoke(args=["town", "add", "甲镇", "--code", "jia"])

@@ -11,14 +11,19 @@ from .conftest import local
 def titles(response):
     import re
 
-    return re.findall(r'<h2><a href="/activities/\d+">([^<]*)</a></h2>', response.get_data(as_text=True))
+    return re.findall(
+        r'<h2><a href="/activities/\d+">([^<]*)</a></h2>', response.get_data(as_text=True)
+    )
 
 
 def test_listing_shows_upcoming_published_and_cancelled_not_drafts(client, make):
     make.activity(title="将来的活动", sessions=[(local(2099, 1, 5, 9), local(2099, 1, 5, 11))])
-    make.activity(title="草稿", status="draft", sessions=[(local(2099, 1, 5), local(2099, 1, 5, 12))])
-    make.activity(title="取消的", status="cancelled",
-                  sessions=[(local(2099, 1, 6), local(2099, 1, 6, 12))])
+    make.activity(
+        title="草稿", status="draft", sessions=[(local(2099, 1, 5), local(2099, 1, 5, 12))]
+    )
+    make.activity(
+        title="取消的", status="cancelled", sessions=[(local(2099, 1, 6), local(2099, 1, 6, 12))]
+    )
     make.activity(title="过去的", sessions=[(local(2001, 1, 5), local(2001, 1, 5, 12))])
     response = client.get("/")
     assert titles(response) == ["将来的活动", "取消的"]
@@ -88,7 +93,9 @@ def test_english_is_selectable(client, make):
 
 
 def test_month_view_places_sessions_on_local_days(client, make):
-    make.activity(title="月历里的活动", sessions=[(local(2099, 5, 17, 9, 30), local(2099, 5, 17, 11))])
+    make.activity(
+        title="月历里的活动", sessions=[(local(2099, 5, 17, 9, 30), local(2099, 5, 17, 11))]
+    )
     page = client.get("/?view=month&month=2099-05").get_data(as_text=True)
     assert "2099年5月" in page and "09:30 月历里的活动" in page
     assert client.get("/?view=month&month=bogus").status_code == 200
@@ -104,10 +111,21 @@ def test_activity_page_shows_sessions_place_organizer_and_places_left(client, ma
         capacity=50,
         confirmed_count=8,
         kind="training",
-        sessions=[(local(2099, 3, 1, 9), local(2099, 3, 1, 11)), (local(2099, 3, 2, 9), local(2099, 3, 2, 11))],
+        sessions=[
+            (local(2099, 3, 1, 9), local(2099, 3, 1, 11)),
+            (local(2099, 3, 2, 9), local(2099, 3, 2, 11)),
+        ],
     )
     page = client.get(f"/activities/{activity.id}").get_data(as_text=True)
-    for text in ("青山镇", "青山一村", "区科协", "剩余 42", "2099年3月1日 09:00–11:00", "2099年3月2日", "2 学时"):
+    for text in (
+        "青山镇",
+        "青山一村",
+        "区科协",
+        "剩余 42",
+        "2099年3月1日 09:00–11:00",
+        "2099年3月2日",
+        "2 学时",
+    ):
         assert text in page
 
 

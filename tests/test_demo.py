@@ -22,7 +22,16 @@ def test_seed_demo_is_idempotent_and_complete(runner):
     roles = set(db.session.scalars(select(User.role)))
     assert {"admin", "organizer", "coordinator", "checker"} <= roles
     towns = set(db.session.scalars(select(Town.name)))
-    assert {"城关镇", "东湖镇", "南岭镇", "柳林街道", "河西街道", "白沙乡", "石桥镇", "青山镇"} == towns
+    assert {
+        "城关镇",
+        "东湖镇",
+        "南岭镇",
+        "柳林街道",
+        "河西街道",
+        "白沙乡",
+        "石桥镇",
+        "青山镇",
+    } == towns
 
 
 def test_seed_if_empty_leaves_existing_data(runner, make):

@@ -43,9 +43,7 @@ def errors_in(response):
 def test_organizer_creates_activity_in_local_time(client, make, auth):
     organizer = make.user("organizer")
     auth.login(organizer)
-    response = client.post(
-        "/manage/activities/new", data=activity_form([organizer.department_id])
-    )
+    response = client.post("/manage/activities/new", data=activity_form([organizer.department_id]))
     assert response.status_code == 302
     activity = db.session.scalar(select(Activity))
     assert activity.status == "draft"
@@ -69,7 +67,10 @@ def test_organizer_creates_activity_in_local_time(client, make, auth):
         ({"latitude": "91", "longitude": "120"}, "纬度"),
         ({"latitude": "30"}, "经纬度须同时填写"),
         (
-            {"registration_opens_at": "2026-12-05T09:00", "registration_closes_at": "2026-12-01T09:00"},
+            {
+                "registration_opens_at": "2026-12-05T09:00",
+                "registration_closes_at": "2026-12-01T09:00",
+            },
             "报名截止时间必须晚于报名开始时间",
         ),
     ],
@@ -114,9 +115,10 @@ def test_organizer_cannot_touch_another_departments_activity(client, make, auth)
     )
     assert response.status_code == 403
     assert client.post(f"/manage/activities/{other.id}/publish").status_code == 403
-    assert client.post(
-        f"/manage/activities/{other.id}/cancel", data={"reason": "x"}
-    ).status_code == 403
+    assert (
+        client.post(f"/manage/activities/{other.id}/cancel", data={"reason": "x"}).status_code
+        == 403
+    )
     db.session.refresh(other)
     assert other.title != "改掉" and other.status == "published"
 
@@ -125,9 +127,7 @@ def test_organizer_cannot_hand_activity_to_unknown_department(client, make, auth
     organizer = make.user("organizer")
     mine = make.activity(departments=[organizer.department], status="draft")
     auth.login(organizer)
-    response = client.post(
-        f"/manage/activities/{mine.id}/edit", data=activity_form([999999])
-    )
+    response = client.post(f"/manage/activities/{mine.id}/edit", data=activity_form([999999]))
     assert response.status_code == 200
     assert any("所选部门不存在" in e for e in errors_in(response))
 

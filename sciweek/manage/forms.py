@@ -158,7 +158,6 @@ class ActivityForm(FlaskForm):
         if field.data and opens and field.data <= opens:
             raise ValidationError(_l("报名截止时间必须晚于报名开始时间。"))
 
-
     def validate_sessions(self, field):
         kept = [s for s in field.entries if not s.form.is_blank and not s.form.remove.data]
         if not kept:
