@@ -224,6 +224,7 @@ def seed_demo(today: date | None = None) -> str:
                 checker.assigned_activities.append(activity)
             created["activities"] += 1
     db.session.flush()
+    created["registrations"] = _seed_registrations(today)
     return "Demo data: " + ", ".join(f"{v} {k} added" for k, v in created.items())
 
 
@@ -234,3 +235,56 @@ def _campaign(name: str, kind: str, starts: date, ends: date) -> Campaign:
         db.session.add(campaign)
         db.session.flush()
     return campaign
+
+
+DEMO_NAMES = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞", "徐刚", "孙丽", "马超", "朱琳", "胡军", "郭燕"]
+
+
+def _seed_registrations(today: date) -> int:
+    """Upcoming activities open for registration: one nearly full, one with a waitlist."""
+    from .registration.services import (
+        AlreadyRegistered,
+        RegistrationRefused,
+        RegistrationRequest,
+        register_for_activity,
+    )
+
+    db.session.commit()  # registration runs in its own transactions
+    upcoming = [
+        a
+        for a in db.session.scalars(
+            select(Activity)
+            .where(Activity.status == ActivityStatus.PUBLISHED.value)
+            .order_by(Activity.id)
+        )
+        if a.starts_at
+        and a.starts_at.astimezone(LOCAL_TZ).date() > today
+        and (a.registration_closes_at is None or a.registration_closes_at > _at(today, 0))
+    ]
+    plans: list[tuple[int, int, int]] = []  # (activity id, capacity, registrations)
+    with_capacity = [a for a in upcoming if a.capacity]
+    if with_capacity:
+        plans.append((with_capacity[0].id, 20, 18))  # nearly full
+    if len(with_capacity) > 1:
+        plans.append((with_capacity[1].id, 20, 24))  # full, four waitlisted
+    plans += [(a.id, a.capacity or 0, 3) for a in upcoming[:6] if a.id not in {p[0] for p in plans}]
+    added = 0
+    for activity_id, capacity, count in plans:
+        activity = db.session.get(Activity, activity_id)
+        if capacity and activity.capacity != capacity and activity.confirmed_count == 0:
+            activity.capacity = capacity
+            activity.waitlist_enabled = True
+            db.session.commit()
+        for n in range(count):
+            request = RegistrationRequest(
+                name=DEMO_NAMES[(n + activity_id) % len(DEMO_NAMES)],
+                phone=f"1990{activity_id:03d}{n:04d}",
+            )
+            try:
+                register_for_activity(activity_id, request)
+                added += 1
+            except AlreadyRegistered:
+                pass
+            except RegistrationRefused:
+                break
+    return added

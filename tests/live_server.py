@@ -24,7 +24,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, instance_path: Path, workers: int = 4, **env):
+    def __init__(
+        self, database_url: str, instance_path: Path, workers: int = 4, threads: int = 1, **env
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = instance_path / "gunicorn.log"
@@ -38,6 +40,7 @@ class LiveServer:
             **env,
         }
         self.workers = workers
+        self.threads = threads
         self.process: subprocess.Popen | None = None
 
     def start(self) -> LiveServer:

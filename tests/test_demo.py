@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
 from sciweek.extensions import db
-from sciweek.models import Activity, Campaign, Department, Town, User
+from sciweek.models import Activity, Campaign, Department, Registration, Town, User
 
 
 def test_seed_demo_is_idempotent_and_complete(runner):
@@ -9,7 +9,7 @@ def test_seed_demo_is_idempotent_and_complete(runner):
     assert first.exit_code == 0, first.output
     counts = lambda: {  # noqa: E731
         m.__name__: db.session.scalar(select(func.count()).select_from(m))
-        for m in (Town, Department, Campaign, Activity, User)
+        for m in (Town, Department, Campaign, Activity, User, Registration)
     }
     before = counts()
     second = runner.invoke(args=["seed-demo"])
@@ -21,6 +21,14 @@ def test_seed_demo_is_idempotent_and_complete(runner):
     assert kinds == {"outreach", "science_day", "st_week", "training"}
     roles = set(db.session.scalars(select(User.role)))
     assert {"admin", "organizer", "coordinator", "checker"} <= roles
+    waitlisted = db.session.scalar(
+        select(func.count()).select_from(Registration).where(Registration.status == "waitlisted")
+    )
+    assert waitlisted > 0
+    nearly_full = db.session.scalars(
+        select(Activity).where(Activity.capacity > Activity.confirmed_count, Activity.confirmed_count > 0)
+    ).all()
+    assert any(a.capacity - a.confirmed_count <= 3 for a in nearly_full)
     towns = set(db.session.scalars(select(Town.name)))
     assert {
         "城关镇",

@@ -99,6 +99,6 @@ def detail(activity_id: int):
     return render_template(
         "activities/detail.html",
         activity=activity,
-        register_form=RegistrationForm(),
+        register_form=RegistrationForm().load_choices(),
         registration_problem=registration_open_problem(activity),
     )

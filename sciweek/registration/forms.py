@@ -8,9 +8,7 @@ from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from ..choices import town_choices, village_choices
-from ..extensions import db
 from ..identity import IdentityError, normalize_phone
-from ..models import Village
 
 
 def _valid_phone(form, field):
@@ -29,23 +27,27 @@ class RegistrationForm(FlaskForm):
         ],
     )
     phone = StringField(_l("手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone])
-    town_id = SelectField(_l("所在镇街（选填）"), coerce=int, validators=[Optional()])
-    village_id = SelectField(_l("村/社区（选填）"), coerce=int, validators=[Optional()])
+    # Choices are checked by the registration service, so a POST in a rush does not
+    # load every town and village; they are loaded only to render the form.
+    town_id = SelectField(
+        _l("所在镇街（选填）"), coerce=int, validators=[Optional()], validate_choice=False
+    )
+    village_id = SelectField(
+        _l("村/社区（选填）"), coerce=int, validators=[Optional()], validate_choice=False
+    )
     submission = HiddenField()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        none = [(0, _l("（不填）"))]
-        self.town_id.choices = none + town_choices()
-        self.village_id.choices = none + village_choices()
+        self.town_id.choices = self.village_id.choices = []
         if not self.submission.data:
             self.submission.data = secrets.token_urlsafe(16)
 
-    def validate_village_id(self, field):
-        if field.data:
-            village = db.session.get(Village, field.data)
-            if village is None or (self.town_id.data and village.town_id != self.town_id.data):
-                raise ValidationError(_l("所选村/社区不属于所选镇街。"))
+    def load_choices(self) -> RegistrationForm:
+        none = [(0, _l("（不填）"))]
+        self.town_id.choices = none + town_choices()
+        self.village_id.choices = none + village_choices()
+        return self
 
 
 class FindTicketForm(FlaskForm):

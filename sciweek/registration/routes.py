@@ -76,7 +76,7 @@ def _detail_with_form(activity: Activity, form: RegistrationForm, already: bool 
     return render_template(
         "activities/detail.html",
         activity=activity,
-        register_form=form,
+        register_form=form.load_choices(),
         already_registered=already,
         registration_problem=services.registration_open_problem(activity),
     )

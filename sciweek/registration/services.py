@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -23,6 +23,8 @@ from ..models import (
     ActivityStatus,
     Registration,
     RegistrationStatus,
+    Town,
+    UTCDateTime,
     Village,
     utcnow,
 )
@@ -61,9 +63,14 @@ class RegistrationRequest:
 class IssuedTicket:
     """A registration and its ticket secret: the only moment the secret is known."""
 
-    registration: Registration
+    registration_id: int
     secret: str
+    status: str
     repeated: bool = False  # a repeated submit of the same form
+
+    @property
+    def registration(self) -> Registration:
+        return db.session.get(Registration, self.registration_id)
 
 
 def clean_name(raw: str) -> str:
@@ -100,7 +107,8 @@ def _take_place(activity_id: int) -> bool:
             Activity.status == ActivityStatus.PUBLISHED.value,
             (Activity.capacity.is_(None)) | (Activity.confirmed_count < Activity.capacity),
         )
-        .values(confirmed_count=Activity.confirmed_count + 1)
+        # Counting places is not an edit: updated_at (which feeds use) stays.
+        .values(confirmed_count=Activity.confirmed_count + 1, updated_at=Activity.updated_at)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -110,9 +118,58 @@ def _release_place(activity_id: int) -> None:
     db.session.execute(
         update(Activity)
         .where(Activity.id == activity_id, Activity.confirmed_count > 0)
-        .values(confirmed_count=Activity.confirmed_count - 1)
+        .values(confirmed_count=Activity.confirmed_count - 1, updated_at=Activity.updated_at)
         .execution_options(synchronize_session=False)
     )
+
+
+# PostgreSQL: take the place and write the registration in ONE statement, so the
+# activity row is locked only between this statement and COMMIT: no Python runs
+# while other registrations wait for the lock.
+_PG_REGISTER = text(
+    """
+WITH place AS (
+    UPDATE activities SET confirmed_count = confirmed_count + 1
+    WHERE id = :activity_id AND status = 'published'
+      AND (capacity IS NULL OR confirmed_count < capacity)
+    RETURNING id
+)
+INSERT INTO registrations (
+    activity_id, user_id, name, phone, town_id, village_id, status, secret_hash,
+    short_code, submission_hash, walk_in, created_at, updated_at, confirmed_at)
+SELECT :activity_id, :user_id, :name, :phone, :town_id, :village_id,
+       CASE WHEN EXISTS (SELECT 1 FROM place) THEN 'confirmed' ELSE 'waitlisted' END,
+       :secret_hash, :short_code, :submission_hash, :walk_in, :now, :now,
+       CASE WHEN EXISTS (SELECT 1 FROM place) THEN :now END
+WHERE EXISTS (SELECT 1 FROM place) OR :waitlist_enabled
+RETURNING id, status
+"""
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _insert_registration(values: dict, waitlist_enabled: bool) -> tuple[int, str] | None:
+    """Take a place if one is left and insert the registration; None when refused."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        row = db.session.execute(
+            _PG_REGISTER, {**values, "waitlist_enabled": waitlist_enabled}
+        ).first()
+        return (row.id, row.status) if row else None
+    # SQLite: the transaction already holds the database write lock (BEGIN IMMEDIATE).
+    confirmed = _take_place(values["activity_id"])
+    if not confirmed and not waitlist_enabled:
+        return None
+    status = (RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED).value
+    now = values.pop("now")
+    result = db.session.execute(
+        insert(Registration).values(
+            **values,
+            status=status,
+            created_at=now,
+            updated_at=now,
+            confirmed_at=now if confirmed else None,
+        )
+    )
+    return result.inserted_primary_key[0], status
 
 
 def register_for_activity(
@@ -140,50 +197,47 @@ def register_for_activity(
         village = db.session.get(Village, request.village_id)
         if village is None or (request.town_id and village.town_id != request.town_id):
             raise RegistrationRefused(_("所选村/社区不属于所选镇街。"), field="village_id")
+    if request.town_id and db.session.get(Town, request.town_id) is None:
+        raise RegistrationRefused(_("所选镇街不存在。"), field="town_id")
     problem = registration_open_problem(activity, now)
     if walk_in and activity.status == ActivityStatus.PUBLISHED:
         problem = None
     if problem:
         raise RegistrationRefused(problem)
+    waitlist_enabled = activity.waitlist_enabled
 
     submission_hash = hash_secret(request.submission) if request.submission else None
-    existing = _active_registration(activity_id, phone)
-    if existing is not None:
-        db.session.rollback()
-        return _repeat_or_refuse(existing, submission_hash)
-
-    # Lock order everywhere: the activity row first, then registrations.
-    confirmed = _take_place(activity_id)
-    if not confirmed and not activity.waitlist_enabled:
-        db.session.rollback()
-        raise RegistrationRefused(_("名额已满。"))
-    secret = new_secret()
-    registration = Registration(
-        activity_id=activity_id,
-        user_id=request.user_id,
-        name=name,
-        phone=phone,
-        town_id=request.town_id or None,
-        village_id=request.village_id or None,
-        status=(RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED).value,
-        confirmed_at=utcnow() if confirmed else None,
-        secret_hash=hash_secret(secret),
-        short_code=_unused_short_code(activity_id),
-        submission_hash=submission_hash,
-        walk_in=walk_in,
-    )
-    db.session.add(registration)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # Another request for the same phone committed first (the partial unique
-        # index said so). Our place is given back by the rollback.
-        db.session.rollback()
-        existing = _active_registration(activity_id, phone)
-        if existing is None:
-            raise
-        return _repeat_or_refuse(existing, submission_hash)
-    return IssuedTicket(registration, secret)
+    for _attempt in range(5):
+        secret = new_secret()
+        values = {
+            "activity_id": activity_id,
+            "user_id": request.user_id,
+            "name": name,
+            "phone": phone,
+            "town_id": request.town_id or None,
+            "village_id": request.village_id or None,
+            "secret_hash": hash_secret(secret),
+            "short_code": new_short_code(),
+            "submission_hash": submission_hash,
+            "walk_in": walk_in,
+            "now": utcnow(),
+        }
+        try:
+            inserted = _insert_registration(values, waitlist_enabled)
+            db.session.commit()
+        except IntegrityError:
+            # The partial unique index says this phone is already registered
+            # (perhaps by a request a moment ago), or, very rarely, the short code
+            # was taken. The rollback gives the place back.
+            db.session.rollback()
+            existing = _active_registration(activity_id, phone)
+            if existing is not None:
+                return _repeat_or_refuse(existing, submission_hash)
+            continue
+        if inserted is None:
+            raise RegistrationRefused(_("名额已满。"))
+        return IssuedTicket(inserted[0], secret, status=inserted[1])
+    raise RuntimeError("could not register after several short-code collisions")
 
 
 def _active_registration(activity_id: int, phone: str) -> Registration | None:
@@ -204,22 +258,10 @@ def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> Is
         and utcnow() - existing.created_at < RESUBMIT_WINDOW
     ):
         secret = reissue_ticket(existing)
+        registration_id, status = existing.id, existing.status
         db.session.commit()
-        return IssuedTicket(existing, secret, repeated=True)
+        return IssuedTicket(registration_id, secret, status, repeated=True)
     raise AlreadyRegistered(existing)
-
-
-def _unused_short_code(activity_id: int) -> str:
-    for _attempt in range(20):
-        code = new_short_code()
-        taken = db.session.scalar(
-            select(Registration.id).where(
-                Registration.activity_id == activity_id, Registration.short_code == code
-            )
-        )
-        if taken is None:
-            return code
-    raise RuntimeError("could not find an unused short code")
 
 
 def reissue_ticket(registration: Registration) -> str:
