@@ -55,6 +55,10 @@ class Registration(db.Model):
     status: Mapped[str] = mapped_column(String(20))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     short_code: Mapped[str] = mapped_column(String(6))
+    # A coordinator's manual link to a roster cadre (see training); NULL: match by phone.
+    cadre_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cadres.id", ondelete="SET NULL"), index=True
+    )
     walk_in: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
