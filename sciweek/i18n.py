@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import get_locale
 
 from .extensions import babel
@@ -16,6 +16,8 @@ LANG_COOKIE = "lang"
 
 
 def select_locale() -> str:
+    if not has_request_context():  # CLI commands: the default language
+        return "zh"
     lang = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     return lang if lang in LANGUAGES else "zh"
 

@@ -56,9 +56,7 @@ class CoverageTarget(db.Model):
     __table_args__ = (
         UniqueConstraint("town_id", "year", name="uq_coverage_targets_town_year"),
         CheckConstraint("target_percent >= 0 AND target_percent <= 100", name="percent"),
-        CheckConstraint(
-            "threshold_hours IS NULL OR threshold_hours >= 0", name="threshold_hours"
-        ),
+        CheckConstraint("threshold_hours IS NULL OR threshold_hours >= 0", name="threshold_hours"),
         CheckConstraint("year >= 2000 AND year <= 2100", name="year"),
     )
 
