@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from flask_babel import gettext as _
 from openpyxl import Workbook
@@ -24,7 +25,7 @@ def safe_cell(value):
 def _workbook_bytes(title: str, header: list[str], rows: list[list]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = title[:31]
+    sheet.title = re.sub(r"[\\/*?:\[\]]", "_", title)[:31] or "Sheet"
     sheet.append([safe_cell(h) for h in header])
     for cell in sheet[1]:
         cell.font = Font(bold=True)

@@ -38,7 +38,7 @@ class LeaveForm(FlaskForm):
 class TargetRowForm(Form):
     town_id = HiddenField()
     target_percent = DecimalField(
-        _l("目标（%）"),
+        _l("目标百分比"),
         places=2,
         validators=[
             Optional(),
