@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -57,6 +58,7 @@ def format_report(check: RosterCheck) -> str:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Date new cadres join the roster (default: today).",
 )
+@with_appcontext
 def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_from):
     """Import a cadre roster (.xlsx or .csv in UTF-8/GBK).
 
@@ -113,6 +115,7 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
     default="table",
     show_default=True,
 )
+@with_appcontext
 def coverage_command(year: int | None, fmt: str):
     """Cadre training coverage per town and for the district."""
     report = coverage_by_town(year or local_year_today())
