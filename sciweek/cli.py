@@ -10,12 +10,14 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import ROLE_VALUES, Town
+from .training import cli as training_cli
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(town_group)
     app.cli.add_command(seed_demo_command)
+    training_cli.init_app(app)
 
 
 @click.command("create-user")

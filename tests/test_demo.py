@@ -26,7 +26,9 @@ def test_seed_demo_is_idempotent_and_complete(runner):
     )
     assert waitlisted > 0
     nearly_full = db.session.scalars(
-        select(Activity).where(Activity.capacity > Activity.confirmed_count, Activity.confirmed_count > 0)
+        select(Activity).where(
+            Activity.capacity > Activity.confirmed_count, Activity.confirmed_count > 0
+        )
     ).all()
     assert any(a.capacity - a.confirmed_count <= 3 for a in nearly_full)
     towns = set(db.session.scalars(select(Town.name)))

@@ -17,6 +17,7 @@ from .registration import (
     Registration,
     RegistrationStatus,
 )
+from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
@@ -31,7 +32,9 @@ __all__ = [
     "ActivitySession",
     "ActivityStatus",
     "Audience",
+    "Cadre",
     "Campaign",
+    "CoverageTarget",
     "Department",
     "Role",
     "Town",

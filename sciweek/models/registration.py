@@ -58,6 +58,10 @@ class Registration(db.Model):
     # SHA-256 of the registration form's one-time submission id: a repeated submit
     # (double click) is recognised as the same person and gets their ticket again.
     submission_hash: Mapped[str | None] = mapped_column(String(64))
+    # A coordinator's manual link to a roster cadre (see training); NULL: match by phone.
+    cadre_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cadres.id", ondelete="SET NULL"), index=True
+    )
     walk_in: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

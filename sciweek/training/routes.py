@@ -1,3 +1,357 @@
-from flask import Blueprint
+"""Cadre rosters and training coverage in the back office: thin routes over services."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts.auth import roles_required
+from ..extensions import db
+from ..identity import mask_phone
+from ..models import Cadre, CoverageTarget, Registration, Role, Town, Village
+from .coverage import (
+    coverage_by_town,
+    local_year_today,
+    on_roster_in,
+    unmatched_attendees,
+    untrained_cadres,
+)
+from .export import coverage_workbook, untrained_workbook
+from .forms import ConfirmImportForm, LeaveForm, LinkAttendeeForm, RosterUploadForm, TargetsForm
+from .roster import MAX_FILE_BYTES, RosterFileError, parse_roster
+from .services import (
+    RosterImportError,
+    TrainingError,
+    check_roster,
+    import_roster,
+    link_registration_to_cadre,
+    mark_cadre_left,
+    set_target,
+)
+from .uploads import discard_upload, load_upload, save_upload
 
 bp = Blueprint("training", __name__)
+
+VIEW_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
+ROSTER_ROLES = (Role.ADMIN, Role.COORDINATOR)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _year() -> int:
+    year = request.args.get("year", type=int)
+    if year is None or not 2000 <= year <= 2100:
+        return local_year_today()
+    return year
+
+
+def _town_or_403(town_id: int) -> Town:
+    """A town the current user may see in detail: admins any, coordinators their own."""
+    town = db.get_or_404(Town, town_id)
+    if current_user.role == Role.ADMIN:
+        return town
+    if current_user.role == Role.COORDINATOR and current_user.town_id == town.id:
+        return town
+    abort(403)
+
+
+def _own_town_ids() -> list[int] | None:
+    """None for the whole district, else the towns the user is limited to."""
+    if current_user.role == Role.COORDINATOR:
+        return [current_user.town_id]
+    return None
+
+
+def _xlsx_response(data: bytes, filename: str) -> Response:
+    response = Response(data, mimetype=XLSX)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=export.xlsx; filename*=UTF-8''{_quote(filename)}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+# --- coverage ------------------------------------------------------------------------------
+
+
+@bp.route("/manage/training/")
+@roles_required(*VIEW_ROLES)
+def coverage():
+    year = _year()
+    report = coverage_by_town(year, _own_town_ids())
+    ranked = sorted(report.towns, key=lambda t: (-t.coverage, t.code))
+    return render_template(
+        "training/coverage.html",
+        report=report,
+        ranked=ranked,
+        year=year,
+        district=_own_town_ids() is None,
+        can_drill=current_user.role in ROSTER_ROLES,
+    )
+
+
+@bp.route("/manage/training/coverage.xlsx")
+@roles_required(*VIEW_ROLES)
+def coverage_export():
+    year = _year()
+    report = coverage_by_town(year, _own_town_ids())
+    data = coverage_workbook(report, include_district=_own_town_ids() is None)
+    return _xlsx_response(data, _("%(year)s年干部培训覆盖率.xlsx", year=year))
+
+
+@bp.route("/manage/training/towns/<int:town_id>")
+@roles_required(*ROSTER_ROLES)
+def town_detail(town_id: int):
+    town = _town_or_403(town_id)
+    year = _year()
+    summary = coverage_by_town(year, [town.id]).towns[0]
+    cadres = untrained_cadres(town.id, year)
+    by_village: dict[str, list] = {}
+    for cadre in cadres:
+        by_village.setdefault(cadre.village, []).append(cadre)
+    return render_template(
+        "training/town.html",
+        town=town,
+        year=year,
+        summary=summary,
+        by_village=by_village,
+        untrained_count=len(cadres),
+        mask_phone=mask_phone,
+    )
+
+
+@bp.route("/manage/training/towns/<int:town_id>/untrained.xlsx")
+@roles_required(*ROSTER_ROLES)
+def town_untrained_export(town_id: int):
+    town = _town_or_403(town_id)
+    year = _year()
+    data = untrained_workbook(town.name, year, untrained_cadres(town.id, year))
+    return _xlsx_response(data, _("%(year)s年%(town)s未训干部.xlsx", year=year, town=town.name))
+
+
+# --- roster --------------------------------------------------------------------------------
+
+
+@bp.route("/manage/training/roster")
+@roles_required(*ROSTER_ROLES)
+def roster():
+    if current_user.role == Role.COORDINATOR:
+        town_id = current_user.town_id
+    else:
+        town_id = request.args.get("town_id", type=int)
+    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    town = _town_or_403(town_id) if town_id else None
+    year = _year()
+    cadres = []
+    if town is not None:
+        cadres = list(
+            db.session.execute(
+                select(Cadre, Village.name)
+                .join(Village, Village.id == Cadre.village_id)
+                .where(Cadre.town_id == town.id)
+                .order_by(Cadre.left_on.is_not(None), Village.name, Cadre.name, Cadre.id)
+            )
+        )
+    return render_template(
+        "training/roster.html",
+        towns=towns,
+        town=town,
+        cadres=cadres,
+        year=year,
+        mask_phone=mask_phone,
+        today=date.today(),
+    )
+
+
+@bp.route("/manage/training/cadres/<int:cadre_id>/leave", methods=["GET", "POST"])
+@roles_required(*ROSTER_ROLES)
+def leave(cadre_id: int):
+    cadre = db.get_or_404(Cadre, cadre_id)
+    _town_or_403(cadre.town_id)
+    form = LeaveForm()
+    if request.method == "GET":
+        form.left_on.data = date.today()
+    if form.validate_on_submit():
+        try:
+            mark_cadre_left(cadre, form.left_on.data)
+            db.session.commit()
+        except TrainingError as exc:
+            db.session.rollback()
+            form.left_on.errors = [str(exc)]
+        else:
+            flash(_("已将 %(name)s 标记为离任，历史记录保留。", name=cadre.name), "success")
+            return redirect(url_for("training.roster", town_id=cadre.town_id))
+    return render_template("training/leave.html", form=form, cadre=cadre, mask_phone=mask_phone)
+
+
+@bp.route("/manage/training/import", methods=["GET", "POST"])
+@roles_required(*ROSTER_ROLES)
+def import_upload():
+    form = RosterUploadForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read(MAX_FILE_BYTES + 1)
+        try:
+            parsed = parse_roster(upload.filename or "", data)
+        except RosterFileError as exc:
+            form.file.errors = [str(exc)]
+        else:
+            token = save_upload(parsed, current_user.id)
+            return redirect(url_for("training.import_preview", token=token))
+    return render_template("training/import.html", form=form, max_mb=MAX_FILE_BYTES // 2**20)
+
+
+def _coordinator_town() -> int | None:
+    return current_user.town_id if current_user.role == Role.COORDINATOR else None
+
+
+@bp.route("/manage/training/import/<token>", methods=["GET", "POST"])
+@roles_required(*ROSTER_ROLES)
+def import_preview(token: str):
+    parsed = load_upload(token, current_user.id)
+    if parsed is None:
+        flash(_("上传的文件已过期或不存在，请重新上传。"), "warning")
+        return redirect(url_for("training.import_upload"))
+    check = check_roster(parsed, only_town_id=_coordinator_town())
+    form = ConfirmImportForm()
+    if request.method == "GET":
+        form.active_from.data = date.today()
+    if form.validate_on_submit():
+        try:
+            result = import_roster(
+                check, active_from=form.active_from.data, only_valid=form.only_valid.data
+            )
+            db.session.commit()
+        except RosterImportError as exc:
+            db.session.rollback()
+            form.form_errors.append(str(exc))
+        except IntegrityError:
+            db.session.rollback()
+            form.form_errors.append(
+                _("导入失败：数据与其他记录冲突（可能有人同时在修改花名册），未导入任何数据。")
+            )
+        else:
+            discard_upload(token)
+            flash(
+                _(
+                    "已导入：新增 %(new)s 人，更新 %(updated)s 人，不变 %(same)s 人，"
+                    "新建村/社区 %(villages)s 个，跳过错误行 %(skipped)s 行。",
+                    new=result.created,
+                    updated=result.updated,
+                    same=result.unchanged,
+                    villages=result.villages_created,
+                    skipped=result.skipped_rows,
+                ),
+                "success",
+            )
+            return redirect(url_for("training.roster"))
+    else:
+        db.session.rollback()
+    return render_template("training/preview.html", check=check, form=form, token=token)
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+@bp.route("/manage/training/targets", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def targets():
+    year = _year()
+    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    existing = {
+        t.town_id: t
+        for t in db.session.scalars(select(CoverageTarget).where(CoverageTarget.year == year))
+    }
+    form = TargetsForm()
+    if request.method == "GET":
+        for town in towns:
+            target = existing.get(town.id)
+            form.rows.append_entry(
+                {
+                    "town_id": town.id,
+                    "target_percent": target.target_percent if target else None,
+                    "threshold_hours": target.threshold_hours if target else None,
+                }
+            )
+    town_by_id = {t.id: t for t in towns}
+    if form.validate_on_submit():
+        for row in form.rows:
+            town_id = int(row.town_id.data) if str(row.town_id.data).isdigit() else None
+            if town_id not in town_by_id:
+                abort(400)
+            if row.target_percent.data is None:
+                continue
+            set_target(town_id, year, row.target_percent.data, row.threshold_hours.data)
+        db.session.commit()
+        flash(_("%(year)s年目标已保存。", year=year), "success")
+        return redirect(url_for("training.targets", year=year))
+    rows = [
+        (row, town_by_id.get(int(row.town_id.data)) if str(row.town_id.data).isdigit() else None)
+        for row in form.rows
+    ]
+    return render_template("training/targets.html", form=form, rows=rows, year=year)
+
+
+# --- attendees who match no cadre ----------------------------------------------------------
+
+
+@bp.route("/manage/training/unmatched", methods=["GET", "POST"])
+@roles_required(*ROSTER_ROLES)
+def unmatched():
+    year = _year()
+    town_id = _coordinator_town()
+    if town_id is None:
+        town_id = request.args.get("town_id", type=int)
+    form = LinkAttendeeForm()
+    cadre_stmt = (
+        select(Cadre.id, Cadre.name, Cadre.phone, Village.name.label("village"), Town.name)
+        .join(Village, Village.id == Cadre.village_id)
+        .join(Town, Town.id == Cadre.town_id)
+        .where(on_roster_in(year))
+        .order_by(Town.code, Village.name, Cadre.name)
+    )
+    if town_id is not None:
+        cadre_stmt = cadre_stmt.where(Cadre.town_id == town_id)
+    form.cadre_id.choices = [
+        (row.id, f"{row.name}（{row[4]}·{row.village}，{mask_phone(row.phone)}）")
+        for row in db.session.execute(cadre_stmt)
+    ]
+    attendees = unmatched_attendees(year, town_id)
+    if form.validate_on_submit():
+        registration = db.session.get(Registration, int(form.registration_id.data or 0))
+        visible = {a.registration_id for a in attendees}
+        if registration is None or registration.id not in visible:
+            abort(403)
+        cadre = db.session.get(Cadre, form.cadre_id.data)
+        if cadre is None or (town_id is not None and cadre.town_id != town_id):
+            abort(403)
+        try:
+            link_registration_to_cadre(registration, cadre)
+            db.session.commit()
+        except TrainingError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            flash(
+                _("已将 %(who)s 关联到干部 %(cadre)s。", who=registration.name, cadre=cadre.name),
+                "success",
+            )
+        return redirect(url_for("training.unmatched", year=year, town_id=town_id))
+    return render_template(
+        "training/unmatched.html",
+        attendees=attendees,
+        form=form,
+        year=year,
+        mask_phone=mask_phone,
+        town_id=town_id,
+    )

@@ -1,0 +1,71 @@
+"""Rural cadre rosters (农村基层干部花名册) and yearly coverage targets (目标责任书)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .places import Town, Village
+from .types import UTCDateTime, utcnow
+
+
+class Cadre(db.Model):
+    """One person on a town's cadre roster. Holding two posts (一肩挑) is still one cadre.
+
+    A cadre who leaves keeps the row with ``left_on`` set, so earlier years' coverage
+    stays as it was.
+    """
+
+    __tablename__ = "cadres"
+    __table_args__ = (
+        CheckConstraint("left_on IS NULL OR left_on >= active_from", name="left_after_joining"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    gender: Mapped[str] = mapped_column(String(4), default="")
+    birth_month: Mapped[str] = mapped_column(String(10), default="")
+    # Posts held, joined with "、" (e.g. 村党组织书记、村委会主任).
+    posts: Mapped[str] = mapped_column(String(200), default="")
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    # Normalised 11-digit mobile number; the key that links attendance to the roster.
+    phone: Mapped[str | None] = mapped_column(String(11), unique=True)
+    # Optional (个人信息保护法): only when the roster gives it.
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    active_from: Mapped[date] = mapped_column(Date)
+    left_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    town: Mapped[Town] = relationship()
+    village: Mapped[Village] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Cadre {self.id} {self.name}>"
+
+
+class CoverageTarget(db.Model):
+    """A town's target for a year: the share of its cadres to train, and what counts as trained."""
+
+    __tablename__ = "coverage_targets"
+    __table_args__ = (
+        UniqueConstraint("town_id", "year", name="uq_coverage_targets_town_year"),
+        CheckConstraint("target_percent >= 0 AND target_percent <= 100", name="percent"),
+        CheckConstraint("threshold_hours IS NULL OR threshold_hours >= 0", name="threshold_hours"),
+        CheckConstraint("year >= 2000 AND year <= 2100", name="year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id", ondelete="CASCADE"))
+    year: Mapped[int]
+    target_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    # Credit hours needed in the year to count as trained; NULL: any attended session.
+    threshold_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    town: Mapped[Town] = relationship()

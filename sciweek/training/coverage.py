@@ -1,0 +1,403 @@
+"""Training coverage (参训率) by the counting rules in DOMAIN.md, with aggregate queries.
+
+- Denominator: cadres on a town's roster at any time in the year (joined on or before
+  31 December, not left before 1 January).
+- Numerator: those cadres whose credited hours in the year, from check-ins at sessions of
+  training activities that were not cancelled, reach the town's threshold for the year
+  (no threshold set: any attended session).
+- A cadre counts for the town of their roster entry, wherever the training was held.
+- Attendance belongs to a cadre by a manual link on the registration, else by phone.
+- The district figure adds up people; it never averages town percentages.
+
+Every figure comes from a fixed number of GROUP BY queries, however many towns or cadres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from ..extensions import db
+from ..i18n import LOCAL_TZ
+from ..models import (
+    Activity,
+    ActivityKind,
+    ActivitySession,
+    ActivityStatus,
+    Cadre,
+    CheckIn,
+    CoverageTarget,
+    Registration,
+    Town,
+    Village,
+)
+
+# Within this many percentage points below target a town is "close".
+CLOSE_MARGIN = Decimal("10")
+
+
+@dataclass
+class TownCoverage:
+    town_id: int
+    code: str
+    name: str
+    cadres: int = 0
+    trained: int = 0
+    target_percent: Decimal | None = None
+    threshold_hours: Decimal | None = None
+    attendances: int = 0
+    trainings: int = 0
+    hours: Decimal = Decimal(0)
+
+    @property
+    def coverage(self) -> float:
+        return self.trained / self.cadres if self.cadres else 0.0
+
+    @property
+    def target(self) -> float | None:
+        return float(self.target_percent) / 100 if self.target_percent is not None else None
+
+    @property
+    def needed(self) -> int | None:
+        """Trained cadres the target asks for."""
+        if self.target_percent is None:
+            return None
+        return math.ceil(self.target_percent * self.cadres / 100)
+
+    @property
+    def gap(self) -> int | None:
+        """How many more trained cadres reach the target (0 when reached)."""
+        needed = self.needed
+        return None if needed is None else max(needed - self.trained, 0)
+
+    @property
+    def status(self) -> str:
+        """reached, close, behind, or none (no target set)."""
+        if self.target_percent is None:
+            return "none"
+        if self.gap == 0:
+            return "reached"
+        if Decimal(self.coverage * 100) >= self.target_percent - CLOSE_MARGIN:
+            return "close"
+        return "behind"
+
+    def as_json(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "cadres": self.cadres,
+            "trained": self.trained,
+            "coverage": self.coverage,
+            "target": self.target,
+            "gap": self.gap,
+            "attendances": self.attendances,
+            "trainings": self.trainings,
+            "hours": float(self.hours),
+        }
+
+
+@dataclass
+class DistrictCoverage:
+    year: int
+    towns: list[TownCoverage]
+    trainings: int = 0  # distinct trainings held anywhere in the district (期数)
+
+    @property
+    def cadres(self) -> int:
+        return sum(t.cadres for t in self.towns)
+
+    @property
+    def trained(self) -> int:
+        return sum(t.trained for t in self.towns)
+
+    @property
+    def coverage(self) -> float:
+        return self.trained / self.cadres if self.cadres else 0.0
+
+    @property
+    def attendances(self) -> int:
+        return sum(t.attendances for t in self.towns)
+
+    @property
+    def hours(self) -> Decimal:
+        return sum((t.hours for t in self.towns), Decimal(0))
+
+    @property
+    def target(self) -> float | None:
+        """The towns' targets weighted by their cadres: trained people the targets ask for."""
+        with_target = [t for t in self.towns if t.target_percent is not None]
+        cadres = sum(t.cadres for t in with_target)
+        if not with_target or not cadres:
+            return None
+        return float(sum(t.target_percent * t.cadres for t in with_target) / 100 / cadres)
+
+    @property
+    def gap(self) -> int | None:
+        gaps = [t.gap for t in self.towns if t.gap is not None]
+        return sum(gaps) if gaps else None
+
+    def as_json(self) -> dict:
+        return {
+            "year": self.year,
+            "district": {
+                "cadres": self.cadres,
+                "trained": self.trained,
+                "coverage": self.coverage,
+                "target": self.target,
+            },
+            "towns": [t.as_json() for t in self.towns],
+        }
+
+
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    """The local calendar year as an aware [start, end) pair."""
+    start = datetime(year, 1, 1, tzinfo=LOCAL_TZ)
+    return start, datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ)
+
+
+def on_roster_in(year: int):
+    """Cadres on a roster at any time in ``year``."""
+    return and_(
+        Cadre.active_from <= date(year, 12, 31),
+        or_(Cadre.left_on.is_(None), Cadre.left_on >= date(year, 1, 1)),
+    )
+
+
+def cadre_attendance(year: int):
+    """Per cadre: distinct sessions attended in the year (人次) and credited hours.
+
+    A subquery with columns cadre_id, attendances, hours.
+    """
+    start, end = year_bounds(year)
+    by_phone = aliased(Cadre)
+    cadre_id = func.coalesce(Registration.cadre_id, by_phone.id)
+    attended = (
+        select(
+            cadre_id.label("cadre_id"),
+            CheckIn.session_id.label("session_id"),
+            func.coalesce(ActivitySession.credit_hours, 0).label("hours"),
+        )
+        .select_from(CheckIn)
+        .join(ActivitySession, ActivitySession.id == CheckIn.session_id)
+        .join(Activity, Activity.id == ActivitySession.activity_id)
+        .join(Registration, Registration.id == CheckIn.registration_id)
+        .outerjoin(by_phone, by_phone.phone == Registration.phone)
+        .where(
+            CheckIn.undone_at.is_(None),
+            Activity.kind == ActivityKind.TRAINING.value,
+            Activity.status != ActivityStatus.CANCELLED.value,
+            ActivitySession.starts_at >= start,
+            ActivitySession.starts_at < end,
+            cadre_id.is_not(None),
+        )
+        .distinct()
+        .subquery("attended")
+    )
+    return (
+        select(
+            attended.c.cadre_id,
+            func.count().label("attendances"),
+            func.sum(attended.c.hours).label("hours"),
+        )
+        .group_by(attended.c.cadre_id)
+        .subquery("per_cadre")
+    )
+
+
+def _is_trained(per_cadre, target):
+    return or_(
+        and_(target.threshold_hours.is_(None), per_cadre.c.attendances > 0),
+        per_cadre.c.hours >= target.threshold_hours,
+    )
+
+
+def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCoverage:
+    """Coverage per town and for the district in ``year`` (four queries in all)."""
+    towns_stmt = select(Town.id, Town.code, Town.name).order_by(Town.code)
+    if town_ids is not None:
+        towns_stmt = towns_stmt.where(Town.id.in_(town_ids))
+    towns = {
+        row.id: TownCoverage(town_id=row.id, code=row.code, name=row.name)
+        for row in db.session.execute(towns_stmt)
+    }
+
+    for row in db.session.execute(
+        select(
+            CoverageTarget.town_id, CoverageTarget.target_percent, CoverageTarget.threshold_hours
+        ).where(CoverageTarget.year == year)
+    ):
+        if row.town_id in towns:
+            towns[row.town_id].target_percent = row.target_percent
+            towns[row.town_id].threshold_hours = row.threshold_hours
+
+    per_cadre = cadre_attendance(year)
+    target = aliased(CoverageTarget)
+    trained = _is_trained(per_cadre, target)
+    stmt = (
+        select(
+            Cadre.town_id,
+            func.count(Cadre.id).label("cadres"),
+            func.coalesce(func.sum(case((trained, 1), else_=0)), 0).label("trained"),
+            func.coalesce(func.sum(per_cadre.c.attendances), 0).label("attendances"),
+            func.coalesce(func.sum(per_cadre.c.hours), 0).label("hours"),
+        )
+        .select_from(Cadre)
+        .outerjoin(per_cadre, per_cadre.c.cadre_id == Cadre.id)
+        .outerjoin(target, and_(target.town_id == Cadre.town_id, target.year == year))
+        .where(on_roster_in(year))
+        .group_by(Cadre.town_id)
+    )
+    for row in db.session.execute(stmt):
+        town = towns.get(row.town_id)
+        if town is None:
+            continue
+        town.cadres = row.cadres
+        town.trained = int(row.trained)
+        town.attendances = int(row.attendances)
+        town.hours = Decimal(row.hours or 0)
+
+    start, end = year_bounds(year)
+    held = (
+        select(Activity.town_id, func.count(func.distinct(Activity.id)).label("trainings"))
+        .join(ActivitySession, ActivitySession.activity_id == Activity.id)
+        .where(
+            Activity.kind == ActivityKind.TRAINING.value,
+            Activity.status != ActivityStatus.CANCELLED.value,
+            ActivitySession.starts_at >= start,
+            ActivitySession.starts_at < end,
+        )
+        .group_by(Activity.town_id)
+    )
+    district_trainings = 0
+    for row in db.session.execute(held):
+        district_trainings += row.trainings
+        if row.town_id in towns:
+            towns[row.town_id].trainings = row.trainings
+    if town_ids is not None:
+        district_trainings = sum(t.trainings for t in towns.values())
+    return DistrictCoverage(year=year, towns=list(towns.values()), trainings=district_trainings)
+
+
+@dataclass
+class UntrainedCadre:
+    cadre_id: int
+    name: str
+    posts: str
+    village: str
+    phone: str | None
+    attendances: int
+    hours: Decimal
+
+
+def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
+    """The town's cadres not (yet) counted as trained in ``year``, by village then name."""
+    per_cadre = cadre_attendance(year)
+    target = aliased(CoverageTarget)
+    trained = _is_trained(per_cadre, target)
+    stmt = (
+        select(
+            Cadre.id,
+            Cadre.name,
+            Cadre.posts,
+            Cadre.phone,
+            Village.name.label("village"),
+            func.coalesce(per_cadre.c.attendances, 0).label("attendances"),
+            func.coalesce(per_cadre.c.hours, 0).label("hours"),
+        )
+        .select_from(Cadre)
+        .join(Village, Village.id == Cadre.village_id)
+        .outerjoin(per_cadre, per_cadre.c.cadre_id == Cadre.id)
+        .outerjoin(target, and_(target.town_id == Cadre.town_id, target.year == year))
+        .where(Cadre.town_id == town_id, on_roster_in(year))
+        .where(or_(per_cadre.c.cadre_id.is_(None), ~func.coalesce(trained, literal(False))))
+        .order_by(Village.name, Cadre.name, Cadre.id)
+    )
+    return [
+        UntrainedCadre(
+            cadre_id=row.id,
+            name=row.name,
+            posts=row.posts,
+            village=row.village,
+            phone=row.phone,
+            attendances=int(row.attendances),
+            hours=Decimal(row.hours or 0),
+        )
+        for row in db.session.execute(stmt)
+    ]
+
+
+@dataclass
+class UnmatchedAttendee:
+    registration_id: int
+    name: str
+    phone: str
+    activity_title: str
+    activity_id: int
+    checkins: int
+
+
+def unmatched_attendees(year: int, town_id: int | None = None) -> list[UnmatchedAttendee]:
+    """People registered for trainings in ``year`` who match no cadre on the roster.
+
+    With ``town_id``: those who gave that town, or attended a training held there.
+    """
+    start, end = year_bounds(year)
+    by_phone = aliased(Cadre)
+    in_year = (
+        select(ActivitySession.activity_id)
+        .where(ActivitySession.starts_at >= start, ActivitySession.starts_at < end)
+        .distinct()
+    )
+    live_checkins = (
+        select(func.count(CheckIn.id))
+        .where(CheckIn.registration_id == Registration.id, CheckIn.undone_at.is_(None))
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            Registration.id,
+            Registration.name,
+            Registration.phone,
+            Activity.id.label("activity_id"),
+            Activity.title,
+            live_checkins.label("checkins"),
+        )
+        .join(Activity, Activity.id == Registration.activity_id)
+        .outerjoin(by_phone, by_phone.phone == Registration.phone)
+        .where(
+            Activity.kind == ActivityKind.TRAINING.value,
+            Activity.status != ActivityStatus.CANCELLED.value,
+            Activity.id.in_(in_year),
+            Registration.status != "cancelled",
+            Registration.cadre_id.is_(None),
+            by_phone.id.is_(None),
+        )
+        .order_by(Activity.id, Registration.name, Registration.id)
+    )
+    if town_id is not None:
+        stmt = stmt.where(or_(Registration.town_id == town_id, Activity.town_id == town_id))
+    return [
+        UnmatchedAttendee(
+            registration_id=row.id,
+            name=row.name,
+            phone=row.phone,
+            activity_title=row.title,
+            activity_id=row.activity_id,
+            checkins=int(row.checkins or 0),
+        )
+        for row in db.session.execute(stmt)
+    ]
+
+
+def local_year_today() -> int:
+    return datetime.now(LOCAL_TZ).year
+
+
+def last_year_day(year: int) -> date:
+    return date(year + 1, 1, 1) - timedelta(days=1)

@@ -1,0 +1,64 @@
+"""Training back-office forms."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectField,
+)
+from wtforms.validators import DataRequired, NumberRange, Optional
+
+
+class RosterUploadForm(FlaskForm):
+    file = FileField(
+        _l("花名册文件（.xlsx 或 .csv）"), validators=[FileRequired(_l("请选择文件。"))]
+    )
+
+
+class ConfirmImportForm(FlaskForm):
+    active_from = DateField(
+        _l("新干部进入花名册的日期"), validators=[DataRequired(_l("请填写日期。"))]
+    )
+    only_valid = BooleanField(_l("只导入无误的行，跳过有错误的行"))
+
+
+class LeaveForm(FlaskForm):
+    left_on = DateField(_l("离任日期"), validators=[DataRequired(_l("请填写离任日期。"))])
+
+
+class TargetRowForm(Form):
+    town_id = HiddenField()
+    target_percent = DecimalField(
+        _l("目标百分比"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100, message=_l("目标须在 0 到 100 之间。")),
+        ],
+    )
+    threshold_hours = DecimalField(
+        _l("达标学时"),
+        places=1,
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=999, message=_l("学时须在 0 到 999 之间。")),
+        ],
+    )
+
+
+class TargetsForm(FlaskForm):
+    rows = FieldList(FormField(TargetRowForm))
+
+
+class LinkAttendeeForm(FlaskForm):
+    registration_id = HiddenField(validators=[DataRequired()])
+    cadre_id = SelectField(_l("对应的干部"), coerce=int, validate_choice=True)

@@ -1,0 +1,168 @@
+"""Coverage by the counting rules in DOMAIN.md, computed without HTTP."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import event
+
+from sciweek.extensions import db
+from sciweek.models import CheckIn
+from sciweek.training.coverage import coverage_by_town, unmatched_attendees, untrained_cadres
+from sciweek.training.services import mark_cadre_left, set_target
+
+from .training_helpers import attend, cadre, training
+
+
+def _town(report, town):
+    return next(t for t in report.towns if t.town_id == town.id)
+
+
+def test_cadre_trained_twice_counts_once(make):
+    town = make.town(villages=["一村"])
+    a = cadre(town)
+    cadre(town)
+    course = training(make, town, [(2026, 3, 1), (2026, 4, 1)])
+    attend(course, a.phone)
+    other = training(make, town, [(2026, 5, 1)])
+    attend(other, a.phone)
+
+    t = _town(coverage_by_town(2026), town)
+    assert (t.cadres, t.trained) == (2, 1)
+    assert t.coverage == 0.5
+    assert t.attendances == 3  # 人次: three sessions
+    assert t.trainings == 2  # 期数
+    assert t.hours == Decimal("6")
+
+
+def test_cadre_counts_for_own_town_not_host_town(make):
+    home = make.town(villages=["家村"])
+    host = make.town(villages=["主村"])
+    person = cadre(home)
+    cadre(host)
+    course = training(make, host, [(2026, 6, 1)])
+    attend(course, person.phone)
+
+    report = coverage_by_town(2026)
+    assert _town(report, home).trained == 1
+    assert _town(report, host).trained == 0
+    assert _town(report, host).trainings == 1
+    assert _town(report, home).trainings == 0
+
+
+def test_cadre_who_left_in_june_counts_for_that_year_only(make):
+    town = make.town(villages=["一村"])
+    person = cadre(town, active_from=date(2025, 1, 1))
+    mark_cadre_left(person, date(2026, 6, 15))
+    db.session.commit()
+
+    assert _town(coverage_by_town(2026), town).cadres == 1
+    assert _town(coverage_by_town(2027), town).cadres == 0
+    assert db.session.get(type(person), person.id) is not None  # kept, never deleted
+
+
+def test_cadre_who_joined_counts_from_joining(make):
+    town = make.town(villages=["一村"])
+    cadre(town, active_from=date(2026, 7, 1))
+    assert _town(coverage_by_town(2025), town).cadres == 0
+    assert _town(coverage_by_town(2026), town).cadres == 1
+
+
+def test_district_figure_from_people_not_averaged_percentages(make):
+    small = make.town(villages=["小村"])
+    big = make.town(villages=["大村"])
+    trained_small = cadre(small)
+    course = training(make, small, [(2026, 3, 3)])
+    attend(course, trained_small.phone)
+    for _ in range(9):
+        cadre(big)
+    report = coverage_by_town(2026)
+    # 1 of 10 people trained: 10 %, not the 50 % average of 100 % and 0 %.
+    assert report.cadres == 10 and report.trained == 1
+    assert report.coverage == 0.1
+
+
+def test_threshold_hours(make):
+    town = make.town(villages=["一村"])
+    short = cadre(town)
+    long = cadre(town)
+    course = training(make, town, [(2026, 3, 1), (2026, 3, 2)], hours="2")
+    attend(course, short.phone, sessions=course.sessions[:1])
+    attend(course, long.phone)
+    set_target(town.id, 2026, Decimal("80"), Decimal("4"))
+    db.session.commit()
+
+    t = _town(coverage_by_town(2026), town)
+    assert t.trained == 1  # 2 h < 4 h; 4 h reaches it
+    assert t.target == 0.8
+    assert t.gap == 1  # ceil(0.8 × 2) = 2 needed
+    assert [c.name for c in untrained_cadres(town.id, 2026)] == [short.name]
+
+
+def test_default_threshold_is_any_attended_session(make):
+    town = make.town(villages=["一村"])
+    person = cadre(town)
+    course = training(make, town, [(2026, 3, 1)], hours=None)
+    attend(course, person.phone)
+    set_target(town.id, 2026, Decimal("50"), None)
+    db.session.commit()
+    assert _town(coverage_by_town(2026), town).trained == 1
+
+
+def test_only_checked_in_training_sessions_in_the_year_count(make):
+    town = make.town(villages=["一村"])
+    registered_only = cadre(town)
+    undone = cadre(town)
+    other_year = cadre(town)
+    not_training = cadre(town)
+    course = training(make, town, [(2026, 3, 1)])
+    attend(course, registered_only.phone, sessions=[])
+    reg = attend(course, undone.phone)
+    reg.checkins[0].undone_at = reg.checkins[0].checked_in_at
+    db.session.commit()
+    attend(training(make, town, [(2025, 12, 31)]), other_year.phone)
+    outreach = make.activity(kind="outreach", town=town)
+    attend(outreach, not_training.phone)
+    assert _town(coverage_by_town(2026), town).trained == 0
+    assert _town(coverage_by_town(2025), town).trained == 1
+
+
+def test_attendee_linked_by_hand_counts_and_leaves_unmatched_list(make):
+    town = make.town(villages=["一村"])
+    person = cadre(town)
+    course = training(make, town, [(2026, 3, 1)])
+    stranger = attend(course, "13700000001", name="换了号码的人", town_id=town.id)
+    assert [a.registration_id for a in unmatched_attendees(2026, town.id)] == [stranger.id]
+    assert _town(coverage_by_town(2026), town).trained == 0
+
+    stranger.cadre_id = person.id
+    db.session.commit()
+    assert unmatched_attendees(2026, town.id) == []
+    assert _town(coverage_by_town(2026), town).trained == 1
+
+
+def test_query_count_does_not_grow_with_towns_or_cadres(make, app):
+    def count_queries(year):
+        statements = []
+
+        def listener(*args):
+            if not args[2].lstrip().upper().startswith("BEGIN"):
+                statements.append(args[2])
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            coverage_by_town(year)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(statements)
+
+    town = make.town(villages=["一村"])
+    attend(training(make, town, [(2026, 3, 1)]), cadre(town).phone)
+    small = count_queries(2026)
+    for _ in range(5):
+        other = make.town(villages=["甲村", "乙村"])
+        for _ in range(4):
+            attend(training(make, other, [(2026, 4, 1)]), cadre(other).phone)
+    assert db.session.query(CheckIn).count() == 21
+    assert count_queries(2026) == small <= 5

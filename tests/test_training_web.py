@@ -1,0 +1,268 @@
+"""Training back office over HTTP: who sees what, import flow, exports, targets, links."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from sciweek import create_app
+from sciweek.extensions import db
+from sciweek.models import Cadre, CoverageTarget, Registration
+from sciweek.training.roster import RosterFileError, parse_roster
+
+from .training_helpers import attend, cadre, training
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HEADER = ["序号", "姓名", "性别", "出生年月", "职务", "所属镇街", "村/社区", "手机号码", "身份证号"]
+
+
+def csv_upload(rows, name="roster.csv"):
+    text = "\n".join(",".join(r) for r in rows) + "\n"
+    return {"file": (io.BytesIO(text.encode("gbk")), name)}
+
+
+@pytest.fixture
+def district(make):
+    north = make.town(name="城关镇", code="chengguan", villages=["城关一村", "城关二村"])
+    south = make.town(name="河西街道", code="hexi", villages=["河西一村"])
+    people = [cadre(north, "城关一村", name="甲"), cadre(north, "城关二村", name="乙")]
+    people.append(cadre(south, name="丙"))
+    course = training(make, north, [(2026, 3, 1)])
+    attend(course, people[0].phone)
+    return north, south, people
+
+
+def test_coverage_page_for_admin_shows_district_and_bars(client, auth, make, district):
+    north, south, _people = district
+    auth.login(make.user("admin"))
+    response = client.get("/manage/training/?year=2026")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "全区" in html and "城关镇" in html and "河西街道" in html
+    assert 'class="bar-fill" style="width: 50.0%"' in html
+    assert "@media print" in client.get("/static/css/training.css").get_data(as_text=True)
+
+
+def test_coordinator_sees_only_own_town(client, auth, make, district):
+    north, south, _people = district
+    auth.login(make.user("coordinator", town=north))
+    html = client.get("/manage/training/?year=2026").get_data(as_text=True)
+    assert "城关镇" in html and "河西街道" not in html and "全区" not in html
+    assert client.get(f"/manage/training/towns/{north.id}?year=2026").status_code == 200
+    assert client.get(f"/manage/training/towns/{south.id}?year=2026").status_code == 403
+    assert client.get(f"/manage/training/towns/{south.id}/untrained.xlsx").status_code == 403
+    assert client.get(f"/manage/training/roster?town_id={south.id}").status_code == 200  # own town
+    assert "丙" not in client.get(f"/manage/training/roster?town_id={south.id}").get_data(
+        as_text=True
+    )
+    assert client.get("/manage/training/targets").status_code == 403
+
+
+def test_organizer_views_district_but_not_cadre_lists(client, auth, make, district):
+    north, _south, _people = district
+    auth.login(make.user("organizer"))
+    assert "全区" in client.get("/manage/training/?year=2026").get_data(as_text=True)
+    assert client.get(f"/manage/training/towns/{north.id}").status_code == 403
+    assert client.get("/manage/training/import").status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/manage/training/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_drill_down_lists_untrained_by_village_with_masked_phones(client, auth, make, district):
+    north, _south, people = district
+    auth.login(make.user("admin"))
+    html = client.get(f"/manage/training/towns/{north.id}?year=2026").get_data(as_text=True)
+    assert "乙" in html and "城关二村" in html
+    assert people[1].phone not in html
+    assert f"{people[1].phone[:3]}****{people[1].phone[-4:]}" in html
+    assert ">甲<" not in html  # trained
+
+
+def test_coverage_export_is_xlsx_with_formulas_neutralised(client, auth, make):
+    town = make.town(name="=cmd|' /C calc'!A0", code="+evil", villages=["@村"])
+    cadre(town, name="-甲")
+    auth.login(make.user("admin"))
+    response = client.get("/manage/training/coverage.xlsx?year=2026")
+    assert response.status_code == 200
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    values = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "'=cmd|' /C calc'!A0" in values and "'+evil" in values
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in values)
+
+    response = client.get(f"/manage/training/towns/{town.id}/untrained.xlsx?year=2026")
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    values = [c.value for row in sheet.iter_rows() for c in row]
+    assert "'-甲" in values and "'@村" in values
+    assert any(isinstance(v, str) and "****" in v for v in values)
+
+
+def test_import_flow_preview_then_confirm(client, auth, make, app):
+    town = make.town(name="城关镇", villages=["城关一村"])
+    auth.login(make.user("coordinator", town=town))
+    rows = [
+        HEADER,
+        ["1", "张三", "男", "1980.01", "书记", "城关镇", "城关一村", "13800138000", ""],
+        ["2", "李四", "女", "1982.02", "主任", "城关镇", "城关一村", "1381234567", ""],
+    ]
+    response = client.post("/manage/training/import", data=csv_upload(rows))
+    assert response.status_code == 302
+    preview_url = response.headers["Location"]
+    token = preview_url.rsplit("/", 1)[1]
+    # The rows wait on the server, not in the cookie.
+    assert (Path(app.instance_path) / "roster_uploads" / f"{token}.json").exists()
+    html = client.get(preview_url).get_data(as_text=True)
+    assert "手机号格式不正确" in html and "H（手机号码）" in html
+    assert re.search(r"<td>3</td>", html)
+
+    response = client.post(preview_url, data={"active_from": "2026-01-01"})
+    assert response.status_code == 200 and "未导入任何数据" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Cadre.id))) == 0
+
+    response = client.post(preview_url, data={"active_from": "2026-01-01", "only_valid": "y"})
+    assert response.status_code == 302
+    assert db.session.scalar(select(func.count(Cadre.id))) == 1
+    # The stored upload is gone once imported.
+    assert client.get(preview_url).status_code == 302
+
+
+def test_preview_token_belongs_to_its_uploader(client, auth, make):
+    town = make.town(name="城关镇", villages=["城关一村"])
+    auth.login(make.user("admin"))
+    rows = [HEADER, ["1", "张三", "男", "", "", "城关镇", "城关一村", "13800138000", ""]]
+    preview_url = client.post("/manage/training/import", data=csv_upload(rows)).headers["Location"]
+    auth.logout()
+    auth.login(make.user("coordinator", town=town))
+    response = client.get(preview_url)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/import")
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("empty.csv", b"", "文件是空的"),
+        ("roster.pdf", b"%PDF-1.4", "只支持"),
+        ("roster.xlsx", b"PK\x03\x04broken", "无法读取"),
+        ("roster.csv", "甲,乙\n".encode(), "找不到表头"),
+        ("big.xlsx", b"\x00" * (20 * 1024 * 1024), "文件太大"),
+        (None, None, "请选择文件"),
+    ],
+)
+def test_bad_uploads_get_a_message_not_a_500(client, auth, make, filename, content, message):
+    auth.login(make.user("admin"))
+    data = {} if filename is None else {"file": (io.BytesIO(content), filename)}
+    response = client.post("/manage/training/import", data=data)
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Cadre.id))) == 0
+
+
+def test_leave_keeps_the_cadre(client, auth, make, district):
+    north, south, people = district
+    auth.login(make.user("coordinator", town=north))
+    assert client.post(f"/manage/training/cadres/{people[2].id}/leave").status_code == 403
+    response = client.post(
+        f"/manage/training/cadres/{people[1].id}/leave", data={"left_on": "2026-06-15"}
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Cadre, people[1].id).left_on == date(2026, 6, 15)
+    response = client.post(
+        f"/manage/training/cadres/{people[0].id}/leave", data={"left_on": "1999-01-01"}
+    )
+    assert response.status_code == 200 and "不能早于" in response.get_data(as_text=True)
+
+
+def test_admin_sets_targets(client, auth, make, district):
+    north, south, _people = district
+    auth.login(make.user("admin"))
+    page = client.get("/manage/training/targets?year=2026").get_data(as_text=True)
+    assert "城关镇" in page
+    data = {
+        "rows-0-town_id": str(north.id),
+        "rows-0-target_percent": "80",
+        "rows-0-threshold_hours": "2",
+        "rows-1-town_id": str(south.id),
+        "rows-1-target_percent": "150",
+    }
+    response = client.post("/manage/training/targets?year=2026", data=data)
+    assert response.status_code == 200 and "0 到 100" in response.get_data(as_text=True)
+    data["rows-1-target_percent"] = "60"
+    assert client.post("/manage/training/targets?year=2026", data=data).status_code == 302
+    targets = {t.town_id: t for t in db.session.scalars(select(CoverageTarget))}
+    assert float(targets[north.id].target_percent) == 80.0
+    assert targets[south.id].threshold_hours is None
+
+
+def test_unmatched_attendee_linked_by_coordinator(client, auth, make, district):
+    north, south, people = district
+    course = training(make, north, [(2026, 4, 1)])
+    stranger = attend(course, "13700000001", name="新号码", town_id=north.id)
+    auth.login(make.user("coordinator", town=north))
+    html = client.get("/manage/training/unmatched?year=2026").get_data(as_text=True)
+    assert "<td>新号码</td>" in html and "137****0001" in html
+    # Not a cadre of this town: refused.
+    response = client.post(
+        "/manage/training/unmatched?year=2026",
+        data={"registration_id": stranger.id, "cadre_id": people[2].id},
+    )
+    assert response.status_code in (200, 403)
+    assert db.session.get(Registration, stranger.id).cadre_id is None
+    response = client.post(
+        "/manage/training/unmatched?year=2026",
+        data={"registration_id": stranger.id, "cadre_id": people[1].id},
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Registration, stranger.id).cadre_id == people[1].id
+    html = client.get("/manage/training/unmatched?year=2026").get_data(as_text=True)
+    assert "<td>新号码</td>" not in html and "没有未匹配的参训人员" in html
+
+
+def test_coverage_cli_json_and_csv(runner, make, district):
+    import json
+
+    north, _south, _people = district
+    result = runner.invoke(args=["coverage", "--year", "2026", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["year"] == 2026
+    assert data["district"] == {"cadres": 3, "trained": 1, "coverage": 1 / 3, "target": None}
+    town = next(t for t in data["towns"] if t["code"] == "chengguan")
+    assert set(town) == {
+        "code", "name", "cadres", "trained", "coverage", "target", "gap",
+        "attendances", "trainings", "hours",
+    }  # fmt: skip
+    assert (town["cadres"], town["trained"], town["coverage"]) == (2, 1, 0.5)
+    assert (town["attendances"], town["trainings"], town["hours"]) == (1, 1, 2.0)
+    result = runner.invoke(args=["coverage", "--year", "2026", "--format", "csv"])
+    assert result.output.splitlines()[0].startswith("code,name,cadres")
+    result = runner.invoke(args=["coverage", "--year", "2026"])
+    assert "城关镇" in result.output and "50.0%" in result.output
+
+
+def test_xlsx_with_100000_rows_is_refused_quickly(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(HEADER)
+    for i in range(100_000):
+        sheet.append([i, "甲", "男", "", "", "城关镇", "城关一村", "13800138000", ""])
+    out = io.BytesIO()
+    workbook.save(out)
+    with app.app_context():
+        started = time.perf_counter()
+        with pytest.raises(RosterFileError, match="超过"):
+            parse_roster("big.xlsx", out.getvalue())
+        assert time.perf_counter() - started < 10
