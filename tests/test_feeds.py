@@ -427,10 +427,44 @@ def test_304_does_not_build_the_feed(client, make, monkeypatch):
     def must_not_build(*args, **kwargs):
         raise AssertionError("a 304 must not build the feed")
 
-    monkeypatch.setattr("sciweek.feeds.routes.render_feed", must_not_build)
+    monkeypatch.setattr("sciweek.feeds.services.render_feed", must_not_build)
     with count_queries() as statements:
         assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def test_unchanged_feed_is_served_from_the_build_cache(client, make, monkeypatch):
+    activity = make.activity(sessions=one_session(5))
+    built = []
+    real_render = feed_services.render_feed
+
+    def counting_render(*args, **kwargs):
+        built.append(1)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr("sciweek.feeds.services.render_feed", counting_render)
+    first = client.get("/calendar.ics").data
+    assert client.get("/calendar.ics").data == first
+    assert len(built) == 1
+
+    activity.title = "新标题"
+    db.session.commit()
+    changed = client.get("/calendar.ics").get_data(as_text=True)
+    assert len(built) == 2
+    assert "SUMMARY:新标题" in changed
+
+
+def test_build_cache_stays_within_its_size():
+    cache = feed_services.RenderedFeedCache(max_bytes=10)
+    cache.put("a", b"12345")
+    cache.put("b", b"12345")
+    assert cache.get("a") == b"12345"  # now the most recently used
+    cache.put("c", b"123")
+    assert cache.get("b") is None
+    assert cache.get("a") == b"12345"
+    assert cache.get("c") == b"123"
+    cache.put("huge", b"x" * 11)
+    assert cache.get("huge") is None
 
 
 def test_language_changes_the_etag(client, make):

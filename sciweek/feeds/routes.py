@@ -12,13 +12,14 @@ from .forms import ResetFeedLinkForm
 from .services import (
     Feed,
     FeedFilterError,
+    RenderedFeedCache,
     activity_feed,
+    feed_body,
     feed_version,
     issue_feed_token,
     parse_feed_filters,
     personal_feed,
     public_feed,
-    render_feed,
     user_for_feed_token,
     valid_feed_args,
 )
@@ -26,6 +27,17 @@ from .services import (
 bp = Blueprint("feeds", __name__)
 CALENDAR_MIMETYPE = "text/calendar"
 CACHE_SECONDS = 300
+# Built feeds kept per worker process (the 10,000-event feed is about 8 MB).
+RENDERED_CACHE_BYTES = 64 * 1024 * 1024
+
+
+def _rendered_cache() -> RenderedFeedCache:
+    """One cache per application (tests create many apps in one process)."""
+    cache = current_app.extensions.get("sciweek_feed_cache")
+    if cache is None:
+        size = current_app.config.get("SCIWEEK_FEED_CACHE_BYTES", RENDERED_CACHE_BYTES)
+        cache = current_app.extensions["sciweek_feed_cache"] = RenderedFeedCache(size)
+    return cache
 
 
 @bp.get("/healthz")
@@ -53,7 +65,8 @@ def _calendar_response(feed: Feed, *, private: bool = False) -> Response:
     ):
         response.status_code = 304
         return response
-    response.set_data(render_feed(feed, current_app.config["SCIWEEK_BASE_URL"]))
+    base_url = current_app.config["SCIWEEK_BASE_URL"]
+    response.set_data(feed_body(feed, version, base_url, _rendered_cache()))
     return response
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -302,6 +304,49 @@ def render_feed(feed: Feed, base_url: str) -> bytes:
         event for activity in feed_activities(feed) for event in activity_events(activity, base_url)
     ]
     return build_calendar(feed.name, events)
+
+
+class RenderedFeedCache:
+    """Recently built feeds by ETag, in this process, bounded in bytes.
+
+    Calendar clients poll often and many never send If-None-Match; an unchanged feed
+    then costs one aggregate query instead of a rebuild. The ETag covers everything
+    the body shows, so a cached body is exactly what a rebuild would give.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self._lock:
+            body = self._bodies.get(etag)
+            if body is not None:
+                self._bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._bodies.pop(etag, None)
+            self._size -= len(old) if old else 0
+            self._bodies[etag] = body
+            self._size += len(body)
+            while self._size > self.max_bytes:
+                _, evicted = self._bodies.popitem(last=False)
+                self._size -= len(evicted)
+
+
+def feed_body(feed: Feed, version: FeedVersion, base_url: str, cache: RenderedFeedCache) -> bytes:
+    """The feed's bytes: from ``cache`` when this version was built before, else built."""
+    body = cache.get(version.etag)
+    if body is None:
+        body = render_feed(feed, base_url)
+        cache.put(version.etag, body)
+    return body
 
 
 def _token_hash(token: str) -> str:
