@@ -295,6 +295,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS_feeds.md"))
     options = parser.parse_args()
 
+    load_before = os.getloadavg()
     instance = tempfile.mkdtemp(prefix="sciweek-bench-")
     url = create_database(options.postgres_url)
     server = None
@@ -420,6 +421,9 @@ def main() -> None:
             f"- machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
             f"PostgreSQL {info['postgresql']}, gunicorn {info['gunicorn']}, "
             f"icalendar {info['icalendar']}; run {info['date']}",
+            "- load average (1 min) before / after: "
+            f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f} — other processes on the "
+            "machine (including the client and PostgreSQL) share its CPUs",
             f"- bulk insert of {options.sessions:,} sessions: {fill_seconds:.1f} s",
             f"- very first full-feed request after start (cold worker): {ms(first_time)} ms",
             "",
