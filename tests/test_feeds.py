@@ -467,13 +467,16 @@ def test_build_cache_stays_within_its_size():
     assert cache.get("huge") is None
 
 
-def test_language_changes_the_etag(client, make):
+def test_language_changes_the_etag_and_categories(client, make):
     make.activity(sessions=one_session(5))
-    zh = client.get("/calendar.ics?lang=zh").headers["ETag"]
+    zh = client.get("/calendar.ics?lang=zh")
     # The test app context outlives requests, and Flask-Babel caches the locale on it.
     flask_babel.refresh()
-    en = client.get("/calendar.ics?lang=en").headers["ETag"]
-    assert zh != en
+    en = client.get("/calendar.ics?lang=en")
+    assert zh.headers["ETag"] != en.headers["ETag"]
+    [vevent] = parse(en.get_data(as_text=True)).walk("VEVENT")
+    # The kind label comes from the English catalogue (compiled by `make install-dev`).
+    assert [str(c) for c in vevent["CATEGORIES"].cats] == ["Science to the countryside"]
 
 
 def test_feed_query_count_does_not_grow_with_size(client, make):
@@ -501,12 +504,6 @@ def test_feed_query_count_does_not_grow_with_size(client, make):
     large = queries_for_feed(100)
     assert small == large
     assert small <= 10
-
-
-def test_healthz(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.data == b"ok"
 
 
 # --- personal feeds ------------------------------------------------------------------

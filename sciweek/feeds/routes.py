@@ -40,12 +40,6 @@ def _rendered_cache() -> RenderedFeedCache:
     return cache
 
 
-@bp.get("/healthz")
-def healthz():
-    """A trivial endpoint for load balancers (and as a benchmark baseline)."""
-    return Response("ok", mimetype="text/plain")
-
-
 def _calendar_response(feed: Feed, *, private: bool = False) -> Response:
     """The feed, or 304 when the client's copy is current (without building it)."""
     version = feed_version(feed, str(get_locale()))
