@@ -41,6 +41,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
 from ..accounts.auth import roles_required
@@ -154,7 +155,8 @@ def _str_field(data: dict, name: str, *, max_length: int, required: bool) -> str
 
 
 def _door_activity(activity_id: int, user: User) -> Activity:
-    activity = db.session.get(Activity, activity_id)
+    # Sessions come in the same query: every scan needs them to pick the session.
+    activity = db.session.get(Activity, activity_id, options=[joinedload(Activity.sessions)])
     if activity is None:
         abort(404)
     if not can_check_in(user, activity):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
@@ -67,6 +67,17 @@ class ScanAnswer:
     scanned_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
     wrong_activity_title: str | None = None
+    person: dict | None = None
+
+    def snapshot(self) -> None:
+        """Copy what the answer shows of the registration, so no reload follows the commit."""
+        if self.registration is not None and self.result != ScanResult.WRONG_ACTIVITY:
+            self.person = {
+                "id": self.registration.id,
+                "name": self.registration.name,
+                "phone_masked": mask_phone(self.registration.phone),
+                "short_code": self.registration.short_code,
+            }
 
     @property
     def conflict(self) -> bool:
@@ -91,17 +102,11 @@ class ScanAnswer:
         return _("无效票码")
 
     def as_json(self) -> dict:
-        registration = None
-        if self.registration is not None and self.result != ScanResult.WRONG_ACTIVITY:
-            registration = {
-                "id": self.registration.id,
-                "name": self.registration.name,
-                "phone_masked": mask_phone(self.registration.phone),
-                "short_code": self.registration.short_code,
-            }
+        if self.person is None:
+            self.snapshot()
         data = {
             "result": self.result,
-            "registration": registration,
+            "registration": self.person,
             "checked_in_at": _iso(self.checked_in_at),
             "session_id": self.session_id,
             "checkin_id": self.checkin_id,
@@ -230,14 +235,39 @@ def _find_registration(activity: Activity, code: ScannedCode) -> Registration | 
     )
 
 
-def _live_checkin(registration_id: int, session_id: int) -> CheckIn | None:
-    return db.session.scalar(
-        select(CheckIn).where(
+def _insert_unless_exists(model, values: dict, conflict_columns: list[str], where=None):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None if the unique
+    index (``conflict_columns``, partial when ``where``) already holds a row.
+
+    One statement instead of look-up, savepoint, insert and release. Under a race the
+    loser's INSERT waits for the winner's transaction and then does nothing, on
+    PostgreSQL (row lock on the index entry) as on SQLite (one writer at a time).
+    """
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - sciweek runs on these two
+        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
+        .returning(model.id)
+    )
+    return db.session.scalar(stmt)
+
+
+def _live_checkin(registration_id: int, session_id: int) -> tuple[int, datetime] | None:
+    row = db.session.execute(
+        select(CheckIn.id, CheckIn.checked_in_at).where(
             CheckIn.registration_id == registration_id,
             CheckIn.session_id == session_id,
             CheckIn.undone_at.is_(None),
         )
-    )
+    ).first()
+    return (row.id, row.checked_in_at) if row is not None else None
 
 
 def _record_checkin(
@@ -246,30 +276,31 @@ def _record_checkin(
     user: User | None,
     at: datetime,
     method: str,
-) -> tuple[CheckIn, bool]:
-    """The live check-in for (registration, session), and whether this call made it."""
-    existing = _live_checkin(registration.id, session.id)
-    if existing is not None:
-        return existing, False
-    checkin = CheckIn(
-        registration_id=registration.id,
-        session_id=session.id,
-        checked_in_at=at,
-        recorded_at=utcnow(),
-        method=method,
-        checked_in_by_id=user.id if user is not None else None,
+) -> tuple[int, datetime, bool]:
+    """(id, time) of the live check-in for (registration, session), and whether we made it.
+
+    The partial unique index ``uq_checkins_live`` decides who wins when two devices scan
+    one ticket at the same moment; the loser reports the winner's check-in.
+    """
+    new_id = _insert_unless_exists(
+        CheckIn,
+        {
+            "registration_id": registration.id,
+            "session_id": session.id,
+            "checked_in_at": at,
+            "recorded_at": utcnow(),
+            "method": method,
+            "checked_in_by_id": user.id if user is not None else None,
+        },
+        ["registration_id", "session_id"],
+        where=CheckIn.undone_at.is_(None),
     )
-    try:
-        # A savepoint: losing the race must not abort the whole transaction
-        # (PostgreSQL refuses every later statement in an aborted one).
-        with db.session.begin_nested():
-            db.session.add(checkin)
-    except IntegrityError:
-        existing = _live_checkin(registration.id, session.id)
-        if existing is None:
-            raise
-        return existing, False
-    return checkin, True
+    if new_id is not None:
+        return new_id, at, True
+    existing = _live_checkin(registration.id, session.id)
+    if existing is None:  # pragma: no cover - the conflicting row vanished (undone meanwhile)
+        raise RuntimeError("check-in conflict without a live check-in")
+    return existing[0], existing[1], False
 
 
 def _status_result(registration: Registration, activity: Activity) -> str | None:
@@ -304,39 +335,44 @@ def _check_in_and_log(
         scanned_at=scanned_at,
     )
     if registration is not None and result is None:
-        checkin, created = _record_checkin(
+        checkin_id, checked_in_at, created = _record_checkin(
             registration, session, user, scanned_at or utcnow(), method
         )
         answer.result = ScanResult.OK if created else ScanResult.ALREADY_CHECKED_IN
-        answer.checked_in_at = checkin.checked_in_at
-        answer.checkin_id = checkin.id
+        answer.checked_in_at = checked_in_at
+        answer.checkin_id = checkin_id
     elif result == ScanResult.WRONG_ACTIVITY and registration is not None:
         answer.wrong_activity_title = _public_title(registration.activity)
-    log = ScanLog(
-        user_id=user.id if user is not None else None,
-        nonce=nonce,
-        activity_id=activity.id,
-        session_id=session.id,
-        registration_id=registration.id if registration is not None else None,
-        checkin_id=answer.checkin_id,
-        method=method,
-        result=answer.result,
-        code=logged_code,
-        scanned_at=scanned_at,
-        checked_in_at=answer.checked_in_at,
+    user_id = user.id if user is not None else None
+    logged = _insert_unless_exists(
+        ScanLog,
+        {
+            "user_id": user_id,
+            "nonce": nonce,
+            "activity_id": activity.id,
+            "session_id": session.id,
+            "registration_id": registration.id if registration is not None else None,
+            "checkin_id": answer.checkin_id,
+            "method": method,
+            "result": str(answer.result),
+            "code": logged_code,
+            "scanned_at": scanned_at,
+            "checked_in_at": answer.checked_in_at,
+            "recorded_at": utcnow(),
+        },
+        ["user_id", "nonce"],
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(log)
-    except IntegrityError:
-        # The same device's request with this nonce committed meanwhile: give its answer.
+    if logged is None:
+        # This device already sent this scan (same nonce): give the stored answer, and
+        # drop whatever this request did.
         db.session.rollback()
-        stored = _logged_scan(log.user_id, nonce)
-        if stored is None:
-            raise
+        stored = _logged_scan(user_id, nonce)
+        if stored is None:  # pragma: no cover
+            raise RuntimeError("scan log conflict without a stored scan")
         return _answer_from_log(stored, activity)
-    db.session.commit()
     answer.counts = session_counts(activity, session.id)
+    answer.snapshot()
+    db.session.commit()
     return answer
 
 
@@ -356,9 +392,6 @@ def scan_ticket(
     Every scan is logged, failed ones too. A repeated nonce returns the stored answer.
     The caller has checked that ``user`` may check in for ``activity``.
     """
-    stored = _logged_scan(user.id, nonce)
-    if stored is not None:
-        return _answer_from_log(stored, activity)
     code = parse_scanned_code(text, base_url)
     registration = _find_registration(activity, code) if code is not None else None
     result = ScanResult.INVALID if registration is None else _status_result(registration, activity)
@@ -555,9 +588,9 @@ def user_for_token(raw: str) -> User | None:
     if not raw or len(raw) > 200:
         return None
     token = db.session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None)
-        )
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))
+        .where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
     )
     if token is None or not token.user.is_enabled or not token.user.is_staff:
         return None
