@@ -268,6 +268,9 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     database_url = admin_url.set(database=name).render_as_string(hide_password=False)
     instance = Path(tempfile.mkdtemp(prefix=name))
+    # Seeding and the server share this instance folder (and its generated secret key),
+    # and nothing is written into the project's own instance folder.
+    os.environ["SCIWEEK_INSTANCE_PATH"] = str(instance)
     try:
         activity_id, token, ticket_secrets = seed(database_url, args.registrations)
         headers = {"Authorization": f"Bearer {token}"}
