@@ -8,6 +8,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from .checkin import cli as checkin_cli
 from .extensions import db
 from .models import ROLE_VALUES, Town
 from .training import cli as training_cli
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(town_group)
     app.cli.add_command(seed_demo_command)
+    checkin_cli.init_app(app)
     training_cli.init_app(app)
 
 

@@ -237,7 +237,10 @@ def _campaign(name: str, kind: str, starts: date, ends: date) -> Campaign:
     return campaign
 
 
-DEMO_NAMES = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴霞", "徐刚", "孙丽", "马超", "朱琳", "胡军", "郭燕"]
+DEMO_NAMES = [
+    "王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄强",
+    "周杰", "吴霞", "徐刚", "孙丽", "马超", "朱琳", "胡军", "郭燕",
+]
 
 
 def _seed_registrations(today: date) -> int:

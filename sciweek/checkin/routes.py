@@ -1,3 +1,487 @@
-from flask import Blueprint
+"""Check-in at the door: the JSON API, the phone scanner, self check-in, tokens, checkers.
+
+URLs (no blueprint prefix):
+  POST /api/v1/checkins                          scan a ticket (docs/checkin_api.md)
+  POST /api/v1/checkins/<id>/undo                take a check-in back (organizers)
+  GET  /api/v1/activities/<id>/roster            hashes and names for offline scanning
+  POST /api/v1/activities/<id>/walk-ins          register at the door and check in
+  GET  /healthz                                  "ok" (load balancers, benchmark ceiling)
+  GET  /manage/checkin                           activities this user may check in for
+  GET  /manage/activities/<id>/scan              the phone scanner page
+  GET  /manage/activities/scan-sw.js             its service worker (offline)
+  GET  /manage/activities/<id>/sessions/<sid>/projector    rotating self check-in QR
+  GET  /manage/activities/<id>/sessions/<sid>/self-code    the current code, JSON
+  GET|POST /checkin/self/<code>                  a participant checks themself in
+  GET|POST /manage/tokens                        API tokens of the logged-in user
+  GET|POST /manage/activities/<id>/checkers      assign checkers (organizers)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from wtforms import ValidationError
+
+from ..accounts.auth import roles_required
+from ..extensions import csrf, db, limiter
+from ..manage.forms import ConfirmForm
+from ..manage.permissions import (
+    EDITOR_ROLES,
+    activities_visible_to,
+    can_check_in,
+    can_manage_activity,
+)
+from ..models import Activity, ActivitySession, ApiToken, CheckIn, Role, User, utcnow
+from ..registration.qr import qr_png
+from ..registration.services import RegistrationRefused
+from . import services
+from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
+from .forms import ApiTokenForm, CheckerForm, SelfCheckInForm
 
 bp = Blueprint("checkin", __name__)
+
+API_MAX_BODY = 4 * 1024
+DOOR_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.CHECKER)
+
+
+def self_checkin_rate_limit() -> str:
+    # A whole training room may share one village Wi-Fi address: generous per IP.
+    return current_app.config.get("SCIWEEK_SELF_CHECKIN_RATE_LIMIT", "30 per minute; 300 per hour")
+
+
+# --- API plumbing ---------------------------------------------------------------
+
+
+def _api_error(status: int, message: str, **extra) -> tuple[Response, int]:
+    error = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
+    return jsonify(error=error.get(status, "error"), message=message, **extra), status
+
+
+def _api_user() -> User | None:
+    """The bearer token's user, or the logged-in user (whose writes need X-CSRFToken)."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _sep, raw = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return services.user_for_token(raw.strip())
+    if not current_user.is_authenticated:
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS") and current_app.config.get(
+        "WTF_CSRF_ENABLED", True
+    ):
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except ValidationError as exc:
+            raise CSRFError(exc.args[0]) from None
+    return current_user._get_current_object()
+
+
+def api_view(view):
+    """JSON API view: small bodies only; bearer token or session (+ CSRF header) auth."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if request.content_length is not None and request.content_length > API_MAX_BODY:
+            abort(413)
+        request.max_content_length = API_MAX_BODY  # also bounds chunked bodies
+        user = _api_user()
+        if user is None:
+            return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
+        g.api_user = user
+        try:
+            return view(*args, **kwargs)
+        except services.CheckInProblem as exc:
+            db.session.rollback()
+            extra = {"sessions": exc.sessions} if exc.sessions is not None else {}
+            return _api_error(400, exc.message, **extra)
+
+    # Token requests carry no cookie to forge; session requests are checked in _api_user.
+    return csrf.exempt(wrapped)
+
+
+def _json_object() -> dict:
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise services.CheckInProblem(_("请求体应为 JSON 对象。"))
+    return data
+
+
+def _int_field(data: dict, name: str, *, required: bool) -> int | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise services.CheckInProblem(_("%(name)s 应为正整数。", name=name))
+    return value
+
+
+def _str_field(data: dict, name: str, *, max_length: int, required: bool) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise services.CheckInProblem(_("%(name)s 应为非空字符串。", name=name))
+    if len(value) > max_length:
+        raise services.CheckInProblem(
+            _("%(name)s 不能超过 %(n)s 个字符。", name=name, n=max_length)
+        )
+    if name != "code" and not value.isprintable():
+        # PostgreSQL text cannot hold NUL; no name, phone or nonce needs control characters.
+        raise services.CheckInProblem(_("%(name)s 含有无效字符。", name=name))
+    return value
+
+
+def _door_activity(activity_id: int, user: User) -> Activity:
+    # Sessions come in the same query: every scan needs them to pick the session.
+    activity = db.session.get(Activity, activity_id, options=[joinedload(Activity.sessions)])
+    if activity is None:
+        abort(404)
+    if not can_check_in(user, activity):
+        abort(403)
+    return activity
+
+
+# --- API ---------------------------------------------------------------------------
+
+
+@bp.route("/api/v1/checkins", methods=["POST"])
+@api_view
+def api_check_in():
+    data = _json_object()
+    code = _str_field(data, "code", max_length=2000, required=True)
+    activity_id = _int_field(data, "activity_id", required=True)
+    session_id = _int_field(data, "session_id", required=False)
+    nonce = _str_field(data, "nonce", max_length=services.NONCE_MAX, required=False) or None
+    activity = _door_activity(activity_id, g.api_user)
+    now = utcnow()
+    scanned_at = services.parse_scan_time(data.get("scanned_at"), now)
+    session = services.pick_session(activity, session_id, scanned_at or now)
+    answer = services.scan_ticket(
+        g.api_user,
+        activity,
+        session,
+        code,
+        base_url=current_app.config["SCIWEEK_BASE_URL"],
+        nonce=nonce,
+        scanned_at=scanned_at,
+    )
+    return jsonify(answer.as_json())
+
+
+@bp.route("/api/v1/checkins/<int:checkin_id>/undo", methods=["POST"])
+@api_view
+def api_undo_check_in(checkin_id: int):
+    checkin = db.session.get(CheckIn, checkin_id)
+    if checkin is None:
+        abort(404)
+    if not can_manage_activity(g.api_user, checkin.registration.activity):
+        abort(403)
+    return jsonify(services.undo_check_in(checkin, g.api_user).as_json())
+
+
+@bp.route("/api/v1/activities/<int:activity_id>/roster")
+@api_view
+def api_roster(activity_id: int):
+    activity = _door_activity(activity_id, g.api_user)
+    response = jsonify(services.roster(activity))
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/api/v1/activities/<int:activity_id>/walk-ins", methods=["POST"])
+@api_view
+def api_walk_in(activity_id: int):
+    data = _json_object()
+    name = _str_field(data, "name", max_length=100, required=True)
+    phone = _str_field(data, "phone", max_length=30, required=True)
+    session_id = _int_field(data, "session_id", required=False)
+    nonce = _str_field(data, "nonce", max_length=services.NONCE_MAX, required=False) or None
+    activity = _door_activity(activity_id, g.api_user)
+    session = services.pick_session(activity, session_id, utcnow())
+    try:
+        answer = services.register_walk_in(g.api_user, activity, session, name, phone, nonce=nonce)
+    except RegistrationRefused as exc:
+        db.session.rollback()
+        return _api_error(400, exc.message, field=exc.field)
+    return jsonify(answer.as_json())
+
+
+@bp.route("/healthz")
+def healthz():
+    return Response("ok", mimetype="text/plain")
+
+
+# --- scanner page -----------------------------------------------------------------------
+
+
+def _door_activity_or_403(activity_id: int) -> Activity:
+    return _door_activity(activity_id, current_user)
+
+
+def _activity_session_or_404(activity: Activity, session_id: int) -> ActivitySession:
+    for session in activity.sessions:
+        if session.id == session_id:
+            return session
+    abort(404)
+
+
+@bp.route("/manage/checkin")
+@roles_required(*DOOR_ROLES)
+def door_activities():
+    activities = [
+        a
+        for a in db.session.scalars(
+            activities_visible_to(current_user)
+            .where(Activity.status == "published")
+            .order_by(Activity.id.desc())
+            .limit(200)
+        )
+        if can_check_in(current_user, a)
+    ]
+    activities.sort(key=lambda a: a.starts_at or utcnow())
+    return render_template("checkin/index.html", activities=activities)
+
+
+@bp.route("/manage/activities/<int:activity_id>/scan")
+@roles_required(*DOOR_ROLES)
+def scanner(activity_id: int):
+    activity = _door_activity_or_403(activity_id)
+    texts = {
+        "ok": _("签到成功"),
+        "already_checked_in": _("已签到"),
+        "already_at": _("已于 {time} 签到"),
+        "invalid": _("无效票码"),
+        "wrong_activity": _("不是本活动的票"),
+        "cancelled": _("报名已取消"),
+        "waitlisted": _("候补中，尚未确认名额"),
+        "undone": _("已撤销签到"),
+        "offline_pending": _("离线 — {n} 条待同步"),
+        "online": _("在线"),
+        "synced": _("已同步"),
+        "offline_decided": _("离线判断，联网后同步"),
+        "not_in_roster": _("名单中没有此票"),
+        "camera_failed": _("无法打开摄像头，请用扫码枪或手动输入票码。"),
+        "camera_starting": _("正在打开摄像头…"),
+        "choose_session": _("请选择场次"),
+        "walk_in_offline": _("离线时不能现场报名，请联网后再试。"),
+        "check_in": _("签到"),
+        "undo": _("撤销"),
+        "undo_confirm": _("确定撤销这次签到？"),
+        "error": _("出错了，请重试。"),
+        "conflict": _("另一台设备已先签到（{time}）"),
+        "no_match": _("没有找到"),
+        "roster_loaded": _("名单已下载：{n} 人，{time}"),
+    }
+    config = {
+        "activityId": activity.id,
+        "sessions": [services.session_choice(s) for s in activity.sessions],
+        "sessionId": request.args.get("session", type=int),
+        "baseUrl": current_app.config["SCIWEEK_BASE_URL"],
+        "urls": {
+            "checkin": url_for("checkin.api_check_in"),
+            "roster": url_for("checkin.api_roster", activity_id=activity.id),
+            "walkIn": url_for("checkin.api_walk_in", activity_id=activity.id),
+            "undo": url_for("checkin.api_undo_check_in", checkin_id=0).replace("/0/", "/{id}/"),
+            "serviceWorker": url_for("checkin.scanner_service_worker"),
+        },
+        "canUndo": can_manage_activity(current_user, activity),
+        "csrfToken": generate_csrf(),
+        "userId": current_user.id,
+        "texts": texts,
+    }
+    response = Response(
+        render_template("checkin/scanner.html", activity=activity, config=json.dumps(config))
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.route("/manage/activities/scan-sw.js")
+def scanner_service_worker():
+    # Served from here, not /static/, so its scope covers /manage/activities/<id>/scan.
+    response = send_from_directory(
+        os.path.join(current_app.static_folder, "js"), "scanner-sw.js", max_age=0
+    )
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    response.headers["Service-Worker-Allowed"] = "/manage/activities/"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+# --- self check-in ------------------------------------------------------------------------
+
+
+def _self_code_url(session: ActivitySession) -> str:
+    code = make_self_code(current_app.config["SECRET_KEY"], session.id, utcnow().timestamp())
+    return current_app.config["SCIWEEK_BASE_URL"] + url_for("checkin.self_check_in", code=code)
+
+
+@bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/projector")
+@roles_required(*DOOR_ROLES)
+def projector(activity_id: int, session_id: int):
+    activity = _door_activity_or_403(activity_id)
+    session = _activity_session_or_404(activity, session_id)
+    return render_template(
+        "checkin/projector.html",
+        activity=activity,
+        session=session,
+        code_url=url_for("checkin.self_code", activity_id=activity.id, session_id=session.id),
+        slot_seconds=SELF_CODE_SLOT_SECONDS,
+    )
+
+
+@bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/self-code")
+@roles_required(*DOOR_ROLES)
+def self_code(activity_id: int, session_id: int):
+    activity = _door_activity_or_403(activity_id)
+    session = _activity_session_or_404(activity, session_id)
+    url = _self_code_url(session)
+    qr = "data:image/png;base64," + base64.b64encode(qr_png(url)).decode()
+    counts = services.session_counts(activity, session.id)
+    response = jsonify(url=url, qr=qr, refresh_seconds=SELF_CODE_SLOT_SECONDS, counts=counts)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/checkin/self/<code>", methods=["GET", "POST"])
+@limiter.limit(self_checkin_rate_limit, methods=["POST"])
+def self_check_in(code: str):
+    form = SelfCheckInForm()
+    key = current_app.config["SECRET_KEY"]
+    try:
+        session = services.self_code_session(key, code, utcnow())
+    except services.SelfCheckInRefused as exc:
+        return render_template("checkin/self.html", problem=exc.message, form=None), 400
+    answer, status = None, 200
+    if form.validate_on_submit():
+        try:
+            answer = services.self_check_in(key, code, form.phone.data)
+        except services.SelfCheckInRefused as exc:
+            db.session.rollback()
+            form.phone.errors.append(exc.message)
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return (
+        render_template(
+            "checkin/self.html",
+            form=form,
+            session=session,
+            activity=session.activity,
+            answer=answer,
+        ),
+        status,
+    )
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@bp.route("/manage/tokens", methods=["GET", "POST"])
+@roles_required(*DOOR_ROLES)
+def api_tokens():
+    form = ApiTokenForm()
+    new_token = None
+    if form.validate_on_submit():
+        _token, new_token = services.create_api_token(current_user, form.name.data)
+        db.session.commit()
+    response = Response(
+        render_template(
+            "checkin/tokens.html",
+            form=form,
+            new_token=new_token,
+            tokens=services.tokens_of(current_user),
+            confirm_form=ConfirmForm(),
+        )
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/manage/tokens/<int:token_id>/revoke", methods=["POST"])
+@roles_required(*DOOR_ROLES)
+def revoke_api_token(token_id: int):
+    token = db.get_or_404(ApiToken, token_id)
+    if token.user_id != current_user.id and not current_user.is_admin:
+        abort(403)
+    if ConfirmForm().validate_on_submit():
+        services.revoke_api_token(token)
+        db.session.commit()
+        flash(_("令牌已停用。"), "success")
+    return redirect(url_for("checkin.api_tokens"))
+
+
+# --- checkers -----------------------------------------------------------------------------------
+
+
+def _managed_activity_or_403(activity_id: int) -> Activity:
+    activity = db.get_or_404(Activity, activity_id)
+    if not can_manage_activity(current_user, activity):
+        abort(403)
+    return activity
+
+
+@bp.route("/manage/activities/<int:activity_id>/checkers", methods=["GET", "POST"])
+@roles_required(*EDITOR_ROLES)
+def checkers(activity_id: int):
+    activity = _managed_activity_or_403(activity_id)
+    form = CheckerForm()
+    form.username.choices = [
+        (u.username, f"{u.display_name or u.username}（{u.username}）")
+        for u in services.checker_accounts()
+    ]
+    if form.validate_on_submit():
+        try:
+            user = services.assign_checker(activity, form.username.data)
+            db.session.commit()
+        except services.CheckerError as exc:
+            db.session.rollback()
+            form.username.errors.append(exc.message)
+        except IntegrityError:
+            db.session.rollback()
+            form.username.errors.append(_("保存失败，请重试。"))
+        else:
+            flash(_("已指派 %(name)s。", name=user.display_name or user.username), "success")
+            return redirect(url_for("checkin.checkers", activity_id=activity.id))
+    return render_template(
+        "checkin/checkers.html",
+        activity=activity,
+        form=form,
+        checkers=services.assigned_checkers(activity),
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.route("/manage/activities/<int:activity_id>/checkers/<int:user_id>/remove", methods=["POST"])
+@roles_required(*EDITOR_ROLES)
+def remove_checker(activity_id: int, user_id: int):
+    activity = _managed_activity_or_403(activity_id)
+    user = db.get_or_404(User, user_id)
+    if ConfirmForm().validate_on_submit():
+        services.remove_checker(activity, user)
+        db.session.commit()
+        flash(_("已取消指派。"), "success")
+    return redirect(url_for("checkin.checkers", activity_id=activity.id))

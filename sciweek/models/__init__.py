@@ -10,6 +10,7 @@ from .activities import (
     Campaign,
     activity_departments,
 )
+from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult
 from .places import Department, Town, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
@@ -21,6 +22,10 @@ from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "SCAN_RESULT_VALUES",
+    "ApiToken",
+    "ScanLog",
+    "ScanResult",
     "REGISTRATION_STATUS_VALUES",
     "CheckIn",
     "Registration",

@@ -1,0 +1,661 @@
+"""Check-in rules: scanning tickets, walk-ins, self check-in, undo, API tokens, checkers.
+
+One live check-in per registration and session is guarded by the database
+(partial unique index ``uq_checkins_live``): two devices scanning one ticket at
+the same moment both try to insert, one wins, the other's savepoint fails and
+it answers ``already_checked_in`` with the winner's time. A device's repeated
+scan (same nonce) is answered from the scan log, never checked in twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import db
+from ..i18n import LOCAL_TZ, format_span, format_time, to_local
+from ..identity import IdentityError, mask_phone, normalize_phone
+from ..models import (
+    Activity,
+    ActivitySession,
+    ActivityStatus,
+    ApiToken,
+    CheckIn,
+    Registration,
+    RegistrationStatus,
+    Role,
+    ScanLog,
+    ScanResult,
+    User,
+    utcnow,
+)
+from ..registration import services as registration_services
+from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
+
+# A session counts as "under way" from this long before its start until its end.
+EARLY_DOOR = timedelta(minutes=60)
+# Offline scans older than this are refused rather than silently back-dated.
+LATE_SCAN_LIMIT = timedelta(days=14)
+CLOCK_SKEW = timedelta(minutes=5)
+NONCE_MAX = 64
+
+
+class CheckInProblem(Exception):
+    """A request that cannot be answered with a scan result (HTTP 400); message is for people."""
+
+    def __init__(self, message: str, sessions: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.sessions = sessions
+
+
+@dataclass
+class ScanAnswer:
+    """The answer to one scan, as the API contract describes it."""
+
+    result: str
+    session_id: int
+    registration: Registration | None = None
+    checked_in_at: datetime | None = None
+    checkin_id: int | None = None
+    scanned_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    wrong_activity_title: str | None = None
+    person: dict | None = None
+
+    def snapshot(self) -> None:
+        """Copy what the answer shows of the registration, so no reload follows the commit."""
+        if self.registration is not None and self.result != ScanResult.WRONG_ACTIVITY:
+            self.person = {
+                "id": self.registration.id,
+                "name": self.registration.name,
+                "phone_masked": mask_phone(self.registration.phone),
+                "short_code": self.registration.short_code,
+            }
+
+    @property
+    def conflict(self) -> bool:
+        """An offline scan of a ticket someone else had already checked in."""
+        return self.result == ScanResult.ALREADY_CHECKED_IN and self.scanned_at is not None
+
+    def message(self) -> str:
+        if self.result == ScanResult.OK:
+            return _("签到成功")
+        if self.result == ScanResult.ALREADY_CHECKED_IN:
+            return _("已签到（%(time)s）", time=format_time(self.checked_in_at))
+        if self.result == ScanResult.WRONG_ACTIVITY:
+            if self.wrong_activity_title:
+                return _("不是本活动的票：%(title)s", title=self.wrong_activity_title)
+            return _("不是本活动的票")
+        if self.result == ScanResult.CANCELLED:
+            return _("报名已取消")
+        if self.result == ScanResult.WAITLISTED:
+            return _("候补中，尚未确认名额")
+        if self.result == ScanResult.UNDONE:
+            return _("已撤销签到")
+        return _("无效票码")
+
+    def as_json(self) -> dict:
+        if self.person is None:
+            self.snapshot()
+        data = {
+            "result": self.result,
+            "registration": self.person,
+            "checked_in_at": _iso(self.checked_in_at),
+            "session_id": self.session_id,
+            "checkin_id": self.checkin_id,
+            "message": self.message(),
+        }
+        if self.scanned_at is not None:
+            data["scanned_at"] = _iso(self.scanned_at)
+            data["conflict"] = self.conflict
+        if self.counts:
+            data["counts"] = self.counts
+        return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- sessions -----------------------------------------------------------------
+
+
+def session_choice(session: ActivitySession) -> dict:
+    return {
+        "id": session.id,
+        "starts_at": _iso(session.starts_at),
+        "ends_at": _iso(session.ends_at),
+        "label": format_span(session.starts_at, session.ends_at),
+    }
+
+
+def pick_session(activity: Activity, session_id: int | None, at: datetime) -> ActivitySession:
+    """The session a scan is for: the one named, the one under way, or the next one today.
+
+    Raises CheckInProblem (listing the sessions) when that is not clear.
+    """
+    sessions = list(activity.sessions)
+    if session_id is not None:
+        for session in sessions:
+            if session.id == session_id:
+                return session
+        raise CheckInProblem(_("场次不属于此活动。"), [session_choice(s) for s in sessions])
+    if len(sessions) == 1:
+        return sessions[0]
+    under_way = [s for s in sessions if s.starts_at - EARLY_DOOR <= at <= s.ends_at]
+    if len(under_way) == 1:
+        return under_way[0]
+    if not under_way:
+        today = to_local(at).date()
+        later_today = [
+            s for s in sessions if s.starts_at > at and to_local(s.starts_at).date() == today
+        ]
+        if later_today:
+            return later_today[0]
+    raise CheckInProblem(_("请选择场次。"), [session_choice(s) for s in sessions])
+
+
+def parse_scan_time(raw: object, now: datetime) -> datetime | None:
+    """An offline scan's ISO 8601 time; a time without zone is Asia/Shanghai."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise CheckInProblem(_("scanned_at 应为 ISO 8601 时间。"))
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise CheckInProblem(_("scanned_at 应为 ISO 8601 时间。")) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LOCAL_TZ)
+    if value > now + CLOCK_SKEW:
+        raise CheckInProblem(_("scanned_at 在未来，请检查设备时间。"))
+    if value < now - LATE_SCAN_LIMIT:
+        raise CheckInProblem(_("scanned_at 太久以前，不能补录。"))
+    return value
+
+
+# --- scanning -----------------------------------------------------------------
+
+
+def session_counts(activity: Activity, session_id: int) -> dict[str, int]:
+    """Checked in at this session / confirmed places (the live counter)."""
+    checked_in = db.session.scalar(
+        select(func.count(CheckIn.id)).where(
+            CheckIn.session_id == session_id, CheckIn.undone_at.is_(None)
+        )
+    )
+    return {"checked_in": int(checked_in or 0), "expected": activity.confirmed_count}
+
+
+def _logged_scan(user_id: int | None, nonce: str | None) -> ScanLog | None:
+    if not nonce or user_id is None:
+        return None
+    return db.session.scalar(
+        select(ScanLog).where(ScanLog.user_id == user_id, ScanLog.nonce == nonce)
+    )
+
+
+def _answer_from_log(log: ScanLog, activity: Activity) -> ScanAnswer:
+    """The same answer a repeated request got the first time."""
+    registration = (
+        db.session.get(Registration, log.registration_id) if log.registration_id else None
+    )
+    answer = ScanAnswer(
+        result=log.result,
+        session_id=log.session_id or 0,
+        registration=registration,
+        checked_in_at=log.checked_in_at,
+        checkin_id=log.checkin_id,
+        scanned_at=log.scanned_at,
+    )
+    if registration is not None and log.result == ScanResult.WRONG_ACTIVITY:
+        answer.wrong_activity_title = _public_title(registration.activity)
+    answer.counts = session_counts(activity, answer.session_id)
+    return answer
+
+
+def _public_title(activity: Activity) -> str | None:
+    return activity.title if activity.status != ActivityStatus.DRAFT else None
+
+
+def _find_registration(activity: Activity, code: ScannedCode) -> Registration | None:
+    if code.kind == "secret":
+        return registration_services.registration_by_secret(code.value)
+    return db.session.scalar(
+        select(Registration).where(
+            Registration.activity_id == activity.id, Registration.short_code == code.value
+        )
+    )
+
+
+def _insert_unless_exists(model, values: dict, conflict_columns: list[str], where=None):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None if the unique
+    index (``conflict_columns``, partial when ``where``) already holds a row.
+
+    One statement instead of look-up, savepoint, insert and release. Under a race the
+    loser's INSERT waits for the winner's transaction and then does nothing, on
+    PostgreSQL (row lock on the index entry) as on SQLite (one writer at a time).
+    """
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - sciweek runs on these two
+        raise RuntimeError(f"unsupported database {dialect}")
+    stmt = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
+        .returning(model.id)
+    )
+    return db.session.scalar(stmt)
+
+
+def _live_checkin(registration_id: int, session_id: int) -> tuple[int, datetime] | None:
+    row = db.session.execute(
+        select(CheckIn.id, CheckIn.checked_in_at).where(
+            CheckIn.registration_id == registration_id,
+            CheckIn.session_id == session_id,
+            CheckIn.undone_at.is_(None),
+        )
+    ).first()
+    return (row.id, row.checked_in_at) if row is not None else None
+
+
+def _record_checkin(
+    registration: Registration,
+    session: ActivitySession,
+    user: User | None,
+    at: datetime,
+    method: str,
+) -> tuple[int, datetime, bool]:
+    """(id, time) of the live check-in for (registration, session), and whether we made it.
+
+    The partial unique index ``uq_checkins_live`` decides who wins when two devices scan
+    one ticket at the same moment; the loser reports the winner's check-in.
+    """
+    new_id = _insert_unless_exists(
+        CheckIn,
+        {
+            "registration_id": registration.id,
+            "session_id": session.id,
+            "checked_in_at": at,
+            "recorded_at": utcnow(),
+            "method": method,
+            "checked_in_by_id": user.id if user is not None else None,
+        },
+        ["registration_id", "session_id"],
+        where=CheckIn.undone_at.is_(None),
+    )
+    if new_id is not None:
+        return new_id, at, True
+    existing = _live_checkin(registration.id, session.id)
+    if existing is None:  # pragma: no cover - the conflicting row vanished (undone meanwhile)
+        raise RuntimeError("check-in conflict without a live check-in")
+    return existing[0], existing[1], False
+
+
+def _status_result(registration: Registration, activity: Activity) -> str | None:
+    """Why this registration cannot be checked in here, as a scan result; None when it can."""
+    if registration.activity_id != activity.id:
+        return ScanResult.WRONG_ACTIVITY
+    status = registration_services.effective_status(registration)
+    if status == RegistrationStatus.CANCELLED:
+        return ScanResult.CANCELLED
+    if status == RegistrationStatus.WAITLISTED:
+        return ScanResult.WAITLISTED
+    return None
+
+
+def _check_in_and_log(
+    *,
+    user: User | None,
+    activity: Activity,
+    session: ActivitySession,
+    registration: Registration | None,
+    result: str | None,
+    method: str,
+    nonce: str | None,
+    scanned_at: datetime | None,
+    logged_code: str,
+) -> ScanAnswer:
+    """Check in (when ``result`` is None), write the scan log, commit, answer."""
+    answer = ScanAnswer(
+        result=result or ScanResult.INVALID,
+        session_id=session.id,
+        registration=registration,
+        scanned_at=scanned_at,
+    )
+    if registration is not None and result is None:
+        checkin_id, checked_in_at, created = _record_checkin(
+            registration, session, user, scanned_at or utcnow(), method
+        )
+        answer.result = ScanResult.OK if created else ScanResult.ALREADY_CHECKED_IN
+        answer.checked_in_at = checked_in_at
+        answer.checkin_id = checkin_id
+    elif result == ScanResult.WRONG_ACTIVITY and registration is not None:
+        answer.wrong_activity_title = _public_title(registration.activity)
+    user_id = user.id if user is not None else None
+    logged = _insert_unless_exists(
+        ScanLog,
+        {
+            "user_id": user_id,
+            "nonce": nonce,
+            "activity_id": activity.id,
+            "session_id": session.id,
+            "registration_id": registration.id if registration is not None else None,
+            "checkin_id": answer.checkin_id,
+            "method": method,
+            "result": str(answer.result),
+            "code": logged_code,
+            "scanned_at": scanned_at,
+            "checked_in_at": answer.checked_in_at,
+            "recorded_at": utcnow(),
+        },
+        ["user_id", "nonce"],
+    )
+    if logged is None:
+        # This device already sent this scan (same nonce): give the stored answer, and
+        # drop whatever this request did.
+        db.session.rollback()
+        stored = _logged_scan(user_id, nonce)
+        if stored is None:  # pragma: no cover
+            raise RuntimeError("scan log conflict without a stored scan")
+        return _answer_from_log(stored, activity)
+    answer.counts = session_counts(activity, session.id)
+    answer.snapshot()
+    db.session.commit()
+    return answer
+
+
+def scan_ticket(
+    user: User,
+    activity: Activity,
+    session: ActivitySession,
+    text: str,
+    *,
+    base_url: str,
+    nonce: str | None = None,
+    scanned_at: datetime | None = None,
+    method: str = "scan",
+) -> ScanAnswer:
+    """Check in whoever ``text`` (ticket URL, bare secret or short code) belongs to.
+
+    Every scan is logged, failed ones too. A repeated nonce returns the stored answer.
+    The caller has checked that ``user`` may check in for ``activity``.
+    """
+    code = parse_scanned_code(text, base_url)
+    registration = _find_registration(activity, code) if code is not None else None
+    result = ScanResult.INVALID if registration is None else _status_result(registration, activity)
+    return _check_in_and_log(
+        user=user,
+        activity=activity,
+        session=session,
+        registration=registration,
+        result=result,
+        method=method,
+        nonce=nonce,
+        scanned_at=scanned_at,
+        logged_code=code.loggable if code is not None else loggable_text(text),
+    )
+
+
+def register_walk_in(
+    user: User,
+    activity: Activity,
+    session: ActivitySession,
+    name: str,
+    phone: str,
+    *,
+    nonce: str | None = None,
+) -> ScanAnswer:
+    """Register someone at the door and check them in at once.
+
+    A person already registered (same phone) is checked in on that registration.
+    Raises RegistrationRefused for a bad name or phone, or a closed activity.
+    """
+    stored = _logged_scan(user.id, nonce)
+    if stored is not None:
+        return _answer_from_log(stored, activity)
+    request = registration_services.RegistrationRequest(name=name, phone=phone)
+    try:
+        registration = registration_services.register_for_activity(
+            activity.id, request, walk_in=True
+        ).registration
+    except registration_services.AlreadyRegistered as exc:
+        registration = exc.registration
+    return _check_in_and_log(
+        user=user,
+        activity=activity,
+        session=session,
+        registration=registration,
+        result=_status_result(registration, activity),
+        method="walk_in",
+        nonce=nonce,
+        scanned_at=None,
+        logged_code=registration.short_code,
+    )
+
+
+class SelfCheckInRefused(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
+    """The session a projector code is for; refuses forged and expired codes."""
+    session_id, fresh = read_self_code(key, code, now.timestamp())
+    session = db.session.get(ActivitySession, session_id) if session_id else None
+    if session is None:
+        raise SelfCheckInRefused(_("签到二维码无效。"))
+    if not fresh:
+        raise SelfCheckInRefused(_("签到二维码已过期，请重新扫描现场大屏上的二维码。"))
+    if session.activity.status != ActivityStatus.PUBLISHED:
+        raise SelfCheckInRefused(_("活动未开放签到。"))
+    return session
+
+
+def self_check_in(key: str, code: str, phone: str, now: datetime | None = None) -> ScanAnswer:
+    """A participant checks themself in with the projector's code and their phone number."""
+    now = now or utcnow()
+    session = self_code_session(key, code, now)
+    try:
+        phone = normalize_phone(phone)
+    except IdentityError as exc:
+        raise SelfCheckInRefused(str(exc)) from None
+    activity = session.activity
+    registration = db.session.scalar(
+        select(Registration)
+        .where(Registration.activity_id == activity.id, Registration.phone == phone)
+        .order_by(
+            (Registration.status == RegistrationStatus.CANCELLED.value), Registration.id.desc()
+        )
+        .limit(1)
+    )
+    if registration is None:
+        raise SelfCheckInRefused(_("没有找到该手机号的报名，请到签到台登记。"))
+    return _check_in_and_log(
+        user=None,
+        activity=activity,
+        session=session,
+        registration=registration,
+        result=_status_result(registration, activity),
+        method="self",
+        nonce=None,
+        scanned_at=None,
+        logged_code=registration.short_code,
+    )
+
+
+def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
+    """Take a check-in back. The row stays, marked undone; the undo is logged."""
+    registration = checkin.registration
+    if checkin.undone_at is not None:
+        raise CheckInProblem(_("此签到已撤销。"))
+    checkin.undone_at = utcnow()
+    checkin.undone_by_id = user.id
+    db.session.add(
+        ScanLog(
+            user_id=user.id,
+            activity_id=registration.activity_id,
+            session_id=checkin.session_id,
+            registration_id=registration.id,
+            checkin_id=checkin.id,
+            method="undo",
+            result=ScanResult.UNDONE.value,
+            code=registration.short_code,
+            checked_in_at=checkin.checked_in_at,
+        )
+    )
+    db.session.commit()
+    return ScanAnswer(
+        result=ScanResult.UNDONE,
+        session_id=checkin.session_id,
+        registration=registration,
+        checkin_id=checkin.id,
+        counts=session_counts(registration.activity, checkin.session_id),
+    )
+
+
+# --- roster for offline scanning -------------------------------------------------
+
+
+def roster(activity: Activity) -> dict:
+    """Everything a scanner needs to decide offline. Secret hashes only, never secrets."""
+    live = db.session.execute(
+        select(CheckIn.registration_id, CheckIn.session_id, CheckIn.checked_in_at)
+        .join(Registration, Registration.id == CheckIn.registration_id)
+        .where(Registration.activity_id == activity.id, CheckIn.undone_at.is_(None))
+    ).all()
+    checked: dict[int, dict[str, str]] = {}
+    for registration_id, session_id, at in live:
+        checked.setdefault(registration_id, {})[str(session_id)] = at.isoformat()
+    registrations = db.session.scalars(
+        select(Registration)
+        .where(Registration.activity_id == activity.id)
+        .order_by(Registration.id)
+    )
+    return {
+        "activity": {"id": activity.id, "title": activity.title, "status": activity.status},
+        "sessions": [session_choice(s) for s in activity.sessions],
+        "generated_at": utcnow().isoformat(),
+        "registrations": [
+            {
+                "id": r.id,
+                "secret_sha256": r.secret_hash,
+                "short_code": r.short_code,
+                "name": r.name,
+                "phone_masked": mask_phone(r.phone),
+                "status": registration_services.effective_status(r),
+                "checked_in": checked.get(r.id, {}),
+            }
+            for r in registrations
+        ],
+    }
+
+
+# --- API tokens -------------------------------------------------------------------
+
+TOKEN_PREFIX = "swk_"  # noqa: S105 - a label, not a secret
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=10)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def create_api_token(user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for ``user``; the raw value is returned once and never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=(name or "").strip()[:100], token_hash=hash_token(raw), prefix=raw[:8]
+    )
+    db.session.add(token)
+    return token, raw
+
+
+def user_for_token(raw: str) -> User | None:
+    """The enabled staff user holding a live token, or None."""
+    if not raw or len(raw) > 200:
+        return None
+    token = db.session.scalar(
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))
+        .where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
+    )
+    if token is None or not token.user.is_enabled or not token.user.is_staff:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user
+
+
+def revoke_api_token(token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+# --- checkers -----------------------------------------------------------------------
+
+
+class CheckerError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def assign_checker(activity: Activity, username: str) -> User:
+    """Let a checker account scan for ``activity``."""
+    user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
+    if user is None or user.role != Role.CHECKER:
+        raise CheckerError(_("没有这个签到员账号。"))
+    if activity not in user.assigned_activities:
+        user.assigned_activities.append(activity)
+    return user
+
+
+def remove_checker(activity: Activity, user: User) -> None:
+    if activity in user.assigned_activities:
+        user.assigned_activities.remove(activity)
+
+
+def assigned_checkers(activity: Activity) -> list[User]:
+    from ..models import checker_assignments
+
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(checker_assignments, checker_assignments.c.user_id == User.id)
+            .where(checker_assignments.c.activity_id == activity.id)
+            .order_by(User.username)
+        )
+    )
+
+
+def checker_accounts() -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.role == Role.CHECKER.value, User.is_enabled)
+            .order_by(User.username)
+        )
+    )

@@ -1,0 +1,85 @@
+"""Check-in at the door: API tokens for scanner devices and the log of every scan."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .accounts import User
+from .activities import _in_check
+from .types import UTCDateTime, utcnow
+
+
+class ApiToken(db.Model):
+    """A per-user bearer token for the check-in API. Only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, shown in lists so people can tell their tokens apart.
+    prefix: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class ScanResult(enum.StrEnum):
+    OK = "ok"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    INVALID = "invalid"
+    WRONG_ACTIVITY = "wrong_activity"
+    CANCELLED = "cancelled"
+    WAITLISTED = "waitlisted"
+    UNDONE = "undone"  # an organizer took a check-in back
+
+
+SCAN_RESULT_VALUES = tuple(r.value for r in ScanResult)
+
+
+class ScanLog(db.Model):
+    """Every scan, search check-in, walk-in, self check-in and undo, failed ones too.
+
+    ``(user_id, nonce)`` is unique: a device that resends a scan (flaky network,
+    offline queue) gets the stored answer instead of a second check-in.
+    """
+
+    __tablename__ = "scan_log"
+    __table_args__ = (
+        CheckConstraint(_in_check("result", SCAN_RESULT_VALUES), name="result"),
+        UniqueConstraint("user_id", "nonce", name="uq_scan_log_user_nonce"),
+        Index("ix_scan_log_activity_recorded", "activity_id", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # None for self check-in by a member of the public.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    nonce: Mapped[str | None] = mapped_column(String(64))
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activity_sessions.id", ondelete="CASCADE")
+    )
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(20), default="scan")
+    result: Mapped[str] = mapped_column(String(30))
+    # What was scanned, cut short; never a whole ticket secret (see services.loggable_code).
+    code: Mapped[str] = mapped_column(String(40), default="")
+    # The device's time of the scan (offline scans arrive later) ...
+    scanned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ... the check-in time reported back (the first one, for already_checked_in) ...
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ... and when the server learnt of it.
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User | None] = relationship()

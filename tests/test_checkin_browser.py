@@ -1,0 +1,234 @@
+"""The scanner page in headless Chromium: camera scan, offline queue and sync, self check-in.
+
+A live gunicorn server runs against a temporary SQLite database. The camera is Chromium's
+fake capture device playing a Y4M file made here from a real ticket's QR code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from sciweek import create_app
+from sciweek.checkin.codes import make_self_code
+from sciweek.extensions import db
+from sciweek.models import CheckIn, ScanLog, utcnow
+from sciweek.registration.qr import qr_png
+from sciweek.registration.tickets import ticket_url
+
+from .checkin_support import LiveServer, issue_ticket
+from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
+
+CHROMIUM = "/usr/bin/chromium"
+BASE_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+
+@pytest.fixture
+def chromium_available():
+    require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
+    pytest.importorskip("playwright.sync_api")
+
+
+def write_y4m(path: Path, png: bytes, width: int = 640, height: int = 480, frames: int = 10):
+    """A YUV4MPEG2 (C420) video showing the image centred on white, for Chromium's fake camera."""
+    from io import BytesIO
+
+    qr = Image.open(BytesIO(png)).convert("L")
+    side = min(width, height) - 40
+    qr = qr.resize((side, side), Image.NEAREST)
+    frame = Image.new("RGB", (width, height), "white")
+    frame.paste(qr.convert("RGB"), ((width - side) // 2, (height - side) // 2))
+    y, cb, cr = frame.convert("YCbCr").split()
+    half = (width // 2, height // 2)
+    planes = y.tobytes() + cb.resize(half).tobytes() + cr.resize(half).tobytes()
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + planes)
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A seeded SQLite database and a gunicorn server on it."""
+    database_url = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
+    secret_key = secrets.token_urlsafe(32)
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
+    server = LiveServer(
+        database_url, tmp_path / "server", workers=2, env={"SCIWEEK_SECRET_KEY": secret_key}
+    )
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "TESTING": True,
+            "SCIWEEK_BASE_URL": server.url,
+            "SECRET_KEY": secret_key,
+        }
+    )
+
+    class Site:
+        pass
+
+    s = Site()
+    with app.app_context():
+        db.create_all()
+        make = Factory()
+        activity = make.activity(title="科普讲座", kind="training")
+        checker = make.user("checker", username="doorphone")
+        checker.assigned_activities.append(activity)
+        db.session.commit()
+        s.tickets = [
+            issue_ticket(activity, name=name, phone=phone)
+            for name, phone in [("张三", "13800000001"), ("李四", "13800000002")]
+        ]
+        s.ticket_urls = [ticket_url(server.url, t.secret) for t in s.tickets]
+        s.short_codes = [t.registration.short_code for t in s.tickets]
+        s.activity_id, s.session_id = activity.id, activity.sessions[0].id
+        db.session.remove()
+    s.app, s.server, s.secret_key = app, server, secret_key
+    server.start()
+    yield s
+    server.stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def count(app, model, *where):
+    with app.app_context():
+        value = db.session.scalar(select(func.count(model.id)).where(*where))
+        db.session.remove()
+        return value
+
+
+def login(page, base, username="doorphone"):
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+
+
+def launch(playwright, video: Path | None = None):
+    args = list(BASE_ARGS)
+    if video is not None:
+        args.append(f"--use-file-for-fake-video-capture={video}")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+
+
+def test_camera_scan_of_a_real_ticket_checks_the_person_in(chromium_available, site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    video = tmp_path / "ticket.y4m"
+    write_y4m(video, qr_png(site.ticket_urls[0]))
+    with sync_playwright() as p:
+        browser = launch(p, video)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        context.grant_permissions(["camera"], origin=site.server.url)
+        page = context.new_page()
+        login(page, site.server.url)
+        page.goto(f"{site.server.url}/manage/activities/{site.activity_id}/scan")
+        page.wait_for_selector("#result[data-result=ok]", timeout=20000)
+        assert "张三" in page.inner_text("#result")
+        assert page.inner_text("#count-in") == "1"
+        # The camera keeps seeing the same ticket: no second check-in, no error.
+        page.wait_for_timeout(1500)
+        browser.close()
+    assert count(site.app, CheckIn) == 1
+    assert count(site.app, ScanLog) == 1
+
+
+def test_offline_scans_are_queued_and_synced(chromium_available, site):
+    from playwright.sync_api import sync_playwright
+
+    url = f"{site.server.url}/manage/activities/{site.activity_id}/scan"
+    with sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context()
+        page = context.new_page()
+        login(page, site.server.url)
+        page.goto(url)
+        page.wait_for_function("document.getElementById('roster-status').textContent.length > 0")
+        # Let the service worker take control and keep the page for offline use.
+        page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller")
+        page.wait_for_timeout(500)
+
+        context.set_offline(True)
+        page.reload()  # served by the service worker
+        page.wait_for_function("document.getElementById('roster-status').textContent.length > 0")
+
+        def scan(text):
+            page.fill("#code-input", text)
+            page.press("#code-input", "Enter")
+            page.wait_for_timeout(300)
+            return page.get_attribute("#result", "data-result")
+
+        assert scan(site.short_codes[0].lower()) == "ok"
+        assert scan(site.ticket_urls[0]) == "already_checked_in"
+        assert scan(site.ticket_urls[1]) == "ok"  # hashed in the browser, found in the roster
+        assert scan("https://evil.example.com/t/" + "A" * 32) == "invalid"
+        assert page.inner_text("#net-status") == "离线 — 4 条待同步"
+        assert page.inner_text("#count-in") == "2"
+        assert count(site.app, CheckIn) == 0
+
+        context.set_offline(False)
+        page.wait_for_function(
+            "document.getElementById('net-status').textContent === '在线'", timeout=20000
+        )
+        browser.close()
+
+    assert count(site.app, CheckIn) == 2
+    with site.app.app_context():
+        logs = db.session.scalars(select(ScanLog).order_by(ScanLog.id)).all()
+        assert [log.result for log in logs] == ["ok", "already_checked_in", "ok", "invalid"]
+        # Late scans keep the device's scan time.
+        assert all(log.scanned_at is not None and log.scanned_at < log.recorded_at for log in logs)
+        db.session.remove()
+
+
+def test_self_checkin_from_the_projector_and_an_expired_code(chromium_available, site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        staff = browser.new_context()
+        projector = staff.new_page()
+        login(projector, site.server.url)
+        projector.goto(
+            f"{site.server.url}/manage/activities/{site.activity_id}"
+            f"/sessions/{site.session_id}/projector"
+        )
+        projector.wait_for_function("document.getElementById('projector-qr').src.length > 100")
+        code_url = projector.get_attribute("#projector-qr", "data-url")
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844})
+        cadre = phone.new_page()
+        cadre.goto(code_url)
+        cadre.fill("input[name=phone]", "13800000002")
+        cadre.click("#self-form button[type=submit]")
+        cadre.wait_for_selector("#self-result")
+        assert "签到成功" in cadre.inner_text("#self-result")
+
+        # The device remembers the number for the next session's code.
+        cadre.goto(code_url)
+        assert cadre.input_value("input[name=phone]") == "13800000002"
+
+        expired = make_self_code(site.secret_key, site.session_id, utcnow().timestamp() - 150)
+        response = cadre.goto(f"{site.server.url}/checkin/self/{expired}")
+        assert response.status == 400
+        assert "已过期" in cadre.inner_text("main")
+        browser.close()
+
+    assert count(site.app, CheckIn, CheckIn.method == "self") == 1
