@@ -26,11 +26,11 @@ install-dev: $(VENV)/.installed-dev translations
 
 # Compiled message catalogues are build output, made from the reviewed .po files.
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -q -d sciweek/translations
+	$(BIN)/pybabel compile -d sciweek/translations
 
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o sciweek/translations/messages.pot .
-	$(BIN)/pybabel update -q -N -i sciweek/translations/messages.pot -d sciweek/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o sciweek/translations/messages.pot .
+	$(BIN)/pybabel update -N -i sciweek/translations/messages.pot -d sciweek/translations
 
 migrate: install
 	$(FLASK) db upgrade
