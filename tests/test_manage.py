@@ -272,3 +272,21 @@ def test_department_list_is_editable_by_admin_only(client, make, auth):
     db.session.refresh(department)
     assert department.name == "区农业农村局"
     assert "区农业局" in department.former_names
+
+
+@pytest.mark.parametrize(
+    "role, present, absent",
+    [
+        ("admin", ["/manage/checkin", "/manage/training/", "/manage/departments"], []),
+        ("organizer", ["/manage/checkin", "/manage/training/"], ["/manage/departments"]),
+        ("coordinator", ["/manage/training/", "/manage/training/roster"], ["/manage/checkin"]),
+        ("checker", ["/manage/checkin"], ["/manage/training/", "/manage/activities/new"]),
+    ],
+)
+def test_each_role_sees_its_own_back_office_links(client, make, auth, role, present, absent):
+    auth.login(make.user(role))
+    page = client.get("/manage/").get_data(as_text=True)
+    for link in present:
+        assert f'href="{link}"' in page, link
+    for link in absent:
+        assert f'href="{link}"' not in page, link

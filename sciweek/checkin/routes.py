@@ -229,11 +229,6 @@ def api_walk_in(activity_id: int):
     return jsonify(answer.as_json())
 
 
-@bp.route("/healthz")
-def healthz():
-    return Response("ok", mimetype="text/plain")
-
-
 # --- scanner page -----------------------------------------------------------------------
 
 
