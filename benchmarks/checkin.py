@@ -40,6 +40,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 
 def psycopg_url(url: str) -> str:
     if url.startswith("postgresql://"):
@@ -219,14 +221,7 @@ def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> d
 
 
 def machine_info() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f"{mem_kb / 1024 / 1024:.1f} GiB"

@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from sciweek import create_app  # noqa: E402
 from sciweek.extensions import db  # noqa: E402
 from sciweek.models import User  # noqa: E402
@@ -311,14 +312,7 @@ def measure(url: str, scale: Scale, instance: Path) -> dict:
 
 
 def machine_info(admin_url: str) -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     engine = create_engine(_psycopg_url(admin_url))
     with engine.connect() as conn:
         version = conn.execute(text("SHOW server_version")).scalar()
@@ -339,7 +333,7 @@ def report_markdown(info: dict, results: list[dict]) -> str:
         "Produced by `benchmarks/coverage.py` (PostgreSQL, throw-away databases, data loaded",
         "with COPY). Times are the median (best) of 7 runs after a warm-up, in milliseconds,",
         "measured in-process; the page is fetched through Flask's test client as a logged-in",
-        "admin, the CLI through Click's runner; \"process\" is one `flask coverage` run as a",
+        'admin, the CLI through Click\'s runner; "process" is one `flask coverage` run as a',
         "fresh process (interpreter and app start-up included).",
         "",
         f"Machine: {info['nproc']} CPUs (nproc), {info['cpu']}; Python {info['python']}; "

@@ -39,6 +39,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_model  # noqa: E402
+
 DEFAULT_URL = os.environ.get(
     "SCIWEEK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -253,14 +255,7 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 30) -> 
 
 
 def machine_info(url: str) -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     engine = create_engine(url)
     with engine.connect() as conn:
         pg = conn.execute(text("SHOW server_version")).scalar()

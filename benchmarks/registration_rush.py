@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from sciweek import create_app  # noqa: E402
 from sciweek.extensions import db  # noqa: E402
 from sciweek.models import Activity, Registration  # noqa: E402
@@ -111,14 +112,19 @@ def run_backend(name: str, url: str, args, tmp: Path) -> dict:
     with app.app_context():
         db.create_all()
         activity = Factory().activity(
-            title="抢票压测", capacity=args.places, waitlist_enabled=True,
+            title="抢票压测",
+            capacity=args.places,
+            waitlist_enabled=True,
             sessions=[(local(2099, 6, 1, 9), local(2099, 6, 1, 11))],
         )
         activity_id = activity.id
         db.session.remove()
         db.engine.dispose()
     server = LiveServer(
-        url, tmp / f"{name}-server", workers=args.workers, threads=args.threads,
+        url,
+        tmp / f"{name}-server",
+        workers=args.workers,
+        threads=args.threads,
         SCIWEEK_REGISTRATION_RATE_LIMIT="1000000 per minute",
     ).start()
     try:
@@ -137,7 +143,9 @@ def run_backend(name: str, url: str, args, tmp: Path) -> dict:
             n, (cookie, token) = job
             body = urlencode({"csrf_token": token, "name": f"压测{n}", "phone": f"139{n:08d}"})
             response, _ = client.request(
-                "POST", f"/activities/{activity_id}/register", body=body,
+                "POST",
+                f"/activities/{activity_id}/register",
+                body=body,
                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
             )
             return response.status
@@ -175,14 +183,7 @@ def run_backend(name: str, url: str, args, tmp: Path) -> dict:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
@@ -204,8 +205,10 @@ def main() -> int:
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print(f"{args.attempts} attempts, {args.concurrency} concurrent clients, "
-          f"{args.places} places, gunicorn {args.workers} workers x {args.threads} threads")
+    print(
+        f"{args.attempts} attempts, {args.concurrency} concurrent clients, "
+        f"{args.places} places, gunicorn {args.workers} workers x {args.threads} threads"
+    )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         server = PostgresServer(args.postgres)
@@ -218,15 +221,19 @@ def main() -> int:
             results.append(
                 run_backend("sqlite", f"sqlite:///{Path(tmp) / 'rush.sqlite3'}", args, Path(tmp))
             )
-    header = (f"{'backend':<11} {'reg/s':>7} {'p50 ms':>7} {'p99 ms':>7} | {'ceiling/s':>9} "
-              f"{'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | confirmed waitlisted errors")
+    header = (
+        f"{'backend':<11} {'reg/s':>7} {'p50 ms':>7} {'p99 ms':>7} | {'ceiling/s':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | confirmed waitlisted errors"
+    )
     print(header)
     ok = True
     for r in results:
-        print(f"{r['backend']:<11} {r['rps']:7.0f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} | "
-              f"{r['ceiling_rps']:9.0f} {r['ceiling_p50_ms']:7.1f} {r['ceiling_p99_ms']:7.1f} | "
-              f"{r['rps'] / r['ceiling_rps']:5.2f} | {r['confirmed']:9d} {r['waitlisted']:10d} "
-              f"{r['errors']:6d}  other codes: {r['other']}")
+        print(
+            f"{r['backend']:<11} {r['rps']:7.0f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} | "
+            f"{r['ceiling_rps']:9.0f} {r['ceiling_p50_ms']:7.1f} {r['ceiling_p99_ms']:7.1f} | "
+            f"{r['rps'] / r['ceiling_rps']:5.2f} | {r['confirmed']:9d} {r['waitlisted']:10d} "
+            f"{r['errors']:6d}  other codes: {r['other']}"
+        )
         ok &= r["confirmed"] == args.places == r["confirmed_count"] and r["errors"] == 0
     print("capacity held" if ok else "CAPACITY VIOLATED OR ERRORS")
     return 0 if ok else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 from openpyxl import Workbook
@@ -33,7 +34,8 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
 def xlsx_bytes(title: str, header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = title[:31] or "Sheet1"
+    # Excel refuses sheet titles with \ / * ? : [ ] or longer than 31 characters.
+    sheet.title = re.sub(r"[\\/*?:\[\]]", "_", title)[:31] or "Sheet1"
     sheet.append([neutralise(h) for h in header])
     widths = [len(str(h)) * 2 + 2 for h in header]
     for row in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import abort
+from flask_login import current_user
 from sqlalchemy import Select, select
 
 from ..models import Activity, Role, User, activity_departments, checker_assignments
@@ -16,6 +18,16 @@ def can_manage_activity(user: User, activity: Activity) -> bool:
     if user.role == Role.ORGANIZER and user.department_id is not None:
         return any(d.id == user.department_id for d in activity.departments)
     return False
+
+
+def managed_activity_or_403(activity_id: int) -> Activity:
+    """The activity, when the current user may manage it; 404 / 403 otherwise."""
+    from ..extensions import db
+
+    activity = db.get_or_404(Activity, activity_id)
+    if not can_manage_activity(current_user, activity):
+        abort(403)
+    return activity
 
 
 def can_check_in(user: User, activity: Activity) -> bool:

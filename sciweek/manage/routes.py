@@ -13,7 +13,7 @@ from ..extensions import db
 from ..i18n import format_span, to_local
 from ..models import STAFF_ROLES, Activity, Department, Role
 from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm
-from .permissions import EDITOR_ROLES, activities_visible_to, can_manage_activity
+from .permissions import EDITOR_ROLES, activities_visible_to, managed_activity_or_403
 from .services import (
     ActivityData,
     SchedulingError,
@@ -25,13 +25,6 @@ from .services import (
 
 bp = Blueprint("manage", __name__)
 PER_PAGE = 30
-
-
-def _managed_activity_or_403(activity_id: int) -> Activity:
-    activity = db.get_or_404(Activity, activity_id)
-    if not can_manage_activity(current_user, activity):
-        abort(403)
-    return activity
 
 
 @bp.route("/")
@@ -120,7 +113,7 @@ def new_activity():
 @bp.route("/activities/<int:activity_id>/edit", methods=["GET", "POST"])
 @roles_required(*EDITOR_ROLES)
 def edit_activity(activity_id: int):
-    activity = _managed_activity_or_403(activity_id)
+    activity = managed_activity_or_403(activity_id)
     form = ActivityForm(obj=None if request.method == "POST" else activity)
     if request.method == "GET":
         _fill_form(form, activity)
@@ -168,7 +161,7 @@ def _pad_sessions(form: ActivityForm) -> None:
 @bp.route("/activities/<int:activity_id>/publish", methods=["POST"])
 @roles_required(*EDITOR_ROLES)
 def publish(activity_id: int):
-    activity = _managed_activity_or_403(activity_id)
+    activity = managed_activity_or_403(activity_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -184,7 +177,7 @@ def publish(activity_id: int):
 @bp.route("/activities/<int:activity_id>/cancel", methods=["GET", "POST"])
 @roles_required(*EDITOR_ROLES)
 def cancel(activity_id: int):
-    activity = _managed_activity_or_403(activity_id)
+    activity = managed_activity_or_403(activity_id)
     form = CancelForm()
     if form.validate_on_submit():
         try:

@@ -20,7 +20,7 @@ from ..accounts.auth import roles_required
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
 from ..manage.forms import ConfirmForm
-from ..manage.permissions import EDITOR_ROLES, can_manage_activity
+from ..manage.permissions import EDITOR_ROLES, managed_activity_or_403
 from ..models import Activity, Registration, Role
 from . import exports, services
 from .forms import FindTicketForm, RegistrationForm, SignupForm
@@ -213,17 +213,10 @@ def my_ticket(registration_id: int):
 # --- organizer view -------------------------------------------------------
 
 
-def _managed_activity(activity_id: int) -> Activity:
-    activity = db.get_or_404(Activity, activity_id)
-    if not can_manage_activity(current_user, activity):
-        abort(403)
-    return activity
-
-
 @bp.route("/manage/activities/<int:activity_id>/registrations")
 @roles_required(*EDITOR_ROLES)
 def registrants(activity_id: int):
-    activity = _managed_activity(activity_id)
+    activity = managed_activity_or_403(activity_id)
     query = (request.args.get("q") or "").strip()[:50]
     status = request.args.get("status") or None
     rows = services.list_registrants(activity.id, query=query, status=status)
@@ -244,7 +237,7 @@ def registrants(activity_id: int):
 def export_registrants(activity_id: int, fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
-    activity = _managed_activity(activity_id)
+    activity = managed_activity_or_403(activity_id)
     full = current_user.is_admin and request.args.get("full_phone") == "1"
     header, rows = exports.registrant_table(activity, full_phone=full)
     filename = f"registrations-{activity.id}.{fmt}"
@@ -267,7 +260,7 @@ def export_registrants(activity_id: int, fmt: str):
 @roles_required(*EDITOR_ROLES)
 def organizer_cancel(registration_id: int):
     registration = db.get_or_404(Registration, registration_id)
-    _managed_activity(registration.activity_id)
+    managed_activity_or_403(registration.activity_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:

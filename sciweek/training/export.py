@@ -2,40 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import re
-
 from flask_babel import gettext as _
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
 from ..identity import mask_phone
+from ..spreadsheets import xlsx_bytes
 from .coverage import DistrictCoverage, UntrainedCadre
-
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value):
-    """Neutralise text a spreadsheet would run as a formula (CSV/formula injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def _workbook_bytes(title: str, header: list[str], rows: list[list]) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = re.sub(r"[\\/*?:\[\]]", "_", title)[:31] or "Sheet"
-    sheet.append([safe_cell(h) for h in header])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([safe_cell(v) for v in row])
-    for index, _h in enumerate(header, start=1):
-        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = 14
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
 
 
 def _percent(value: float | None):
@@ -85,7 +56,7 @@ def coverage_workbook(report: DistrictCoverage, *, include_district: bool = True
                 float(report.hours),
             ]
         )
-    return _workbook_bytes(_("%(year)s年培训覆盖率", year=report.year), header, rows)
+    return xlsx_bytes(_("%(year)s年培训覆盖率", year=report.year), header, rows)
 
 
 def untrained_workbook(town_name: str, year: int, cadres: list[UntrainedCadre]) -> bytes:
@@ -94,4 +65,4 @@ def untrained_workbook(town_name: str, year: int, cadres: list[UntrainedCadre]) 
         [c.village, c.name, c.posts, mask_phone(c.phone), c.attendances, float(c.hours)]
         for c in cadres
     ]
-    return _workbook_bytes(_("%(town)s未训干部", town=town_name), header, rows)
+    return xlsx_bytes(_("%(town)s未训干部", town=town_name), header, rows)
