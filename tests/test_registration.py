@@ -407,3 +407,47 @@ def test_registration_posts_are_rate_limited(app_config, tmp_path, monkeypatch, 
         ]
         db.session.remove()
     assert codes == [303, 303, 303, 429, 429]
+
+
+def test_rate_limit_is_shared_between_processes_through_redis(
+    app_config, tmp_path, monkeypatch, backend, make
+):
+    """With SCIWEEK_RATELIMIT_STORAGE_URI on Redis, every worker counts the same limit."""
+    import os
+    import uuid
+
+    redis_url = os.environ.get("SCIWEEK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis
+
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+        reachable = True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        reachable = False
+    require_or_skip(reachable, f"Redis not reachable at {redis_url}")
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "redis"))
+    activity_id = make.activity(sessions=[(local(2099, 6, 1), local(2099, 6, 1, 12))]).id
+    db.session.commit()
+    config = {
+        **app_config,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_KEY_PREFIX": f"sciweek-test-{uuid.uuid4().hex}",
+        "SCIWEEK_REGISTRATION_RATE_LIMIT": "4 per minute",
+    }
+    # Two application objects stand for two gunicorn workers.
+    workers = [create_app(config), create_app(config)]
+    codes = []
+    for n in range(6):
+        worker = workers[n % 2]
+        with worker.app_context():
+            codes.append(
+                worker.test_client()
+                .post(
+                    f"/activities/{activity_id}/register",
+                    data={"name": "a", "phone": f"1380000002{n}"},
+                )
+                .status_code
+            )
+            db.session.remove()
+    assert codes == [303, 303, 303, 303, 429, 429]
