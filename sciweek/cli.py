@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(town_group)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(purge_registrations_command)
     checkin_cli.init_app(app)
     training_cli.init_app(app)
 
@@ -92,3 +93,12 @@ def seed_demo_command(if_empty):
     summary = seed_demo()
     db.session.commit()
     click.echo(summary)
+
+
+@click.command("purge-registrations")
+def purge_registrations_command():
+    """Remove names and phones of registrations whose activity ended over a year ago."""
+    from .registration.services import purge_expired_registrations
+
+    count = purge_expired_registrations()
+    click.echo(f"Anonymised {count} registrations.")

@@ -451,3 +451,47 @@ def test_rate_limit_is_shared_between_processes_through_redis(
             )
             db.session.remove()
     assert codes == [303, 303, 303, 303, 429, 429]
+
+
+def test_purge_removes_personal_data_after_a_year_but_keeps_cadre_links(app, make, runner):
+    from sciweek.models import Cadre, Village
+
+    town = make.town(villages=["一村"])
+    village = db.session.scalar(select(Village))
+    cadre = Cadre(
+        name="老干部",
+        town_id=town.id,
+        village_id=village.id,
+        phone="13800000001",
+        active_from=local(2020, 1, 1).date(),
+    )
+    db.session.add(cadre)
+    old = make.activity(sessions=[(local(2024, 3, 1, 9), local(2024, 3, 1, 11))])
+    recent = make.activity(sessions=[(local(2099, 3, 1, 9), local(2099, 3, 1, 11))])
+    for activity in (old, recent):
+        for n, phone in enumerate(("13800000001", "13800000002")):
+            db.session.add(
+                Registration(
+                    activity_id=activity.id,
+                    name=f"人{n}",
+                    phone=phone,
+                    status="confirmed",
+                    secret_hash=f"{activity.id}{n}".ljust(64, "0"),
+                    short_code=f"AAAA{n}{activity.id}"[:6],
+                )
+            )
+    db.session.commit()
+    result = runner.invoke(args=["purge-registrations"])
+    assert "Anonymised 2" in result.output
+    db.session.expire_all()
+    old_rows = db.session.scalars(
+        select(Registration).where(Registration.activity_id == old.id).order_by(Registration.id)
+    ).all()
+    assert [r.name for r in old_rows] == ["（已删除）", "（已删除）"]
+    assert all(r.phone.startswith("x") for r in old_rows)
+    assert old_rows[0].cadre_id == cadre.id and old_rows[1].cadre_id is None
+    recent_phones = db.session.scalars(
+        select(Registration.phone).where(Registration.activity_id == recent.id)
+    ).all()
+    assert sorted(recent_phones) == ["13800000001", "13800000002"]
+    assert "Anonymised 0" in runner.invoke(args=["purge-registrations"]).output

@@ -463,3 +463,47 @@ def registrant_counts(activity_id: int) -> dict[str, int]:
         "cancelled": counts.get("cancelled", 0),
         "checked_in": int(checked_in or 0),
     }
+
+
+RETENTION = timedelta(days=365)
+
+
+def purge_expired_registrations(now: datetime | None = None) -> int:
+    """Remove phone numbers and names kept longer than promised on the form.
+
+    Registrations of activities whose last session ended more than a year ago keep
+    their place in the statistics, but lose the person's name and phone. Before that,
+    a registration whose phone matches a roster cadre is linked to the cadre, so
+    training coverage of past years still counts them. One transaction.
+    """
+    from ..models import ActivitySession, Cadre
+
+    cutoff = (now or utcnow()) - RETENTION
+    ended = (
+        select(ActivitySession.activity_id)
+        .group_by(ActivitySession.activity_id)
+        .having(func.max(ActivitySession.ends_at) < cutoff)
+    )
+    expired = select(Registration.id).where(
+        Registration.activity_id.in_(ended), ~Registration.phone.startswith("x")
+    )
+    db.session.execute(
+        update(Registration)
+        .where(Registration.id.in_(expired), Registration.cadre_id.is_(None))
+        .values(
+            cadre_id=select(Cadre.id).where(Cadre.phone == Registration.phone).scalar_subquery()
+        )
+        .execution_options(synchronize_session=False)
+    )
+    ids = db.session.scalars(expired).all()
+    if ids:
+        # "x" + the id: unique per activity, never a valid phone, never matched again.
+        db.session.execute(
+            update(Registration),
+            [
+                {"id": i, "name": "（已删除）", "phone": f"x{i:010d}", "submission_hash": None}
+                for i in ids
+            ],
+        )
+    db.session.commit()
+    return len(ids)
