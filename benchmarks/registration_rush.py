@@ -194,7 +194,7 @@ def main() -> int:
     parser.add_argument("--places", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per worker (gthread); 1 = sync workers"
+        "--threads", type=int, default=1, help="threads per worker (gthread); 1 = sync workers"
     )
     parser.add_argument(
         "--postgres",

@@ -168,39 +168,31 @@ def on_roster_in(year: int):
     )
 
 
-def training_sessions_in(year: int):
-    """Ids of sessions of (not cancelled) trainings that start in ``year``."""
-    start, end = year_bounds(year)
-    return (
-        select(ActivitySession.id)
-        .join(Activity, Activity.id == ActivitySession.activity_id)
-        .where(
-            Activity.kind == ActivityKind.TRAINING.value,
-            Activity.status != ActivityStatus.CANCELLED.value,
-            ActivitySession.starts_at >= start,
-            ActivitySession.starts_at < end,
-        )
-    )
-
-
 def cadre_attendance(year: int):
     """Per cadre: distinct sessions attended in the year (人次) and credited hours.
 
-    A subquery with columns cadre_id, attendances, hours. Pairs (cadre, session) are
-    made distinct on two integers first (one cadre may hold two registrations), and
-    the hours joined afterwards: hashing a million check-ins on integers is what keeps
-    a large district fast.
+    A subquery with columns cadre_id, attendances, hours.
     """
+    start, end = year_bounds(year)
     by_phone = aliased(Cadre)
     cadre_id = func.coalesce(Registration.cadre_id, by_phone.id)
     attended = (
-        select(cadre_id.label("cadre_id"), CheckIn.session_id.label("session_id"))
+        select(
+            cadre_id.label("cadre_id"),
+            CheckIn.session_id.label("session_id"),
+            func.coalesce(ActivitySession.credit_hours, 0).label("hours"),
+        )
         .select_from(CheckIn)
+        .join(ActivitySession, ActivitySession.id == CheckIn.session_id)
+        .join(Activity, Activity.id == ActivitySession.activity_id)
         .join(Registration, Registration.id == CheckIn.registration_id)
         .outerjoin(by_phone, by_phone.phone == Registration.phone)
         .where(
             CheckIn.undone_at.is_(None),
-            CheckIn.session_id.in_(training_sessions_in(year)),
+            Activity.kind == ActivityKind.TRAINING.value,
+            Activity.status != ActivityStatus.CANCELLED.value,
+            ActivitySession.starts_at >= start,
+            ActivitySession.starts_at < end,
             cadre_id.is_not(None),
         )
         .distinct()
@@ -210,10 +202,8 @@ def cadre_attendance(year: int):
         select(
             attended.c.cadre_id,
             func.count().label("attendances"),
-            func.sum(func.coalesce(ActivitySession.credit_hours, 0)).label("hours"),
+            func.sum(attended.c.hours).label("hours"),
         )
-        .select_from(attended)
-        .join(ActivitySession, ActivitySession.id == attended.c.session_id)
         .group_by(attended.c.cadre_id)
         .subquery("per_cadre")
     )
