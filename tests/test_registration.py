@@ -414,13 +414,14 @@ def test_rate_limit_is_shared_between_processes_through_redis(
 ):
     """With SCIWEEK_RATELIMIT_STORAGE_URI on Redis, every worker counts the same limit."""
     import os
-    import uuid
 
     redis_url = os.environ.get("SCIWEEK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     try:
         import redis
 
-        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+        # The test database (15 by default) belongs to the tests: start from zero.
+        client.flushdb()
         reachable = True
     except Exception:  # noqa: BLE001 - any failure means "not reachable"
         reachable = False
@@ -432,7 +433,6 @@ def test_rate_limit_is_shared_between_processes_through_redis(
         **app_config,
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": redis_url,
-        "RATELIMIT_KEY_PREFIX": f"sciweek-test-{uuid.uuid4().hex}",
         "SCIWEEK_REGISTRATION_RATE_LIMIT": "4 per minute",
     }
     # Two application objects stand for two gunicorn workers.

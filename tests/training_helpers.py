@@ -6,6 +6,8 @@ import secrets
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from sciweek.extensions import db
 from sciweek.models import Activity, ActivitySession, Cadre, CheckIn, Registration
 
@@ -50,6 +52,9 @@ def training(make, town, days, hours="2", status="published"):
 
 def attend(activity: Activity, phone: str, name="参训人", sessions=None, cadre_id=None, **kw):
     """Register ``phone`` for ``activity`` and check in at ``sessions`` (default: all)."""
+    if cadre_id is None:
+        # What registering does: the registration belongs to the cadre with this phone.
+        cadre_id = db.session.scalar(select(Cadre.id).where(Cadre.phone == phone))
     registration = Registration(
         activity_id=activity.id,
         name=name,

@@ -41,6 +41,16 @@ class Registration(db.Model):
             sqlite_where=text("status <> 'cancelled'"),
         ),
         Index("ix_registrations_waitlist", "activity_id", "status", "id"),
+        # One active registration per roster cadre per activity, so that (cadre, session)
+        # pairs of check-ins are unique and coverage can add them up without DISTINCT.
+        Index(
+            "uq_registrations_active_cadre",
+            "activity_id",
+            "cadre_id",
+            unique=True,
+            postgresql_where=text("status <> 'cancelled' AND cadre_id IS NOT NULL"),
+            sqlite_where=text("status <> 'cancelled' AND cadre_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,7 +68,8 @@ class Registration(db.Model):
     # SHA-256 of the registration form's one-time submission id: a repeated submit
     # (double click) is recognised as the same person and gets their ticket again.
     submission_hash: Mapped[str | None] = mapped_column(String(64))
-    # A coordinator's manual link to a roster cadre (see training); NULL: match by phone.
+    # The roster cadre this registration belongs to: set by phone when registering and
+    # when a roster is imported, or by hand by a coordinator (see training).
     cadre_id: Mapped[int | None] = mapped_column(
         ForeignKey("cadres.id", ondelete="SET NULL"), index=True
     )

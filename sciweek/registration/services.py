@@ -21,6 +21,7 @@ from ..identity import IdentityError, normalize_phone
 from ..models import (
     Activity,
     ActivityStatus,
+    Cadre,
     Registration,
     RegistrationStatus,
     Town,
@@ -136,11 +137,12 @@ WITH place AS (
 )
 INSERT INTO registrations (
     activity_id, user_id, name, phone, town_id, village_id, status, secret_hash,
-    short_code, submission_hash, walk_in, created_at, updated_at, confirmed_at)
+    short_code, submission_hash, walk_in, created_at, updated_at, confirmed_at, cadre_id)
 SELECT :activity_id, :user_id, :name, :phone, :town_id, :village_id,
        CASE WHEN EXISTS (SELECT 1 FROM place) THEN 'confirmed' ELSE 'waitlisted' END,
        :secret_hash, :short_code, :submission_hash, :walk_in, :now, :now,
-       CASE WHEN EXISTS (SELECT 1 FROM place) THEN :now END
+       CASE WHEN EXISTS (SELECT 1 FROM place) THEN :now END,
+       (SELECT id FROM cadres WHERE phone = :cadre_phone)
 WHERE EXISTS (SELECT 1 FROM place) OR :waitlist_enabled
 RETURNING id, status
 """
@@ -151,7 +153,8 @@ def _insert_registration(values: dict, waitlist_enabled: bool) -> tuple[int, str
     """Take a place if one is left and insert the registration; None when refused."""
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(
-            _PG_REGISTER, {**values, "waitlist_enabled": waitlist_enabled}
+            _PG_REGISTER,
+            {**values, "waitlist_enabled": waitlist_enabled, "cadre_phone": values["phone"]},
         ).first()
         return (row.id, row.status) if row else None
     # SQLite: the transaction already holds the database write lock (BEGIN IMMEDIATE).
@@ -167,6 +170,7 @@ def _insert_registration(values: dict, waitlist_enabled: bool) -> tuple[int, str
             created_at=now,
             updated_at=now,
             confirmed_at=now if confirmed else None,
+            cadre_id=select(Cadre.id).where(Cadre.phone == values["phone"]).scalar_subquery(),
         )
     )
     return result.inserted_primary_key[0], status
@@ -230,7 +234,9 @@ def register_for_activity(
             # (perhaps by a request a moment ago), or, very rarely, the short code
             # was taken. The rollback gives the place back.
             db.session.rollback()
-            existing = _active_registration(activity_id, phone)
+            existing = _active_registration(activity_id, phone) or _active_registration_of_cadre(
+                activity_id, phone
+            )
             if existing is not None:
                 return _repeat_or_refuse(existing, submission_hash)
             continue
@@ -246,6 +252,17 @@ def _active_registration(activity_id: int, phone: str) -> Registration | None:
             Registration.activity_id == activity_id,
             Registration.phone == phone,
             Registration.status != RegistrationStatus.CANCELLED.value,
+        )
+    )
+
+
+def _active_registration_of_cadre(activity_id: int, phone: str) -> Registration | None:
+    """The roster cadre with this phone already holds a registration (made by hand)."""
+    return db.session.scalar(
+        select(Registration).where(
+            Registration.activity_id == activity_id,
+            Registration.status != RegistrationStatus.CANCELLED.value,
+            Registration.cadre_id == select(Cadre.id).where(Cadre.phone == phone).scalar_subquery(),
         )
     )
 

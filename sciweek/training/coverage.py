@@ -6,7 +6,8 @@
   training activities that were not cancelled, reach the town's threshold for the year
   (no threshold set: any attended session).
 - A cadre counts for the town of their roster entry, wherever the training was held.
-- Attendance belongs to a cadre by a manual link on the registration, else by phone.
+- Attendance belongs to the cadre stored on the registration: linked by phone when
+  registering or importing a roster, or by hand.
 - The district figure adds up people; it never averages town percentages.
 
 Every figure comes from a fixed number of GROUP BY queries, however many towns or cadres.
@@ -169,42 +170,35 @@ def on_roster_in(year: int):
 
 
 def cadre_attendance(year: int):
-    """Per cadre: distinct sessions attended in the year (人次) and credited hours.
+    """Per cadre: sessions attended in the year (人次) and credited hours.
 
-    A subquery with columns cadre_id, attendances, hours.
+    A subquery with columns cadre_id, attendances, hours. Attendance belongs to the
+    cadre stored on the registration (set by phone when registering or importing a
+    roster, or by hand). No DISTINCT is needed: a live check-in is unique per
+    registration and session, and an active registration per cadre and activity
+    (both partial unique indexes), so (cadre, session) pairs cannot repeat.
     """
     start, end = year_bounds(year)
-    by_phone = aliased(Cadre)
-    cadre_id = func.coalesce(Registration.cadre_id, by_phone.id)
-    attended = (
+    return (
         select(
-            cadre_id.label("cadre_id"),
-            CheckIn.session_id.label("session_id"),
-            func.coalesce(ActivitySession.credit_hours, 0).label("hours"),
+            Registration.cadre_id.label("cadre_id"),
+            func.count().label("attendances"),
+            func.sum(func.coalesce(ActivitySession.credit_hours, 0)).label("hours"),
         )
         .select_from(CheckIn)
+        .join(Registration, Registration.id == CheckIn.registration_id)
         .join(ActivitySession, ActivitySession.id == CheckIn.session_id)
         .join(Activity, Activity.id == ActivitySession.activity_id)
-        .join(Registration, Registration.id == CheckIn.registration_id)
-        .outerjoin(by_phone, by_phone.phone == Registration.phone)
         .where(
             CheckIn.undone_at.is_(None),
+            Registration.cadre_id.is_not(None),
+            Registration.status != "cancelled",
             Activity.kind == ActivityKind.TRAINING.value,
             Activity.status != ActivityStatus.CANCELLED.value,
             ActivitySession.starts_at >= start,
             ActivitySession.starts_at < end,
-            cadre_id.is_not(None),
         )
-        .distinct()
-        .subquery("attended")
-    )
-    return (
-        select(
-            attended.c.cadre_id,
-            func.count().label("attendances"),
-            func.sum(attended.c.hours).label("hours"),
-        )
-        .group_by(attended.c.cadre_id)
+        .group_by(Registration.cadre_id)
         .subquery("per_cadre")
     )
 
@@ -347,7 +341,6 @@ def unmatched_attendees(year: int, town_id: int | None = None) -> list[Unmatched
     With ``town_id``: those who gave that town, or attended a training held there.
     """
     start, end = year_bounds(year)
-    by_phone = aliased(Cadre)
     in_year = (
         select(ActivitySession.activity_id)
         .where(ActivitySession.starts_at >= start, ActivitySession.starts_at < end)
@@ -369,14 +362,12 @@ def unmatched_attendees(year: int, town_id: int | None = None) -> list[Unmatched
             live_checkins.label("checkins"),
         )
         .join(Activity, Activity.id == Registration.activity_id)
-        .outerjoin(by_phone, by_phone.phone == Registration.phone)
         .where(
             Activity.kind == ActivityKind.TRAINING.value,
             Activity.status != ActivityStatus.CANCELLED.value,
             Activity.id.in_(in_year),
             Registration.status != "cancelled",
             Registration.cadre_id.is_(None),
-            by_phone.id.is_(None),
         )
         .order_by(Activity.id, Registration.name, Registration.id)
     )

@@ -12,7 +12,8 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import ActivityKind, Cadre, CoverageTarget, Registration, Town, Village
@@ -465,7 +466,40 @@ def import_roster(
         result.updated += 1
         counts.updated += 1
     db.session.flush()
+    link_registrations_by_phone([p.phone for p in people if p.phone])
     return result
+
+
+def link_registrations_by_phone(phones: list[str]) -> None:
+    """Attach registrations made before these cadres were on the roster to them.
+
+    Registrations already linked (by phone or by hand) keep their cadre; a cadre who
+    already holds a registration for an activity is not given a second one there.
+    """
+    if not phones:
+        return
+    cadre_by_phone = select(Cadre.id).where(Cadre.phone == Registration.phone).scalar_subquery()
+    other = aliased(Registration)
+    holds_one = (
+        select(other.id)
+        .where(
+            other.activity_id == Registration.activity_id,
+            other.cadre_id == cadre_by_phone,
+            other.status != "cancelled",
+        )
+        .exists()
+    )
+    for start in range(0, len(phones), 500):
+        db.session.execute(
+            update(Registration)
+            .where(
+                Registration.cadre_id.is_(None),
+                Registration.phone.in_(phones[start : start + 500]),
+                ~holds_one,
+            )
+            .values(cadre_id=cadre_by_phone)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_cadre_left(cadre: Cadre, left_on: date) -> None:
@@ -481,6 +515,17 @@ def link_registration_to_cadre(registration: Registration, cadre: Cadre | None) 
     """Resolve an attendee by hand: this registration is (or, with None, is not) that cadre."""
     if registration.activity.kind != ActivityKind.TRAINING:
         raise TrainingError(_("只能关联培训活动的报名。"))
+    if cadre is not None and registration.status != "cancelled":
+        taken = db.session.scalar(
+            select(Registration.id).where(
+                Registration.activity_id == registration.activity_id,
+                Registration.cadre_id == cadre.id,
+                Registration.status != "cancelled",
+                Registration.id != registration.id,
+            )
+        )
+        if taken is not None:
+            raise TrainingError(_("该干部已有此活动的报名，不能重复关联。"))
     registration.cadre_id = cadre.id if cadre is not None else None
 
 
