@@ -175,20 +175,21 @@ def build(url: str, scale: Scale) -> dict:
                     activity = (host - 1) + ((c + j) % per_town) * scale.towns + 1
                     rid += 1
                     regs.append((rid, activity, f"13{c:09d}"))
+                    # cadre_id: what registering (or importing the roster) stores.
                     yield (rid, activity, f"干部{c}", f"13{c:09d}", town, "confirmed",
-                           f"{rid:064x}", f"{rid:06X}"[-6:], False, now, now)  # fmt: skip
+                           f"{rid:064x}", f"{rid:06X}"[-6:], False, now, now, c)  # fmt: skip
             for s in range(scale.strangers):
                 rid += 1
                 activity = s % trainings + 1
                 regs.append((rid, activity, f"15{s:09d}"))
                 yield (rid, activity, f"群众{s}", f"15{s:09d}", None, "confirmed",
-                       f"{rid:064x}", f"{rid:06X}"[-6:], False, now, now)  # fmt: skip
+                       f"{rid:064x}", f"{rid:06X}"[-6:], False, now, now, None)  # fmt: skip
 
         # Distinct activities per cadre keep the (activity, phone) unique index happy.
         copy(
             "registrations",
             ["id", "activity_id", "name", "phone", "town_id", "status", "secret_hash",
-             "short_code", "walk_in", "created_at", "updated_at"],
+             "short_code", "walk_in", "created_at", "updated_at", "cadre_id"],
             registration_rows(),
         )  # fmt: skip
 
