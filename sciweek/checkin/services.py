@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -235,6 +235,9 @@ def _find_registration(activity: Activity, code: ScannedCode) -> Registration | 
     )
 
 
+_INSERT_STATEMENTS: dict[tuple, object] = {}
+
+
 def _insert_unless_exists(model, values: dict, conflict_columns: list[str], where=None):
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new id, or None if the unique
     index (``conflict_columns``, partial when ``where``) already holds a row.
@@ -244,19 +247,27 @@ def _insert_unless_exists(model, values: dict, conflict_columns: list[str], wher
     PostgreSQL (row lock on the index entry) as on SQLite (one writer at a time).
     """
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - sciweek runs on these two
-        raise RuntimeError(f"unsupported database {dialect}")
-    stmt = (
-        insert(model)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
-        .returning(model.id)
-    )
-    return db.session.scalar(stmt)
+    key = (model, dialect, tuple(conflict_columns), tuple(sorted(values)))
+    stmt = _INSERT_STATEMENTS.get(key)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - sciweek runs on these two
+            raise RuntimeError(f"unsupported database {dialect}")
+        table = model.__table__
+        # Built once with bound parameters, so SQLAlchemy compiles it once per process.
+        stmt = (
+            insert(table)
+            .values({name: bindparam(name, type_=table.c[name].type) for name in values})
+            .on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
+            .returning(table.c.id)
+        )
+        _INSERT_STATEMENTS[key] = stmt
+    # Core on the session's connection (same transaction): no ORM bookkeeping needed
+    # for a row nobody loads in this request.
+    return db.session.connection().execute(stmt, values).scalar()
 
 
 def _live_checkin(registration_id: int, session_id: int) -> tuple[int, datetime] | None:
