@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -34,6 +35,7 @@ TOWNS = [
     ("qingshan", "青山镇", "青山", 9),
 ]
 NUMERALS = "一二三四五六七八九十"
+TRAINING_OFFSETS = (-60, -35, -20, -7, 3, 10, 20, 40)
 DEPARTMENTS = [
     ("kjj", "区科技局", ""),
     ("kx", "区科协", ""),
@@ -175,6 +177,10 @@ def seed_demo(today: date | None = None) -> str:
             campaign = campaigns.get(kind)
             if campaign is not None and number % 2 == 0:
                 day = campaign.starts_on + timedelta(days=number % 7)
+            elif kind == "training":
+                # Half the trainings are behind us, so coverage has something to count.
+                campaign = None
+                day = today + timedelta(days=TRAINING_OFFSETS[number % len(TRAINING_OFFSETS)])
             else:
                 campaign = None
                 day = today + timedelta(days=offsets[index % len(offsets)])
@@ -225,6 +231,7 @@ def seed_demo(today: date | None = None) -> str:
             created["activities"] += 1
     db.session.flush()
     created["registrations"] = _seed_registrations(today)
+    created["cadres"], created["check-ins"] = _seed_training(today)
     return "Demo data: " + ", ".join(f"{v} {k} added" for k, v in created.items())
 
 
@@ -305,3 +312,73 @@ def _seed_registrations(today: date) -> int:
             except RegistrationRefused:
                 break
     return added
+
+
+DEMO_ROSTER = Path(__file__).resolve().parent / "demo_data" / "cadres_sample.xlsx"
+DEMO_TARGETS = (90, 85, 80, 75, 70, 80, 85, 60)
+
+
+def _seed_training(today: date) -> tuple[int, int]:
+    """The sample roster, targets for this year, and attendance at past trainings.
+
+    Only on a district without cadres, so a re-run (or a roster imported by hand)
+    is left alone.
+    """
+    from .models import Cadre, CheckIn, CoverageTarget
+    from .registration.services import RegistrationRequest, register_for_activity
+    from .training.roster import parse_roster
+    from .training.services import check_roster, import_roster
+
+    if db.session.scalar(select(Cadre.id).limit(1)) is not None:
+        return 0, 0
+    check = check_roster(parse_roster(DEMO_ROSTER.name, DEMO_ROSTER.read_bytes()))
+    result = import_roster(check, active_from=date(today.year, 1, 1), only_valid=True)
+    towns = db.session.scalars(select(Town).order_by(Town.code)).all()
+    for town, percent in zip(towns, DEMO_TARGETS, strict=False):
+        if (
+            db.session.scalar(
+                select(CoverageTarget.id).where(
+                    CoverageTarget.town_id == town.id, CoverageTarget.year == today.year
+                )
+            )
+            is None
+        ):
+            db.session.add(
+                CoverageTarget(town_id=town.id, year=today.year, target_percent=Decimal(percent))
+            )
+    db.session.commit()
+    now = datetime.now(LOCAL_TZ)
+    past_trainings = [
+        a
+        for a in db.session.scalars(
+            select(Activity).where(
+                Activity.kind == "training", Activity.status == ActivityStatus.PUBLISHED.value
+            )
+        )
+        if a.ends_at is not None and a.ends_at < now and a.starts_at.year == today.year
+    ]
+    for activity in past_trainings:
+        activity.capacity = None  # they are over: everyone who came had a place
+    db.session.commit()
+    cadres = db.session.scalars(select(Cadre).order_by(Cadre.id)).all()
+    checkins = 0
+    for index, cadre in enumerate(cadres):
+        # Towns differ: some near their target, some behind.
+        if not past_trainings or index % 10 >= 4 + (cadre.town_id % 5):
+            continue
+        activity = past_trainings[index % len(past_trainings)]
+        issued = register_for_activity(
+            activity.id, RegistrationRequest(name=cadre.name, phone=cadre.phone), walk_in=True
+        )
+        for session in activity.sessions:
+            db.session.add(
+                CheckIn(
+                    registration_id=issued.registration_id,
+                    session_id=session.id,
+                    checked_in_at=session.starts_at,
+                    method="demo",
+                )
+            )
+            checkins += 1
+        db.session.commit()
+    return result.created, checkins

@@ -213,3 +213,33 @@ def test_self_codes_of_a_past_window_are_refused_even_after_some_time(app, clien
     issue_ticket(activity, phone="13800138000")
     code = self_code(app, activity.sessions[0].id, seconds_ago=int(timedelta(hours=1).seconds))
     assert client.get(f"/checkin/self/{code}").status_code == 400
+
+
+def test_door_list_puts_the_day_ahead_before_past_activities(client, auth, make):
+    from .conftest import local
+
+    department = make.department()
+    make.activity(
+        title="早已结束",
+        departments=[department],
+        sessions=[(local(2020, 5, 1, 9), local(2020, 5, 1, 11))],
+    )
+    make.activity(
+        title="后天",
+        departments=[department],
+        sessions=[(local(2099, 5, 3, 9), local(2099, 5, 3, 11))],
+    )
+    make.activity(
+        title="明天",
+        departments=[department],
+        sessions=[(local(2099, 5, 2, 9), local(2099, 5, 2, 11))],
+    )
+    make.activity(
+        title="上月结束",
+        departments=[department],
+        sessions=[(local(2021, 5, 1, 9), local(2021, 5, 1, 11))],
+    )
+    auth.login(make.user("organizer", department=department))
+    page = client.get("/manage/checkin").get_data(as_text=True)
+    order = [page.index(t) for t in ("明天", "后天", "上月结束", "早已结束")]
+    assert order == sorted(order)

@@ -18,7 +18,7 @@ from sciweek.training.services import RosterImportError, check_roster, import_ro
 
 # Copies of ../shared/data (rosters as offices send them), kept in the repository so
 # that every clone, CI included, tests against them.
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "sciweek" / "demo_data"
 SAMPLE_TOWNS = ["城关镇", "河西街道", "东湖镇", "青山镇", "白沙乡", "南岭镇", "石桥镇", "柳林街道"]
 HEADER = ["序号", "姓名", "性别", "出生年月", "职务", "所属镇街", "村/社区", "手机号码", "身份证号"]
 

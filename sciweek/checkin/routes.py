@@ -256,7 +256,18 @@ def door_activities():
         )
         if can_check_in(current_user, a)
     ]
-    activities.sort(key=lambda a: a.starts_at or utcnow())
+    # The door's day first: activities still running or ahead, soonest first; those
+    # that are over after them, most recent first.
+    now = utcnow()
+    ahead = sorted(
+        (a for a in activities if a.ends_at and a.ends_at >= now), key=lambda a: a.starts_at
+    )
+    over = sorted(
+        (a for a in activities if not a.ends_at or a.ends_at < now),
+        key=lambda a: a.ends_at or now,
+        reverse=True,
+    )
+    activities = ahead + over
     return render_template("checkin/index.html", activities=activities)
 
 
