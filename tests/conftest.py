@@ -283,22 +283,27 @@ def auth(client) -> Auth:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def live_database(request, tmp_path, postgres_server, monkeypatch):
+def empty_database_url(request, tmp_path, postgres_server):
+    """A new, empty database (no schema): SQLite, then PostgreSQL when configured."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    require_or_skip(postgres_server is not None, "PostgreSQL not configured")
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def live_database(empty_database_url, tmp_path, monkeypatch):
     """A fresh database with the schema, plus an app bound to it for setting up data.
 
     Yields (app, database_url); a live server started on the URL sees the same data.
     """
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
-    else:
-        require_or_skip(postgres_server is not None, "PostgreSQL not configured")
-        url = postgres_server.create_database()
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "setup-instance"))
-    application = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    application = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True})
     with application.app_context():
         db.create_all()
-        yield application, url
+        yield application, empty_database_url
         db.session.remove()
         db.engine.dispose()
-    if request.param == "postgres":
-        postgres_server.drop_database(url)

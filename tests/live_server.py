@@ -24,48 +24,53 @@ def free_port() -> int:
 
 
 class LiveServer:
+    """``gunicorn wsgi:app`` in its own process group against a given database."""
+
     def __init__(
-        self, database_url: str, instance_path: Path, workers: int = 4, threads: int = 1, **env
+        self,
+        database_url: str,
+        instance_path: Path,
+        workers: int = 4,
+        threads: int = 1,
+        env: dict | None = None,
+        **extra_env: str,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = instance_path / "gunicorn.log"
-        instance_path.mkdir(parents=True, exist_ok=True)
+        self.instance_path = instance_path
         self.env = {
             **os.environ,
             "SCIWEEK_DATABASE_URL": database_url,
             "SCIWEEK_INSTANCE_PATH": str(instance_path),
             "SCIWEEK_SECRET_KEY": "live-test-secret-key-0123456789abcdef",
             "SCIWEEK_BASE_URL": self.url,
-            **env,
+            **(env or {}),
+            **extra_env,
         }
-        self.workers = workers
-        self.threads = threads
+        self.args = [
+            sys.executable, "-m", "gunicorn",
+            "--workers", str(workers),
+            *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
+            "--bind", f"127.0.0.1:{self.port}",
+            "--backlog", "2048",
+            "--timeout", "60",
+            "wsgi:app",
+        ]  # fmt: skip
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> LiveServer:
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        self.instance_path.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(self.workers),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--backlog",
-                "2048",
-                "--timeout",
-                "60",
-                "wsgi:app",
-            ],
+            self.args,
             cwd=PROJECT_ROOT,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
@@ -75,16 +80,19 @@ class LiveServer:
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        self.stop()
         raise RuntimeError("gunicorn did not start in time")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-        self._log.close()
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
 
     def log(self) -> str:
         return self.log_path.read_text()

@@ -18,28 +18,17 @@ from sciweek.extensions import db
 from sciweek.models import CheckIn, ScanLog
 
 from .checkin_support import LiveServer, bearer, issue_ticket, token_for
-from .conftest import Factory, require_or_skip
+from .conftest import Factory
 
 DEVICES = 6
 ROUNDS = 8
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def server_database(request, tmp_path, postgres_server):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'live.sqlite3'}"
-        return
-    require_or_skip(postgres_server is not None, "PostgreSQL not configured")
-    url = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
-
-
 @pytest.fixture
-def seeded(server_database, tmp_path, monkeypatch):
+def seeded(empty_database_url, tmp_path, monkeypatch):
     """Schema, an activity, devices (checker tokens) and tickets; the app for checking rows."""
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": server_database, "TESTING": True})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True})
     with app.app_context():
         db.create_all()
         make = Factory()

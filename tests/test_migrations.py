@@ -1,6 +1,5 @@
 """Upgrading an empty database gives exactly the models' schema, on both databases."""
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -9,19 +8,6 @@ from sqlalchemy import create_engine, inspect
 from sciweek import create_app
 from sciweek.database import render_migration_item
 from sciweek.extensions import db
-
-from .conftest import require_or_skip
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_database_url(request, tmp_path, postgres_server):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
-        return
-    require_or_skip(postgres_server is not None, "PostgreSQL not configured")
-    url = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
 
 
 def _check_constraints(engine) -> set[tuple[str, str]]:
