@@ -1,0 +1,58 @@
+"""Every back-office and API URL refuses people without the role, on the server."""
+
+from __future__ import annotations
+
+import pytest
+
+PUBLIC_UNDER_PROTECTED_PREFIXES = {
+    "/account/signup",
+    "/manage/activities/scan-sw.js",  # the scanner's service worker script, no data
+}
+
+
+def protected_urls(app):
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        if not path.startswith(("/manage", "/api/", "/my/", "/account/")):
+            continue
+        if path in PUBLIC_UNDER_PROTECTED_PREFIXES:
+            continue
+        url = path
+        for argument in rule.arguments:
+            url = url.replace(f"<int:{argument}>", "1").replace(f"<{argument}>", "x")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, url
+
+
+def test_anonymous_visitors_are_refused_everywhere(app, client, make):
+    make.activity()
+    checked = 0
+    for method, url in protected_urls(app):
+        response = client.open(url, method=method)
+        checked += 1
+        assert response.status_code in (302, 400, 401, 403, 404), (
+            method,
+            url,
+            response.status_code,
+        )
+        if response.status_code == 302:
+            assert "/login" in response.headers["Location"], (method, url)
+    assert checked > 40
+
+
+@pytest.mark.parametrize("role", ["citizen", "checker", "coordinator"])
+def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role):
+    activity = make.activity()
+    auth.login(make.user(role))
+    editing = [
+        ("GET", f"/manage/activities/{activity.id}/edit"),
+        ("POST", f"/manage/activities/{activity.id}/publish"),
+        ("POST", f"/manage/activities/{activity.id}/cancel"),
+        ("GET", f"/manage/activities/{activity.id}/registrations"),
+        ("GET", f"/manage/activities/{activity.id}/registrations.xlsx"),
+        ("GET", f"/manage/activities/{activity.id}/checkers"),
+        ("GET", "/manage/departments"),
+        ("GET", "/manage/training/targets"),
+    ]
+    for method, url in editing:
+        assert client.open(url, method=method).status_code == 403, (method, url)
