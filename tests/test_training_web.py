@@ -202,6 +202,12 @@ def test_admin_sets_targets(client, auth, make, district):
     targets = {t.town_id: t for t in db.session.scalars(select(CoverageTarget))}
     assert float(targets[north.id].target_percent) == 80.0
     assert targets[south.id].threshold_hours is None
+    # Emptying a town's field removes its target.
+    data["rows-1-target_percent"] = ""
+    assert client.post("/manage/training/targets?year=2026", data=data).status_code == 302
+    db.session.expire_all()
+    remaining = set(db.session.scalars(select(CoverageTarget.town_id)))
+    assert remaining == {north.id}
 
 
 def test_unmatched_attendee_linked_by_coordinator(client, auth, make, district):

@@ -28,6 +28,7 @@ from .services import (
     RosterImportError,
     TrainingError,
     check_roster,
+    clear_target,
     import_roster,
     link_registration_to_cadre,
     mark_cadre_left,
@@ -290,6 +291,7 @@ def targets():
             if town_id not in town_by_id:
                 abort(400)
             if row.target_percent.data is None:
+                clear_target(town_id, year)  # an emptied field removes the target
                 continue
             set_target(town_id, year, row.target_percent.data, row.threshold_hours.data)
         db.session.commit()

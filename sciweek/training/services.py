@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -527,6 +527,13 @@ def link_registration_to_cadre(registration: Registration, cadre: Cadre | None) 
         if taken is not None:
             raise TrainingError(_("该干部已有此活动的报名，不能重复关联。"))
     registration.cadre_id = cadre.id if cadre is not None else None
+
+
+def clear_target(town_id: int, year: int) -> None:
+    """The town has no target for the year (its bar shows "no target")."""
+    db.session.execute(
+        delete(CoverageTarget).where(CoverageTarget.town_id == town_id, CoverageTarget.year == year)
+    )
 
 
 def set_target(town_id: int, year: int, percent: Decimal, threshold_hours: Decimal | None) -> None:
