@@ -1,0 +1,89 @@
+"""Registering on a phone-sized screen in headless Chromium, as a citizen would."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import func, select
+
+from sciweek.extensions import db
+from sciweek.models import Registration
+
+from .conftest import Factory, local, require_or_skip
+from .live_server import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    from sciweek import create_app
+
+    url = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "setup"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        db.create_all()
+        activity_id = (
+            Factory()
+            .activity(title="果树修剪现场课", capacity=1,
+                      sessions=[(local(2099, 6, 1, 9), local(2099, 6, 1, 11))])
+            .id
+        )  # fmt: skip
+        db.session.remove()
+        db.engine.dispose()
+        with LiveServer(url, tmp_path / "server", workers=2) as server:
+            yield server, app, activity_id
+
+
+def count_registrations(app) -> int:
+    with app.app_context():
+        n = db.session.scalar(select(func.count()).select_from(Registration))
+        db.session.remove()
+        return n
+
+
+def test_register_on_a_phone_with_a_double_tap_gives_one_ticket(browser, site):
+    server, app, activity_id = site
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(f"{server.url}/activities/{activity_id}")
+    page.fill("#name", "张三")
+    page.fill("#phone", "138 0013 8000")
+    page.dblclick("button.primary.wide")
+    page.wait_for_url("**/t/*")
+    assert "报名成功" in page.content()
+    qr = page.locator("figure.qr img")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert count_registrations(app) == 1
+    # The activity is now full: the next person joins the waitlist and sees their place.
+    other = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    other.goto(f"{server.url}/activities/{activity_id}")
+    assert "名额已满，现在报名将进入候补" in other.content()
+    other.fill("#name", "李四")
+    other.fill("#phone", "13900139000")
+    other.click("button.primary.wide")
+    other.wait_for_url("**/t/*")
+    assert "候补中：第 1 位" in other.content()
+    # A bad phone number is explained next to the field, nothing is written.
+    third = browser.new_context().new_page()
+    third.goto(f"{server.url}/activities/{activity_id}")
+    third.fill("#name", "王五")
+    third.fill("#phone", "12345")
+    third.click("button.primary.wide")
+    assert "手机号格式不正确" in third.locator(".field.has-error").inner_text()
+    assert count_registrations(app) == 2
