@@ -123,3 +123,53 @@ def test_revocation_by_another_process_applies_within_the_cache_time(
     later = fast.monotonic() + fast.DEFAULT_CACHE_SECONDS + 1
     monkeypatch.setattr(fast, "monotonic", lambda: later)
     assert scan(client, door.checker_token, tickets[2].secret, door.activity.id).status_code == 401
+
+
+def test_live_count_adds_this_process_scans_and_recounts_after_an_undo(client, door, make):  # noqa: F811
+    tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(2)]
+    first = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
+    assert first["counts"]["checked_in"] == 1
+    again = scan(client, door.organizer_token, tickets[0].secret, door.activity.id).get_json()
+    assert again["result"] == "already_checked_in" and again["counts"]["checked_in"] == 1
+    second = scan(client, door.checker_token, tickets[1].secret, door.activity.id).get_json()
+    assert second["counts"]["checked_in"] == 2
+    undo = f"/api/v1/checkins/{second['checkin_id']}/undo"
+    assert client.post(undo, headers=bearer(door.organizer_token)).get_json()["counts"] == {
+        "checked_in": 1,
+        "expected": 2,
+    }
+    later = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
+    assert later["counts"] == {"checked_in": 1, "expected": 2}
+
+
+def test_live_count_catches_up_with_other_processes_within_a_second(
+    client,
+    door,  # noqa: F811
+    backend,
+    monkeypatch,
+):
+    postgres_only(backend)
+    tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(2)]
+    assert (
+        scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()["counts"][
+            "checked_in"
+        ]
+        == 1
+    )
+    # Another process checks someone in (no ORM flush here).
+    with db.engine.begin() as connection:
+        now = utcnow()
+        connection.execute(
+            insert(CheckIn.__table__).values(
+                registration_id=tickets[1].registration.id,
+                session_id=door.session_id,
+                checked_in_at=now,
+                recorded_at=now,
+                method="scan",
+            )
+        )
+    later = fast.monotonic() + fast.COUNT_SECONDS + 0.1
+    monkeypatch.setattr(fast, "monotonic", lambda: later)
+    body = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
+    assert body["result"] == "already_checked_in"
+    assert body["counts"] == {"checked_in": 2, "expected": 2}

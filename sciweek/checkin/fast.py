@@ -23,7 +23,12 @@ costs one statement and a commit:
   waitlisted), ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial unique
   index ``uq_checkins_live`` decides races, as on the general path), read the live
   check-in when there was one already, ``INSERT`` the scan-log row ``ON CONFLICT
-  (user_id, nonce) DO NOTHING``, and count the live check-ins at the session.
+  (user_id, nonce) DO NOTHING``, and read the activity's confirmed places.
+
+* **The live counter** (``counts.checked_in``) is counted in that statement at most once a
+  second per session and process (``COUNT_SECONDS``); in between, the process adds its own
+  new check-ins to the last count. Check-ins made through other processes show within a
+  second; an undo here makes the next scan count afresh.
 
   Two cases leave the statement to the general path in ``services``: a repeated nonce
   (the scan log already holds the answer: roll back, answer from the log) and a race
@@ -36,6 +41,7 @@ SQLite keeps the general path (``services.scan_ticket``) entirely.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +60,7 @@ from ..models import (
     ActivitySession,
     ActivityStatus,
     ApiToken,
+    CheckIn,
     Department,
     ScanResult,
     User,
@@ -65,6 +72,9 @@ from . import services
 from .codes import loggable_text, parse_scanned_code
 
 DEFAULT_CACHE_SECONDS = 10.0
+# The live counter (answer["counts"]["checked_in"]) is counted afresh at most this often
+# per session and process; in between, this process adds its own new check-ins.
+COUNT_SECONDS = 1.0
 # A cache this big is not a working set any more; start again rather than grow.
 CACHE_MAX_ENTRIES = 10_000
 
@@ -100,11 +110,43 @@ class _Caches:
         self.users: dict[str, tuple[float, DoorUser]] = {}
         self.activities: dict[int, tuple[float, DoorActivity]] = {}
         self.permissions: dict[tuple, tuple[float, bool]] = {}
+        # session id -> [expires, live check-ins]; a list so it can be bumped in place.
+        self.counts: dict[int, list] = {}
+        self.counts_lock = threading.Lock()
 
     def clear(self) -> None:
         self.users.clear()
         self.activities.clear()
         self.permissions.clear()
+        self.clear_counts()
+
+    def clear_counts(self) -> None:
+        with self.counts_lock:
+            self.counts.clear()
+
+    def count(self, session_id: int) -> int | None:
+        """The cached live count of a session, None when it must be counted afresh."""
+        entry = self.counts.get(session_id)
+        if entry is None or entry[0] < monotonic():
+            return None
+        return entry[1]
+
+    def counted(self, session_id: int, live: int) -> None:
+        if self.seconds <= 0:
+            return
+        with self.counts_lock:
+            if len(self.counts) >= CACHE_MAX_ENTRIES:
+                self.counts.clear()
+            self.counts[session_id] = [monotonic() + COUNT_SECONDS, live]
+
+    def bump(self, session_id: int, cached: int, created: bool) -> int:
+        """The cached count plus this scan's new check-in, if any."""
+        with self.counts_lock:
+            entry = self.counts.get(session_id)
+            if entry is None:
+                return cached + created
+            entry[1] += created
+            return entry[1]
 
     def get(self, table: dict, key):
         entry = table.get(key)
@@ -127,12 +169,20 @@ _WATCHED = (ApiToken, User, Activity, ActivitySession, Department)
 
 @event.listens_for(OrmSession, "after_flush")
 def _forget_on_flush(session, _flush_context) -> None:
-    """A token, user, activity, session or department written by this process: forget all."""
+    """A token, user, activity, session or department written by this process: forget all.
+
+    A check-in written through the ORM (an undo) makes the live counts be counted afresh.
+    """
+    counts_only = False
     for instance in (*session.new, *session.dirty, *session.deleted):
         if isinstance(instance, _WATCHED):
             for caches in list(_ALL_CACHES):
                 caches.clear()
             return
+        counts_only = counts_only or isinstance(instance, CheckIn)
+    if counts_only:
+        for caches in list(_ALL_CACHES):
+            caches.clear_counts()
 
 
 def _caches() -> _Caches:
@@ -260,8 +310,7 @@ logged AS (
 SELECT o.registration_id, o.activity_id, o.name, o.phone, o.short_code, o.activity_status,
        o.activity_title, o.result, o.checkin_id, o.checked_in_at,
        (SELECT id FROM logged) AS log_id,
-       (SELECT count(*) FROM checkins
-        WHERE session_id = :session_id AND undone_at IS NULL) AS live,
+       {live} AS live,
        (SELECT confirmed_count FROM activities WHERE id = :activity_id) AS expected
 FROM outcome o
 """
@@ -273,9 +322,16 @@ _WHERE = {
 }
 
 
-def _statement(where: str):
+# The live count, left out while the process's cached count is fresh (COUNT_SECONDS).
+_LIVE = {
+    True: "(SELECT count(*) FROM checkins WHERE session_id = :session_id AND undone_at IS NULL)",
+    False: "CAST(NULL AS bigint)",
+}
+
+
+def _statement(where: str, live: str):
     return (
-        text(_SCAN_SQL.format(where=where))
+        text(_SCAN_SQL.format(where=where, live=live))
         .bindparams(
             bindparam("lookup", type_=String()),
             bindparam("activity_id", type_=Integer()),
@@ -293,7 +349,11 @@ def _statement(where: str):
 
 
 # Built once, so SQLAlchemy compiles each once per process.
-_STATEMENTS = {kind: _statement(where) for kind, where in _WHERE.items()}
+_STATEMENTS = {
+    (kind, count): _statement(where, live)
+    for kind, where in _WHERE.items()
+    for count, live in _LIVE.items()
+}
 
 
 def scan_ticket(
@@ -320,9 +380,11 @@ def scan_ticket(
         kind, lookup, logged_code = "short_code", code.value, code.loggable
     now = utcnow()
     at = scanned_at or now
+    caches = _caches()
+    cached_count = caches.count(session.id)
     connection = db.session.connection()
     row = connection.execute(
-        _STATEMENTS[kind],
+        _STATEMENTS[kind, cached_count is None],
         {
             "lookup": lookup,
             "activity_id": activity.id,
@@ -372,9 +434,12 @@ def scan_ticket(
             "phone_masked": mask_phone(row.phone),
             "short_code": row.short_code,
         }
-    answer.counts = {
-        "checked_in": int(row.live) + (1 if created else 0),
-        "expected": int(row.expected or 0),
-    }
     db.session.commit()
+    if cached_count is None:
+        # The statement's snapshot does not hold its own new check-in.
+        live = int(row.live) + created
+        caches.counted(session.id, live)
+    else:
+        live = caches.bump(session.id, cached_count, created)
+    answer.counts = {"checked_in": live, "expected": int(row.expected or 0)}
     return answer
