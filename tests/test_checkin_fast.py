@@ -8,11 +8,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from sciweek.checkin import fast, services
 from sciweek.extensions import db
-from sciweek.models import ApiToken, CheckIn, ScanLog, utcnow
+from sciweek.models import ActivitySession, ApiToken, CheckIn, ScanLog, utcnow
 
 from .checkin_support import bearer, issue_ticket
 from .test_checkin_api import checkin_rows, door, scan  # noqa: F401 - door is a fixture
@@ -173,3 +173,17 @@ def test_live_count_catches_up_with_other_processes_within_a_second(
     body = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
     assert body["result"] == "already_checked_in"
     assert body["counts"] == {"checked_in": 2, "expected": 2}
+
+
+def test_session_deleted_by_another_process_is_400_not_a_crash(client, door, make, backend):  # noqa: F811
+    postgres_only(backend)
+    one, two = issue_ticket(door.activity), issue_ticket(door.activity, phone="13800138001")
+    session_id, activity_id = door.session_id, door.activity.id
+    assert scan(client, door.checker_token, one.secret, activity_id).status_code == 200
+    with db.engine.begin() as connection:
+        connection.execute(
+            delete(ActivitySession.__table__).where(ActivitySession.__table__.c.id == session_id)
+        )
+    response = scan(client, door.checker_token, two.secret, activity_id, session_id=session_id)
+    assert response.status_code == 400 and response.get_json()["error"] == "bad_request"
+    assert db.session.scalar(select(func.count(ScanLog.id))) == 0

@@ -49,6 +49,7 @@ from time import monotonic
 
 from flask import current_app
 from sqlalchemy import Integer, String, bindparam, event, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import joinedload
 
@@ -101,6 +102,11 @@ class DoorActivity:
 
     id: int
     sessions: tuple[DoorSession, ...]
+
+
+class StaleCache(Exception):
+    """The cached activity or session is gone (deleted by another process): the caches
+    were cleared and nothing was written; the caller decides on the general path."""
 
 
 class _Caches:
@@ -382,22 +388,25 @@ def scan_ticket(
     at = scanned_at or now
     caches = _caches()
     cached_count = caches.count(session.id)
-    connection = db.session.connection()
-    row = connection.execute(
-        _STATEMENTS[kind, cached_count is None],
-        {
-            "lookup": lookup,
-            "activity_id": activity.id,
-            "session_id": session.id,
-            "user_id": user.id,
-            "nonce": nonce,
-            "method": method,
-            "code": logged_code,
-            "at": at,
-            "now": now,
-            "scanned_at": scanned_at,
-        },
-    ).one()
+    params = {
+        "lookup": lookup,
+        "activity_id": activity.id,
+        "session_id": session.id,
+        "user_id": user.id,
+        "nonce": nonce,
+        "method": method,
+        "code": logged_code,
+        "at": at,
+        "now": now,
+        "scanned_at": scanned_at,
+    }
+    try:
+        row = db.session.connection().execute(_STATEMENTS[kind, cached_count is None], params).one()
+    except IntegrityError:
+        # A foreign key to a session or activity deleted since it was cached.
+        db.session.rollback()
+        caches.clear()
+        raise StaleCache from None
     if row.result is None or row.log_id is None:
         # A race lost to a check-in this statement could not see (nothing was written),
         # or a repeated nonce (the check-in, if any, is rolled back): the general path.

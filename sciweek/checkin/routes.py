@@ -187,29 +187,36 @@ def api_check_in():
     activity_id = _int_field(data, "activity_id", required=True)
     session_id = _int_field(data, "session_id", required=False)
     nonce = _str_field(data, "nonce", max_length=services.NONCE_MAX, required=False) or None
-    # PostgreSQL: cached permission and sessions, one statement per scan (see fast.py).
-    on_fast_path = fast.enabled()
-    if on_fast_path:
+    base_url = current_app.config["SCIWEEK_BASE_URL"]
+    user = g.api_user
+    if fast.enabled():
+        # PostgreSQL: cached permission and sessions, one statement per scan (see fast.py).
         try:
-            activity = fast.door_activity(activity_id, g.api_user)
+            activity = fast.door_activity(activity_id, user)
         except PermissionError:
             abort(403)
         if activity is None:
             abort(404)
-    else:
-        activity = _door_activity(activity_id, g.api_user)
+        now = utcnow()
+        scanned_at = services.parse_scan_time(data.get("scanned_at"), now)
+        session = services.pick_session(activity, session_id, scanned_at or now)
+        try:
+            answer = fast.scan_ticket(
+                user, activity, session, code, base_url=base_url, nonce=nonce, scanned_at=scanned_at
+            )
+            return jsonify(answer.as_json())
+        except fast.StaleCache:
+            # The cached activity or session was deleted meanwhile: decide as below.
+            if not isinstance(user, User):
+                user = db.session.get(User, user.id)
+                if user is None:
+                    return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
+    activity = _door_activity(activity_id, user)
     now = utcnow()
     scanned_at = services.parse_scan_time(data.get("scanned_at"), now)
     session = services.pick_session(activity, session_id, scanned_at or now)
-    scan = fast.scan_ticket if on_fast_path else services.scan_ticket
-    answer = scan(
-        g.api_user,
-        activity,
-        session,
-        code,
-        base_url=current_app.config["SCIWEEK_BASE_URL"],
-        nonce=nonce,
-        scanned_at=scanned_at,
+    answer = services.scan_ticket(
+        user, activity, session, code, base_url=base_url, nonce=nonce, scanned_at=scanned_at
     )
     return jsonify(answer.as_json())
 
