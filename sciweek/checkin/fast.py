@@ -1,14 +1,15 @@
 """The scan hot path on PostgreSQL: cached door permissions and one SQL statement per scan.
 
 ``POST /api/v1/checkins`` is the one URL that many phones hit at once. On PostgreSQL it
-costs one statement and a commit:
+costs one statement, run in autocommit (one statement is one transaction: no BEGIN and
+COMMIT round trips, and an error anywhere in it undoes all of it):
 
 * **Cached look-ups.** Each process keeps, for ``SCIWEEK_CHECKIN_CACHE_SECONDS`` (default
   10 s, 0 turns the caches off):
 
   - token hash → the token's user (id, role, department), filled by
     ``services.user_for_token`` (which also refuses disabled and non-staff users);
-  - activity id → its sessions (to pick the session), departments, title and status;
+  - activity id → its sessions (to pick the session);
   - (user, activity) → whether the user may check in there, decided by
     ``permissions.can_check_in`` on the real rows.
 
@@ -25,16 +26,18 @@ costs one statement and a commit:
   check-in when there was one already, ``INSERT`` the scan-log row ``ON CONFLICT
   (user_id, nonce) DO NOTHING``, and read the activity's confirmed places.
 
+  Two cases leave the statement to the general path in ``services``: a repeated nonce
+  (the scan log already holds the answer, and a guard fails the whole statement if it
+  would otherwise have checked in — a resent scan that was refused or undone since) and
+  a race lost to a check-in committed after this statement's snapshot began (the insert
+  did nothing, but the winner's row is not visible to the same statement). In both
+  nothing was written, and ``services.scan_ticket`` runs in a new transaction, which
+  answers from the scan log or sees the winner.
+
 * **The live counter** (``counts.checked_in``) is counted in that statement at most once a
   second per session and process (``COUNT_SECONDS``); in between, the process adds its own
   new check-ins to the last count. Check-ins made through other processes show within a
   second; an undo here makes the next scan count afresh.
-
-  Two cases leave the statement to the general path in ``services``: a repeated nonce
-  (the scan log already holds the answer: roll back, answer from the log) and a race
-  lost to a check-in committed after this statement's snapshot began (the insert did
-  nothing, but the winner's row is not visible to the same statement): then nothing was
-  written, and ``services.scan_ticket`` runs again in a new statement, which sees it.
 
 SQLite keeps the general path (``services.scan_ticket``) entirely.
 """
@@ -49,7 +52,7 @@ from time import monotonic
 
 from flask import current_app
 from sqlalchemy import Integer, String, bindparam, event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import joinedload
 
@@ -317,7 +320,11 @@ SELECT o.registration_id, o.activity_id, o.name, o.phone, o.short_code, o.activi
        o.activity_title, o.result, o.checkin_id, o.checked_in_at,
        (SELECT id FROM logged) AS log_id,
        {live} AS live,
-       (SELECT confirmed_count FROM activities WHERE id = :activity_id) AS expected
+       (SELECT confirmed_count FROM activities WHERE id = :activity_id) AS expected,
+       -- A resent nonce whose first scan did not check in (refused, or undone since) must
+       -- not check in now: fail the statement, which undoes all of it (see scan_ticket).
+       1 / CASE WHEN (SELECT id FROM logged) IS NULL AND EXISTS (SELECT 1 FROM ins)
+                THEN 0 ELSE 1 END AS guard
 FROM outcome o
 """
 
@@ -400,16 +407,28 @@ def scan_ticket(
         "now": now,
         "scanned_at": scanned_at,
     }
+    # One statement is one transaction: run it in autocommit, which spares the BEGIN and
+    # COMMIT round trips. An error anywhere in it (the guard, a foreign key) undoes all of it.
     try:
-        row = db.session.connection().execute(_STATEMENTS[kind, cached_count is None], params).one()
+        with db.engine.connect() as connection:
+            row = (
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                .execute(_STATEMENTS[kind, cached_count is None], params)
+                .one()
+            )
     except IntegrityError:
-        # A foreign key to a session or activity deleted since it was cached.
+        # A foreign key to a session or activity deleted since it was cached. The rollback
+        # expires whatever this request's ORM session loaded, so the caller reads afresh.
         db.session.rollback()
         caches.clear()
         raise StaleCache from None
-    if row.result is None or row.log_id is None:
-        # A race lost to a check-in this statement could not see (nothing was written),
-        # or a repeated nonce (the check-in, if any, is rolled back): the general path.
+    except DataError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "22012":  # not the guard's division by zero
+            raise
+        row = None
+    if row is None or row.result is None or row.log_id is None:
+        # Nothing was written: a race lost to a check-in this statement could not see,
+        # or a repeated nonce. The general path answers (from the scan log, for a nonce).
         db.session.rollback()
         full_activity = db.session.get(Activity, activity.id)
         full_session = db.session.get(ActivitySession, session.id)
@@ -443,7 +462,6 @@ def scan_ticket(
             "phone_masked": mask_phone(row.phone),
             "short_code": row.short_code,
         }
-    db.session.commit()
     if cached_count is None:
         # The statement's snapshot does not hold its own new check-in.
         live = int(row.live) + created
