@@ -66,4 +66,9 @@ def load_config(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "SCIWEEK_PROXY_COUNT": int(os.environ.get("SCIWEEK_PROXY_COUNT", "0")),
+        # Scan URL on PostgreSQL: how long a process trusts its cached token users and
+        # door permissions (sciweek/checkin/fast.py); 0 turns the caches off.
+        "SCIWEEK_CHECKIN_CACHE_SECONDS": float(
+            os.environ.get("SCIWEEK_CHECKIN_CACHE_SECONDS", "10")
+        ),
     }

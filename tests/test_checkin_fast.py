@@ -1,0 +1,189 @@
+"""The scan hot path on PostgreSQL (sciweek/checkin/fast.py): cached door permissions and
+one statement per scan, with the general path for lost races and repeated nonces."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete, func, insert, select, update
+
+from sciweek.checkin import fast, services
+from sciweek.extensions import db
+from sciweek.models import ActivitySession, ApiToken, CheckIn, ScanLog, utcnow
+
+from .checkin_support import bearer, issue_ticket
+from .test_checkin_api import checkin_rows, door, scan  # noqa: F401 - door is a fixture
+
+
+def postgres_only(backend):
+    if backend != "postgres":
+        pytest.skip("the fast path runs on PostgreSQL only")
+
+
+def test_race_lost_to_a_checkin_the_statement_cannot_see(app, client, door, backend, monkeypatch):  # noqa: F811
+    """The winner commits after the scan's statement began: the insert does nothing and the
+    statement cannot see the winner's row, so the general path answers (with its time)."""
+    postgres_only(backend)
+    ticket = issue_ticket(door.activity)
+    general = []
+    real_scan_ticket = services.scan_ticket
+    monkeypatch.setattr(
+        services, "scan_ticket", lambda *a, **k: general.append(1) or real_scan_ticket(*a, **k)
+    )
+    first = (utcnow() - timedelta(minutes=1)).replace(microsecond=0)
+    other = db.engine.connect()
+    transaction = other.begin()
+    winner_id = other.execute(
+        insert(CheckIn.__table__)
+        .values(
+            registration_id=ticket.registration.id,
+            session_id=door.session_id,
+            checked_in_at=first,
+            recorded_at=first,
+            method="scan",
+        )
+        .returning(CheckIn.__table__.c.id)
+    ).scalar()
+    answers = {}
+    token, secret, activity_id = door.checker_token, ticket.secret, door.activity.id
+
+    def scan_now():
+        answers["response"] = scan(client, token, secret, activity_id)
+
+    thread = threading.Thread(target=scan_now)
+    thread.start()
+    time.sleep(0.5)  # the scan's INSERT now waits for this uncommitted check-in
+    transaction.commit()
+    other.close()
+    thread.join(20)
+    body = answers["response"].get_json()
+    assert body["result"] == "already_checked_in"
+    assert body["checkin_id"] == winner_id
+    assert body["checked_in_at"] == first.isoformat()
+    assert body["counts"]["checked_in"] == 1
+    assert general == [1]
+    assert checkin_rows() == 1
+    logs = db.session.scalars(select(ScanLog)).all()
+    assert [(log.result, log.checkin_id) for log in logs] == [("already_checked_in", winner_id)]
+
+
+def test_repeated_nonce_after_an_undo_gives_the_stored_answer(client, door):  # noqa: F811
+    ticket = issue_ticket(door.activity)
+    first = scan(client, door.checker_token, ticket.secret, door.activity.id, nonce="n-1")
+    first = first.get_json()
+    undo = f"/api/v1/checkins/{first['checkin_id']}/undo"
+    assert client.post(undo, headers=bearer(door.organizer_token)).status_code == 200
+    again = scan(client, door.checker_token, ticket.secret, door.activity.id, nonce="n-1")
+    again = again.get_json()
+    assert again["result"] == "ok"
+    assert again["checkin_id"] == first["checkin_id"]
+    assert again["checked_in_at"] == first["checked_in_at"]
+    assert db.session.scalar(select(func.count(CheckIn.id))) == 1
+    assert checkin_rows() == 0
+
+
+def test_revoking_a_used_token_here_is_immediate(client, door):  # noqa: F811
+    one, two = issue_ticket(door.activity), issue_ticket(door.activity, phone="13800138001")
+    assert scan(client, door.checker_token, one.secret, door.activity.id).status_code == 200
+    token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == door.checker.id))
+    services.revoke_api_token(token)
+    db.session.commit()
+    assert scan(client, door.checker_token, two.secret, door.activity.id).status_code == 401
+
+
+def test_removing_a_checker_here_is_immediate(client, door):  # noqa: F811
+    one, two = issue_ticket(door.activity), issue_ticket(door.activity, phone="13800138001")
+    assert scan(client, door.checker_token, one.secret, door.activity.id).status_code == 200
+    services.remove_checker(door.activity, door.checker)
+    db.session.commit()
+    assert scan(client, door.checker_token, two.secret, door.activity.id).status_code == 403
+
+
+def test_revocation_by_another_process_applies_within_the_cache_time(
+    client,
+    door,  # noqa: F811
+    backend,
+    monkeypatch,
+):
+    postgres_only(backend)
+    tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(3)]
+    assert scan(client, door.checker_token, tickets[0].secret, door.activity.id).status_code == 200
+    # Another process revokes the token: nothing is flushed in this one.
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(ApiToken.__table__)
+            .where(ApiToken.__table__.c.user_id == door.checker.id)
+            .values(revoked_at=utcnow())
+        )
+    within = scan(client, door.checker_token, tickets[1].secret, door.activity.id)
+    assert within.status_code == 200
+    later = fast.monotonic() + fast.DEFAULT_CACHE_SECONDS + 1
+    monkeypatch.setattr(fast, "monotonic", lambda: later)
+    assert scan(client, door.checker_token, tickets[2].secret, door.activity.id).status_code == 401
+
+
+def test_live_count_adds_this_process_scans_and_recounts_after_an_undo(client, door, make):  # noqa: F811
+    tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(2)]
+    first = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
+    assert first["counts"]["checked_in"] == 1
+    again = scan(client, door.organizer_token, tickets[0].secret, door.activity.id).get_json()
+    assert again["result"] == "already_checked_in" and again["counts"]["checked_in"] == 1
+    second = scan(client, door.checker_token, tickets[1].secret, door.activity.id).get_json()
+    assert second["counts"]["checked_in"] == 2
+    undo = f"/api/v1/checkins/{second['checkin_id']}/undo"
+    assert client.post(undo, headers=bearer(door.organizer_token)).get_json()["counts"] == {
+        "checked_in": 1,
+        "expected": 2,
+    }
+    later = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
+    assert later["counts"] == {"checked_in": 1, "expected": 2}
+
+
+def test_live_count_catches_up_with_other_processes_within_a_second(
+    client,
+    door,  # noqa: F811
+    backend,
+    monkeypatch,
+):
+    postgres_only(backend)
+    tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(2)]
+    assert (
+        scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()["counts"][
+            "checked_in"
+        ]
+        == 1
+    )
+    # Another process checks someone in (no ORM flush here).
+    with db.engine.begin() as connection:
+        now = utcnow()
+        connection.execute(
+            insert(CheckIn.__table__).values(
+                registration_id=tickets[1].registration.id,
+                session_id=door.session_id,
+                checked_in_at=now,
+                recorded_at=now,
+                method="scan",
+            )
+        )
+    later = fast.monotonic() + fast.COUNT_SECONDS + 0.1
+    monkeypatch.setattr(fast, "monotonic", lambda: later)
+    body = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
+    assert body["result"] == "already_checked_in"
+    assert body["counts"] == {"checked_in": 2, "expected": 2}
+
+
+def test_session_deleted_by_another_process_is_400_not_a_crash(client, door, make, backend):  # noqa: F811
+    postgres_only(backend)
+    one, two = issue_ticket(door.activity), issue_ticket(door.activity, phone="13800138001")
+    session_id, activity_id = door.session_id, door.activity.id
+    assert scan(client, door.checker_token, one.secret, activity_id).status_code == 200
+    with db.engine.begin() as connection:
+        connection.execute(
+            delete(ActivitySession.__table__).where(ActivitySession.__table__.c.id == session_id)
+        )
+    response = scan(client, door.checker_token, two.secret, activity_id, session_id=session_id)
+    assert response.status_code == 400 and response.get_json()["error"] == "bad_request"
+    assert db.session.scalar(select(func.count(ScanLog.id))) == 0
