@@ -290,3 +290,36 @@ def test_each_role_sees_its_own_back_office_links(client, make, auth, role, pres
         assert f'href="{link}"' in page, link
     for link in absent:
         assert f'href="{link}"' not in page, link
+
+
+def test_raising_capacity_in_the_back_office_promotes_the_waitlist(client, make, auth):
+    from sciweek.models import Registration
+    from sciweek.registration.services import RegistrationRequest, register_for_activity
+
+    organizer = make.user("organizer")
+    activity = make.activity(
+        departments=[organizer.department],
+        capacity=1,
+        sessions=[(local(2099, 6, 1, 9), local(2099, 6, 1, 11))],
+    )
+    for n in range(3):
+        register_for_activity(activity.id, RegistrationRequest(name="x", phone=f"1380000000{n}"))
+    auth.login(organizer)
+    response = client.post(
+        f"/manage/activities/{activity.id}/edit",
+        data=activity_form(
+            [organizer.department_id],
+            title=activity.title,
+            capacity="2",
+            **{
+                "sessions-0-id": str(activity.sessions[0].id),
+                "sessions-0-starts_at": "2099-06-01T09:00",
+                "sessions-0-ends_at": "2099-06-01T11:00",
+            },
+        ),
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    statuses = db.session.scalars(select(Registration.status).order_by(Registration.id)).all()
+    assert statuses == ["confirmed", "confirmed", "waitlisted"]
+    assert db.session.get(Activity, activity.id).confirmed_count == 2

@@ -21,6 +21,7 @@ from ..models import (
     Village,
     utcnow,
 )
+from ..registration.services import fill_from_waitlist
 
 
 class SchedulingError(ValueError):
@@ -103,6 +104,10 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     activity.latitude = data.latitude
     activity.longitude = data.longitude
     activity.audience = data.audience or Audience.PUBLIC.value
+    more_places = not creating and (
+        data.capacity is None
+        or (activity.capacity is not None and data.capacity > activity.capacity)
+    )
     activity.capacity = data.capacity
     activity.waitlist_enabled = data.waitlist_enabled
     activity.registration_opens_at = data.registration_opens_at
@@ -115,6 +120,9 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     db.session.flush()
     if before is not None and before != _timing_and_place(activity):
         activity.sequence += 1
+    if more_places:
+        # New places go to the waitlist first, in order, in this same transaction.
+        fill_from_waitlist(activity.id)
     return activity
 
 
