@@ -468,17 +468,12 @@ def test_purge_removes_personal_data_after_a_year_but_keeps_cadre_links(app, mak
     db.session.add(cadre)
     old = make.activity(sessions=[(local(2024, 3, 1, 9), local(2024, 3, 1, 11))])
     recent = make.activity(sessions=[(local(2099, 3, 1, 9), local(2099, 3, 1, 11))])
+    db.session.commit()
     for activity in (old, recent):
         for n, phone in enumerate(("13800000001", "13800000002")):
-            db.session.add(
-                Registration(
-                    activity_id=activity.id,
-                    name=f"人{n}",
-                    phone=phone,
-                    status="confirmed",
-                    secret_hash=f"{activity.id}{n}".ljust(64, "0"),
-                    short_code=f"AAAA{n}{activity.id}"[:6],
-                )
+            # Registering stores the roster cadre of a phone on the roster.
+            services.register_for_activity(
+                activity.id, services.RegistrationRequest(name=f"人{n}", phone=phone), walk_in=True
             )
     db.session.commit()
     result = runner.invoke(args=["purge-registrations"])

@@ -489,11 +489,11 @@ def purge_expired_registrations(now: datetime | None = None) -> int:
     """Remove phone numbers and names kept longer than promised on the form.
 
     Registrations of activities whose last session ended more than a year ago keep
-    their place in the statistics, but lose the person's name and phone. Before that,
-    a registration whose phone matches a roster cadre is linked to the cadre, so
+    their place in the statistics, but lose the person's name and phone. Their roster
+    cadre, stored when they registered or when the roster was imported, stays, so
     training coverage of past years still counts them. One transaction.
     """
-    from ..models import ActivitySession, Cadre
+    from ..models import ActivitySession
 
     cutoff = (now or utcnow()) - RETENTION
     ended = (
@@ -503,14 +503,6 @@ def purge_expired_registrations(now: datetime | None = None) -> int:
     )
     expired = select(Registration.id).where(
         Registration.activity_id.in_(ended), ~Registration.phone.startswith("x")
-    )
-    db.session.execute(
-        update(Registration)
-        .where(Registration.id.in_(expired), Registration.cadre_id.is_(None))
-        .values(
-            cadre_id=select(Cadre.id).where(Cadre.phone == Registration.phone).scalar_subquery()
-        )
-        .execution_options(synchronize_session=False)
     )
     ids = db.session.scalars(expired).all()
     if ids:
