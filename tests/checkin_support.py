@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sciweek.checkin.services import create_api_token
 from sciweek.extensions import db
 from sciweek.registration.services import RegistrationRequest, register_for_activity
 
-from .live_server import LiveServer, free_port  # noqa: F401 - shared with check-in tests
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .live_server import LiveServer  # noqa: F401 - shared with check-in tests
 
 
 def issue_ticket(activity, name="张三", phone="13800138000", **kwargs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ BASE_ARGS = [
 @pytest.fixture
 def chromium_available():
     require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
-    pytest.importorskip("playwright.sync_api")
+    require_or_skip(find_spec("playwright") is not None, "Playwright for Python is not installed")
 
 
 def write_y4m(path: Path, png: bytes, width: int = 640, height: int = 480, frames: int = 10):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +20,9 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture
 def browser():
     require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require_or_skip(find_spec("playwright") is not None, "Playwright for Python is not installed")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,

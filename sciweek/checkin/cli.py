@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..extensions import db
+from ..manage.permissions import DOOR_ROLES
 from ..models import User
 
 
@@ -24,7 +25,7 @@ def create_token_command(username, name):
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"No user {username}.")
-    if not user.is_staff or user.role == "coordinator":
+    if user.role not in DOOR_ROLES:
         raise click.ClickException(f"{username} is a {user.role}; tokens are for door staff.")
     _token, raw = create_api_token(user, name)
     db.session.commit()

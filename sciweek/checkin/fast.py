@@ -211,16 +211,12 @@ def enabled() -> bool:
     return _caches().postgresql
 
 
-def clear_caches() -> None:
-    _caches().clear()
-
-
 def door_user_for_token(raw: str) -> DoorUser | None:
     """The token's user as a snapshot, from the cache or ``services.user_for_token``."""
     if not raw or len(raw) > 200:
         return None
     caches = _caches()
-    key = services.hash_token(raw)
+    key = hash_secret(raw)
     user = caches.get(caches.users, key)
     if user is None:
         found = services.user_for_token(raw)

@@ -5,7 +5,6 @@ URLs (no blueprint prefix):
   POST /api/v1/checkins/<id>/undo                take a check-in back (organizers)
   GET  /api/v1/activities/<id>/roster            hashes and names for offline scanning
   POST /api/v1/activities/<id>/walk-ins          register at the door and check in
-  GET  /healthz                                  "ok" (load balancers, benchmark ceiling)
   GET  /manage/checkin                           activities this user may check in for
   GET  /manage/activities/<id>/scan              the phone scanner page
   GET  /manage/activities/scan-sw.js             its service worker (offline)
@@ -40,20 +39,24 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import ValidationError
 
 from ..accounts.auth import roles_required
+from ..activities.services import first_session_start
 from ..extensions import csrf, db, limiter
 from ..manage.forms import ConfirmForm
 from ..manage.permissions import (
+    DOOR_ROLES,
     EDITOR_ROLES,
     activities_visible_to,
     can_check_in,
     can_manage_activity,
+    managed_activity_or_403,
 )
-from ..models import Activity, ActivitySession, ApiToken, CheckIn, Role, User, utcnow
+from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckIn, User, utcnow
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from . import fast, services
@@ -63,7 +66,6 @@ from .forms import ApiTokenForm, CheckerForm, SelfCheckInForm
 bp = Blueprint("checkin", __name__)
 
 API_MAX_BODY = 4 * 1024
-DOOR_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.CHECKER)
 
 
 def self_checkin_rate_limit() -> str:
@@ -276,28 +278,28 @@ def _activity_session_or_404(activity: Activity, session_id: int) -> ActivitySes
 @bp.route("/manage/checkin")
 @roles_required(*DOOR_ROLES)
 def door_activities():
-    activities = [
-        a
-        for a in db.session.scalars(
-            activities_visible_to(current_user)
-            .where(Activity.status == "published")
-            .order_by(Activity.id.desc())
-            .limit(200)
-        )
-        if can_check_in(current_user, a)
-    ]
-    # The door's day first: activities still running or ahead, soonest first; those
-    # that are over after them, most recent first.
+    # activities_visible_to is exactly the door permission for these roles. The door's
+    # day first: activities still running or ahead, soonest first; then those that are
+    # over, most recent first.
     now = utcnow()
-    ahead = sorted(
-        (a for a in activities if a.ends_at and a.ends_at >= now), key=lambda a: a.starts_at
+    last_end = (
+        select(func.max(ActivitySession.ends_at))
+        .where(ActivitySession.activity_id == Activity.id)
+        .correlate(Activity)
+        .scalar_subquery()
     )
-    over = sorted(
-        (a for a in activities if not a.ends_at or a.ends_at < now),
-        key=lambda a: a.ends_at or now,
-        reverse=True,
+    published = (
+        activities_visible_to(current_user)
+        .where(Activity.status == ActivityStatus.PUBLISHED.value)
+        .options(selectinload(Activity.sessions))
     )
-    activities = ahead + over
+    ahead = db.session.scalars(
+        published.where(last_end >= now).order_by(first_session_start(), Activity.id).limit(200)
+    ).all()
+    over = db.session.scalars(
+        published.where(last_end < now).order_by(last_end.desc(), Activity.id).limit(50)
+    ).all()
+    activities = [*ahead, *over]
     return render_template("checkin/index.html", activities=activities)
 
 
@@ -414,7 +416,7 @@ def self_check_in(code: str):
     answer, status = None, 200
     if form.validate_on_submit():
         try:
-            answer = services.self_check_in(key, code, form.phone.data)
+            answer = services.self_check_in(session, form.phone.data)
         except services.SelfCheckInRefused as exc:
             db.session.rollback()
             form.phone.errors.append(exc.message)
@@ -473,17 +475,10 @@ def revoke_api_token(token_id: int):
 # --- checkers -----------------------------------------------------------------------------------
 
 
-def _managed_activity_or_403(activity_id: int) -> Activity:
-    activity = db.get_or_404(Activity, activity_id)
-    if not can_manage_activity(current_user, activity):
-        abort(403)
-    return activity
-
-
 @bp.route("/manage/activities/<int:activity_id>/checkers", methods=["GET", "POST"])
 @roles_required(*EDITOR_ROLES)
 def checkers(activity_id: int):
-    activity = _managed_activity_or_403(activity_id)
+    activity = managed_activity_or_403(activity_id)
     form = CheckerForm()
     form.username.choices = [
         (u.username, f"{u.display_name or u.username}（{u.username}）")
@@ -514,7 +509,7 @@ def checkers(activity_id: int):
 @bp.route("/manage/activities/<int:activity_id>/checkers/<int:user_id>/remove", methods=["POST"])
 @roles_required(*EDITOR_ROLES)
 def remove_checker(activity_id: int, user_id: int):
-    activity = _managed_activity_or_403(activity_id)
+    activity = managed_activity_or_403(activity_id)
     user = db.get_or_404(User, user_id)
     if ConfirmForm().validate_on_submit():
         services.remove_checker(activity, user)

@@ -9,13 +9,12 @@ scan (same nonce) is answered from the scan log, never checked in twice.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -36,6 +35,7 @@ from ..models import (
     utcnow,
 )
 from ..registration import services as registration_services
+from ..registration.tickets import hash_secret
 from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
 
 # A session counts as "under way" from this long before its start until its end.
@@ -247,7 +247,7 @@ def _insert_unless_exists(model, values: dict, conflict_columns: list[str], wher
     PostgreSQL (row lock on the index entry) as on SQLite (one writer at a time).
     """
     dialect = db.session.get_bind().dialect.name
-    key = (model, dialect, tuple(conflict_columns), tuple(sorted(values)))
+    key = (model, dialect, tuple(conflict_columns), str(where), tuple(sorted(values)))
     stmt = _INSERT_STATEMENTS.get(key)
     if stmt is None:
         if dialect == "postgresql":
@@ -475,10 +475,8 @@ def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
     return session
 
 
-def self_check_in(key: str, code: str, phone: str, now: datetime | None = None) -> ScanAnswer:
-    """A participant checks themself in with the projector's code and their phone number."""
-    now = now or utcnow()
-    session = self_code_session(key, code, now)
+def self_check_in(session: ActivitySession, phone: str) -> ScanAnswer:
+    """A participant checks themself in at ``session`` (from ``self_code_session``)."""
     try:
         phone = normalize_phone(phone)
     except IdentityError as exc:
@@ -508,12 +506,23 @@ def self_check_in(key: str, code: str, phone: str, now: datetime | None = None) 
 
 
 def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
-    """Take a check-in back. The row stays, marked undone; the undo is logged."""
+    """Take a check-in back. The row stays, marked undone; the undo is logged.
+
+    A conditional UPDATE: of two organizers undoing at once, one wins, the other is told.
+    """
     registration = checkin.registration
-    if checkin.undone_at is not None:
+    undone_at = utcnow()
+    taken_back = db.session.execute(
+        update(CheckIn)
+        .where(CheckIn.id == checkin.id, CheckIn.undone_at.is_(None))
+        .values(undone_at=undone_at, undone_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not taken_back:
+        db.session.rollback()
         raise CheckInProblem(_("此签到已撤销。"))
-    checkin.undone_at = utcnow()
-    checkin.undone_by_id = user.id
+    # Keep the loaded object in step (its flush also tells the scan caches to recount).
+    checkin.undone_at, checkin.undone_by_id = undone_at, user.id
     db.session.add(
         ScanLog(
             user_id=user.id,
@@ -580,15 +589,14 @@ TOKEN_PREFIX = "swk_"  # noqa: S105 - a label, not a secret
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=10)
 
 
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
 def create_api_token(user: User, name: str = "") -> tuple[ApiToken, str]:
     """A new token for ``user``; the raw value is returned once and never stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=(name or "").strip()[:100], token_hash=hash_token(raw), prefix=raw[:8]
+        user_id=user.id,
+        name=(name or "").strip()[:100],
+        token_hash=hash_secret(raw),
+        prefix=raw[:8],
     )
     db.session.add(token)
     return token, raw
@@ -601,13 +609,15 @@ def user_for_token(raw: str) -> User | None:
     token = db.session.scalar(
         select(ApiToken)
         .options(joinedload(ApiToken.user))
-        .where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_hash == hash_secret(raw), ApiToken.revoked_at.is_(None))
     )
     if token is None or not token.user.is_enabled or not token.user.is_staff:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
-        token.last_used_at = now
+        # A Core UPDATE, not an ORM change: noting when a token was used is not an edit
+        # of the token, and must not clear the scan caches (fast._forget_on_flush).
+        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
         db.session.commit()
     return token.user
 

@@ -9,6 +9,8 @@ from sqlalchemy import Select, select
 from ..models import Activity, Role, User, activity_departments, checker_assignments
 
 EDITOR_ROLES = (Role.ADMIN, Role.ORGANIZER)
+# Who works at the door: scanner pages, API tokens.
+DOOR_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.CHECKER)
 
 
 def can_manage_activity(user: User, activity: Activity) -> bool:

@@ -392,7 +392,9 @@
         setOnline(true);
         queueDelete(item.nonce, refreshPending);
         applyAnswer(data);
-        var note = data.conflict ? fmt(T.conflict, { time: hhmm(data.checked_in_at) }) : (item.offline ? T.synced : '');
+        // "Another device was first" only when this device had let the person in itself.
+        var otherDevice = data.conflict && item.local && item.local.result === 'ok';
+        var note = otherDevice ? fmt(T.conflict, { time: hhmm(data.checked_in_at) }) : (item.offline ? T.synced : '');
         if (interactive) { showResult(data); }
         addRecent(item.nonce, data, note);
         done && done(true);
@@ -423,7 +425,11 @@
     if (!text) { return; }
     var now = Date.now();
     // The camera sees the same code many times a second.
-    if (!force && text === state.lastCode && now - state.lastCodeAt < 3000) { return; }
+    // A ticket held under the camera stays one scan: every sighting renews the quiet time.
+    if (!force && text === state.lastCode && now - state.lastCodeAt < 3000) {
+      state.lastCodeAt = now;
+      return;
+    }
     state.lastCode = text; state.lastCodeAt = now;
     if (!state.sessionId) { showMessage(T.choose_session); return; }
     var item = {
