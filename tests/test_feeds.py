@@ -641,3 +641,20 @@ def test_activity_page_offers_its_own_feed(client, make):
     assert f'href="webcal://sciweek.example.cn/activities/{activity.id}.ics"' in page
     assert f'value="{BASE}/activities/{activity.id}.ics"' in page
     assert f'href="/activities/{activity.id}.ics" download' in page
+
+
+def test_personal_feed_changes_when_its_owner_registers_for_an_older_activity(client, make):
+    citizen = make.user("citizen")
+    first = make.activity(title="较新的活动", sessions=one_session(5))
+    older = make.activity(title="较早编辑的活动", sessions=one_session(6))
+    older.updated_at = first.updated_at - timedelta(days=30)  # edited before the other
+    register(first, citizen)
+    token = feed_services.issue_feed_token(citizen)
+    db.session.commit()
+    response = client.get(f"/calendar/{token}.ics")
+    assert response.status_code == 200
+    since = response.headers.get("Last-Modified") or "Thu, 01 Jan 2099 00:00:00 GMT"
+    register(older, citizen)
+    again = client.get(f"/calendar/{token}.ics", headers={"If-Modified-Since": since})
+    assert again.status_code == 200
+    assert "较早编辑的活动" in again.get_data(as_text=True)

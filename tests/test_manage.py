@@ -323,3 +323,42 @@ def test_raising_capacity_in_the_back_office_promotes_the_waitlist(client, make,
     statuses = db.session.scalars(select(Registration.status).order_by(Registration.id)).all()
     assert statuses == ["confirmed", "confirmed", "waitlisted"]
     assert db.session.get(Activity, activity.id).confirmed_count == 2
+
+
+def test_a_session_with_check_ins_cannot_be_deleted(client, make, auth):
+    from sciweek.models import CheckIn
+    from sciweek.registration.services import RegistrationRequest, register_for_activity
+
+    organizer = make.user("organizer")
+    activity = make.activity(
+        departments=[organizer.department],
+        sessions=[
+            (local(2099, 6, 1, 9), local(2099, 6, 1, 11)),
+            (local(2099, 6, 2, 9), local(2099, 6, 2, 11)),
+        ],
+    )
+    first, second = activity.sessions
+    issued = register_for_activity(activity.id, RegistrationRequest(name="x", phone="13800000001"))
+    db.session.add(CheckIn(registration_id=issued.registration_id, session_id=first.id))
+    db.session.commit()
+    auth.login(organizer)
+    rows = {
+        "sessions-0-id": str(first.id),
+        "sessions-0-starts_at": "2099-06-01T09:00",
+        "sessions-0-ends_at": "2099-06-01T11:00",
+        "sessions-1-id": str(second.id),
+        "sessions-1-starts_at": "2099-06-02T09:00",
+        "sessions-1-ends_at": "2099-06-02T11:00",
+    }
+    form = activity_form([organizer.department_id], title=activity.title, **rows)
+    response = client.post(
+        f"/manage/activities/{activity.id}/edit", data={**form, "sessions-0-remove": "y"}
+    )
+    assert "该场次已有签到记录" in response.get_data(as_text=True)
+    response = client.post(
+        f"/manage/activities/{activity.id}/edit", data={**form, "sessions-1-remove": "y"}
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert [s.id for s in db.session.get(Activity, activity.id).sessions] == [first.id]
+    assert db.session.scalar(select(CheckIn.session_id)) == first.id

@@ -490,3 +490,18 @@ def test_purge_removes_personal_data_after_a_year_but_keeps_cadre_links(app, mak
     ).all()
     assert sorted(recent_phones) == ["13800000001", "13800000002"]
     assert "Anonymised 0" in runner.invoke(args=["purge-registrations"]).output
+
+
+def test_a_registration_that_checked_in_cannot_be_cancelled(client, open_activity):
+    from sciweek.models import CheckIn
+
+    secret = ticket_secret(register(client, open_activity))
+    registration = db.session.scalar(select(Registration))
+    db.session.add(
+        CheckIn(registration_id=registration.id, session_id=open_activity.sessions[0].id)
+    )
+    db.session.commit()
+    page = client.post(f"/t/{secret}/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "已签到的报名不能取消" in page
+    db.session.expire_all()
+    assert db.session.get(Registration, registration.id).status == "confirmed"

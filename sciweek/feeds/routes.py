@@ -45,8 +45,11 @@ def _calendar_response(feed: Feed, *, private: bool = False) -> Response:
     version = feed_version(feed, str(get_locale()))
     response = Response(mimetype=CALENDAR_MIMETYPE)  # Flask adds charset=utf-8
     response.set_etag(version.etag)
-    if version.last_modified is not None:
-        response.last_modified = version.last_modified
+    # Last-Modified is the newest activity edit. A personal feed also changes when its
+    # owner registers for an activity edited long ago, so it is judged by ETag alone.
+    last_modified = None if private else version.last_modified
+    if last_modified is not None:
+        response.last_modified = last_modified
     if private:
         response.cache_control.private = True
         response.headers["X-Robots-Tag"] = "noindex"
@@ -54,9 +57,7 @@ def _calendar_response(feed: Feed, *, private: bool = False) -> Response:
         response.cache_control.public = True
     response.cache_control.max_age = CACHE_SECONDS
     response.vary.add("Cookie")  # the language may come from the lang cookie
-    if not is_resource_modified(
-        request.environ, etag=version.etag, last_modified=version.last_modified
-    ):
+    if not is_resource_modified(request.environ, etag=version.etag, last_modified=last_modified):
         response.status_code = 304
         return response
     base_url = current_app.config["SCIWEEK_BASE_URL"]

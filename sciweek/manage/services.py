@@ -15,6 +15,7 @@ from ..models import (
     ActivityStatus,
     Audience,
     Campaign,
+    CheckIn,
     Department,
     Role,
     User,
@@ -134,6 +135,9 @@ def _apply_sessions(activity: Activity, rows: list[dict]) -> None:
             raise SchedulingError(_("场次不属于此活动。"))
         if row["remove"]:
             if session is not None:
+                if _has_check_ins(session.id):
+                    # Check-ins are attendance (and cadres' credit hours): never dropped.
+                    raise SchedulingError(_("该场次已有签到记录，不能删除。"))
                 activity.sessions.remove(session)
             continue
         if session is None:
@@ -143,6 +147,13 @@ def _apply_sessions(activity: Activity, rows: list[dict]) -> None:
         session.ends_at = row["ends_at"]
         session.credit_hours = row["credit_hours"]
         session.note = row["note"]
+
+
+def _has_check_ins(session_id: int) -> bool:
+    return (
+        db.session.scalar(select(CheckIn.id).where(CheckIn.session_id == session_id).limit(1))
+        is not None
+    )
 
 
 def publish_activity(activity: Activity) -> None:

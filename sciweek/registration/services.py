@@ -345,7 +345,9 @@ def _first_waitlisted(activity_id: int) -> Registration | None:
         )
         .order_by(Registration.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        # The activity row lock already serialises promotions; skipping a row locked for
+        # another reason would promote the second in line before the first.
+        .with_for_update()
     )
 
 
@@ -367,6 +369,9 @@ def cancel_registration(registration_id: int) -> Registration | None:
     if registration.status == RegistrationStatus.CANCELLED:
         db.session.rollback()
         raise RegistrationRefused(_("此报名已取消。"))
+    if _has_live_check_in(registration.id):
+        db.session.rollback()
+        raise RegistrationRefused(_("已签到的报名不能取消。"))
     was_confirmed = registration.status == RegistrationStatus.CONFIRMED
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = utcnow()
@@ -382,6 +387,19 @@ def cancel_registration(registration_id: int) -> Registration | None:
             _release_place(registration.activity_id)
     db.session.commit()
     return promoted
+
+
+def _has_live_check_in(registration_id: int) -> bool:
+    from ..models import CheckIn
+
+    return (
+        db.session.scalar(
+            select(CheckIn.id)
+            .where(CheckIn.registration_id == registration_id, CheckIn.undone_at.is_(None))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def fill_from_waitlist(activity_id: int) -> int:
