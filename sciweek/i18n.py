@@ -26,6 +26,11 @@ def to_local(value: datetime) -> datetime:
     return value.astimezone(LOCAL_TZ)
 
 
+def local_today() -> date:
+    """Today in Asia/Shanghai, whatever the server's own time zone."""
+    return datetime.now(LOCAL_TZ).date()
+
+
 def _is_english() -> bool:
     return str(get_locale()) == "en"
 

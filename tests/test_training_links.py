@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import select
 
@@ -42,7 +44,6 @@ def test_importing_a_roster_links_earlier_registrations(app, make, town):
     assert early.cadre_id is None
     data = f"{HEADER}\n1,王五,男,1980.01,书记,城关镇,城关一村,13800000012,\n".encode("gbk")
     check = training_services.check_roster(parse_roster("roster.csv", data))
-    from datetime import date
 
     training_services.import_roster(check, active_from=date(2026, 1, 1))
     db.session.commit()
@@ -81,3 +82,28 @@ def test_coverage_counts_each_session_once_per_cadre(app, make, town):
     assert person.id == db.session.scalar(
         select(Registration.cadre_id).where(Registration.id == reg.id)
     )
+
+
+def test_a_town_import_cannot_take_over_another_towns_cadre(app, make, town):
+    other = make.town(name="河西街道", code="hexi", villages=["河西一村"])
+    theirs = cadre(other, name="李四", phone="13800000015")
+    data = f"{HEADER}\n1,张三,男,1980.01,书记,城关镇,城关一村,13800000015,\n".encode("gbk")
+    check = training_services.check_roster(parse_roster("roster.csv", data), only_town_id=town.id)
+    assert any("其他镇街（河西街道）" in i.message for i in check.errors)
+    with pytest.raises(training_services.RosterImportError):
+        training_services.import_roster(check, active_from=date(2026, 1, 1))
+    db.session.rollback()
+    db.session.refresh(theirs)
+    assert (theirs.name, theirs.town_id) == ("李四", other.id)
+
+
+def test_trainings_not_yet_begun_are_not_counted_as_held(app, make, town):
+    from datetime import timedelta
+
+    from sciweek.i18n import local_today
+
+    later = local_today() + timedelta(days=400)
+    training(make, town, [(later.year, later.month, later.day)])
+    report = coverage_by_town(later.year)
+    assert next(t for t in report.towns if t.code == "chengguan").trainings == 0
+    assert report.trainings == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from datetime import date
 from pathlib import Path
 
@@ -222,8 +221,14 @@ def test_unmatched_attendee_linked_by_coordinator(client, auth, make, district):
         "/manage/training/unmatched?year=2026",
         data={"registration_id": stranger.id, "cadre_id": people[2].id},
     )
-    assert response.status_code in (200, 403)
+    assert response.status_code == 200  # not among this coordinator's choices
     assert db.session.get(Registration, stranger.id).cadre_id is None
+    # A tampered hidden field is a form error, not a server error.
+    response = client.post(
+        "/manage/training/unmatched?year=2026",
+        data={"registration_id": "abc", "cadre_id": people[1].id},
+    )
+    assert response.status_code == 200
     response = client.post(
         "/manage/training/unmatched?year=2026",
         data={"registration_id": stranger.id, "cadre_id": people[1].id},
@@ -257,7 +262,7 @@ def test_coverage_cli_json_and_csv(runner, make, district):
     assert "城关镇" in result.output and "50.0%" in result.output
 
 
-def test_xlsx_with_100000_rows_is_refused_quickly(tmp_path, monkeypatch):
+def test_xlsx_with_100000_rows_is_refused_with_a_message(tmp_path, monkeypatch):
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     workbook = Workbook(write_only=True)
@@ -267,8 +272,6 @@ def test_xlsx_with_100000_rows_is_refused_quickly(tmp_path, monkeypatch):
         sheet.append([i, "甲", "男", "", "", "城关镇", "城关一村", "13800138000", ""])
     out = io.BytesIO()
     workbook.save(out)
-    with app.app_context():
-        started = time.perf_counter()
-        with pytest.raises(RosterFileError, match="超过"):
-            parse_roster("big.xlsx", out.getvalue())
-        assert time.perf_counter() - started < 10
+    # (How long it takes is for benchmarks, not for a test.)
+    with app.app_context(), pytest.raises(RosterFileError, match="超过"):
+        parse_roster("big.xlsx", out.getvalue())

@@ -8,12 +8,12 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
 from ..extensions import db
+from ..i18n import local_today
 from ..models import Campaign, Town
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
 from .services import (
     ListingFilters,
-    local_today,
     month_calendar,
     public_activities,
     visible_activity,

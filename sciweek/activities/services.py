@@ -32,10 +32,6 @@ def local_day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
 
 
-def local_today() -> date:
-    return to_local(datetime.now(LOCAL_TZ)).date()
-
-
 def first_session_start():
     """Correlated subquery: when an activity's first session starts."""
     return (

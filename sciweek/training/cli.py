@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..i18n import local_today
 from .coverage import coverage_by_town, local_year_today
 from .roster import RosterFileError, parse_roster
 from .services import RosterCheck, RosterImportError, check_roster, import_roster
@@ -85,7 +85,7 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
     try:
         result = import_roster(
             check,
-            active_from=active_from.date() if active_from else date.today(),
+            active_from=active_from.date() if active_from else local_today(),
             only_valid=only_valid,
         )
         db.session.commit()

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..i18n import LOCAL_TZ
+from ..i18n import LOCAL_TZ, local_today
 from ..models import (
     Activity,
     ActivityKind,
@@ -36,6 +36,7 @@ from ..models import (
     Registration,
     Town,
     Village,
+    utcnow,
 )
 
 # Within this many percentage points below target a town is "close".
@@ -263,7 +264,8 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
             Activity.kind == ActivityKind.TRAINING.value,
             Activity.status != ActivityStatus.CANCELLED.value,
             ActivitySession.starts_at >= start,
-            ActivitySession.starts_at < end,
+            # Held: a training planned for December is not one of May's 期数.
+            ActivitySession.starts_at < min(end, utcnow()),
         )
         .group_by(Activity.town_id)
     )
@@ -387,8 +389,4 @@ def unmatched_attendees(year: int, town_id: int | None = None) -> list[Unmatched
 
 
 def local_year_today() -> int:
-    return datetime.now(LOCAL_TZ).year
-
-
-def last_year_day(year: int) -> date:
-    return date(year + 1, 1, 1) - timedelta(days=1)
+    return local_today().year

@@ -13,9 +13,11 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
+    IntegerField,
     SelectField,
 )
 from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 
 class RosterUploadForm(FlaskForm):
@@ -60,5 +62,5 @@ class TargetsForm(FlaskForm):
 
 
 class LinkAttendeeForm(FlaskForm):
-    registration_id = HiddenField(validators=[DataRequired()])
+    registration_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
     cadre_id = SelectField(_l("对应的干部"), coerce=int, validate_choice=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.auth import roles_required
 from ..extensions import db
+from ..i18n import local_today
 from ..identity import mask_phone
 from ..models import Cadre, CoverageTarget, Registration, Role, Town, Village
 from .coverage import (
@@ -170,7 +169,7 @@ def roster():
         cadres=cadres,
         year=year,
         mask_phone=mask_phone,
-        today=date.today(),
+        today=local_today(),
     )
 
 
@@ -181,7 +180,7 @@ def leave(cadre_id: int):
     _town_or_403(cadre.town_id)
     form = LeaveForm()
     if request.method == "GET":
-        form.left_on.data = date.today()
+        form.left_on.data = local_today()
     if form.validate_on_submit():
         try:
             mark_cadre_left(cadre, form.left_on.data)
@@ -226,7 +225,7 @@ def import_preview(token: str):
     check = check_roster(parsed, only_town_id=_coordinator_town())
     form = ConfirmImportForm()
     if request.method == "GET":
-        form.active_from.data = date.today()
+        form.active_from.data = local_today()
     if form.validate_on_submit():
         try:
             result = import_roster(
@@ -330,7 +329,7 @@ def unmatched():
     ]
     attendees = unmatched_attendees(year, town_id)
     if form.validate_on_submit():
-        registration = db.session.get(Registration, int(form.registration_id.data or 0))
+        registration = db.session.get(Registration, form.registration_id.data)
         visible = {a.registration_id for a in attendees}
         if registration is None or registration.id not in visible:
             abort(403)

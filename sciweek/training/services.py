@@ -241,7 +241,7 @@ def check_roster(parsed: ParsedRoster, *, only_town_id: int | None = None) -> Ro
             )
         )
 
-    _match_existing(people, error)
+    _match_existing(people, error, issues, only_town_id)
 
     new_villages: dict[tuple[int, str], tuple[str, str]] = {}
     for person in people:
@@ -308,8 +308,13 @@ def _group_conflict(group: list[RosterRow], town_of: dict[int, Town]) -> tuple[s
     return None
 
 
-def _match_existing(people: list[PlannedCadre], error) -> None:
-    """Find each person on the roster: by ID number, else phone, else name and village."""
+def _match_existing(
+    people: list[PlannedCadre], error, issues: list[Issue], only_town_id: int | None
+) -> None:
+    """Find each person on the roster: by ID number, else phone, else name and village.
+
+    A town's own import (``only_town_id``) may not rename or move another town's cadre.
+    """
     existing = list(db.session.scalars(select(Cadre)))
     by_id = {c.id_number: c for c in existing if c.id_number}
     by_phone = {c.phone: c for c in existing if c.phone}
@@ -363,10 +368,34 @@ def _match_existing(people: list[PlannedCadre], error) -> None:
                 ),
             )
             continue
+        if only_town_id is not None and match.town_id != only_town_id:
+            error(
+                person.rows[0],
+                "phone" if person.phone and match.phone == person.phone else "name",
+                _(
+                    "此人已在其他镇街（%(town)s）的花名册上（%(name)s），请与该镇街核对。",
+                    town=match.town.name,
+                    name=match.name,
+                ),
+            )
+            continue
         claimed[match.id] = person
         person.existing_id = match.id
         if match.left_on is not None:
             person.action = "left"
+            issues.append(
+                Issue(
+                    person.rows[0],
+                    "",
+                    _(
+                        "%(name)s 已于 %(date)s 离任，本次导入不会恢复；"
+                        "如已重新任职，请联系管理员。",
+                        name=match.name,
+                        date=match.left_on.isoformat(),
+                    ),
+                    level="warning",
+                )
+            )
             continue
         person.action = "update" if _differs(match, person) else "unchanged"
 
