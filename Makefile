@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app sciweek
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-dev translations extract-messages migrate lint bench clean
+.PHONY: run test install install-dev translations extract-messages migrate lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
 from flask_babel import get_locale
+from flask_wtf.i18n import translations as wtf_translations
+from wtforms import Form
 
 from .extensions import babel
+from .identity import mask_phone
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -72,6 +75,18 @@ def format_hours(value) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+class SubForm(Form):
+    """A form nested in a FlaskForm (FieldList / FormField rows).
+
+    WTForms' own messages ("不是有效的日期时间值") come in the visitor's language, as they
+    do for FlaskForm; a plain ``Form`` would speak English.
+    """
+
+    class Meta:
+        def get_translations(self, form):
+            return wtf_translations
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(
         app,
@@ -83,9 +98,10 @@ def init_app(app: Flask) -> None:
         local_time=format_time,
         local_datetime=format_datetime,
         hours=format_hours,
+        mask_phone=mask_phone,
     )
     app.jinja_env.globals.update(
-        format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale
+        format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale, mask_phone=mask_phone
     )
 
     @app.after_request

@@ -61,7 +61,7 @@ def test_organizer_creates_activity_in_local_time(client, make, auth):
         ({"capacity": "-1"}, "名额须在"),
         ({"sessions-0-ends_at": "2026-12-10T08:00"}, "结束时间必须晚于开始时间"),
         ({"sessions-0-starts_at": "1899-12-10T09:00"}, "2000 年至 2100 年"),
-        ({"sessions-0-starts_at": "not a date"}, ""),
+        ({"sessions-0-starts_at": "not a date"}, "不是有效的"),
         ({"sessions-0-starts_at": "", "sessions-0-ends_at": ""}, "至少需要一个场次"),
         ({"departments": []}, "至少选择一个主办部门"),
         ({"latitude": "91", "longitude": "120"}, "纬度"),

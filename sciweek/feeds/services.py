@@ -37,6 +37,7 @@ from ..models import (
     User,
     utcnow,
 )
+from ..registration.tickets import hash_secret
 from .ical import FeedEvent, build_calendar
 
 # How long things stay in feeds: a cancellation long enough for every client to see
@@ -349,10 +350,6 @@ def feed_body(feed: Feed, version: FeedVersion, base_url: str, cache: RenderedFe
     return body
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def issue_feed_token(user: User) -> str:
     """A new personal feed token for ``user``; the previous one stops working.
 
@@ -360,7 +357,7 @@ def issue_feed_token(user: User) -> str:
     now: it cannot be recovered later, only replaced.
     """
     token = secrets.token_urlsafe(32)
-    user.feed_token_hash = _token_hash(token)
+    user.feed_token_hash = hash_secret(token)
     return token
 
 
@@ -368,7 +365,7 @@ def user_for_feed_token(token: str) -> User | None:
     """The enabled user whose current feed token is ``token``."""
     if not token or len(token) > 100:
         return None
-    user = db.session.scalar(select(User).where(User.feed_token_hash == _token_hash(token)))
+    user = db.session.scalar(select(User).where(User.feed_token_hash == hash_secret(token)))
     if user is None or not user.is_enabled:
         return None
     return user

@@ -13,7 +13,6 @@ from wtforms import (
     DateTimeLocalField,
     DecimalField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     IntegerField,
@@ -27,7 +26,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from ..activities.labels import audience_choices, kind_choices
 from ..choices import town_choices, village_choices
 from ..extensions import db
-from ..i18n import LOCAL_TZ
+from ..i18n import LOCAL_TZ, SubForm
 from ..models import Campaign, Department, Village
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
@@ -44,7 +43,7 @@ def _in_year_range(form, field):
         raise ValidationError(_l("日期须在 2000 年至 2100 年之间。"))
 
 
-class SessionForm(Form):
+class SessionForm(SubForm):
     """One 场次. A row left entirely blank is ignored."""
 
     id = HiddenField()

@@ -7,12 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..accounts.auth import roles_required
 from ..extensions import db
 from ..i18n import format_span, to_local
 from ..models import STAFF_ROLES, Activity, Department, Role
-from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm
+from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm, aware
 from .permissions import EDITOR_ROLES, activities_visible_to, managed_activity_or_403
 from .services import (
     ActivityData,
@@ -30,7 +31,11 @@ PER_PAGE = 30
 @bp.route("/")
 @roles_required(*STAFF_ROLES)
 def dashboard():
-    stmt = activities_visible_to(current_user).order_by(Activity.updated_at.desc())
+    stmt = (
+        activities_visible_to(current_user)
+        .options(selectinload(Activity.sessions))
+        .order_by(Activity.updated_at.desc())
+    )
     status = request.args.get("status")
     if status in ("draft", "published", "cancelled"):
         stmt = stmt.where(Activity.status == status)
@@ -58,16 +63,10 @@ def _form_data(form: ActivityForm) -> ActivityData:
         audience=form.audience.data,
         capacity=form.capacity.data,
         waitlist_enabled=form.waitlist_enabled.data,
-        registration_opens_at=_aware(form.registration_opens_at.data),
-        registration_closes_at=_aware(form.registration_closes_at.data),
+        registration_opens_at=aware(form.registration_opens_at.data),
+        registration_closes_at=aware(form.registration_closes_at.data),
         sessions=form.session_rows(),
     )
-
-
-def _aware(value):
-    from .forms import aware
-
-    return aware(value)
 
 
 def _save(form: ActivityForm, activity: Activity | None):

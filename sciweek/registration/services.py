@@ -29,7 +29,13 @@ from ..models import (
     Village,
     utcnow,
 )
-from .tickets import hash_secret, new_secret, new_short_code, normalize_short_code
+from .tickets import (
+    hash_secret,
+    is_well_formed_secret,
+    new_secret,
+    new_short_code,
+    normalize_short_code,
+)
 
 NAME_MAX = 50
 RESUBMIT_WINDOW = timedelta(minutes=30)
@@ -289,8 +295,6 @@ def reissue_ticket(registration: Registration) -> str:
 
 
 def registration_by_secret(secret: str) -> Registration | None:
-    from .tickets import is_well_formed_secret
-
     if not is_well_formed_secret(secret):
         return None
     return db.session.scalar(
@@ -452,8 +456,11 @@ def list_registrants(
         .group_by(CheckIn.registration_id)
         .subquery()
     )
+    from sqlalchemy.orm import selectinload
+
     stmt = (
         select(Registration, func.coalesce(checked.c.n, 0))
+        .options(selectinload(Registration.town), selectinload(Registration.village))
         .outerjoin(checked, checked.c.registration_id == Registration.id)
         .where(Registration.activity_id == activity_id)
         .order_by(Registration.id)

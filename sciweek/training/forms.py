@@ -10,7 +10,6 @@ from wtforms import (
     DateField,
     DecimalField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     IntegerField,
@@ -18,6 +17,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, NumberRange, Optional
 from wtforms.widgets import HiddenInput
+
+from ..i18n import SubForm
 
 
 class RosterUploadForm(FlaskForm):
@@ -37,7 +38,7 @@ class LeaveForm(FlaskForm):
     left_on = DateField(_l("离任日期"), validators=[DataRequired(_l("请填写离任日期。"))])
 
 
-class TargetRowForm(Form):
+class TargetRowForm(SubForm):
     town_id = HiddenField()
     target_percent = DecimalField(
         _l("目标百分比"),

@@ -126,7 +126,6 @@ def town_detail(town_id: int):
         summary=summary,
         by_village=by_village,
         untrained_count=len(cadres),
-        mask_phone=mask_phone,
     )
 
 
@@ -168,7 +167,6 @@ def roster():
         town=town,
         cadres=cadres,
         year=year,
-        mask_phone=mask_phone,
         today=local_today(),
     )
 
@@ -191,7 +189,7 @@ def leave(cadre_id: int):
         else:
             flash(_("已将 %(name)s 标记为离任，历史记录保留。", name=cadre.name), "success")
             return redirect(url_for("training.roster", town_id=cadre.town_id))
-    return render_template("training/leave.html", form=form, cadre=cadre, mask_phone=mask_phone)
+    return render_template("training/leave.html", form=form, cadre=cadre)
 
 
 @bp.route("/manage/training/import", methods=["GET", "POST"])
@@ -353,6 +351,5 @@ def unmatched():
         attendees=attendees,
         form=form,
         year=year,
-        mask_phone=mask_phone,
         town_id=town_id,
     )
