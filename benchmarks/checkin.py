@@ -1,17 +1,41 @@
-"""Check-in API throughput and latency on PostgreSQL under gunicorn, against a ceiling.
+"""Check-in API throughput and latency on PostgreSQL under gunicorn, driven by wrk.
 
-    .venv/bin/python benchmarks/checkin.py [--postgres-url URL] [--workers 2] [--clients 50]
+    .venv/bin/python benchmarks/checkin.py [--worker-classes sync,gthread] [--workers 2]
+        [--connections 50,20] [--duration 15] [--postgres-url URL]
+
+Needs wrk (Debian package ``wrk``): a load generator written in C. The Python-thread
+client this script used before tops out near 1,300 requests/s on a 2-core machine, so its
+ceiling was the client's, not the server's, and scans/s ÷ ceiling flattered.
 
 Creates a throw-away PostgreSQL database (dropped afterwards), seeds one activity with
-registrations and a checker's API token, starts gunicorn, and measures in the same run:
+registrations and a checker's API token, and for each gunicorn worker class (2 workers
+each) starts gunicorn and measures, against that one server, for each number of
+connections:
 
-1. ceiling: ``GET /healthz`` (a trivial view of the same server) with N concurrent clients;
-2. scans: ``POST /api/v1/checkins`` with N concurrent scanners, a mix of new check-ins
-   and repeats (already checked in), each with its own nonce;
-3. paced: N scanners each scanning once per second (a busy door), for latency at a
-   realistic load rather than at saturation.
+1. ``GET /healthz``: the ceiling for any request (no database);
+2. ``GET /healthz/db``: the ceiling for a request that makes one database round trip;
+3. ``POST /api/v1/checkins`` back to back (``benchmarks/lua/checkin.lua``): every wrk
+   thread scans its own slice of never-scanned tickets (read from a file this script
+   writes), 30 % of scans repeat a ticket already scanned, every scan has its own nonce
+   and a Bearer token;
 
-Prints the numbers and writes benchmarks/RESULTS_checkin.md.
+then a paced row: each of 50 connections scans about once a second (a busy door), for
+latency at a realistic load rather than at saturation. wrk paces with the Lua ``delay()``
+hook, which waits after wrk has opened the next connection; a sync worker (which closes
+the connection after every answer) accepts that idle connection and waits on it, serving
+nobody else meanwhile, so with sync workers the paced row measures that wait too. Behind
+nginx, as deployed, nginx buffers whole requests and no worker waits on a client.
+
+All figures are wrk's: requests/s over the run, p50/p99 from its latency histogram
+(``--latency``; wrk 4.1 corrects closed-loop latencies for coordinated omission). After
+each worker class the script checks, from the database, that every run was exactly-once:
+the check-ins of the tickets a run scanned equal the distinct tickets in its scans (found
+by their nonces in the scan log), each announced ``ok`` once; and that wrk saw only
+``200`` answers and no socket errors. Any failure is printed and the script exits 1
+without writing the results file. The load average before each wrk run is printed, as
+other work on the machine lowers every figure.
+
+Prints the report and writes it to benchmarks/RESULTS_checkin.md.
 """
 
 from __future__ import annotations
@@ -21,38 +45,37 @@ import os
 import platform
 import random
 import secrets
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, distinct, func, select, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import wrk  # noqa: E402
 from benchmarks.machine import cpu_model  # noqa: E402
+from tests.live_server import LiveServer  # noqa: E402
+
+PACE_MS = 1000  # a door: one scan a second per scanner
+BACK_TO_BACK = "POST /api/v1/checkins, back to back"
+PACED = "POST /api/v1/checkins, ~1 scan/s per scanner"
+
+
+def paced_tickets(args) -> int:
+    # Waits of 0.5-1.5 s: at most 2 scans a second per connection, plus a margin.
+    return int(args.paced_connections * args.duration * 2.5) + 100
 
 
 def psycopg_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def seed(database_url: str, registrations: int) -> tuple[int, str, list[str]]:
@@ -115,119 +138,131 @@ def seed(database_url: str, registrations: int) -> tuple[int, str, list[str]]:
     return activity_id, raw, secrets_list
 
 
-class Gunicorn:
-    def __init__(self, database_url: str, instance: Path, workers: int, threads: int):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "SCIWEEK_DATABASE_URL": database_url,
-            "SCIWEEK_INSTANCE_PATH": str(instance),
-            "SCIWEEK_BASE_URL": self.url,
-        }
-        args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}"]
-        args += ["--workers", str(workers), "--log-level", "warning"]
-        if threads > 1:
-            args += ["--worker-class", "gthread", "--threads", str(threads)]
-        args += ["--backlog", "2048", "sciweek:create_app()"]
-        self.args, self.env, self.instance = args, env, instance
-        self.process: subprocess.Popen | None = None
+@dataclass
+class ScanRun:
+    """One wrk run of scans: its figures, and what the database says afterwards."""
 
-    def __enter__(self):
-        self.instance.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, start_new_session=True)
-        for _ in range(150):
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).text == "ok":
-                    return self
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
-
-    def __exit__(self, *exc):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=20)
+    wrk: wrk.WrkRun
+    nonce_prefix: str
+    checks: dict = field(default_factory=dict)
 
 
-def run_closed_loop(clients: int, duration: float, make_request) -> tuple[list[float], int, float]:
-    """``clients`` threads sending back to back for ``duration`` seconds."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    start_barrier = threading.Barrier(clients + 1)
-    stop_at = [0.0]
+class Tickets:
+    """Hands each scan run its own never-scanned tickets, through a file wrk's Lua reads."""
 
-    def worker(i):
-        http = requests.Session()
-        start_barrier.wait()
-        while time.perf_counter() < stop_at[0]:
-            t0 = time.perf_counter()
-            ok = make_request(http)
-            latencies[i].append(time.perf_counter() - t0)
-            if not ok:
-                errors[i] += 1
+    def __init__(self, secrets_list: list[str], folder: Path):
+        self.unused = list(secrets_list)
+        self.folder = folder
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    stop_at[0] = time.perf_counter() + duration
-    t_start = time.perf_counter()
-    start_barrier.wait()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t_start
-    return [x for per in latencies for x in per], sum(errors), elapsed
+    def file_for(self, count: int, name: str) -> Path:
+        if count > len(self.unused):
+            raise SystemExit(
+                f"FAILED: {count} tickets wanted for {name}, {len(self.unused)} left: "
+                "raise --tickets-per-run"
+            )
+        chunk, self.unused = self.unused[:count], self.unused[count:]
+        path = self.folder / f"tickets-{name}.txt"
+        path.write_text("\n".join(chunk) + "\n", encoding="ascii")
+        return path
 
 
-def run_paced(clients: int, duration: float, interval: float, make_request):
-    """``clients`` scanners, each sending one request every ``interval`` seconds."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors = [0] * clients
-    t_end = time.perf_counter() + duration
+@dataclass
+class Door:
+    """Scans against one server: each run gets its own tickets and nonce prefix."""
 
-    def worker(i):
-        http = requests.Session()
-        next_at = time.perf_counter() + random.random() * interval
-        while next_at < t_end:
-            time.sleep(max(0.0, next_at - time.perf_counter()))
-            t0 = time.perf_counter()
-            if not make_request(http):
-                errors[i] += 1
-            latencies[i].append(time.perf_counter() - t0)
-            next_at += interval
+    url: str
+    tickets: Tickets
+    activity_id: int
+    token: str
+    repeat_share: float
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return [x for per in latencies for x in per], sum(errors), duration
+    def scan(self, label: str, count: int, connections: int, duration: float, pace_ms: int = 0):
+        prefix = f"b{uuid.uuid4().hex[:10]}"
+        tickets_file = self.tickets.file_for(count, prefix)
+        run = wrk.run(
+            label,
+            self.url,
+            "checkin.lua",
+            connections=connections,
+            duration_s=duration,
+            script_args=(
+                tickets_file,
+                min(wrk.THREADS, connections),
+                self.activity_id,
+                self.token,
+                prefix,
+                self.repeat_share,
+                pace_ms,
+            ),
+        )
+        return ScanRun(run, prefix)
 
 
-def summary(name: str, latencies: list[float], errors: int, elapsed: float) -> dict:
-    ordered = sorted(latencies)
+def verify_exactly_once(engine, scan: ScanRun) -> list[str]:
+    """Compare the database with what wrk saw, for the scans of one run."""
+    from sciweek.models import CheckIn, ScanLog
 
-    def pct(p):
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else 0
-
-    return {
-        "name": name,
-        "requests": len(latencies),
-        "errors": errors,
-        "rps": len(latencies) / elapsed,
-        "p50": pct(0.50),
-        "p99": pct(0.99),
-        "mean": statistics.fmean(ordered) * 1000 if ordered else 0,
+    log, checkins = ScanLog.__table__, CheckIn.__table__
+    mine = log.c.nonce.like(f"{scan.nonce_prefix}-%")
+    with engine.connect() as conn:
+        logged, distinct_scanned = conn.execute(
+            select(func.count(), func.count(distinct(log.c.registration_id))).where(mine)
+        ).one()
+        results = dict(
+            conn.execute(
+                select(log.c.result, func.count()).where(mine).group_by(log.c.result)
+            ).all()
+        )
+        live_checkins = conn.execute(
+            select(func.count())
+            .select_from(checkins)
+            .where(
+                checkins.c.registration_id.in_(select(log.c.registration_id).where(mine)),
+                checkins.c.undone_at.is_(None),
+            )
+        ).scalar()
+    run = scan.wrk
+    seen = run.counters.get("distinct_tickets_answered", 0)
+    scan.checks = {
+        "scans logged": logged,
+        "distinct tickets scanned": distinct_scanned,
+        "check-ins": live_checkins,
+        "results logged": results,
+        "distinct tickets wrk saw answered": seen,
     }
+    problems = []
+    if live_checkins != distinct_scanned:
+        problems.append(
+            f"{live_checkins} check-ins for {distinct_scanned} distinct tickets scanned"
+        )
+    if results.get("ok", 0) != live_checkins:
+        problems.append(f"{results.get('ok', 0)} 'ok' answers logged for {live_checkins} check-ins")
+    if set(results) - {"ok", "already_checked_in"}:
+        problems.append(f"unexpected results logged: {results}")
+    # Scans in flight when wrk stopped reach the server but not wrk: at most one per connection.
+    if not run.requests <= logged <= run.requests + run.connections:
+        problems.append(f"{logged} scans logged for {run.requests} answered by wrk")
+    if not seen <= live_checkins <= seen + run.connections:
+        problems.append(f"{live_checkins} check-ins for {seen} distinct tickets wrk saw answered")
+    if run.counters.get("tickets_exhausted"):
+        problems.append(
+            f"ran out of unused tickets {run.counters['tickets_exhausted']} times "
+            "(raise --tickets-per-run)"
+        )
+    unreadable = {k: v for k, v in run.counters.items() if k.startswith("result_")}
+    if set(unreadable) - {"result_ok", "result_already_checked_in"}:
+        problems.append(f"answers wrk saw: {unreadable}")
+    return [f"{run.label}: {p}" for p in problems + run.problems()]
 
 
-def machine_info() -> str:
+def machine_info(admin_url) -> str:
     cpu = cpu_model()
     try:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f"{mem_kb / 1024 / 1024:.1f} GiB"
     except (OSError, ValueError, IndexError):
         mem = "?"
-    engine = create_engine(psycopg_url(os.environ["_BENCH_ADMIN_URL"]))
+    engine = create_engine(admin_url)
     with engine.connect() as conn:
         pg = conn.execute(text("SHOW server_version")).scalar()
     engine.dispose()
@@ -237,7 +272,111 @@ def machine_info() -> str:
     )
 
 
-def main() -> None:
+def server_label(worker_class: str, workers: int, threads: int) -> str:
+    if worker_class == "gthread":
+        return f"{workers} workers × {threads} threads (gthread)"
+    return f"{workers} sync workers"
+
+
+def measure_worker_class(worker_class, args, database_url, instance, tickets, activity_id, token):
+    threads = args.threads if worker_class == "gthread" else 1
+    label = server_label(worker_class, args.workers, threads)
+    print(f"\n== gunicorn {label}", flush=True)
+    server = LiveServer(
+        database_url, instance / worker_class, workers=args.workers, threads=threads
+    )
+    rows: list[wrk.WrkRun] = []
+    scans: list[ScanRun] = []
+
+    def report(run):
+        print(
+            f"  {run.label:<44} c={run.connections:<3} {run.rps:8.0f}/s  p50 {run.p50_ms:7.1f} ms"
+            f"  p99 {run.p99_ms:7.1f} ms  (load before: {run.load_before})",
+            flush=True,
+        )
+
+    with server:
+        door = Door(server.url, tickets, activity_id, token, args.repeat_share)
+        # Warm-up: imports, connection pools, caches.
+        wrk.run("warm-up", server.url + "/healthz/db", "get.lua", connections=8, duration_s=2)
+        scans.append(door.scan("warm-up scans", args.tickets_per_run // 4, 8, 2))
+        for connections in args.connections:
+            for path in ("/healthz", "/healthz/db"):
+                run = wrk.run(
+                    f"GET {path}",
+                    server.url + path,
+                    "get.lua",
+                    connections=connections,
+                    duration_s=args.duration,
+                )
+                rows.append(run)
+                report(run)
+            scans.append(door.scan(BACK_TO_BACK, args.tickets_per_run, connections, args.duration))
+            rows.append(scans[-1].wrk)
+            report(scans[-1].wrk)
+        scans.append(
+            door.scan(
+                PACED,
+                paced_tickets(args),
+                args.paced_connections,
+                args.duration,
+                pace_ms=PACE_MS,
+            )
+        )
+        rows.append(scans[-1].wrk)
+        report(scans[-1].wrk)
+    # gunicorn has stopped: every scan that reached it has been answered and written.
+    engine = create_engine(psycopg_url(database_url))
+    problems = [p for scan in scans for p in verify_exactly_once(engine, scan)]
+    for run in rows:
+        if run.label.startswith("GET"):
+            problems += [f"{run.label} (c={run.connections}): {p}" for p in run.problems()]
+    engine.dispose()
+    return label, rows, scans, problems
+
+
+def table(label: str, rows: list[wrk.WrkRun], scans: list[ScanRun]) -> list[str]:
+    lines = [
+        f"### gunicorn {label}",
+        "",
+        "| load | connections | requests | req/s | p50 ms | p99 ms | non-2xx | socket errors "
+        "| load average before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in rows:
+        non_2xx = sum(n for code, n in run.statuses.items() if not 200 <= code < 300)
+        lines.append(
+            f"| {run.label} | {run.connections} | {run.requests} | {run.rps:,.0f} "
+            f"| {run.p50_ms:.1f} | {run.p99_ms:.1f} | {non_2xx} | {run.socket_errors} "
+            f"| {run.load_before} |"
+        )
+    lines.append("")
+    by_key = {(r.label, r.connections): r for r in rows}
+    for run in rows:
+        if run.label != BACK_TO_BACK:
+            continue
+        bare = by_key[("GET /healthz", run.connections)]
+        db_ceiling = by_key[("GET /healthz/db", run.connections)]
+        lines.append(
+            f"- {run.connections} connections: scans/s ÷ `/healthz/db` = "
+            f"**{run.rps / db_ceiling.rps:.2f}**, ÷ `/healthz` = **{run.rps / bare.rps:.2f}**"
+        )
+    lines.append("")
+    lines.append("Exactly-once, from the database after the server stopped:")
+    lines.append("")
+    for scan in scans:
+        c = scan.checks
+        lines.append(
+            f"- {scan.wrk.label} (c={scan.wrk.connections}): {c['scans logged']} scans logged, "
+            f"{c['distinct tickets scanned']} distinct tickets, {c['check-ins']} check-ins, "
+            f"results {dict(sorted(c['results logged'].items()))}; wrk saw "
+            f"{c['distinct tickets wrk saw answered']} distinct tickets answered"
+        )
+    lines.append("")
+    return lines
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--postgres-url",
@@ -247,14 +386,37 @@ def main() -> None:
         help="A server where a throw-away database may be created.",
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8, help="gthread threads per worker")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=15.0)
-    parser.add_argument("--registrations", type=int, default=20000)
+    parser.add_argument(
+        "--worker-classes",
+        default="sync,gthread",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        help="gunicorn worker classes to measure, one server each (sync, gthread)",
+    )
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
+    parser.add_argument(
+        "--connections",
+        default="50,20",
+        type=lambda s: [int(c) for c in s.split(",")],
+        help="wrk connections (concurrent clients), one set of rows each",
+    )
+    parser.add_argument("--paced-connections", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--tickets-per-run",
+        type=int,
+        default=15000,
+        help="unused tickets set aside for each back-to-back scan run (enough for 1,400 scans/s)",
+    )
     parser.add_argument("--repeat-share", type=float, default=0.3)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS_checkin.md"))
     args = parser.parse_args()
-    os.environ["_BENCH_ADMIN_URL"] = args.postgres_url
+    for worker_class in args.worker_classes:
+        if worker_class not in ("sync", "gthread"):
+            parser.error(f"unknown worker class {worker_class}")
+
+    # Per worker class: a quarter run to warm up, one run per --connections, the paced run.
+    per_class = args.tickets_per_run // 4 + len(args.connections) * args.tickets_per_run
+    registrations = len(args.worker_classes) * (per_class + paced_tickets(args))
 
     admin_url = make_url(psycopg_url(args.postgres_url))
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -262,95 +424,63 @@ def main() -> None:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     database_url = admin_url.set(database=name).render_as_string(hide_password=False)
-    instance = Path(tempfile.mkdtemp(prefix=name))
-    # Seeding and the server share this instance folder (and its generated secret key),
-    # and nothing is written into the project's own instance folder.
-    os.environ["SCIWEEK_INSTANCE_PATH"] = str(instance)
+    work = Path(tempfile.mkdtemp(prefix=name))
+    # Seeding writes no secret key into the project's own instance folder.
+    os.environ["SCIWEEK_INSTANCE_PATH"] = str(work / "setup")
+    print(f"load generator: {wrk.wrk_version()}, {wrk.THREADS} threads")
+    print(f"seeding {registrations} registrations …", flush=True)
     try:
-        activity_id, token, ticket_secrets = seed(database_url, args.registrations)
-        headers = {"Authorization": f"Bearer {token}"}
-        fresh = iter(ticket_secrets)
-        used: list[str] = []
-        lock = threading.Lock()
-        results_seen: dict[str, int] = {}
-
-        def scan(http: requests.Session) -> bool:
-            with lock:
-                repeat = used and random.random() < args.repeat_share
-                secret = random.choice(used) if repeat else next(fresh, None)
-                if secret is None:
-                    secret = random.choice(used)
-                elif not repeat:
-                    used.append(secret)
-            body = {"code": secret, "activity_id": activity_id, "nonce": uuid.uuid4().hex}
-            response = http.post(base + "/api/v1/checkins", json=body, headers=headers)
-            if response.status_code != 200:
-                return False
-            result = response.json()["result"]
-            with lock:
-                results_seen[result] = results_seen.get(result, 0) + 1
-            return result in ("ok", "already_checked_in")
-
-        def health(http: requests.Session) -> bool:
-            return http.get(base + "/healthz").status_code == 200
-
-        with Gunicorn(database_url, instance, args.workers, args.threads) as server:
-            base = server.url
-            # Warm-up: imports, connection pools.
-            run_closed_loop(8, 2.0, health)
-            run_closed_loop(8, 2.0, scan)
-            ceiling = summary(
-                "GET /healthz (ceiling)", *run_closed_loop(args.clients, args.duration, health)
-            )
-            scans = summary(
-                "POST /api/v1/checkins", *run_closed_loop(args.clients, args.duration, scan)
-            )
-            paced = summary(
-                "POST /api/v1/checkins, 1 scan/s per scanner",
-                *run_paced(args.clients, args.duration, 1.0, scan),
-            )
-        ratio = scans["rps"] / ceiling["rps"]
-        info = machine_info()
-        lines = [
-            "# Check-in API benchmark",
-            "",
-            f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `benchmarks/checkin.py`"
-            f" (`--workers {args.workers} --threads {args.threads} --clients {args.clients}"
-            f" --duration {args.duration:g}`).",
-            "",
-            f"Machine: {info}. Server and load generator share the machine.",
-            f"Server: gunicorn, {args.workers} workers × {args.threads} threads (gthread), "
-            f"one activity with {args.registrations} registrations on a throw-away database.",
-            f"Scans: {int(args.repeat_share * 100)}% repeats of tickets already scanned, the rest "
-            "new check-ins; each scan has its own nonce and is written to the scan log.",
-            "",
-            "| load | requests | errors | req/s | p50 ms | p99 ms |",
-            "|---|---:|---:|---:|---:|---:|",
+        activity_id, token, ticket_secrets = seed(database_url, registrations)
+        tickets = Tickets(ticket_secrets, work)
+        results = [
+            measure_worker_class(c, args, database_url, work, tickets, activity_id, token)
+            for c in args.worker_classes
         ]
-        for row in (ceiling, scans, paced):
-            lines.append(
-                f"| {row['name']} | {row['requests']} | {row['errors']} | {row['rps']:.0f} "
-                f"| {row['p50']:.1f} | {row['p99']:.1f} |"
-            )
-        lines += [
-            "",
-            f"Scans/s ÷ ceiling: **{ratio:.2f}** (goal ≥ 0.4).",
-            f"Results seen: {', '.join(f'{k} {v}' for k, v in sorted(results_seen.items()))}.",
-            "",
-            "The first two rows are closed loops (each client sends its next request as soon as",
-            "the previous answer arrives), so their latency is mostly queueing at saturation:",
-            "with N clients, latency ≈ N ÷ throughput. The paced row is a busy door: every",
-            "scanner scans once a second, which is faster than people walk through a door.",
-            "",
-        ]
-        report = "\n".join(lines)
-        print(report)
-        Path(args.output).write_text(report, encoding="utf-8")
+        info = machine_info(admin_url)
     finally:
         admin.dispose()
         with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
+    lines = [
+        "# Check-in API benchmark",
+        "",
+        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with `benchmarks/checkin.py`"
+        f" (`--workers {args.workers} --worker-classes {','.join(args.worker_classes)}"
+        f" --threads {args.threads} --connections {','.join(map(str, args.connections))}"
+        f" --duration {args.duration:g}`).",
+        "",
+        f"Load generator: **{wrk.wrk_version()}**, {wrk.THREADS} threads, with"
+        " `benchmarks/lua/*.lua`. Server, database and load generator share the machine.",
+        f"Machine: {info}.",
+        f"Scans: one activity with {registrations} registrations on a throw-away database; "
+        f"{int(args.repeat_share * 100)} % repeats of tickets already scanned, the rest new "
+        "check-ins; each scan has its own nonce and is written to the scan log.",
+        "",
+    ]
+    problems = []
+    for label, rows, scans, found in results:
+        lines += table(label, rows, scans)
+        problems += found
+    lines += [
+        "Closed loops (back to back): each connection sends its next request when the answer",
+        "arrives, so latency is mostly queueing at saturation (≈ connections ÷ throughput).",
+        "The paced row is a busy door: every scanner scans about once a second. With sync",
+        "workers it also measures wrk's pacing: wrk opens the next connection before it",
+        "waits, and a sync worker that accepts it waits with it (see the script's docstring).",
+        "",
+    ]
+    if problems:
+        lines += ["**FAILED:**", "", *[f"- {p}" for p in problems], ""]
+    report = "\n".join(lines)
+    print()
+    print(report)
+    if problems:
+        print(f"FAILED: {len(problems)} problem(s); {args.output} not written", file=sys.stderr)
+        return 1
+    Path(args.output).write_text(report, encoding="utf-8")
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
