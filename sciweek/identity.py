@@ -67,3 +67,30 @@ def mask_id_number(value: str | None) -> str:
     if not value:
         return ""
     return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+
+
+# --- searching by phone ----------------------------------------------------------
+
+PHONE_TAIL_LENGTH = 4
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_PHONE_TAIL_RE = re.compile(rf"[0-9]{{{PHONE_TAIL_LENGTH}}}")
+
+
+def phone_tail(query: str) -> str | None:
+    """The last four digits of a phone when ``query`` is exactly that, else None.
+
+    Searches match phones only by this tail, never by a longer or other part: the masked
+    number (138****8000) already shows the first three and the last four digits, so any
+    search that matched more digits — five at the end, a prefix, even the full number
+    exactly — would let a user with the list recover the hidden middle by trying
+    (at most 40 requests digit by digit; 10,000 for an exact-number oracle).
+    Full-width digits count; other scripts' digits do not.
+    """
+    text = (query or "").strip().translate(_FULL_WIDTH_DIGITS)
+    return text if _PHONE_TAIL_RE.fullmatch(text) else None
+
+
+def is_digit_query(query: str) -> bool:
+    """A query of digits only (to explain that phones are found by their last four)."""
+    text = (query or "").strip().translate(_FULL_WIDTH_DIGITS).replace(" ", "")
+    return bool(text) and all(c in "0123456789" for c in text)

@@ -162,6 +162,19 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
         login(page, site.server.url)
         page.goto(url)
         page.wait_for_function("document.getElementById('roster-status').textContent.length > 0")
+
+        # Door search: a name, or a phone's last four digits only (never a longer part).
+        def search(text):
+            page.fill("#search-input", text)
+            return page.inner_text("#search-results")
+
+        assert "张三" in search("0001") and "李四" not in search("0001")
+        assert "李四" in search("李")
+        assert "张三" in search("０００１")  # full-width digits from a Chinese keyboard
+        for longer in ("00001", "13800000001", "138"):
+            assert "张三" not in search(longer) and "后 4 位" in search(longer)
+        page.fill("#search-input", "")
+
         # Let the service worker take control and keep the page for offline use.
         page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller")
         page.wait_for_timeout(500)

@@ -54,8 +54,7 @@ def test_default_database_is_sqlite_in_instance_folder(monkeypatch, tmp_path):
 def _login_statuses(app, n: int) -> list[int]:
     client = app.test_client()
     return [
-        client.post("/login", data={"username": "x", "password": "y"}).status_code
-        for _ in range(n)
+        client.post("/login", data={"username": "x", "password": "y"}).status_code for _ in range(n)
     ]
 
 

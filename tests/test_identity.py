@@ -57,3 +57,23 @@ def test_id_number_errors():
         normalize_id_number(first + id_check_char(first))
     with pytest.raises(IdentityError, match="18 位"):
         normalize_id_number("11010519491231")
+
+
+@pytest.mark.parametrize(
+    ("query", "tail"),
+    [
+        ("8000", "8000"),
+        (" 8000 ", "8000"),
+        ("８０００", "8000"),
+        ("800", None),
+        ("08000", None),
+        ("13800138000", None),
+        ("٨٠٠٠", None),  # Arabic-Indic digits: not ASCII
+        ("१२३४", None),  # Devanagari
+        ("张三", None),
+    ],
+)
+def test_phone_tail_is_exactly_four_digits(query, tail):
+    from sciweek.identity import phone_tail
+
+    assert phone_tail(query) == tail

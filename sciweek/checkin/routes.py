@@ -331,6 +331,7 @@ def scanner(activity_id: int):
         "error": _("出错了，请重试。"),
         "conflict": _("另一台设备已先签到（{time}）"),
         "no_match": _("没有找到"),
+        "tail_hint": _("手机号请输入后 4 位"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
     }
     config = {

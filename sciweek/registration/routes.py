@@ -19,6 +19,7 @@ from flask_login import current_user, login_required, login_user
 from ..accounts.auth import roles_required
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
+from ..identity import is_digit_query, phone_tail
 from ..manage.forms import ConfirmForm
 from ..manage.permissions import EDITOR_ROLES, managed_activity_or_403
 from ..models import Activity, Registration, Role
@@ -226,6 +227,8 @@ def registrants(activity_id: int):
         rows=rows,
         counts=services.registrant_counts(activity.id),
         query=query,
+        # Digits that are not a phone's last four match nothing: say why.
+        tail_hint=is_digit_query(query) and phone_tail(query) is None,
         status=status,
         show_full_phone=current_user.is_admin,
         confirm_form=ConfirmForm(),
