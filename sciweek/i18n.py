@@ -11,7 +11,7 @@ from flask_wtf.i18n import translations as wtf_translations
 from wtforms import Form
 
 from .extensions import babel
-from .identity import mask_phone
+from .identity import mask_name, mask_phone
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -99,6 +99,7 @@ def init_app(app: Flask) -> None:
         local_datetime=format_datetime,
         hours=format_hours,
         mask_phone=mask_phone,
+        mask_name=mask_name,
     )
     app.jinja_env.globals.update(
         format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale, mask_phone=mask_phone

@@ -227,17 +227,39 @@ def test_self_checkin_from_the_projector_and_an_expired_code(chromium_available,
         projector.wait_for_function("document.getElementById('projector-qr').src.length > 100")
         code_url = projector.get_attribute("#projector-qr", "data-url")
 
+        # 李四 registered on this phone: its ticket page left the ticket on the device.
         phone = browser.new_context(viewport={"width": 390, "height": 844})
         cadre = phone.new_page()
+        cadre.goto(site.ticket_urls[1])
         cadre.goto(code_url)
-        cadre.fill("input[name=phone]", "13800000002")
-        cadre.click("#self-form button[type=submit]")
+        cadre.click(".held-ticket button[type=submit]")
         cadre.wait_for_selector("#self-result")
-        assert "签到成功" in cadre.inner_text("#self-result")
+        result = cadre.inner_text("#self-result")
+        assert "签到成功" in result and "李*" in result and "李四" not in result
+
+        # 张三 borrows a phone: the number alone is not enough, number and short code are.
+        borrowed = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        borrowed.goto(code_url)
+        borrowed.fill("input[name=phone]", "13800000001")
+        borrowed.click("#self-form button[type=submit]")  # the browser asks for the code
+        assert borrowed.evaluate(
+            "document.querySelector('input[name=short_code]').validity.valueMissing"
+        )
+        borrowed.fill(
+            "input[name=short_code]", "ZZZZZZ" if site.short_codes[0] != "ZZZZZZ" else "YYYYYY"
+        )
+        with borrowed.expect_navigation():
+            borrowed.click("#self-form button[type=submit]")
+        assert "手机号与票码不符" in borrowed.inner_text("#self-form")
+        borrowed.fill("input[name=short_code]", site.short_codes[0].lower())
+        borrowed.click("#self-form button[type=submit]")
+        borrowed.wait_for_selector("#self-result")
+        assert "签到成功" in borrowed.inner_text("#self-result")
+        assert "张*" in borrowed.inner_text("#self-result")
 
         # The device remembers the number for the next session's code.
-        cadre.goto(code_url)
-        assert cadre.input_value("input[name=phone]") == "13800000002"
+        borrowed.goto(code_url)
+        assert borrowed.input_value("input[name=phone]") == "13800000001"
 
         expired = make_self_code(site.secret_key, site.session_id, utcnow().timestamp() - 150)
         response = cadre.goto(f"{site.server.url}/checkin/self/{expired}")
@@ -245,4 +267,4 @@ def test_self_checkin_from_the_projector_and_an_expired_code(chromium_available,
         assert "已过期" in cadre.inner_text("main")
         browser.close()
 
-    assert count(site.app, CheckIn, CheckIn.method == "self") == 1
+    assert count(site.app, CheckIn, CheckIn.method == "self") == 2

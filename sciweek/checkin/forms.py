@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -17,4 +17,17 @@ class CheckerForm(FlaskForm):
 
 
 class SelfCheckInForm(FlaskForm):
-    phone = StringField(_l("报名时填写的手机号"), validators=[DataRequired(), Length(max=20)])
+    """Self check-in from any device: the phone and the ticket's short code."""
+
+    phone = StringField(
+        _l("报名时填写的手机号"), validators=[DataRequired(_l("请填写手机号。")), Length(max=20)]
+    )
+    short_code = StringField(
+        _l("票码（6 位）"), validators=[DataRequired(_l("请填写票码。")), Length(max=10)]
+    )
+
+
+class HeldTicketForm(FlaskForm):
+    """Self check-in with a ticket this device holds (one button per ticket)."""
+
+    registration_id = HiddenField()

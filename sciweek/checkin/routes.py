@@ -57,11 +57,12 @@ from ..manage.permissions import (
     managed_activity_or_403,
 )
 from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckIn, User, utcnow
+from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from . import fast, services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
-from .forms import ApiTokenForm, CheckerForm, SelfCheckInForm
+from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
 
 bp = Blueprint("checkin", __name__)
 
@@ -408,29 +409,49 @@ def self_code(activity_id: int, session_id: int):
 @bp.route("/checkin/self/<code>", methods=["GET", "POST"])
 @limiter.limit(self_checkin_rate_limit, methods=["POST"])
 def self_check_in(code: str):
-    form = SelfCheckInForm()
     key = current_app.config["SECRET_KEY"]
     try:
         session = services.self_code_session(key, code, utcnow())
     except services.SelfCheckInRefused as exc:
         return render_template("checkin/self.html", problem=exc.message, form=None), 400
-    answer, status = None, 200
-    if form.validate_on_submit():
-        try:
-            answer = services.self_check_in(session, form.phone.data)
-        except services.SelfCheckInRefused as exc:
-            db.session.rollback()
-            form.phone.errors.append(exc.message)
-            status = 400
+    held = services.tickets_held_for(session.activity, device.tickets_on_device())
+    # Two forms on one page: a button per ticket held here, or phone and short code.
+    with_held_ticket = request.method == "POST" and "registration_id" in request.form
+    form = SelfCheckInForm(formdata=None) if with_held_ticket else SelfCheckInForm()
+    held_form = HeldTicketForm() if with_held_ticket else HeldTicketForm(formdata=None)
+    answer, status, problem = None, 200, None
+    proof: services.SelfCheckInProof | None = None
+    if with_held_ticket and held_form.validate_on_submit():
+        raw = held_form.registration_id.data or ""
+        proof = services.HeldTicket(
+            int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None,
+            frozenset(r.id for r in held),
+        )
+    elif not with_held_ticket and form.validate_on_submit():
+        proof = services.PhoneAndShortCode(form.phone.data, form.short_code.data)
     elif request.method == "POST":
         status = 400
+    if proof is not None:
+        try:
+            answer = services.self_check_in(session, proof)
+        except services.SelfCheckInRefused as exc:
+            db.session.rollback()
+            target = getattr(form, exc.field, None) if exc.field else None
+            if target is not None:
+                target.errors.append(exc.message)
+            else:
+                problem = exc.message
+            status = 400
     return (
         render_template(
             "checkin/self.html",
             form=form,
+            held_form=held_form,
+            held=held,
             session=session,
             activity=session.activity,
             answer=answer,
+            refusal=problem,
         ),
         status,
     )

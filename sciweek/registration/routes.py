@@ -23,7 +23,7 @@ from ..identity import is_digit_query, phone_tail
 from ..manage.forms import ConfirmForm
 from ..manage.permissions import EDITOR_ROLES, managed_activity_or_403
 from ..models import Activity, Registration, Role
-from . import exports, services
+from . import device, exports, services
 from .forms import FindTicketForm, RegistrationForm, SignupForm
 from .qr import qr_png, qr_svg
 from .tickets import ticket_path, ticket_url
@@ -104,6 +104,8 @@ def ticket(secret: str):
             url=ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret),
         )
     )
+    # This device now holds the ticket: proof for self check-in (checkin/routes.py).
+    device.remember_ticket(response, registration.id)
     return _ticket_headers(response)
 
 
