@@ -109,5 +109,12 @@ def init_app(app: Flask) -> None:
     def remember_language(response):
         lang = request.args.get("lang")
         if lang in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+            response.set_cookie(
+                LANG_COOKIE,
+                lang,
+                max_age=365 * 86400,
+                samesite="Lax",
+                httponly=True,  # read by the server only
+                secure=app.config["SESSION_COOKIE_SECURE"],  # production: HTTPS only
+            )
         return response

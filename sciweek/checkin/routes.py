@@ -60,6 +60,7 @@ from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckI
 from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
+from ..security import allow_camera
 from . import fast, services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
@@ -356,7 +357,7 @@ def scanner(activity_id: int):
         render_template("checkin/scanner.html", activity=activity, config=json.dumps(config))
     )
     response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return allow_camera(response)
 
 
 @bp.route("/manage/activities/scan-sw.js")
