@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
+from wtforms.widgets import HiddenInput
 
 
 class ApiTokenForm(FlaskForm):
@@ -30,4 +31,4 @@ class SelfCheckInForm(FlaskForm):
 class HeldTicketForm(FlaskForm):
     """Self check-in with a ticket this device holds (one button per ticket)."""
 
-    registration_id = HiddenField()
+    registration_id = IntegerField(widget=HiddenInput())

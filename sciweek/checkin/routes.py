@@ -416,19 +416,16 @@ def self_check_in(code: str):
     except services.SelfCheckInRefused as exc:
         return render_template("checkin/self.html", problem=exc.message, form=None), 400
     held = services.tickets_held_for(session.activity, device.tickets_on_device())
-    # Two forms on one page: a button per ticket held here, or phone and short code.
+    # Two kinds of form on one page: a button per ticket held here, or phone and short code.
     with_held_ticket = request.method == "POST" and "registration_id" in request.form
     form = SelfCheckInForm(formdata=None) if with_held_ticket else SelfCheckInForm()
-    held_form = HeldTicketForm() if with_held_ticket else HeldTicketForm(formdata=None)
     answer, status, problem = None, 200, None
     proof: services.SelfCheckInProof | None = None
-    if with_held_ticket and held_form.validate_on_submit():
-        raw = held_form.registration_id.data or ""
-        proof = services.HeldTicket(
-            int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None,
-            frozenset(r.id for r in held),
-        )
-    elif not with_held_ticket and form.validate_on_submit():
+    if with_held_ticket:
+        held_form = HeldTicketForm()
+        held_form.validate()  # a tampered id reads as None, and is refused as not held
+        proof = services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
+    elif form.validate_on_submit():
         proof = services.PhoneAndShortCode(form.phone.data, form.short_code.data)
     elif request.method == "POST":
         status = 400
@@ -447,7 +444,6 @@ def self_check_in(code: str):
         render_template(
             "checkin/self.html",
             form=form,
-            held_form=held_form,
             held=held,
             session=session,
             activity=session.activity,
