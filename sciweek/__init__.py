@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errors(app)
+    register_security_headers(app)
     register_cli(app)
     return app
 
@@ -81,6 +82,12 @@ def register_errors(app: Flask) -> None:
     from . import errors
 
     errors.init_app(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from . import security
+
+    security.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -31,6 +31,23 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key_file.read_text().strip()
 
 
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def _switch(name: str, default: bool) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off, any case."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE_WORDS:
+        return True
+    if raw in _FALSE_WORDS:
+        return False
+    # A typo must not silently leave the site without rate limits (or with them).
+    raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}.")
+
+
 def load_config(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -49,10 +66,14 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_BASE_URL": os.environ.get("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "RATELIMIT_STORAGE_URI": os.environ.get("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        "RATELIMIT_ENABLED": os.environ.get("SCIWEEK_RATELIMIT_ENABLED", "1") != "0",
+        "RATELIMIT_ENABLED": _switch("SCIWEEK_RATELIMIT_ENABLED", default=True),
         # Per client address. Villages share one address behind carrier NAT, so be generous.
         "SCIWEEK_REGISTRATION_RATE_LIMIT": os.environ.get(
             "SCIWEEK_REGISTRATION_RATE_LIMIT", "30 per minute; 300 per hour"
+        ),
+        # A whole training room may share one village Wi-Fi address: generous per IP.
+        "SCIWEEK_SELF_CHECKIN_RATE_LIMIT": os.environ.get(
+            "SCIWEEK_SELF_CHECKIN_RATE_LIMIT", "30 per minute; 300 per hour"
         ),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -11,7 +11,7 @@ from flask_wtf.i18n import translations as wtf_translations
 from wtforms import Form
 
 from .extensions import babel
-from .identity import mask_phone
+from .identity import mask_name, mask_phone
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -99,6 +99,7 @@ def init_app(app: Flask) -> None:
         local_datetime=format_datetime,
         hours=format_hours,
         mask_phone=mask_phone,
+        mask_name=mask_name,
     )
     app.jinja_env.globals.update(
         format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale, mask_phone=mask_phone
@@ -108,5 +109,12 @@ def init_app(app: Flask) -> None:
     def remember_language(response):
         lang = request.args.get("lang")
         if lang in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+            response.set_cookie(
+                LANG_COOKIE,
+                lang,
+                max_age=365 * 86400,
+                samesite="Lax",
+                httponly=True,  # read by the server only
+                secure=app.config["SESSION_COOKIE_SECURE"],  # production: HTTPS only
+            )
         return response

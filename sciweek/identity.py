@@ -67,3 +67,53 @@ def mask_id_number(value: str | None) -> str:
     if not value:
         return ""
     return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+
+
+# --- searching by phone ----------------------------------------------------------
+
+PHONE_TAIL_LENGTH = 4
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_PHONE_TAIL_RE = re.compile(rf"[0-9]{{{PHONE_TAIL_LENGTH}}}")
+
+
+def phone_tail(query: str) -> str | None:
+    """The last four digits of a phone when ``query`` is exactly that, else None.
+
+    Searches match phones only by this tail, never by a longer or other part: the masked
+    number (138****8000) already shows the first three and the last four digits, so any
+    search that matched more digits — five at the end, a prefix, even the full number
+    exactly — would let a user with the list recover the hidden middle by trying
+    (at most 40 requests digit by digit; 10,000 for an exact-number oracle).
+    Full-width digits count; other scripts' digits do not.
+    """
+    text = (query or "").strip().translate(_FULL_WIDTH_DIGITS)
+    return text if _PHONE_TAIL_RE.fullmatch(text) else None
+
+
+def is_digit_query(query: str) -> bool:
+    """A query of digits only (to explain that phones are found by their last four)."""
+    text = (query or "").strip().translate(_FULL_WIDTH_DIGITS).replace(" ", "")
+    return bool(text) and all(c in "0123456789" for c in text)
+
+
+# --- names -------------------------------------------------------------------------
+
+# Two-character surnames (复姓) stay whole when a name is masked: 欧阳**, not 欧***.
+_COMPOUND_SURNAME_PAIRS = (
+    "欧阳司马上官诸葛东方皇甫尉迟公孙慕容长孙宇文司徒司空夏侯轩辕令狐端木"
+    "南宫西门独孤万俟闻人澹台公冶太史申屠呼延钟离赫连拓跋百里东郭濮阳第五"
+    "左丘公羊谷梁单于仲孙叔孙淳于宗政亓官司寇巫马乐正漆雕羊舌梁丘微生公西"
+)
+COMPOUND_SURNAMES = frozenset(
+    _COMPOUND_SURNAME_PAIRS[i : i + 2] for i in range(0, len(_COMPOUND_SURNAME_PAIRS), 2)
+)
+_NAME_SEPARATORS = " ·•.-"
+
+
+def mask_name(name: str | None) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧阳**: the surname stays, every other character is a *."""
+    name = (name or "").strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    keep = 2 if len(name) > 2 and name[:2] in COMPOUND_SURNAMES else 1
+    return name[:keep] + "".join(c if c in _NAME_SEPARATORS else "*" for c in name[keep:])

@@ -22,6 +22,7 @@ from sciweek.models import CheckIn, ScanLog, utcnow
 from sciweek.registration.qr import qr_png
 from sciweek.registration.tickets import ticket_url
 
+from .browser_support import watch_policy_violations
 from .checkin_support import LiveServer, issue_ticket
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
 
@@ -138,6 +139,7 @@ def test_camera_scan_of_a_real_ticket_checks_the_person_in(chromium_available, s
         browser = launch(p, video)
         context = browser.new_context(viewport={"width": 390, "height": 844})
         context.grant_permissions(["camera"], origin=site.server.url)
+        violations = watch_policy_violations(context)
         page = context.new_page()
         login(page, site.server.url)
         page.goto(f"{site.server.url}/manage/activities/{site.activity_id}/scan")
@@ -147,6 +149,8 @@ def test_camera_scan_of_a_real_ticket_checks_the_person_in(chromium_available, s
         # The camera keeps seeing the same ticket: no second check-in, no error.
         page.wait_for_timeout(1500)
         browser.close()
+    # The camera (Permissions-Policy), jsQR and the scanner ran under the site's headers.
+    assert violations == []
     assert count(site.app, CheckIn) == 1
     assert count(site.app, ScanLog) == 1
 
@@ -158,17 +162,37 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
     with sync_playwright() as p:
         browser = launch(p)
         context = browser.new_context()
+        violations = watch_policy_violations(context)
         page = context.new_page()
         login(page, site.server.url)
         page.goto(url)
-        page.wait_for_function("document.getElementById('roster-status').textContent.length > 0")
+        page.wait_for_function(
+            "() => document.getElementById('roster-status').textContent.length > 0"
+        )
+
+        # Door search: a name, or a phone's last four digits only (never a longer part).
+        def search(text):
+            page.fill("#search-input", text)
+            return page.inner_text("#search-results")
+
+        assert "张三" in search("0001") and "李四" not in search("0001")
+        assert "李四" in search("李")
+        assert "张三" in search("０００１")  # full-width digits from a Chinese keyboard
+        for longer in ("00001", "13800000001", "138"):
+            assert "张三" not in search(longer) and "后 4 位" in search(longer)
+        page.fill("#search-input", "")
+
         # Let the service worker take control and keep the page for offline use.
-        page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller")
+        page.wait_for_function(
+            "() => navigator.serviceWorker && navigator.serviceWorker.controller"
+        )
         page.wait_for_timeout(500)
 
         context.set_offline(True)
         page.reload()  # served by the service worker
-        page.wait_for_function("document.getElementById('roster-status').textContent.length > 0")
+        page.wait_for_function(
+            "() => document.getElementById('roster-status').textContent.length > 0"
+        )
 
         def scan(text):
             page.fill("#code-input", text)
@@ -186,9 +210,11 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
 
         context.set_offline(False)
         page.wait_for_function(
-            "document.getElementById('net-status').textContent === '在线'", timeout=20000
+            "() => document.getElementById('net-status').textContent === '在线'", timeout=20000
         )
         browser.close()
+    # The service worker, IndexedDB queue and sync ran under the site's headers.
+    assert violations == []
 
     assert count(site.app, CheckIn) == 2
     with site.app.app_context():
@@ -205,26 +231,54 @@ def test_self_checkin_from_the_projector_and_an_expired_code(chromium_available,
     with sync_playwright() as p:
         browser = launch(p)
         staff = browser.new_context()
+        violations = watch_policy_violations(staff)
         projector = staff.new_page()
         login(projector, site.server.url)
         projector.goto(
             f"{site.server.url}/manage/activities/{site.activity_id}"
             f"/sessions/{site.session_id}/projector"
         )
-        projector.wait_for_function("document.getElementById('projector-qr').src.length > 100")
+        projector.wait_for_function(
+            "() => document.getElementById('projector-qr').src.length > 100"
+        )
         code_url = projector.get_attribute("#projector-qr", "data-url")
 
+        # 李四 registered on this phone: its ticket page left the ticket on the device.
         phone = browser.new_context(viewport={"width": 390, "height": 844})
+        violations += watch_policy_violations(phone)
         cadre = phone.new_page()
+        cadre.goto(site.ticket_urls[1])
         cadre.goto(code_url)
-        cadre.fill("input[name=phone]", "13800000002")
-        cadre.click("#self-form button[type=submit]")
+        cadre.click(".held-ticket button[type=submit]")
         cadre.wait_for_selector("#self-result")
-        assert "签到成功" in cadre.inner_text("#self-result")
+        result = cadre.inner_text("#self-result")
+        assert "签到成功" in result and "李*" in result and "李四" not in result
+
+        # 张三 borrows a phone: the number alone is not enough, number and short code are.
+        other_phone = browser.new_context(viewport={"width": 390, "height": 844})
+        violations += watch_policy_violations(other_phone)
+        borrowed = other_phone.new_page()
+        borrowed.goto(code_url)
+        borrowed.fill("input[name=phone]", "13800000001")
+        borrowed.click("#self-form button[type=submit]")  # the browser asks for the code
+        assert borrowed.evaluate(
+            "document.querySelector('input[name=short_code]').validity.valueMissing"
+        )
+        borrowed.fill(
+            "input[name=short_code]", "ZZZZZZ" if site.short_codes[0] != "ZZZZZZ" else "YYYYYY"
+        )
+        with borrowed.expect_navigation():
+            borrowed.click("#self-form button[type=submit]")
+        assert "手机号与票码不符" in borrowed.inner_text("#self-form")
+        borrowed.fill("input[name=short_code]", site.short_codes[0].lower())
+        borrowed.click("#self-form button[type=submit]")
+        borrowed.wait_for_selector("#self-result")
+        assert "签到成功" in borrowed.inner_text("#self-result")
+        assert "张*" in borrowed.inner_text("#self-result")
 
         # The device remembers the number for the next session's code.
-        cadre.goto(code_url)
-        assert cadre.input_value("input[name=phone]") == "13800000002"
+        borrowed.goto(code_url)
+        assert borrowed.input_value("input[name=phone]") == "13800000001"
 
         expired = make_self_code(site.secret_key, site.session_id, utcnow().timestamp() - 150)
         response = cadre.goto(f"{site.server.url}/checkin/self/{expired}")
@@ -232,4 +286,6 @@ def test_self_checkin_from_the_projector_and_an_expired_code(chromium_available,
         assert "已过期" in cadre.inner_text("main")
         browser.close()
 
-    assert count(site.app, CheckIn, CheckIn.method == "self") == 1
+    assert count(site.app, CheckIn, CheckIn.method == "self") == 2
+    # The projector's data: QR code and the self check-in page ran under the site's headers.
+    assert violations == []

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sciweek import create_app
 from sciweek.checkin.codes import make_self_code, read_self_code
 from sciweek.extensions import db
-from sciweek.models import CheckIn, ScanLog, utcnow
+from sciweek.models import CheckIn, Registration, ScanLog, utcnow
 
 from .checkin_support import bearer, issue_ticket, token_for
 
@@ -123,7 +123,7 @@ def test_self_code_rotates_and_expires():
 def test_projector_gives_a_working_self_checkin_link(app, client, auth, training):
     activity, _organizer, checker = training
     session = activity.sessions[0]
-    issue_ticket(activity, phone="13800138000")
+    short_code = issue_ticket(activity, phone="13800138000").registration.short_code
     auth.login(checker)
     assert (
         client.get(f"/manage/activities/{activity.id}/sessions/{session.id}/projector").status_code
@@ -138,12 +138,12 @@ def test_projector_gives_a_working_self_checkin_link(app, client, auth, training
 
     path = data["url"].replace("https://sciweek.example.cn", "")
     assert client.get(path).status_code == 200
-    done = client.post(path, data={"phone": "138 0013 8000"})
+    done = client.post(path, data={"phone": "138 0013 8000", "short_code": short_code})
     assert done.status_code == 200
     assert "签到成功" in done.get_data(as_text=True)
     row = db.session.scalar(select(CheckIn))
     assert row.method == "self" and row.session_id == session.id
-    again = client.post(path, data={"phone": "13800138000"})
+    again = client.post(path, data={"phone": "13800138000", "short_code": short_code})
     assert "已签到" in again.get_data(as_text=True)
     assert db.session.scalar(select(ScanLog.result).order_by(ScanLog.id.desc()).limit(1)) == (
         "already_checked_in"
@@ -152,15 +152,18 @@ def test_projector_gives_a_working_self_checkin_link(app, client, auth, training
 
 def test_old_screenshot_of_the_code_no_longer_works(app, client, training):
     activity = training[0]
-    issue_ticket(activity, phone="13800138000")
+    proof = {
+        "phone": "13800138000",
+        "short_code": issue_ticket(activity, phone="13800138000").registration.short_code,
+    }
     session_id = activity.sessions[0].id
     still_fresh = self_code(app, session_id, seconds_ago=90)
     expired = self_code(app, session_id, seconds_ago=150)
-    response = client.post(f"/checkin/self/{expired}", data={"phone": "13800138000"})
+    response = client.post(f"/checkin/self/{expired}", data=proof)
     assert response.status_code == 400
     assert "已过期" in response.get_data(as_text=True)
     assert db.session.scalar(select(CheckIn)) is None
-    ok = client.post(f"/checkin/self/{still_fresh}", data={"phone": "13800138000"})
+    ok = client.post(f"/checkin/self/{still_fresh}", data=proof)
     assert ok.status_code == 200 and "签到成功" in ok.get_data(as_text=True)
 
 
@@ -173,15 +176,18 @@ def test_forged_self_codes_are_refused(client, training, code):
 
 def test_unregistered_or_malformed_phone_is_a_clear_400(app, client, training):
     activity = training[0]
-    issue_ticket(activity, phone="13800138000")
+    short_code = issue_ticket(activity, phone="13800138000").registration.short_code
     code = self_code(app, activity.sessions[0].id)
-    unknown = client.post(f"/checkin/self/{code}", data={"phone": "13900000000"})
+    unknown = client.post(
+        f"/checkin/self/{code}", data={"phone": "13900000000", "short_code": short_code}
+    )
     assert unknown.status_code == 400
-    assert "没有找到该手机号的报名" in unknown.get_data(as_text=True)
-    bad = client.post(f"/checkin/self/{code}", data={"phone": "12345"})
+    assert "手机号与票码不符" in unknown.get_data(as_text=True)
+    bad = client.post(f"/checkin/self/{code}", data={"phone": "12345", "short_code": short_code})
     assert bad.status_code == 400 and "手机号格式不正确" in bad.get_data(as_text=True)
-    empty = client.post(f"/checkin/self/{code}", data={"phone": ""})
+    empty = client.post(f"/checkin/self/{code}", data={"phone": "", "short_code": ""})
     assert empty.status_code == 400
+    assert field_errors(empty.get_data(as_text=True), "phone") == ["请填写手机号。"]
     assert db.session.scalar(select(CheckIn)) is None
 
 
@@ -200,7 +206,9 @@ def test_self_checkin_post_is_rate_limited(app_config, training):
     with limited.app_context():
         code = self_code(limited, session_id)
         statuses = [
-            client.post(f"/checkin/self/{code}", data={"phone": "13900000000"}).status_code
+            client.post(
+                f"/checkin/self/{code}", data={"phone": "13900000000", "short_code": "ABCDEF"}
+            ).status_code
             for _ in range(4)
         ]
         assert statuses == [400, 400, 400, 429]
@@ -213,6 +221,131 @@ def test_self_codes_of_a_past_window_are_refused_even_after_some_time(app, clien
     issue_ticket(activity, phone="13800138000")
     code = self_code(app, activity.sessions[0].id, seconds_ago=int(timedelta(hours=1).seconds))
     assert client.get(f"/checkin/self/{code}").status_code == 400
+
+
+# --- self check-in: only with proof held by the person (no 代签 by typing a phone) ----------
+
+
+def field_errors(page: str, name: str) -> list[str]:
+    """The error messages shown next to the form field ``name``."""
+    for block in re.findall(r'<div class="field[^"]*">(.*?)</div>', page, flags=re.S):
+        if f'name="{name}"' in block:
+            return re.findall(r'<p class="error"[^>]*>(.*?)</p>', block, flags=re.S)
+    raise AssertionError(f"no field {name}")
+
+
+def test_typing_someone_elses_phone_no_longer_checks_them_in(app, client, training):
+    activity = training[0]
+    issue_ticket(activity, name="张三", phone="13800138000")
+    code = self_code(app, activity.sessions[0].id)
+    response = client.post(f"/checkin/self/{code}", data={"phone": "13800138000"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "签到成功" not in page and "张三" not in page
+    assert field_errors(page, "short_code") == ["请填写票码。"]
+    assert db.session.scalar(select(CheckIn)) is None
+
+
+def test_device_holding_the_ticket_checks_in_with_one_tap(app, client, training):
+    activity = training[0]
+    ticket = issue_ticket(activity, name="欧阳娜娜", phone="13800138000")
+    issue_ticket(activity, name="李四", phone="13900139000")
+    code = self_code(app, activity.sessions[0].id)
+    before = client.get(f"/checkin/self/{code}").get_data(as_text=True)
+    assert 'name="registration_id"' not in before  # nothing held yet: phone and code
+
+    client.get(f"/t/{ticket.secret}")  # the ticket opened on this device
+    page = client.get(f"/checkin/self/{code}").get_data(as_text=True)
+    assert f'name="registration_id" type="hidden" value="{ticket.registration_id}"' in page
+    assert "欧阳**" in page and "欧阳娜娜" not in page and "李四" not in page
+    done = client.post(f"/checkin/self/{code}", data={"registration_id": ticket.registration_id})
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and "签到成功" in text
+    assert "欧阳**" in text and "欧阳娜娜" not in text
+    row = db.session.scalar(select(CheckIn))
+    assert row.registration_id == ticket.registration_id and row.method == "self"
+
+
+def test_registering_on_this_device_is_proof_enough(app, client, make):
+    activity = make.activity(kind="training", sessions=None)
+    response = client.post(
+        f"/activities/{activity.id}/register", data={"name": "王五", "phone": "13700137000"}
+    )
+    assert response.status_code == 303
+    client.get(response.headers["Location"])  # the browser lands on its ticket
+    registration_id = db.session.scalar(select(Registration.id))
+    code = self_code(app, activity.sessions[0].id)
+    done = client.post(f"/checkin/self/{code}", data={"registration_id": registration_id})
+    assert done.status_code == 200 and "签到成功" in done.get_data(as_text=True)
+    assert "王*" in done.get_data(as_text=True)
+
+
+def test_ticket_not_held_by_this_device_is_refused(app, client, training, make):
+    activity = training[0]
+    mine = issue_ticket(activity, name="张三", phone="13800138000")
+    other = issue_ticket(activity, name="李四", phone="13900139000")
+    elsewhere = issue_ticket(make.activity(kind="training"), name="王五", phone="13700137000")
+    code = self_code(app, activity.sessions[0].id)
+    client.get(f"/t/{mine.secret}")
+    client.get(f"/t/{elsewhere.secret}")
+    for registration_id in (other.registration_id, elsewhere.registration_id, "x", ""):
+        refused = client.post(f"/checkin/self/{code}", data={"registration_id": registration_id})
+        assert refused.status_code == 400
+        assert "李四" not in refused.get_data(as_text=True)
+    # A cookie edited by hand loses its signature, and with it every ticket.
+    from sciweek.registration.device import COOKIE
+
+    value = client.get_cookie(COOKIE).value
+    client.set_cookie(COOKIE, value.replace(str(mine.registration_id), str(other.registration_id)))
+    forged = client.post(f"/checkin/self/{code}", data={"registration_id": other.registration_id})
+    assert forged.status_code == 400
+    assert db.session.scalar(select(CheckIn)) is None
+
+
+def test_phone_and_short_code_check_in_from_any_device(app, client, training):
+    activity = training[0]
+    ticket = issue_ticket(activity, name="张三", phone="13800138000")
+    short_code = ticket.registration.short_code
+    code = self_code(app, activity.sessions[0].id)
+    done = client.post(
+        f"/checkin/self/{code}", data={"phone": "138 0013 8000", "short_code": short_code.lower()}
+    )
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and "签到成功" in text
+    assert "张*" in text and "张三" not in text
+
+
+def test_wrong_short_code_is_refused_next_to_the_field(app, client, training):
+    activity = training[0]
+    ticket = issue_ticket(activity, name="张三", phone="13800138000")
+    other = issue_ticket(activity, name="李四", phone="13900139000")
+    code = self_code(app, activity.sessions[0].id)
+    wrong = "ABCDEF" if ticket.registration.short_code != "ABCDEF" else "BCDEFG"
+    for phone, short_code in [
+        ("13800138000", wrong),
+        ("13800138000", other.registration.short_code),  # someone else's code
+        ("13600136000", ticket.registration.short_code),  # not registered: same answer
+    ]:
+        refused = client.post(
+            f"/checkin/self/{code}", data={"phone": phone, "short_code": short_code}
+        )
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 400
+        assert field_errors(page, "short_code") == [
+            "手机号与票码不符。票码是电子票二维码下方的 6 位字母和数字。"
+        ]
+        assert "张三" not in page and "李四" not in page
+    malformed = client.post(
+        f"/checkin/self/{code}", data={"phone": "13800138000", "short_code": "12"}
+    )
+    assert field_errors(malformed.get_data(as_text=True), "short_code") == [
+        "票码应为 6 位字母和数字，见电子票二维码下方。"
+    ]
+    bad_phone = client.post(f"/checkin/self/{code}", data={"phone": "12345", "short_code": wrong})
+    assert any(
+        "手机号格式不正确" in e for e in field_errors(bad_phone.get_data(as_text=True), "phone")
+    )
+    assert db.session.scalar(select(CheckIn)) is None
 
 
 def test_door_list_puts_the_day_ahead_before_past_activities(client, auth, make):

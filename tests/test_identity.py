@@ -57,3 +57,45 @@ def test_id_number_errors():
         normalize_id_number(first + id_check_char(first))
     with pytest.raises(IdentityError, match="18 位"):
         normalize_id_number("11010519491231")
+
+
+@pytest.mark.parametrize(
+    ("query", "tail"),
+    [
+        ("8000", "8000"),
+        (" 8000 ", "8000"),
+        ("８０００", "8000"),
+        ("800", None),
+        ("08000", None),
+        ("13800138000", None),
+        ("٨٠٠٠", None),  # Arabic-Indic digits: not ASCII
+        ("१२३४", None),  # Devanagari
+        ("张三", None),
+    ],
+)
+def test_phone_tail_is_exactly_four_digits(query, tail):
+    from sciweek.identity import phone_tail
+
+    assert phone_tail(query) == tail
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [
+        ("张三", "张*"),
+        ("张三丰", "张**"),
+        ("欧阳娜娜", "欧阳**"),
+        ("欧阳修", "欧阳*"),
+        ("司马光", "司马*"),
+        ("欧阳", "欧*"),  # two characters: surname and given name
+        ("阿卜杜拉·买买提", "阿***·***"),
+        ("John Smith", "J*** *****"),
+        ("王", "*"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_mask_name(name, masked):
+    from sciweek.identity import mask_name
+
+    assert mask_name(name) == masked

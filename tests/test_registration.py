@@ -356,6 +356,59 @@ def test_organizer_list_search_counts_and_exports(client, make, auth, open_activ
     assert "13800000002" in values
 
 
+def test_masked_phone_cannot_be_recovered_by_searching_tails(client, make, auth, open_activity):
+    """The list shows 138****8000; ever longer tail searches must not reveal the middle.
+
+    Before the fix an organizer recovered the whole number in at most 40 requests.
+    """
+    register(client, open_activity, name="李四", phone="13812348000")
+    auth.login(make.user("organizer", department=open_activity.departments[0]))
+    base = f"/manage/activities/{open_activity.id}/registrations"
+
+    def found(q: str) -> bool:
+        return "李四" in client.get(base, query_string={"q": q}).get_data(as_text=True)
+
+    assert "138****8000" in client.get(base).get_data(as_text=True)
+    known, requests = "8000", 0
+    while len(known) < 11:
+        for digit in "0123456789":
+            requests += 1
+            if found(digit + known):
+                known = digit + known
+                break
+        else:
+            break
+    assert known == "8000", f"recovered {known} in {requests} requests"
+    # Neither prefixes, nor middles, nor the full number are matched against phones.
+    for q in ("138", "1381234", "1234", "12348000", "13812348000", "800", "8"):
+        assert not found(q), q
+    hint = client.get(base, query_string={"q": "13812348000"}).get_data(as_text=True)
+    assert "手机号只能按后 4 位查找。" in hint
+    assert "手机号只能按后 4 位查找。" not in client.get(base, query_string={"q": "8000"}).get_data(
+        as_text=True
+    )
+    # The last four digits (also typed full-width) and names still find the person.
+    assert found("8000") and found("８０００") and found(" 8000 ") and found("李")
+
+
+def test_registrant_search_service_matches_only_phone_tails(make, open_activity):
+    activity_id = open_activity.id
+    for name, phone in [("李四", "13812348000"), ("王五", "13900008000"), ("赵六", "13512340001")]:
+        services.register_for_activity(
+            activity_id, services.RegistrationRequest(name=name, phone=phone)
+        )
+
+    def names(q: str) -> list[str]:
+        return [r.registration.name for r in services.list_registrants(activity_id, query=q)]
+
+    assert names("8000") == ["李四", "王五"]
+    assert names("0001") == ["赵六"]
+    assert names("1234") == []  # a middle is not a tail
+    assert names("48000") == [] and names("13812348000") == [] and names("138") == []
+    assert names("٨٠٠٠") == []  # Arabic-Indic digits are not a phone tail
+    assert names("王") == ["王五"]
+
+
 def test_other_department_cannot_see_registrants(client, make, auth, open_activity):
     auth.login(make.user("organizer"))
     base = f"/manage/activities/{open_activity.id}/registrations"

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sciweek.extensions import db
 from sciweek.models import Registration
 
+from .browser_support import watch_policy_violations
 from .conftest import Factory, local, require_or_skip
 from .live_server import LiveServer
 
@@ -63,7 +64,9 @@ def count_registrations(app) -> int:
 
 def test_register_on_a_phone_with_a_double_tap_gives_one_ticket(browser, site):
     server, app, activity_id = site
-    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    contexts = [browser.new_context(viewport={"width": 390, "height": 844}) for _ in range(3)]
+    violations = [watch_policy_violations(c) for c in contexts]
+    page = contexts[0].new_page()
     page.goto(f"{server.url}/activities/{activity_id}")
     page.fill("#name", "张三")
     page.fill("#phone", "138 0013 8000")
@@ -74,7 +77,7 @@ def test_register_on_a_phone_with_a_double_tap_gives_one_ticket(browser, site):
     assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
     assert count_registrations(app) == 1
     # The activity is now full: the next person joins the waitlist and sees their place.
-    other = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    other = contexts[1].new_page()
     other.goto(f"{server.url}/activities/{activity_id}")
     assert "名额已满，现在报名将进入候补" in other.content()
     other.fill("#name", "李四")
@@ -83,10 +86,24 @@ def test_register_on_a_phone_with_a_double_tap_gives_one_ticket(browser, site):
     other.wait_for_url("**/t/*")
     assert "候补中：第 1 位" in other.content()
     # A bad phone number is explained next to the field, nothing is written.
-    third = browser.new_context().new_page()
+    third = contexts[2].new_page()
     third.goto(f"{server.url}/activities/{activity_id}")
     third.fill("#name", "王五")
     third.fill("#phone", "12345")
     third.click("button.primary.wide")
     assert "手机号格式不正确" in third.locator(".field.has-error").inner_text()
     assert count_registrations(app) == 2
+    # The one-submit script and the QR image ran under the site's security headers.
+    assert violations == [[], [], []]
+
+
+def test_policy_violations_are_seen(browser, site):
+    """The watch above can fail: a refused connection is reported."""
+    server, _app, activity_id = site
+    context = browser.new_context()
+    violations = watch_policy_violations(context)
+    page = context.new_page()
+    page.goto(f"{server.url}/activities/{activity_id}")
+    page.evaluate("fetch('https://example.invalid/x').catch(function () {})")
+    page.wait_for_timeout(300)
+    assert any("connect-src" in v for v in violations), violations

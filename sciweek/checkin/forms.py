@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
+from wtforms.widgets import HiddenInput
 
 
 class ApiTokenForm(FlaskForm):
@@ -17,4 +18,17 @@ class CheckerForm(FlaskForm):
 
 
 class SelfCheckInForm(FlaskForm):
-    phone = StringField(_l("报名时填写的手机号"), validators=[DataRequired(), Length(max=20)])
+    """Self check-in from any device: the phone and the ticket's short code."""
+
+    phone = StringField(
+        _l("报名时填写的手机号"), validators=[DataRequired(_l("请填写手机号。")), Length(max=20)]
+    )
+    short_code = StringField(
+        _l("票码（6 位）"), validators=[DataRequired(_l("请填写票码。")), Length(max=10)]
+    )
+
+
+class HeldTicketForm(FlaskForm):
+    """Self check-in with a ticket this device holds (one button per ticket)."""
+
+    registration_id = IntegerField(widget=HiddenInput())

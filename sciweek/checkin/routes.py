@@ -57,11 +57,13 @@ from ..manage.permissions import (
     managed_activity_or_403,
 )
 from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckIn, User, utcnow
+from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
+from ..security import allow_camera
 from . import fast, services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
-from .forms import ApiTokenForm, CheckerForm, SelfCheckInForm
+from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
 
 bp = Blueprint("checkin", __name__)
 
@@ -331,6 +333,7 @@ def scanner(activity_id: int):
         "error": _("出错了，请重试。"),
         "conflict": _("另一台设备已先签到（{time}）"),
         "no_match": _("没有找到"),
+        "tail_hint": _("手机号请输入后 4 位"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
     }
     config = {
@@ -354,7 +357,7 @@ def scanner(activity_id: int):
         render_template("checkin/scanner.html", activity=activity, config=json.dumps(config))
     )
     response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return allow_camera(response)
 
 
 @bp.route("/manage/activities/scan-sw.js")
@@ -407,29 +410,45 @@ def self_code(activity_id: int, session_id: int):
 @bp.route("/checkin/self/<code>", methods=["GET", "POST"])
 @limiter.limit(self_checkin_rate_limit, methods=["POST"])
 def self_check_in(code: str):
-    form = SelfCheckInForm()
     key = current_app.config["SECRET_KEY"]
     try:
         session = services.self_code_session(key, code, utcnow())
     except services.SelfCheckInRefused as exc:
         return render_template("checkin/self.html", problem=exc.message, form=None), 400
-    answer, status = None, 200
-    if form.validate_on_submit():
-        try:
-            answer = services.self_check_in(session, form.phone.data)
-        except services.SelfCheckInRefused as exc:
-            db.session.rollback()
-            form.phone.errors.append(exc.message)
-            status = 400
+    held = services.tickets_held_for(session.activity, device.tickets_on_device())
+    # Two kinds of form on one page: a button per ticket held here, or phone and short code.
+    with_held_ticket = request.method == "POST" and "registration_id" in request.form
+    form = SelfCheckInForm(formdata=None) if with_held_ticket else SelfCheckInForm()
+    answer, status, problem = None, 200, None
+    proof: services.SelfCheckInProof | None = None
+    if with_held_ticket:
+        held_form = HeldTicketForm()
+        held_form.validate()  # a tampered id reads as None, and is refused as not held
+        proof = services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
+    elif form.validate_on_submit():
+        proof = services.PhoneAndShortCode(form.phone.data, form.short_code.data)
     elif request.method == "POST":
         status = 400
+    if proof is not None:
+        try:
+            answer = services.self_check_in(session, proof)
+        except services.SelfCheckInRefused as exc:
+            db.session.rollback()
+            target = getattr(form, exc.field, None) if exc.field else None
+            if target is not None:
+                target.errors.append(exc.message)
+            else:
+                problem = exc.message
+            status = 400
     return (
         render_template(
             "checkin/self.html",
             form=form,
+            held=held,
             session=session,
             activity=session.activity,
             answer=answer,
+            refusal=problem,
         ),
         status,
     )

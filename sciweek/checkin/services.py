@@ -35,7 +35,7 @@ from ..models import (
     utcnow,
 )
 from ..registration import services as registration_services
-from ..registration.tickets import hash_secret
+from ..registration.tickets import hash_secret, normalize_short_code
 from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
 
 # A session counts as "under way" from this long before its start until its end.
@@ -457,9 +457,12 @@ def register_walk_in(
 
 
 class SelfCheckInRefused(Exception):
-    def __init__(self, message: str):
+    """Self check-in refused; ``field`` names the form field the message belongs next to."""
+
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
@@ -475,23 +478,92 @@ def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
     return session
 
 
-def self_check_in(session: ActivitySession, phone: str) -> ScanAnswer:
-    """A participant checks themself in at ``session`` (from ``self_code_session``)."""
-    try:
-        phone = normalize_phone(phone)
-    except IdentityError as exc:
-        raise SelfCheckInRefused(str(exc)) from None
-    activity = session.activity
-    registration = db.session.scalar(
-        select(Registration)
-        .where(Registration.activity_id == activity.id, Registration.phone == phone)
-        .order_by(
-            (Registration.status == RegistrationStatus.CANCELLED.value), Registration.id.desc()
+# Self check-in needs proof held by the person, never a phone number alone: anyone can
+# type a colleague's number (代签, false training attendance that counts for coverage).
+# Each proof is a small class; ``_registration_proven_by`` checks it.
+# An SMS code sent to the registered phone (once notifications exist) is the next proof:
+# add ``SmsCode(phone, code)`` here and its branch there.
+
+
+@dataclass(frozen=True)
+class HeldTicket:
+    """The ticket is on this device: ``registration_id`` is among ``held``, the ids in the
+    signed device cookie (``registration.device``)."""
+
+    registration_id: int | None
+    held: frozenset[int]
+
+
+@dataclass(frozen=True)
+class PhoneAndShortCode:
+    """The phone registered with and the ticket's 6-character short code."""
+
+    phone: str
+    short_code: str
+
+
+SelfCheckInProof = HeldTicket | PhoneAndShortCode
+
+
+def tickets_held_for(activity: Activity, held: frozenset[int]) -> list[Registration]:
+    """The registrations of ``activity`` whose tickets this device holds."""
+    if not held:
+        return []
+    return list(
+        db.session.scalars(
+            select(Registration)
+            .where(Registration.activity_id == activity.id, Registration.id.in_(sorted(held)))
+            .order_by(Registration.id)
         )
-        .limit(1)
     )
-    if registration is None:
-        raise SelfCheckInRefused(_("没有找到该手机号的报名，请到签到台登记。"))
+
+
+def _registration_proven_by(activity: Activity, proof: SelfCheckInProof) -> Registration:
+    if isinstance(proof, HeldTicket):
+        registration = (
+            db.session.get(Registration, proof.registration_id)
+            if proof.registration_id in proof.held
+            else None
+        )
+        if registration is None or registration.activity_id != activity.id:
+            raise SelfCheckInRefused(_("本机没有这张电子票，请填写手机号和票码签到。"))
+        return registration
+    if isinstance(proof, PhoneAndShortCode):
+        try:
+            phone = normalize_phone(proof.phone)
+        except IdentityError as exc:
+            raise SelfCheckInRefused(str(exc), field="phone") from None
+        short_code = normalize_short_code(proof.short_code)
+        if short_code is None:
+            raise SelfCheckInRefused(
+                _("票码应为 6 位字母和数字，见电子票二维码下方。"), field="short_code"
+            )
+        registration = db.session.scalar(
+            select(Registration).where(
+                Registration.activity_id == activity.id,
+                Registration.short_code == short_code,
+                Registration.phone == phone,
+            )
+        )
+        if registration is None:
+            # One answer whether the phone is registered or the code is wrong: the page
+            # must not tell a stranger who registered.
+            raise SelfCheckInRefused(
+                _("手机号与票码不符。票码是电子票二维码下方的 6 位字母和数字。"),
+                field="short_code",
+            )
+        return registration
+    raise TypeError(f"not a self check-in proof: {proof!r}")
+
+
+def self_check_in(session: ActivitySession, proof: SelfCheckInProof) -> ScanAnswer:
+    """A participant checks themself in at ``session`` (from ``self_code_session``).
+
+    ``proof`` shows the registration is theirs; raises SelfCheckInRefused otherwise.
+    The answer names the person; pages show that name masked (``identity.mask_name``).
+    """
+    activity = session.activity
+    registration = _registration_proven_by(activity, proof)
     return _check_in_and_log(
         user=None,
         activity=activity,

@@ -19,10 +19,11 @@ from flask_login import current_user, login_required, login_user
 from ..accounts.auth import roles_required
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
+from ..identity import is_digit_query, phone_tail
 from ..manage.forms import ConfirmForm
 from ..manage.permissions import EDITOR_ROLES, managed_activity_or_403
 from ..models import Activity, Registration, Role
-from . import exports, services
+from . import device, exports, services
 from .forms import FindTicketForm, RegistrationForm, SignupForm
 from .qr import qr_png, qr_svg
 from .tickets import ticket_path, ticket_url
@@ -103,6 +104,8 @@ def ticket(secret: str):
             url=ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret),
         )
     )
+    # This device now holds the ticket: proof for self check-in (checkin/routes.py).
+    device.remember_ticket(response, registration.id)
     return _ticket_headers(response)
 
 
@@ -226,6 +229,8 @@ def registrants(activity_id: int):
         rows=rows,
         counts=services.registrant_counts(activity.id),
         query=query,
+        # Digits that are not a phone's last four match nothing: say why.
+        tail_hint=is_digit_query(query) and phone_tail(query) is None,
         status=status,
         show_full_phone=current_user.is_admin,
         confirm_form=ConfirmForm(),

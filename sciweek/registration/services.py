@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..identity import IdentityError, normalize_phone
+from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     Activity,
     ActivityStatus,
@@ -447,7 +447,11 @@ class RegistrantRow:
 def list_registrants(
     activity_id: int, *, query: str = "", status: str | None = None
 ) -> list[RegistrantRow]:
-    """Registrants of an activity, searchable by name or the tail of the phone number."""
+    """Registrants of an activity, searchable by name or the last four digits of the phone.
+
+    Only the tail (``identity.phone_tail``): longer digit strings, prefixes and full
+    numbers never match phones, or the masked middle could be recovered by trying.
+    """
     from ..models import CheckIn
 
     checked = (
@@ -470,8 +474,9 @@ def list_registrants(
     elif status in (s.value for s in RegistrationStatus):
         stmt = stmt.where(Registration.status == status)
     if query:
-        if query.isdigit() and len(query) <= 11:
-            stmt = stmt.where(Registration.phone.endswith(query))
+        tail = phone_tail(query)
+        if tail is not None:
+            stmt = stmt.where(Registration.phone.endswith(tail))
         else:
             stmt = stmt.where(Registration.name.contains(query, autoescape=True))
     rows, position = [], 0

@@ -512,10 +512,19 @@
     var q = $('search-input').value.replace(/^\s+|\s+$/g, '');
     list.innerHTML = '';
     if (!q || !state.roster) { return; }
-    var hits = [], regs = state.roster.registrations, digits = /^\d{1,4}$/.test(q);
+    // Phones are found by their last four digits only, as on the registrant list
+    // (identity.phone_tail): full-width digits count, longer numbers match nothing.
+    q = q.replace(/[\uff10-\uff19]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) - 0xfee0); });
+    var hits = [], regs = state.roster.registrations, tail = /^[0-9]{4}$/.test(q);
+    if (!tail && /^[0-9]+$/.test(q)) {
+      var hint = document.createElement('li');
+      hint.textContent = T.tail_hint;
+      list.appendChild(hint);
+      return;
+    }
     for (var i = 0; i < regs.length && hits.length < 20; i++) {
       var r = regs[i];
-      if (digits ? r.phone_masked.slice(-q.length) === q : r.name.indexOf(q) >= 0) { hits.push(r); }
+      if (tail ? r.phone_masked.slice(-4) === q : r.name.indexOf(q) >= 0) { hits.push(r); }
     }
     if (!hits.length) {
       var none = document.createElement('li');
