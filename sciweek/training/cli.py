@@ -101,8 +101,11 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
         sys.exit(EXIT_INVALID)
     click.echo(
         f"已导入：新增 {result.created} 人，更新 {result.updated} 人，不变 {result.unchanged} 人，"
-        f"新建村/社区 {result.villages_created} 个，跳过错误行 {result.skipped_rows} 行。"
+        f"新建村/社区 {result.villages_created} 个，跳过错误行 {result.skipped_rows} 行，"
+        f"关联此前的报名 {result.linked_registrations} 条。"
     )
+    for refused in result.refused_links:
+        click.echo(f"[提醒] {refused.message}")
     sys.exit(EXIT_OK)
 
 

@@ -243,15 +243,19 @@ def import_preview(token: str):
             flash(
                 _(
                     "已导入：新增 %(new)s 人，更新 %(updated)s 人，不变 %(same)s 人，"
-                    "新建村/社区 %(villages)s 个，跳过错误行 %(skipped)s 行。",
+                    "新建村/社区 %(villages)s 个，跳过错误行 %(skipped)s 行，"
+                    "关联此前的报名 %(linked)s 条。",
                     new=result.created,
                     updated=result.updated,
                     same=result.unchanged,
                     villages=result.villages_created,
                     skipped=result.skipped_rows,
+                    linked=result.linked_registrations,
                 ),
                 "success",
             )
+            for refused in result.refused_links:
+                flash(refused.message, "warning")
             return redirect(url_for("training.roster"))
     else:
         db.session.rollback()
