@@ -365,6 +365,77 @@ def test_roster_settings_are_read_from_the_environment(monkeypatch, tmp_path):
         create_app()
 
 
+def bound_declared_size(tmp_path):
+    return "花名册.xlsx", with_declared_size(workbook(), SHEET_PATH, 3 * 2**30)
+
+
+def bound_ratio(tmp_path):
+    return "花名册.xlsx", workbook(sheet_xml(tail=" " * (5 * 2**20)))
+
+
+def bound_row_40_million(tmp_path):
+    return "花名册.xlsx", workbook(sheet_xml([(1, HEADER), (2, ROW), (40_000_000, ["x"])]))
+
+
+def bound_long_xlsx_cell(tmp_path):
+    return "花名册.xlsx", xlsx_with_cell("长" * 100, 50)
+
+
+def bound_long_csv_cell(tmp_path):
+    return "花名册.csv", csv_file(f"1,王五,男,,,城关镇,{'村' * 5000},13800138001,", encoding="gbk")
+
+
+def bound_csv_rows(tmp_path):
+    lines = [f"{n},干部,男,,,城关镇,城关一村,138{n:08d}," for n in range(20_001)]
+    return "花名册.csv", csv_file(*lines)
+
+
+BOUNDS = {
+    "declared unpacked size": (bound_declared_size, "超过上限 30 MB"),
+    "compression ratio": (bound_ratio, "上限 100 倍"),
+    "row 40,000,000": (bound_row_40_million, "1048576"),
+    "long xlsx cell": (bound_long_xlsx_cell, "超过上限 1000 个字符"),
+    "long csv cell": (bound_long_csv_cell, "超过上限 1000 个字符"),
+    "csv rows": (bound_csv_rows, "表格超过 20000 行"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BOUNDS))
+def test_a_bound_hit_on_the_web_is_a_form_error(admin_client, app, tmp_path, kind):
+    build, message = BOUNDS[kind]
+    name, data = build(tmp_path)
+    response = upload(admin_client, data, name)
+    assert response.status_code == 200
+    assert message in field_error(response)
+    assert stored_uploads(app) == []
+
+
+@pytest.mark.parametrize("kind", list(BOUNDS))
+def test_a_bound_hit_on_the_command_line_exits_2(runner, tmp_path, kind):
+    build, message = BOUNDS[kind]
+    name, data = build(tmp_path)
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = runner.invoke(args=["import-cadres", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "无法导入" in result.output and message in result.output
+
+
+def test_the_app_refuses_an_openpyxl_without_defusedxml():
+    import subprocess
+
+    env = {"OPENPYXL_DEFUSEDXML": "False", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import sciweek.training.roster"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
+    )
+    assert result.returncode != 0 and "defusedxml" in result.stderr
+
+
 # --- control characters in cells ----------------------------------------------------------
 
 

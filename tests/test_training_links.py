@@ -169,8 +169,9 @@ def test_late_joiners_listed_in_two_cli_imports_are_both_trained(
     assert all("关联此前的报名 1 条" in output for output in outputs)
 
 
+@pytest.mark.parametrize("via", ["web", "cli"])
 def test_a_registration_the_cadre_cannot_hold_is_left_unlinked_with_a_warning(
-    runner, make, town, tmp_path
+    client, auth, runner, make, town, tmp_path, via
 ):
     """One cadre, two registrations of one activity: the import links one and says so."""
     person = cadre(town, name="孙八", phone="13800000031")
@@ -179,14 +180,24 @@ def test_a_registration_the_cadre_cannot_hold_is_left_unlinked_with_a_warning(
     second = attend(course, "13800000032", name="孙八")  # a second phone, unlisted then
     assert second.cadre_id is None
     # The new roster gives the cadre the second phone.
-    path = tmp_path / "roster.csv"
-    path.write_bytes(late_joiner_roster("孙八", "13800000032"))
-    result = runner.invoke(args=["import-cadres", str(path)])
-    assert result.exit_code == 0, result.output
-    assert "更新 1 人" in result.output
+    roster = late_joiner_roster("孙八", "13800000032")
+    if via == "web":
+        auth.login(make.user("admin"))
+        upload = {"file": (io.BytesIO(roster), "roster.csv")}
+        preview = client.post("/manage/training/import", data=upload).headers["Location"]
+        response = client.post(preview, data={"active_from": "2026-06-01"}, follow_redirects=True)
+        assert response.status_code == 200
+        shown = response.get_data(as_text=True)
+    else:
+        path = tmp_path / "roster.csv"
+        path.write_bytes(roster)
+        result = runner.invoke(args=["import-cadres", str(path)])
+        assert result.exit_code == 0, result.output
+        shown = result.output
+    assert "更新 1 人" in shown and "关联此前的报名 0 条" in shown
     db.session.expire_all()
     assert db.session.get(Registration, second.id).cadre_id is None
     assert db.session.get(type(person), person.id).phone == "13800000032"
     assert trained_in_chengguan() == (1, 1)
-    assert "孙八" in result.output and course.title in result.output
-    assert "已有此活动的报名" in result.output
+    assert "孙八" in shown and course.title in shown
+    assert "已有此活动的报名" in shown
