@@ -54,6 +54,7 @@ def load_config(instance_path: str) -> dict:
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the PostgreSQL driver.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    roster_file_mb = _positive_int("SCIWEEK_ROSTER_MAX_FILE_MB", 10)
     return {
         "SCIWEEK_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(instance, production),
@@ -76,9 +77,7 @@ def load_config(instance_path: str) -> dict:
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "WTF_CSRF_TIME_LIMIT": None,
         # Request bodies; room for a roster file of the largest size allowed.
-        "MAX_CONTENT_LENGTH": max(25, _positive_int("SCIWEEK_ROSTER_MAX_FILE_MB", 10) + 1)
-        * 1024
-        * 1024,
+        "MAX_CONTENT_LENGTH": max(25, roster_file_mb + 1) * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "SCIWEEK_PROXY_COUNT": int(os.environ.get("SCIWEEK_PROXY_COUNT", "0")),
@@ -90,7 +89,7 @@ def load_config(instance_path: str) -> dict:
         # Roster uploads (sciweek/training/roster.py): the work one file may cause is bounded
         # before and while parsing. A district has up to ~2,500 cadres; 20,000 rows of
         # .xlsx are ~11 MB of sheet XML and ~10 s of parsing on one core.
-        "SCIWEEK_ROSTER_MAX_FILE_MB": _positive_int("SCIWEEK_ROSTER_MAX_FILE_MB", 10),
+        "SCIWEEK_ROSTER_MAX_FILE_MB": roster_file_mb,
         "SCIWEEK_ROSTER_MAX_UNZIPPED_MB": _positive_int("SCIWEEK_ROSTER_MAX_UNZIPPED_MB", 30),
         "SCIWEEK_ROSTER_MAX_ZIP_RATIO": _positive_int("SCIWEEK_ROSTER_MAX_ZIP_RATIO", 100),
         "SCIWEEK_ROSTER_MAX_ROWS": _positive_int("SCIWEEK_ROSTER_MAX_ROWS", 20_000),
