@@ -48,6 +48,19 @@ def _switch(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}.")
 
 
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1 (got {raw!r}).")
+    return value
+
+
 def load_config(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -58,6 +71,7 @@ def load_config(instance_path: str) -> dict:
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the PostgreSQL driver.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    roster_file_mb = _positive_int("SCIWEEK_ROSTER_MAX_FILE_MB", 10)
     return {
         "SCIWEEK_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(instance, production),
@@ -83,7 +97,8 @@ def load_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "WTF_CSRF_TIME_LIMIT": None,
-        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        # Request bodies; room for a roster file of the largest size allowed.
+        "MAX_CONTENT_LENGTH": max(25, roster_file_mb + 1) * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "SCIWEEK_PROXY_COUNT": int(os.environ.get("SCIWEEK_PROXY_COUNT", "0")),
@@ -92,4 +107,12 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_CHECKIN_CACHE_SECONDS": float(
             os.environ.get("SCIWEEK_CHECKIN_CACHE_SECONDS", "10")
         ),
+        # Roster uploads (sciweek/training/roster.py): the work one file may cause is bounded
+        # before and while parsing. A district has up to ~2,500 cadres; 20,000 rows of
+        # .xlsx are ~11 MB of sheet XML and ~10 s of parsing on one core.
+        "SCIWEEK_ROSTER_MAX_FILE_MB": roster_file_mb,
+        "SCIWEEK_ROSTER_MAX_UNZIPPED_MB": _positive_int("SCIWEEK_ROSTER_MAX_UNZIPPED_MB", 30),
+        "SCIWEEK_ROSTER_MAX_ZIP_RATIO": _positive_int("SCIWEEK_ROSTER_MAX_ZIP_RATIO", 100),
+        "SCIWEEK_ROSTER_MAX_ROWS": _positive_int("SCIWEEK_ROSTER_MAX_ROWS", 20_000),
+        "SCIWEEK_ROSTER_MAX_CELL_CHARS": _positive_int("SCIWEEK_ROSTER_MAX_CELL_CHARS", 1_000),
     }

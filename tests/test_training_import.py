@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from sciweek.extensions import db
 from sciweek.models import Cadre, Town, Village
-from sciweek.training.roster import MAX_DATA_ROWS, RosterFileError, parse_roster
+from sciweek.training.roster import RosterFileError, RosterLimits, parse_roster
 from sciweek.training.services import RosterImportError, check_roster, import_roster
 
 # Copies of ../shared/data (rosters as offices send them), kept in the repository so
@@ -304,7 +304,7 @@ def test_gbk_and_utf8_csv_read_the_same(make):
 def test_sheet_with_too_many_rows_is_refused(app):
     rows = [HEADER] + [
         [i, "甲", "男", "", "", "城关镇", "城关一村", "13800138000", ""]
-        for i in range(MAX_DATA_ROWS + 100)
+        for i in range(RosterLimits().max_rows + 100)
     ]
     with pytest.raises(RosterFileError, match="超过"):
         parse_roster("big.csv", csv_bytes(rows))

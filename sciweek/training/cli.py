@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..i18n import local_today
 from .coverage import coverage_by_town, local_year_today
-from .roster import RosterFileError, parse_roster
+from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import RosterCheck, RosterImportError, check_roster, import_roster
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
@@ -64,13 +64,15 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
 
     Exit status: 0 imported or clean dry run, 1 validation errors, 2 unreadable file.
     """
+    limits = RosterLimits.from_config(current_app.config)
     try:
-        data = file.read_bytes()
+        with file.open("rb") as fh:
+            data = fh.read(limits.max_file_bytes + 1)  # one byte more says "too big"
     except OSError as exc:
         click.echo(f"无法读取文件：{exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
     try:
-        parsed = parse_roster(file.name, data)
+        parsed = parse_roster(file.name, data, limits)
     except RosterFileError as exc:
         click.echo(f"无法导入：{exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
@@ -101,8 +103,11 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
         sys.exit(EXIT_INVALID)
     click.echo(
         f"已导入：新增 {result.created} 人，更新 {result.updated} 人，不变 {result.unchanged} 人，"
-        f"新建村/社区 {result.villages_created} 个，跳过错误行 {result.skipped_rows} 行。"
+        f"新建村/社区 {result.villages_created} 个，跳过错误行 {result.skipped_rows} 行，"
+        f"关联此前的报名 {result.linked_registrations} 条。"
     )
+    for refused in result.refused_links:
+        click.echo(f"[提醒] {refused.message}")
     sys.exit(EXIT_OK)
 
 

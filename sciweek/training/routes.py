@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,7 +32,7 @@ from .coverage import (
 )
 from .export import coverage_workbook, untrained_workbook
 from .forms import ConfirmImportForm, LeaveForm, LinkAttendeeForm, RosterUploadForm, TargetsForm
-from .roster import MAX_FILE_BYTES, RosterFileError, parse_roster
+from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
     RosterImportError,
     TrainingError,
@@ -196,17 +206,22 @@ def leave(cadre_id: int):
 @roles_required(*ROSTER_ROLES)
 def import_upload():
     form = RosterUploadForm()
+    limits = RosterLimits.from_config(current_app.config)
     if form.validate_on_submit():
+        # Reading a file takes up to seconds: end the read transaction that loading the
+        # user began (nothing is written here), so parsing holds no database connection
+        # state or lock.
+        db.session.commit()
         upload = form.file.data
-        data = upload.read(MAX_FILE_BYTES + 1)
+        data = upload.read(limits.max_file_bytes + 1)
         try:
-            parsed = parse_roster(upload.filename or "", data)
+            parsed = parse_roster(upload.filename or "", data, limits)
         except RosterFileError as exc:
             form.file.errors = [str(exc)]
         else:
             token = save_upload(parsed, current_user.id)
             return redirect(url_for("training.import_preview", token=token))
-    return render_template("training/import.html", form=form, max_mb=MAX_FILE_BYTES // 2**20)
+    return render_template("training/import.html", form=form, max_mb=limits.max_file_bytes // 2**20)
 
 
 def _coordinator_town() -> int | None:
@@ -243,15 +258,19 @@ def import_preview(token: str):
             flash(
                 _(
                     "已导入：新增 %(new)s 人，更新 %(updated)s 人，不变 %(same)s 人，"
-                    "新建村/社区 %(villages)s 个，跳过错误行 %(skipped)s 行。",
+                    "新建村/社区 %(villages)s 个，跳过错误行 %(skipped)s 行，"
+                    "关联此前的报名 %(linked)s 条。",
                     new=result.created,
                     updated=result.updated,
                     same=result.unchanged,
                     villages=result.villages_created,
                     skipped=result.skipped_rows,
+                    linked=result.linked_registrations,
                 ),
                 "success",
             )
+            for refused in result.refused_links:
+                flash(refused.message, "warning")
             return redirect(url_for("training.roster"))
     else:
         db.session.rollback()

@@ -12,11 +12,20 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import ActivityKind, Cadre, CoverageTarget, Registration, Town, Village
+from ..models import (
+    Activity,
+    ActivityKind,
+    Cadre,
+    CoverageTarget,
+    Registration,
+    RegistrationStatus,
+    Town,
+    Village,
+)
 from .roster import Issue, ParsedRoster, RosterRow
 
 POST_SEPARATOR = "、"
@@ -109,6 +118,34 @@ class ImportResult:
     skipped_rows: int = 0
     villages_created: int = 0
     per_town: dict[str, TownCounts] = field(default_factory=dict)
+    linked_registrations: int = 0  # earlier registrations now attached to their cadre
+    refused_links: list[RefusedLink] = field(default_factory=list)
+
+
+@dataclass
+class RefusedLink:
+    """An earlier registration left unlinked: its cadre already holds one for the activity."""
+
+    registration_id: int
+    name: str
+    activity_title: str
+    cadre_name: str
+
+    @property
+    def message(self) -> str:
+        return _(
+            "“%(activity)s”中 %(name)s 的报名未关联到干部 %(cadre)s：该干部已有此活动的报名，"
+            "同一活动每人只计一条；这条报名留在“未匹配的参训人员”中。",
+            activity=self.activity_title,
+            name=self.name,
+            cadre=self.cadre_name,
+        )
+
+
+@dataclass
+class LinkResult:
+    linked: int = 0
+    refused: list[RefusedLink] = field(default_factory=list)
 
 
 def _join_posts(posts: list[str]) -> str:
@@ -495,40 +532,72 @@ def import_roster(
         result.updated += 1
         counts.updated += 1
     db.session.flush()
-    link_registrations_by_phone([p.phone for p in people if p.phone])
+    links = link_registrations_by_phone([p.phone for p in people if p.phone])
+    result.linked_registrations = links.linked
+    result.refused_links = links.refused
     return result
 
 
-def link_registrations_by_phone(phones: list[str]) -> None:
+def link_registrations_by_phone(phones: list[str]) -> LinkResult:
     """Attach registrations made before these cadres were on the roster to them.
 
-    Registrations already linked (by phone or by hand) keep their cadre; a cadre who
-    already holds a registration for an activity is not given a second one there.
+    Each unlinked registration whose phone is a cadre's phone gets that cadre. Registrations
+    already linked (by phone or by hand) keep their cadre. A cadre holds one active
+    registration per activity (``uq_registrations_active_cadre``): when the cadre already
+    holds another one there (e.g. linked by hand, or registered with their old phone), this
+    one stays unlinked and is reported, so that a coordinator can decide on the unmatched
+    attendees page; the import goes on.
     """
+    result = LinkResult()
     if not phones:
-        return
-    cadre_by_phone = select(Cadre.id).where(Cadre.phone == Registration.phone).scalar_subquery()
-    other = aliased(Registration)
-    holds_one = (
-        select(other.id)
+        return result
+    # Both subqueries are correlated with the registration row being updated.
+    cadre_of_row = (
+        select(Cadre.id)
+        .where(Cadre.phone == Registration.phone)
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    held = aliased(Registration)
+    holder = aliased(Cadre)
+    cadre_holds_another = (
+        select(held.id)
+        .join(holder, holder.id == held.cadre_id)
         .where(
-            other.activity_id == Registration.activity_id,
-            other.cadre_id == cadre_by_phone,
-            other.status != "cancelled",
+            holder.phone == Registration.phone,
+            held.activity_id == Registration.activity_id,
+            held.id != Registration.id,
+            held.status != RegistrationStatus.CANCELLED.value,
         )
+        .correlate(Registration)
         .exists()
     )
+    active = Registration.status != RegistrationStatus.CANCELLED.value
     for start in range(0, len(phones), 500):
-        db.session.execute(
-            update(Registration)
-            .where(
-                Registration.cadre_id.is_(None),
-                Registration.phone.in_(phones[start : start + 500]),
-                ~holds_one,
+        chunk = phones[start : start + 500]
+        unlinked = and_(Registration.cadre_id.is_(None), Registration.phone.in_(chunk))
+        for row in db.session.execute(
+            select(Registration.id, Registration.name, Activity.title, Cadre.name.label("cadre"))
+            .join(Activity, Activity.id == Registration.activity_id)
+            .join(Cadre, Cadre.phone == Registration.phone)
+            .where(unlinked, active, cadre_holds_another)
+            .order_by(Registration.id)
+        ):
+            result.refused.append(
+                RefusedLink(
+                    registration_id=row.id,
+                    name=row.name,
+                    activity_title=row.title,
+                    cadre_name=row.cadre,
+                )
             )
-            .values(cadre_id=cadre_by_phone)
+        result.linked += db.session.execute(
+            update(Registration)
+            .where(unlinked, or_(~active, ~cadre_holds_another))
+            .values(cadre_id=cadre_of_row)
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
+    return result
 
 
 def mark_cadre_left(cadre: Cadre, left_on: date) -> None:
