@@ -171,10 +171,16 @@ PAIRS = 200
 PAIR_PLACES = 3
 
 
-def _place_states(activity_id: int) -> tuple[list[tuple[int, str, str]], int]:
-    """(id, status, secret hash) of every registration in id order, and the place count."""
+def _place_states(activity_id: int) -> tuple[list, int]:
+    """Every registration (id, status, secret hash, promoted later) in id order, and the
+    place count. "Promoted later": confirmed after it was created, from the waitlist."""
     rows = db.session.execute(
-        select(Registration.id, Registration.status, Registration.secret_hash)
+        select(
+            Registration.id,
+            Registration.status,
+            Registration.secret_hash,
+            Registration.confirmed_at > Registration.created_at,
+        )
         .where(Registration.activity_id == activity_id)
         .order_by(Registration.id)
     ).all()
@@ -227,9 +233,10 @@ def test_a_cancel_and_a_registration_at_once_keep_every_place_and_the_order(
 
         for n in range(PAIR_PLACES):
             assert register(f"135{n:08d}").status_code == 303
+        rows, _count = _place_states(activity_id)
+        orders = {"cancel first": 0, "registration first": 0}
         with ThreadPoolExecutor(max_workers=2) as pool:
             for pair in range(PAIRS):
-                rows, _count = _place_states(activity_id)
                 holder = next(r for r in rows if r[1] == "confirmed")  # the earliest
                 barrier = threading.Barrier(2, timeout=60)
 
@@ -254,5 +261,9 @@ def test_a_cancel_and_a_registration_at_once_keep_every_place_and_the_order(
                 assert waiting == [], state
                 newcomer = rows[-1]
                 assert newcomer[1] == "confirmed", state
+                # Waitlisted, then given the cancelled place: the registration came first.
+                orders["registration first" if newcomer[3] else "cancel first"] += 1
         log = server.log()
     assert "Traceback" not in log, log[-3000:]
+    print(orders)
+    assert all(orders.values()), orders  # both interleavings really happened
