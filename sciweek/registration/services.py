@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from ..database import begin_write
 from ..extensions import db
 from ..identity import IdentityError, normalize_phone
 from ..models import (
@@ -185,7 +186,8 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()
         return (row.id, row.status) if row else None
-    # SQLite: decided under the database write lock (the transaction began IMMEDIATE).
+    # SQLite: decided under the database write lock, taken before the first read here.
+    begin_write()
     confirmed = _take_place(values["activity_id"])
     if not confirmed:
         activity = db.session.execute(
@@ -306,6 +308,7 @@ def _active_registration_of_cadre(activity_id: int, phone: str) -> Registration 
 
 def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> IssuedTicket:
     """A repeated submit of the same form gets the ticket again (with a fresh secret)."""
+    begin_write()  # (reloads ``existing`` under the lock)
     if (
         submission_hash
         and existing.submission_hash == submission_hash
@@ -402,6 +405,7 @@ def cancel_registration(registration_id: int) -> Registration | None:
 
     One transaction. Returns the promoted registration, if any.
     """
+    begin_write()
     registration = db.session.get(Registration, registration_id)
     if registration is None:
         raise RegistrationRefused(_("报名记录不存在。"))
@@ -446,7 +450,9 @@ def _has_live_check_in(registration_id: int) -> bool:
 def fill_from_waitlist(activity_id: int) -> int:
     """Promote waitlisted people into free places (after capacity was raised).
 
-    Runs in the caller's transaction; returns how many were promoted.
+    Runs in the caller's transaction, which must be able to write (on SQLite: hold
+    the write lock since before it read the activity, see ``database``); returns how
+    many were promoted.
     """
     _lock_activity(activity_id)
     promoted = 0
