@@ -117,17 +117,6 @@ def begin_write(session=None) -> None:
         _begin_immediate_now.reset(token)
 
 
-def holds_write_lock(session=None) -> bool:
-    """Whether the session's transaction may write without failing (always on PostgreSQL)."""
-    if session is None:
-        from .extensions import db
-
-        session = db.session()  # the request's (app context's) Session
-    if session.get_bind().dialect.name != "sqlite":
-        return True
-    return session.in_transaction() and bool(session.connection().info.get(_HOLDS_WRITE_LOCK))
-
-
 def reads_only(view: Callable) -> Callable:
     """Mark a view whose unsafe-method requests write nothing to the database.
 

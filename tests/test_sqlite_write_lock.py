@@ -68,7 +68,12 @@ def site(app, make, auth):
     feed_token = issue_feed_token(organizer)
     db.session.commit()
     auth.login(organizer)
-    data = {"activity_id": activity.id, "secret": ticket.secret, "feed_token": feed_token}
+    data = {
+        "activity_id": activity.id,
+        "secret": ticket.secret,
+        "feed_token": feed_token,
+        "username": organizer.username,
+    }
     db.session.remove()
     return data
 
@@ -96,7 +101,12 @@ def test_reading_pages_answer_while_another_connection_holds_the_write_lock(
     ]
     with write_lock_held(_path(app.config["SQLALCHEMY_DATABASE_URI"])):
         statuses = {page: client.get(page).status_code for page in pages}
+        with app.app_context():  # a visitor of their own (Flask-Login keeps the user in g)
+            login = app.test_client().post(
+                "/login", data={"username": site["username"], "password": DEFAULT_PASSWORD}
+            )
     assert statuses == dict.fromkeys(pages, 200)
+    assert login.status_code == 302  # logging in writes nothing, so it does not wait either
 
 
 @only_sqlite

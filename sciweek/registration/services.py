@@ -1,10 +1,23 @@
 """Registration rules: places, waitlist, tickets and cancellation.
 
 Capacity is guarded by the database, never by counting in Python first:
-``activities.confirmed_count`` only changes through conditional UPDATEs
-(``... WHERE confirmed_count < capacity``), which PostgreSQL evaluates under a
-row lock and SQLite under its database write lock (transactions begin
-IMMEDIATE), and a CHECK constraint refuses any commit that would overbook.
+``activities.confirmed_count`` only changes through conditional UPDATEs, and a CHECK
+constraint refuses any commit that would overbook.
+
+Every change of places — registering (walk-ins too), cancelling (by the registrant or
+staff), promoting after a capacity rise — is decided while holding the activity's lock
+and reads the latest committed state, so the waitlist is served strictly in order:
+
+* PostgreSQL: the activity's row lock (FOR NO KEY UPDATE). Registration is one
+  statement that waits for the lock before deciding (see ``_PG_REGISTER``: a plain
+  ``UPDATE ... WHERE confirmed_count < capacity`` would decide "full" from its snapshot
+  without waiting, issue 9.1); cancellation and promotion take the lock first and read
+  in later statements, which see everything committed before they got it.
+* SQLite: the database write lock, taken by ``database.begin_write()`` before the first
+  read the decision depends on.
+
+A newcomer is therefore confirmed only when a place is free and nobody is waiting, and
+a freed place goes to the earliest waitlisted person in the same transaction.
 """
 
 from __future__ import annotations
