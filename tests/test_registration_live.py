@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from sciweek.extensions import db
 from sciweek.models import Activity, Registration
+from sciweek.registration.tickets import hash_secret
 
 from .conftest import Factory, local
 from .live_server import LiveServer, csrf_session
@@ -23,11 +24,11 @@ ATTEMPTS = 200
 PLACES = 20
 
 
-def make_open_activity(waitlist: bool) -> int:
+def make_open_activity(waitlist: bool, places: int = PLACES) -> int:
     factory = Factory()
     activity = factory.activity(
         title="抢票活动",
-        capacity=PLACES,
+        capacity=places,
         waitlist_enabled=waitlist,
         sessions=[(local(2099, 6, 1, 9), local(2099, 6, 1, 11))],
     )
@@ -164,3 +165,105 @@ def test_cancellations_racing_registrations_lose_no_seat(live_database, tmp_path
         )
     ).all()
     assert promoted == []
+
+
+PAIRS = 200
+PAIR_PLACES = 3
+
+
+def _place_states(activity_id: int) -> tuple[list, int]:
+    """Every registration (id, status, secret hash, promoted later) in id order, and the
+    place count. "Promoted later": confirmed after it was created, from the waitlist."""
+    rows = db.session.execute(
+        select(
+            Registration.id,
+            Registration.status,
+            Registration.secret_hash,
+            Registration.confirmed_at > Registration.created_at,
+        )
+        .where(Registration.activity_id == activity_id)
+        .order_by(Registration.id)
+    ).all()
+    count = db.session.scalar(select(Activity.confirmed_count).where(Activity.id == activity_id))
+    # End the read at once: on SQLite an open transaction here could hold up the server.
+    db.session.remove()
+    return [tuple(r) for r in rows], count
+
+
+def test_a_cancel_and_a_registration_at_once_keep_every_place_and_the_order(
+    live_database, tmp_path
+):
+    """Issue 9.1: one cancel and one registration released together, 200 times over.
+
+    The activity is full with nobody waiting. Whichever request gets the activity first,
+    afterwards every place is taken and nobody is waiting: either the cancel freed the
+    place and the newcomer took it, or the newcomer was waitlisted and the cancel handed
+    the place straight to them. Never a free place beside a waitlisted newcomer (who
+    would then be overtaken by the next registrant).
+    """
+    app, url = live_database
+    activity_id = make_open_activity(waitlist=True, places=PAIR_PLACES)
+    with LiveServer(
+        url, tmp_path / "server", workers=4, SCIWEEK_REGISTRATION_RATE_LIMIT="100000 per minute"
+    ) as server:
+        page = f"{server.url}/activities/{activity_id}"
+        registering, register_token = csrf_session(page)
+        cancelling, cancel_token = csrf_session(page)  # one CSRF token per browser session
+        secrets: dict[str, str] = {}  # secret hash -> secret
+
+        def register(phone: str):
+            response = registering.post(
+                f"{page}/register",
+                data={"csrf_token": register_token, "name": "报名人", "phone": phone},
+                allow_redirects=False,
+                timeout=60,
+            )
+            if response.status_code == 303:
+                secret = response.headers["Location"].rsplit("/", 1)[1]
+                secrets[hash_secret(secret)] = secret
+            return response
+
+        def cancel(secret: str):
+            return cancelling.post(
+                f"{server.url}/t/{secret}/cancel",
+                data={"csrf_token": cancel_token},
+                allow_redirects=False,
+                timeout=60,
+            )
+
+        for n in range(PAIR_PLACES):
+            assert register(f"135{n:08d}").status_code == 303
+        rows, _count = _place_states(activity_id)
+        orders = {"cancel first": 0, "registration first": 0}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for pair in range(PAIRS):
+                holder = next(r for r in rows if r[1] == "confirmed")  # the earliest
+                barrier = threading.Barrier(2, timeout=60)
+
+                def together(call, *args, barrier=barrier):
+                    barrier.wait()
+                    return call(*args)
+
+                phone = f"136{pair:08d}"
+                cancelled = pool.submit(together, cancel, secrets[holder[2]])
+                registered = pool.submit(together, register, phone)
+                responses = [cancelled.result(), registered.result()]
+                assert [r.status_code for r in responses] == [303, 303], server.log()[-3000:]
+
+                rows, count = _place_states(activity_id)
+                confirmed = [r[0] for r in rows if r[1] == "confirmed"]
+                waiting = [r[0] for r in rows if r[1] == "waitlisted"]
+                state = f"after pair {pair + 1}: confirmed {confirmed}, waitlisted {waiting}"
+                assert (len(confirmed), count) == (PAIR_PLACES, PAIR_PLACES), state
+                # Nobody jumped the queue: every confirmed registration came before
+                # every waitlisted one. Here the waitlist is empty after every pair.
+                assert not waiting or max(confirmed) < min(waiting), state
+                assert waiting == [], state
+                newcomer = rows[-1]
+                assert newcomer[1] == "confirmed", state
+                # Waitlisted, then given the cancelled place: the registration came first.
+                orders["registration first" if newcomer[3] else "cancel first"] += 1
+        log = server.log()
+    assert "Traceback" not in log, log[-3000:]
+    print(orders)
+    assert all(orders.values()), orders  # both interleavings really happened

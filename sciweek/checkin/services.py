@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
+from ..database import begin_write
 from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
@@ -403,6 +404,7 @@ def scan_ticket(
     Every scan is logged, failed ones too. A repeated nonce returns the stored answer.
     The caller has checked that ``user`` may check in for ``activity``.
     """
+    begin_write()  # SQLite: decide on the latest state, under the write lock
     code = parse_scanned_code(text, base_url)
     registration = _find_registration(activity, code) if code is not None else None
     result = ScanResult.INVALID if registration is None else _status_result(registration, activity)
@@ -433,6 +435,7 @@ def register_walk_in(
     A person already registered (same phone) is checked in on that registration.
     Raises RegistrationRefused for a bad name or phone, or a closed activity.
     """
+    begin_write()
     stored = _logged_scan(user.id, nonce)
     if stored is not None:
         return _answer_from_log(stored, activity)
@@ -443,6 +446,7 @@ def register_walk_in(
         ).registration
     except registration_services.AlreadyRegistered as exc:
         registration = exc.registration
+    begin_write()  # the registration committed: the check-in is a second transaction
     return _check_in_and_log(
         user=user,
         activity=activity,
@@ -562,6 +566,7 @@ def self_check_in(session: ActivitySession, proof: SelfCheckInProof) -> ScanAnsw
     ``proof`` shows the registration is theirs; raises SelfCheckInRefused otherwise.
     The answer names the person; pages show that name masked (``identity.mask_name``).
     """
+    begin_write()  # SQLite: decide on the latest state, under the write lock
     activity = session.activity
     registration = _registration_proven_by(activity, proof)
     return _check_in_and_log(
@@ -582,6 +587,7 @@ def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
 
     A conditional UPDATE: of two organizers undoing at once, one wins, the other is told.
     """
+    begin_write()
     registration = checkin.registration
     undone_at = utcnow()
     taken_back = db.session.execute(
@@ -689,7 +695,10 @@ def user_for_token(raw: str) -> User | None:
     if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
         # A Core UPDATE, not an ORM change: noting when a token was used is not an edit
         # of the token, and must not clear the scan caches (fast._forget_on_flush).
-        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        # A GET (the roster download) may get here: take the write lock first.
+        token_id = token.id
+        begin_write()
+        db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         db.session.commit()
     return token.user
 

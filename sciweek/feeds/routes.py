@@ -17,6 +17,7 @@ from .services import (
     feed_body,
     feed_version,
     issue_feed_token,
+    issue_first_feed_token,
     parse_feed_filters,
     personal_feed,
     public_feed,
@@ -107,8 +108,8 @@ def account_calendar():
     reset = False
     if form.validate_on_submit():
         token, reset = issue_feed_token(current_user), True
-    elif request.method == "GET" and current_user.feed_token_hash is None:
-        token = issue_feed_token(current_user)
+    elif request.method == "GET":
+        token = issue_first_feed_token(current_user._get_current_object())
     if token is not None:
         db.session.commit()
     response = Response(

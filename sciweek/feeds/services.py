@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from ..activities.labels import KIND_LABELS
 from ..activities.services import PUBLIC_STATUSES
+from ..database import begin_write
 from ..extensions import db
 from ..manage.permissions import activities_visible_to
 from ..models import (
@@ -359,6 +360,20 @@ def issue_feed_token(user: User) -> str:
     token = secrets.token_urlsafe(32)
     user.feed_token_hash = hash_secret(token)
     return token
+
+
+def issue_first_feed_token(user: User) -> str | None:
+    """The personal feed token of a first visit; None when ``user`` already has one.
+
+    A GET that writes: it takes the write lock first and looks again under it, so two
+    tabs opened at once issue one token, not two with the first silently replaced.
+    """
+    if user.feed_token_hash is not None:
+        return None
+    begin_write()
+    if user.feed_token_hash is not None:
+        return None
+    return issue_feed_token(user)
 
 
 def user_for_feed_token(token: str) -> User | None:

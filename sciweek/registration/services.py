@@ -1,10 +1,23 @@
 """Registration rules: places, waitlist, tickets and cancellation.
 
 Capacity is guarded by the database, never by counting in Python first:
-``activities.confirmed_count`` only changes through conditional UPDATEs
-(``... WHERE confirmed_count < capacity``), which PostgreSQL evaluates under a
-row lock and SQLite under its database write lock (transactions begin
-IMMEDIATE), and a CHECK constraint refuses any commit that would overbook.
+``activities.confirmed_count`` only changes through conditional UPDATEs, and a CHECK
+constraint refuses any commit that would overbook.
+
+Every change of places — registering (walk-ins too), cancelling (by the registrant or
+staff), promoting after a capacity rise — is decided while holding the activity's lock
+and reads the latest committed state, so the waitlist is served strictly in order:
+
+* PostgreSQL: the activity's row lock (FOR NO KEY UPDATE). Registration is one
+  statement that waits for the lock before deciding (see ``_PG_REGISTER``: a plain
+  ``UPDATE ... WHERE confirmed_count < capacity`` would decide "full" from its snapshot
+  without waiting, issue 9.1); cancellation and promotion take the lock first and read
+  in later statements, which see everything committed before they got it.
+* SQLite: the database write lock, taken by ``database.begin_write()`` before the first
+  read the decision depends on.
+
+A newcomer is therefore confirmed only when a place is free and nobody is waiting, and
+a freed place goes to the earliest waitlisted person in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from ..database import begin_write
 from ..extensions import db
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
@@ -130,15 +144,36 @@ def _release_place(activity_id: int) -> None:
     )
 
 
-# PostgreSQL: take the place and write the registration in ONE statement, so the
-# activity row is locked only between this statement and COMMIT: no Python runs
-# while other registrations wait for the lock.
+# PostgreSQL: decide and write the registration in ONE statement, under the activity's
+# row lock, so no Python runs while other registrations wait for the lock.
+#
+# The decision must wait for that lock. A plain ``UPDATE ... WHERE confirmed_count <
+# capacity`` does not: in READ COMMITTED a row that fails the WHERE in the statement's
+# snapshot is skipped without waiting, so a registration could see "full" while a
+# cancellation holding the lock was about to free a place (issue 9.1). Here ``activity``
+# locks the row first (FOR NO KEY UPDATE: it serialises everything that changes places,
+# but not the foreign-key checks of other tables), which waits for any transaction
+# holding it and then returns the latest committed version; every decision is read from
+# it. ``place`` then updates that row: its snapshot still holds the older version, which
+# PostgreSQL re-reads as the latest before writing (EvalPlanQual), computing the new
+# count from the latest version. LEAST only keeps the CHECK constraint, which is tested
+# on the older version before that re-read, from failing spuriously; on the latest
+# version a free place means confirmed_count < capacity, so LEAST changes nothing.
+# Registrations are numbered (waitlist order) under the lock, so in the order decided.
 _PG_REGISTER = text(
     """
-WITH place AS (
-    UPDATE activities SET confirmed_count = confirmed_count + 1
-    WHERE id = :activity_id AND status = 'published'
-      AND (capacity IS NULL OR confirmed_count < capacity)
+WITH activity AS (
+    SELECT id,
+           status = 'published' AS open,
+           status = 'published' AND waitlist_enabled AS waitlist,
+           status = 'published' AND (capacity IS NULL OR confirmed_count < capacity) AS free
+    FROM activities
+    WHERE id = :activity_id
+    FOR NO KEY UPDATE
+),
+place AS (
+    UPDATE activities SET confirmed_count = LEAST(confirmed_count + 1, capacity)
+    WHERE id = (SELECT id FROM activity WHERE free)
     RETURNING id
 )
 INSERT INTO registrations (
@@ -149,24 +184,32 @@ SELECT :activity_id, :user_id, :name, :phone, :town_id, :village_id,
        :secret_hash, :short_code, :submission_hash, :walk_in, :now, :now,
        CASE WHEN EXISTS (SELECT 1 FROM place) THEN :now END,
        (SELECT id FROM cadres WHERE phone = :cadre_phone)
-WHERE EXISTS (SELECT 1 FROM place) OR :waitlist_enabled
+WHERE EXISTS (SELECT 1 FROM place) OR EXISTS (SELECT 1 FROM activity WHERE waitlist)
 RETURNING id, status
 """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-def _insert_registration(values: dict, waitlist_enabled: bool) -> tuple[int, str] | None:
-    """Take a place if one is left and insert the registration; None when refused."""
+def _insert_registration(values: dict) -> tuple[int, str] | None:
+    """Take a place if one is left, else a waitlist place, and insert the registration.
+
+    None when refused: full without a waitlist, or no longer published. Decided under
+    the activity's lock on the latest committed state (see _PG_REGISTER).
+    """
     if db.session.get_bind().dialect.name == "postgresql":
-        row = db.session.execute(
-            _PG_REGISTER,
-            {**values, "waitlist_enabled": waitlist_enabled, "cadre_phone": values["phone"]},
-        ).first()
+        row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()
         return (row.id, row.status) if row else None
-    # SQLite: the transaction already holds the database write lock (BEGIN IMMEDIATE).
+    # SQLite: decided under the database write lock, taken before the first read here.
+    begin_write()
     confirmed = _take_place(values["activity_id"])
-    if not confirmed and not waitlist_enabled:
-        return None
+    if not confirmed:
+        activity = db.session.execute(
+            select(Activity.status, Activity.waitlist_enabled).where(
+                Activity.id == values["activity_id"]
+            )
+        ).one()
+        if activity.status != ActivityStatus.PUBLISHED or not activity.waitlist_enabled:
+            return None
     status = (RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED).value
     now = values.pop("now")
     result = db.session.execute(
@@ -214,7 +257,6 @@ def register_for_activity(
         problem = None
     if problem:
         raise RegistrationRefused(problem)
-    waitlist_enabled = activity.waitlist_enabled
 
     submission_hash = hash_secret(request.submission) if request.submission else None
     for _attempt in range(5):
@@ -233,7 +275,7 @@ def register_for_activity(
             "now": utcnow(),
         }
         try:
-            inserted = _insert_registration(values, waitlist_enabled)
+            inserted = _insert_registration(values)
             db.session.commit()
         except IntegrityError:
             # The partial unique index says this phone is already registered
@@ -247,6 +289,10 @@ def register_for_activity(
                 return _repeat_or_refuse(existing, submission_hash)
             continue
         if inserted is None:
+            # Full without a waitlist, or (rarely) unpublished a moment ago.
+            activity = db.session.get(Activity, activity_id)
+            if activity is not None and activity.status != ActivityStatus.PUBLISHED:
+                raise RegistrationRefused(registration_open_problem(activity))
             raise RegistrationRefused(_("名额已满。"))
         return IssuedTicket(inserted[0], secret, status=inserted[1])
     raise RuntimeError("could not register after several short-code collisions")
@@ -275,6 +321,7 @@ def _active_registration_of_cadre(activity_id: int, phone: str) -> Registration 
 
 def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> IssuedTicket:
     """A repeated submit of the same form gets the ticket again (with a fresh secret)."""
+    begin_write()  # (reloads ``existing`` under the lock)
     if (
         submission_hash
         and existing.submission_hash == submission_hash
@@ -356,8 +403,14 @@ def _first_waitlisted(activity_id: int) -> Registration | None:
 
 
 def _lock_activity(activity_id: int) -> None:
-    """Take the activity row lock first, as registration does (consistent lock order)."""
-    db.session.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update())
+    """Take the activity row lock first, as registration does (consistent lock order).
+
+    FOR NO KEY UPDATE, the lock registration takes: it serialises everything that
+    changes places without blocking foreign-key checks (a scan logged for the activity).
+    """
+    db.session.execute(
+        select(Activity.id).where(Activity.id == activity_id).with_for_update(key_share=True)
+    )
 
 
 def cancel_registration(registration_id: int) -> Registration | None:
@@ -365,6 +418,7 @@ def cancel_registration(registration_id: int) -> Registration | None:
 
     One transaction. Returns the promoted registration, if any.
     """
+    begin_write()
     registration = db.session.get(Registration, registration_id)
     if registration is None:
         raise RegistrationRefused(_("报名记录不存在。"))
@@ -409,7 +463,9 @@ def _has_live_check_in(registration_id: int) -> bool:
 def fill_from_waitlist(activity_id: int) -> int:
     """Promote waitlisted people into free places (after capacity was raised).
 
-    Runs in the caller's transaction; returns how many were promoted.
+    Runs in the caller's transaction, which must be able to write (on SQLite: hold
+    the write lock since before it read the activity, see ``database``); returns how
+    many were promoted.
     """
     _lock_activity(activity_id)
     promoted = 0
