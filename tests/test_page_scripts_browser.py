@@ -144,7 +144,9 @@ def test_copy_button_copies_the_feed_address(demo, context):
     button = page.locator(".copy-feed-url")
     assert button.inner_text() == "复制地址"
     button.click()
-    page.wait_for_function("() => document.querySelector('.copy-feed-url').textContent !== '复制地址'")
+    page.wait_for_function(
+        "() => !/复制地址/.test(document.querySelector('.copy-feed-url').textContent)"
+    )
     assert button.inner_text() == "已复制"
     assert page.evaluate("navigator.clipboard.readText()") == address
 
@@ -183,6 +185,6 @@ def test_coverage_bars_have_their_widths_and_the_page_prints(demo, context):
     # The year field is narrow (it was a style= attribute).
     assert page.eval_on_selector("input[name=year]", "i => i.offsetWidth") < 160
     # The print button prints.
-    page.evaluate("window.print = () => { window.printed = (window.printed || 0) + 1; }")
+    page.evaluate("() => { window.print = () => { window.printed = (window.printed || 0) + 1; }; }")
     page.click("button[data-print]")
     assert page.evaluate("window.printed") == 1
