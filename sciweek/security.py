@@ -11,14 +11,13 @@ from flask import Flask, Response
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        # 'unsafe-inline' for scripts is needed today: inline <script> blocks remain in
-        # registration/_register.html and feeds/_subscribe_links.html, and on* attributes
-        # (confirm before cancelling, print, select the feed URL). They move to static/js/
-        # in a later issue; then drop 'unsafe-inline' here. No 'unsafe-eval': nothing
-        # needs it (jsQR included).
-        "script-src 'self' 'unsafe-inline'",
-        # style="" attributes: coverage bars and narrow year inputs.
-        "style-src 'self' 'unsafe-inline'",
+        # Scripts and styles only from this site's static/ files: no inline <script>, no
+        # on*= handlers, no javascript: URLs, no <style> blocks or style= attributes
+        # (tests/test_csp.py checks every template and page). Pages pass data to their
+        # scripts in data-* attributes; scripts may still set styles through the CSSOM.
+        # No 'unsafe-eval': nothing needs it (jsQR included).
+        "script-src 'self'",
+        "style-src 'self'",
         # The projector receives its rotating QR code as a data: PNG (checkin.self_code).
         "img-src 'self' data:",
         # The scanner's service worker is served from this site (/manage/activities/scan-sw.js).

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import flask_babel
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,10 +54,44 @@ def test_templates_have_no_bare_chinese_text():
     offenders = []
     for template in (ROOT / "templates").rglob("*.html"):
         text = template.read_text(encoding="utf-8")
-        # Drop gettext calls, Jinja comments and <script> blocks' string tables.
+        # Drop gettext calls and Jinja comments. (No <script> blocks: tests/test_csp.py.)
         stripped = re.sub(r"_\((['\"]).*?\1", "", text, flags=re.S)
         stripped = re.sub(r"\{#.*?#\}", "", stripped, flags=re.S)
         for number, line in enumerate(stripped.splitlines(), start=1):
             if HAN.search(line):
                 offenders.append(f"{template.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
     assert offenders == []
+
+
+def test_static_scripts_hold_no_chinese_text():
+    """A script's texts come from its page, rendered with _() into data-* attributes."""
+    offenders = []
+    for script in sorted((ROOT / "static" / "js").rglob("*.js")):
+        for number, line in enumerate(script.read_text(encoding="utf-8").splitlines(), start=1):
+            if HAN.search(line):
+                offenders.append(f"{script.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
+    assert offenders == []
+
+
+# The data-* attributes that static/js/forms.js and feeds.js show to the visitor.
+SCRIPT_TEXTS = re.compile(r'data-(confirm|done|fail)="([^"]*)"')
+
+
+def test_texts_handed_to_scripts_speak_the_visitors_language(client, make, auth):
+    activity = make.activity()
+    assert (
+        client.post(
+            f"/activities/{activity.id}/register", data={"name": "张三", "phone": "13800138000"}
+        ).status_code
+        == 303
+    )
+    auth.login(make.user("admin"))
+    pages = ["/", f"/activities/{activity.id}", f"/manage/activities/{activity.id}/registrations"]
+    for lang, language in (("zh", HAN), ("en", re.compile("^[^\u4e00-\u9fff]*[A-Za-z]"))):
+        flask_babel.refresh()  # the test's app context outlives requests and caches the locale
+        texts = {}
+        for page in pages:
+            html = client.get(f"{page}?lang={lang}").get_data(as_text=True)
+            texts.update({kind: text for kind, text in SCRIPT_TEXTS.findall(html)})
+        assert sorted(texts) == ["confirm", "done", "fail"], lang
+        assert all(language.search(text) for text in texts.values()), texts

@@ -135,11 +135,11 @@ def test_error_page_of_a_crash_carries_the_headers(app, client):
     assert_protected(response)
 
 
-def test_csp_allows_what_the_pages_need_today(client):
+def test_csp_allows_what_the_pages_need_and_no_inline_code(client):
     csp = csp_directives(client.get("/"))
-    # Inline <script> blocks and on* attributes remain until they move to static/js/.
-    assert csp["script-src"] == ["'self'", "'unsafe-inline'"]
-    assert "'unsafe-eval'" not in csp["script-src"]
+    # Scripts and styles come from static/ only (tests/test_csp.py checks every page).
+    assert csp["script-src"] == ["'self'"]
+    assert csp["style-src"] == ["'self'"]
     # The projector's QR code is a data: PNG; the scanner registers a same-origin worker.
     assert csp["img-src"] == ["'self'", "data:"]
     assert csp.get("worker-src", ["'self'"]) == ["'self'"]
