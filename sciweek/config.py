@@ -41,7 +41,7 @@ def _switch(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}.")
 
 
-def _number(name: str, default: int | float, *, minimum: int, whole: bool = True):
+def _number(name: str, default: int | float, *, minimum: int, whole: bool = True) -> int | float:
     """A number of at least ``minimum`` (a whole number unless ``whole=False``); anything
     else, including nan and inf, stops the start with a message naming the variable."""
     raw = _text(name).strip()
