@@ -7,7 +7,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import load_config
+from .config import instance_path, load_config
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,8 +16,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Application factory: config, then extensions, blueprints, error pages and CLI."""
     app = Flask(
         __name__,
-        instance_path=os.environ.get("SCIWEEK_INSTANCE_PATH")
-        or os.path.join(PROJECT_ROOT, "instance"),
+        instance_path=instance_path(os.path.join(PROJECT_ROOT, "instance")),
         template_folder=os.path.join(PROJECT_ROOT, "templates"),
         static_folder=os.path.join(PROJECT_ROOT, "static"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -11,8 +12,58 @@ class ConfigError(RuntimeError):
     """Raised when the environment cannot give a safe configuration."""
 
 
+# Per client address. Villages share one address behind carrier NAT, and a whole training
+# room may share one village Wi-Fi address: generous per address.
+DEFAULT_PER_ADDRESS_RATE_LIMIT = "30 per minute; 300 per hour"
+
+
+def _text(name: str, default: str = "") -> str:
+    """The one place that reads the environment: a variable's value as given, or
+    ``default`` when it is unset or blank."""
+    value = os.environ.get(name, "")
+    return value if value.strip() else default
+
+
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def _switch(name: str, default: bool) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off, any case."""
+    raw = _text(name).strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE_WORDS:
+        return True
+    if raw in _FALSE_WORDS:
+        return False
+    # A typo must not silently leave the site without rate limits (or with them).
+    raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}.")
+
+
+def _number(name: str, default: int | float, *, minimum: int, whole: bool = True) -> int | float:
+    """A number of at least ``minimum`` (a whole number unless ``whole=False``); anything
+    else, including nan and inf, stops the start with a message naming the variable."""
+    raw = _text(name).strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name} must be {kind} of at least {minimum} (got {raw!r}).")
+    return value
+
+
+def instance_path(default: str) -> str:
+    """The instance folder (secret key, SQLite database): ``SCIWEEK_INSTANCE_PATH``."""
+    return _text("SCIWEEK_INSTANCE_PATH", default)
+
+
 def _secret_key(instance_path: Path, production: bool) -> str:
-    key = os.environ.get("SCIWEEK_SECRET_KEY")
+    key = _text("SCIWEEK_SECRET_KEY")
     if key:
         return key
     if production:
@@ -31,63 +82,29 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key_file.read_text().strip()
 
 
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
-
-
-def _switch(name: str, default: bool) -> bool:
-    """An on/off environment variable: 1/true/yes/on or 0/false/no/off, any case."""
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE_WORDS:
-        return True
-    if raw in _FALSE_WORDS:
-        return False
-    # A typo must not silently leave the site without rate limits (or with them).
-    raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}.")
-
-
-def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1 (got {raw!r}).")
-    return value
-
-
 def load_config(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
-    production = os.environ.get("SCIWEEK_ENV", "development") == "production"
-    database_url = os.environ.get("SCIWEEK_DATABASE_URL") or (
-        f"sqlite:///{instance / 'sciweek.sqlite3'}"
-    )
+    production = _text("SCIWEEK_ENV", "development") == "production"
+    database_url = _text("SCIWEEK_DATABASE_URL", f"sqlite:///{instance / 'sciweek.sqlite3'}")
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the PostgreSQL driver.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
-    roster_file_mb = _positive_int("SCIWEEK_ROSTER_MAX_FILE_MB", 10)
+    roster_file_mb = _number("SCIWEEK_ROSTER_MAX_FILE_MB", 10, minimum=1)
     return {
         "SCIWEEK_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(instance, production),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "SCIWEEK_BASE_URL": os.environ.get("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
-        "RATELIMIT_STORAGE_URI": os.environ.get("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
+        "SCIWEEK_BASE_URL": _text("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "RATELIMIT_STORAGE_URI": _text("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _switch("SCIWEEK_RATELIMIT_ENABLED", default=True),
-        # Per client address. Villages share one address behind carrier NAT, so be generous.
-        "SCIWEEK_REGISTRATION_RATE_LIMIT": os.environ.get(
-            "SCIWEEK_REGISTRATION_RATE_LIMIT", "30 per minute; 300 per hour"
+        "SCIWEEK_REGISTRATION_RATE_LIMIT": _text(
+            "SCIWEEK_REGISTRATION_RATE_LIMIT", DEFAULT_PER_ADDRESS_RATE_LIMIT
         ),
-        # A whole training room may share one village Wi-Fi address: generous per IP.
-        "SCIWEEK_SELF_CHECKIN_RATE_LIMIT": os.environ.get(
-            "SCIWEEK_SELF_CHECKIN_RATE_LIMIT", "30 per minute; 300 per hour"
+        "SCIWEEK_SELF_CHECKIN_RATE_LIMIT": _text(
+            "SCIWEEK_SELF_CHECKIN_RATE_LIMIT", DEFAULT_PER_ADDRESS_RATE_LIMIT
         ),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -101,18 +118,18 @@ def load_config(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": max(25, roster_file_mb + 1) * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
-        "SCIWEEK_PROXY_COUNT": int(os.environ.get("SCIWEEK_PROXY_COUNT", "0")),
+        "SCIWEEK_PROXY_COUNT": _number("SCIWEEK_PROXY_COUNT", 0, minimum=0),
         # Scan URL on PostgreSQL: how long a process trusts its cached token users and
         # door permissions (sciweek/checkin/fast.py); 0 turns the caches off.
-        "SCIWEEK_CHECKIN_CACHE_SECONDS": float(
-            os.environ.get("SCIWEEK_CHECKIN_CACHE_SECONDS", "10")
+        "SCIWEEK_CHECKIN_CACHE_SECONDS": _number(
+            "SCIWEEK_CHECKIN_CACHE_SECONDS", 10.0, minimum=0, whole=False
         ),
         # Roster uploads (sciweek/training/roster.py): the work one file may cause is bounded
         # before and while parsing. A district has up to ~2,500 cadres; 20,000 rows of
         # .xlsx are ~11 MB of sheet XML and ~10 s of parsing on one core.
         "SCIWEEK_ROSTER_MAX_FILE_MB": roster_file_mb,
-        "SCIWEEK_ROSTER_MAX_UNZIPPED_MB": _positive_int("SCIWEEK_ROSTER_MAX_UNZIPPED_MB", 30),
-        "SCIWEEK_ROSTER_MAX_ZIP_RATIO": _positive_int("SCIWEEK_ROSTER_MAX_ZIP_RATIO", 100),
-        "SCIWEEK_ROSTER_MAX_ROWS": _positive_int("SCIWEEK_ROSTER_MAX_ROWS", 20_000),
-        "SCIWEEK_ROSTER_MAX_CELL_CHARS": _positive_int("SCIWEEK_ROSTER_MAX_CELL_CHARS", 1_000),
+        "SCIWEEK_ROSTER_MAX_UNZIPPED_MB": _number("SCIWEEK_ROSTER_MAX_UNZIPPED_MB", 30, minimum=1),
+        "SCIWEEK_ROSTER_MAX_ZIP_RATIO": _number("SCIWEEK_ROSTER_MAX_ZIP_RATIO", 100, minimum=1),
+        "SCIWEEK_ROSTER_MAX_ROWS": _number("SCIWEEK_ROSTER_MAX_ROWS", 20_000, minimum=1),
+        "SCIWEEK_ROSTER_MAX_CELL_CHARS": _number("SCIWEEK_ROSTER_MAX_CELL_CHARS", 1_000, minimum=1),
     }

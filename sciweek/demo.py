@@ -106,11 +106,47 @@ def _at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=LOCAL_TZ)
 
 
+# Which departments organize each kind, in turn.
+DEPARTMENT_CYCLE = {
+    "outreach": ["kjj", "nyncj", "kx"],
+    "science_day": ["kx", "kjj"],
+    "st_week": ["kjj", "kx"],
+    "training": ["kx", "rsj", "nyncj", "kjj"],
+}
+# Spread activities from six weeks ago to two months ahead; campaign activities sit inside
+# their campaign's dates.
+ACTIVITY_OFFSETS = [-40, -21, -9, -2, 0, 1, 2, 3, 5, 7, 9, 12, 15, 20, 26, 33, 45, 60]
+CAPACITIES = [20, 50, 80, None, 30, 200]
+
+
 def seed_demo(today: date | None = None) -> str:
-    """Create what is missing of the demo data set; return a one-line summary."""
+    """Create what is missing of the demo data set; return a one-line summary.
+
+    In order: towns and villages, departments, campaigns, users, activities, then
+    registrations and the cadre roster with attendance.
+    """
     today = today or datetime.now(LOCAL_TZ).date()
     created = {"towns": 0, "villages": 0, "departments": 0, "activities": 0, "users": 0}
+    towns = _seed_towns(created)
+    departments = _seed_departments(created)
+    db.session.flush()
+    campaigns = {
+        "st_week": _campaign("2026年科技活动周", "st_week", date(2026, 5, 16), date(2026, 5, 23)),
+        "science_day": _campaign(
+            "2026年全国科普日", "science_day", date(2026, 9, 1), date(2026, 9, 30)
+        ),
+    }
+    created["users"] = _seed_users()
+    db.session.flush()
+    created["activities"] = _seed_activities(today, list(towns.values()), departments, campaigns)
+    db.session.flush()
+    created["registrations"] = _seed_registrations(today)
+    created["cadres"], created["check-ins"] = _seed_training(today)
+    return "Demo data: " + ", ".join(f"{v} {k} added" for k, v in created.items())
 
+
+def _seed_towns(created: dict[str, int]) -> dict[str, Town]:
+    """The eight towns with their villages, by code; counts what was added in ``created``."""
     towns: dict[str, Town] = {}
     for code, name, village_names in _town_villages():
         town = db.session.scalar(select(Town).where(Town.code == code))
@@ -124,7 +160,11 @@ def seed_demo(today: date | None = None) -> str:
                 town.villages.append(Village(name=village_name))
                 created["villages"] += 1
         towns[code] = town
+    return towns
 
+
+def _seed_departments(created: dict[str, int]) -> dict[str, Department]:
+    """The four organizing departments, by code."""
     departments: dict[str, Department] = {}
     for code, name, former in DEPARTMENTS:
         department = db.session.scalar(select(Department).where(Department.code == code))
@@ -133,15 +173,12 @@ def seed_demo(today: date | None = None) -> str:
             db.session.add(department)
             created["departments"] += 1
         departments[code] = department
-    db.session.flush()
+    return departments
 
-    campaigns = {
-        "st_week": _campaign("2026年科技活动周", "st_week", date(2026, 5, 16), date(2026, 5, 23)),
-        "science_day": _campaign(
-            "2026年全国科普日", "science_day", date(2026, 9, 1), date(2026, 9, 30)
-        ),
-    }
 
+def _seed_users() -> int:
+    """The demo log-ins of README; return how many were added."""
+    added = 0
     for username, role, dept, town, name in USERS:
         if db.session.scalar(select(User.id).where(User.username == username)) is None:
             create_user(
@@ -152,19 +189,19 @@ def seed_demo(today: date | None = None) -> str:
                 town_code=town,
                 display_name=name,
             )
-            created["users"] += 1
-    db.session.flush()
+            added += 1
+    return added
 
-    town_list = list(towns.values())
-    dept_cycle = {
-        "outreach": ["kjj", "nyncj", "kx"],
-        "science_day": ["kx", "kjj"],
-        "st_week": ["kjj", "kx"],
-        "training": ["kx", "rsj", "nyncj", "kjj"],
-    }
-    # Spread activities from six weeks ago to two months ahead; campaign
-    # activities sit inside their campaign's dates.
-    offsets = [-40, -21, -9, -2, 0, 1, 2, 3, 5, 7, 9, 12, 15, 20, 26, 33, 45, 60]
+
+def _seed_activities(
+    today: date,
+    towns: list[Town],
+    departments: dict[str, Department],
+    campaigns: dict[str, Campaign],
+) -> int:
+    """Eight activities of each kind around ``today`` (titles not there yet); the checker is
+    assigned to the first two of each kind. Return how many were added."""
+    added = 0
     index = 0
     checker = db.session.scalar(select(User).where(User.username == "checker"))
     for kind, topics in TOPICS.items():
@@ -172,67 +209,80 @@ def seed_demo(today: date | None = None) -> str:
             index += 1
             if db.session.scalar(select(Activity.id).where(Activity.title == title)):
                 continue
-            town = town_list[index % len(town_list)]
-            village = town.villages[number % len(town.villages)]
-            campaign = campaigns.get(kind)
-            if campaign is not None and number % 2 == 0:
-                day = campaign.starts_on + timedelta(days=number % 7)
-            elif kind == "training":
-                # Half the trainings are behind us, so coverage has something to count.
-                campaign = None
-                day = today + timedelta(days=TRAINING_OFFSETS[number % len(TRAINING_OFFSETS)])
-            else:
-                campaign = None
-                day = today + timedelta(days=offsets[index % len(offsets)])
-            activity = Activity(
-                kind=kind,
-                title=title,
-                description=description,
-                campaign=campaign,
-                town=town,
-                village=village if kind in ("outreach", "training") else None,
-                venue=f"{village.name}村委会文化礼堂"
-                if kind in ("outreach", "training")
-                else f"{town.name}文化中心",
-                audience=Audience.CADRES.value if kind == "training" else Audience.PUBLIC.value,
-                capacity=[20, 50, 80, None, 30, 200][index % 6],
-                waitlist_enabled=index % 4 != 0,
-                status=ActivityStatus.PUBLISHED.value,
-                published_at=_at(day - timedelta(days=14), 9),
-                registration_opens_at=_at(day - timedelta(days=14), 9),
-                registration_closes_at=_at(day, 8),
-            )
-            activity.departments = [departments[c] for c in dept_cycle[kind][: 1 + number % 2]]
-            if kind == "training":
-                activity.sessions = [
-                    ActivitySession(
-                        starts_at=_at(day + timedelta(days=d), 9),
-                        ends_at=_at(day + timedelta(days=d), 11, 30),
-                        credit_hours=Decimal("2.5"),
-                        note=f"第{d + 1}场",
-                    )
-                    for d in range(1 + number % 3)
-                ]
-            else:
-                activity.sessions = [
-                    ActivitySession(starts_at=_at(day, 9, 30), ends_at=_at(day, 16))
-                ]
-            if number == 5 and kind == "outreach":
-                activity.status = ActivityStatus.CANCELLED.value
-                activity.cancel_reason = "因天气原因取消，改期另行通知。"
-                activity.cancelled_at = _at(today, 8)
-                activity.sequence = 1
-            if number == 7 and kind == "training":
-                activity.status = ActivityStatus.DRAFT.value
-                activity.published_at = None
+            town = towns[index % len(towns)]
+            campaign, day = _campaign_and_day(kind, number, index, campaigns.get(kind), today)
+            activity = _demo_activity(kind, number, index, title, description, town, day)
+            activity.campaign = campaign
+            activity.departments = [
+                departments[c] for c in DEPARTMENT_CYCLE[kind][: 1 + number % 2]
+            ]
+            _set_demo_status(activity, kind, number, today)
             db.session.add(activity)
             if checker is not None and number < 2:
                 checker.assigned_activities.append(activity)
-            created["activities"] += 1
-    db.session.flush()
-    created["registrations"] = _seed_registrations(today)
-    created["cadres"], created["check-ins"] = _seed_training(today)
-    return "Demo data: " + ", ".join(f"{v} {k} added" for k, v in created.items())
+            added += 1
+    return added
+
+
+def _campaign_and_day(
+    kind: str, number: int, index: int, campaign: Campaign | None, today: date
+) -> tuple[Campaign | None, date]:
+    """Every other activity of a campaign's kind sits in the campaign; the rest around today."""
+    if campaign is not None and number % 2 == 0:
+        return campaign, campaign.starts_on + timedelta(days=number % 7)
+    if kind == "training":
+        # Half the trainings are behind us, so coverage has something to count.
+        return None, today + timedelta(days=TRAINING_OFFSETS[number % len(TRAINING_OFFSETS)])
+    return None, today + timedelta(days=ACTIVITY_OFFSETS[index % len(ACTIVITY_OFFSETS)])
+
+
+def _demo_activity(
+    kind: str, number: int, index: int, title: str, description: str, town: Town, day: date
+) -> Activity:
+    """A published activity on ``day``: trainings in a village hall with one to three
+    sessions of 2.5 credit hours, the rest with one day-long session."""
+    village = town.villages[number % len(town.villages)]
+    in_village = kind in ("outreach", "training")
+    activity = Activity(
+        kind=kind,
+        title=title,
+        description=description,
+        town=town,
+        village=village if in_village else None,
+        venue=f"{village.name}村委会文化礼堂" if in_village else f"{town.name}文化中心",
+        audience=Audience.CADRES.value if kind == "training" else Audience.PUBLIC.value,
+        capacity=CAPACITIES[index % len(CAPACITIES)],
+        waitlist_enabled=index % 4 != 0,
+        status=ActivityStatus.PUBLISHED.value,
+        published_at=_at(day - timedelta(days=14), 9),
+        registration_opens_at=_at(day - timedelta(days=14), 9),
+        registration_closes_at=_at(day, 8),
+    )
+    if kind == "training":
+        activity.sessions = [
+            ActivitySession(
+                starts_at=_at(day + timedelta(days=d), 9),
+                ends_at=_at(day + timedelta(days=d), 11, 30),
+                credit_hours=Decimal("2.5"),
+                note=f"第{d + 1}场",
+            )
+            for d in range(1 + number % 3)
+        ]
+    else:
+        activity.sessions = [ActivitySession(starts_at=_at(day, 9, 30), ends_at=_at(day, 16))]
+    return activity
+
+
+def _set_demo_status(activity: Activity, kind: str, number: int, today: date) -> None:
+    """One outreach activity is cancelled and one training is still a draft."""
+    if number == 5 and kind == "outreach":
+        activity.status = ActivityStatus.CANCELLED.value
+        activity.cancel_reason = "因天气原因取消，改期另行通知。"
+        activity.cancelled_at = _at(today, 8)
+        activity.sequence = 1
+    if number == 7 and kind == "training":
+        activity.status = ActivityStatus.DRAFT.value
+        activity.published_at = None
 
 
 def _campaign(name: str, kind: str, starts: date, ends: date) -> Campaign:

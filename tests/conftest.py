@@ -34,6 +34,10 @@ from sciweek.models import (
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("SCIWEEK_TEST_POSTGRES_URL")
 DEFAULT_PASSWORD = "correct-horse-9"
+# Users made by the factory below get a one-iteration hash: each scrypt hash or check costs
+# ~0.1 s of CPU and the suite makes hundreds. Users the application creates (create_user,
+# sign-up) keep the real method; tests/test_accounts.py checks that.
+TEST_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1"
 
 
 def require_or_skip(available: bool, reason: str) -> None:
@@ -219,7 +223,7 @@ class Factory:
             department=department,
             town=town,
         )
-        user.set_password(password or DEFAULT_PASSWORD)
+        user.set_password(password or DEFAULT_PASSWORD, method=TEST_PASSWORD_HASH_METHOD)
         db.session.add(user)
         db.session.commit()
         return user

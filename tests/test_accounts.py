@@ -3,6 +3,7 @@ from sqlalchemy import select
 
 from sciweek import create_app
 from sciweek.accounts.auth import safe_next_url
+from sciweek.accounts.services import create_user
 from sciweek.extensions import db
 from sciweek.models import Town, User
 
@@ -23,10 +24,36 @@ def test_login_with_bad_password_shows_message_beside_field(client, make, auth):
     assert client.get("/manage/").status_code == 302
 
 
-def test_passwords_are_stored_hashed(make):
-    user = make.user("admin", password="plain-secret-123")
+def test_passwords_are_stored_hashed_with_scrypt(app, make):
+    """The test factory's cheap hash must not leak into the application's own accounts."""
+    department = make.department(code="kjj")
+    user = create_user("zhang", "organizer", "plain-secret-123", department_code=department.code)
+    db.session.commit()
     assert "plain-secret-123" not in user.password_hash
+    assert user.password_hash.startswith("scrypt:32768:8:1$")
     assert user.check_password("plain-secret-123")
+    assert not user.check_password("plain-secret-124")
+
+
+def test_citizen_signup_hashes_with_scrypt(client):
+    response = client.post(
+        "/account/signup",
+        data={
+            "phone": "13800138000",
+            "password": "plain-secret-123",
+            "confirm": "plain-secret-123",
+        },
+    )
+    assert response.status_code == 302
+    user = db.session.scalar(select(User).where(User.username == "13800138000"))
+    assert user.password_hash.startswith("scrypt:32768:8:1$")
+
+
+def test_factory_users_log_in_with_their_cheap_hash(make, auth, client):
+    user = make.user("admin")
+    assert user.password_hash.startswith("pbkdf2:sha256:1$")
+    assert auth.login(user).status_code == 302
+    assert client.get("/manage/").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from sciweek.registration.tickets import ticket_url
 from .browser_support import watch_policy_violations
 from .checkin_support import LiveServer, issue_ticket
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
+from .waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 BASE_ARGS = [
@@ -146,7 +147,8 @@ def test_camera_scan_of_a_real_ticket_checks_the_person_in(chromium_available, s
         page.wait_for_selector("#result[data-result=ok]", timeout=20000)
         assert "张三" in page.inner_text("#result")
         assert page.inner_text("#count-in") == "1"
-        # The camera keeps seeing the same ticket: no second check-in, no error.
+        # The camera keeps seeing the same ticket: no second check-in, no error. (Nothing
+        # to wait for: the test is that nothing happens during this time.)
         page.wait_for_timeout(1500)
         browser.close()
     # The camera (Permissions-Policy), jsQR and the scanner ran under the site's headers.
@@ -156,7 +158,7 @@ def test_camera_scan_of_a_real_ticket_checks_the_person_in(chromium_available, s
 
 
 def test_offline_scans_are_queued_and_synced(chromium_available, site):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     url = f"{site.server.url}/manage/activities/{site.activity_id}/scan"
     with sync_playwright() as p:
@@ -186,7 +188,14 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
         page.wait_for_function(
             "() => navigator.serviceWorker && navigator.serviceWorker.controller"
         )
-        page.wait_for_timeout(500)
+        # (page.evaluate awaits the promise; wait_for_function would not.)
+        wait_until(
+            lambda: page.evaluate(
+                "async () => !!(await caches.match(location.pathname + location.search))"
+                " && !!(await caches.match('/static/js/scanner.js'))"
+            ),
+            what="the service worker to keep the scanner page",
+        )
 
         context.set_offline(True)
         page.reload()  # served by the service worker
@@ -195,17 +204,20 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
         )
 
         def scan(text):
+            # The answer is the data-result the scanner sets again for this scan.
+            page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
             page.fill("#code-input", text)
             page.press("#code-input", "Enter")
-            page.wait_for_timeout(300)
+            page.wait_for_selector("#result[data-result]", state="attached")
             return page.get_attribute("#result", "data-result")
 
         assert scan(site.short_codes[0].lower()) == "ok"
         assert scan(site.ticket_urls[0]) == "already_checked_in"
         assert scan(site.ticket_urls[1]) == "ok"  # hashed in the browser, found in the roster
         assert scan("https://evil.example.com/t/" + "A" * 32) == "invalid"
-        assert page.inner_text("#net-status") == "离线 — 4 条待同步"
-        assert page.inner_text("#count-in") == "2"
+        # The queue is written to IndexedDB after the answer is shown.
+        expect(page.locator("#net-status")).to_have_text("离线 — 4 条待同步")
+        expect(page.locator("#count-in")).to_have_text("2")
         assert count(site.app, CheckIn) == 0
 
         context.set_offline(False)

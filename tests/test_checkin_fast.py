@@ -4,11 +4,10 @@ one statement per scan, with the general path for lost races and repeated nonces
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from sciweek.checkin import fast, services
 from sciweek.extensions import db
@@ -16,6 +15,19 @@ from sciweek.models import ActivitySession, ApiToken, CheckIn, ScanLog, utcnow
 
 from .checkin_support import bearer, issue_ticket
 from .test_checkin_api import checkin_rows, door, scan  # noqa: F401 - door is a fixture
+from .waiting import wait_until
+
+
+def blocked_by(pid: int) -> int:
+    """How many sessions of this database wait for a lock that session ``pid`` holds."""
+    with db.engine.connect() as probe:  # a new transaction: pg_stat_activity is not cached
+        return probe.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND :pid = ANY(pg_blocking_pids(pid))"
+            ),
+            {"pid": pid},
+        ).scalar()
 
 
 def postgres_only(backend):
@@ -53,9 +65,10 @@ def test_race_lost_to_a_checkin_the_statement_cannot_see(app, client, door, back
     def scan_now():
         answers["response"] = scan(client, token, secret, activity_id)
 
+    holder_pid = other.execute(text("SELECT pg_backend_pid()")).scalar()
     thread = threading.Thread(target=scan_now)
     thread.start()
-    time.sleep(0.5)  # the scan's INSERT now waits for this uncommitted check-in
+    wait_until(lambda: blocked_by(holder_pid), what="the scan's INSERT to wait for our check-in")
     transaction.commit()
     other.close()
     thread.join(20)

@@ -1,5 +1,9 @@
 """Upgrading an empty database gives exactly the models' schema, on both databases."""
 
+import ast
+import re
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -48,3 +52,33 @@ def test_upgrade_gives_models_schema_without_drift(empty_database_url, tmp_path,
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         engine.dispose()
         db.engine.dispose()
+
+
+VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+
+
+def _revision_and_parent(path: Path) -> tuple[str, str | None]:
+    """``revision`` and ``down_revision`` as the migration file assigns them."""
+    values = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            values[target.id] = ast.literal_eval(node.value)
+    return values["revision"], values["down_revision"]
+
+
+def test_migration_file_names_sort_in_chain_order():
+    """Names start with the date, hour and minute the migration took its place in the chain
+    (YYYYMMDD_HHMM_<revision>_<slug>.py, alembic.ini's file_template). A migration put after
+    another one when branches are merged must be renamed to sort after it."""
+    files = sorted(p.name for p in VERSIONS.glob("*.py"))
+    parent_of = dict(_revision_and_parent(VERSIONS / name) for name in files)
+    file_of = {_revision_and_parent(VERSIONS / name)[0]: name for name in files}
+    child_of = {parent: revision for revision, parent in parent_of.items()}
+    assert len(child_of) == len(parent_of), "the chain has a branch: two migrations share a parent"
+    chain, revision = [], child_of.get(None)
+    while revision is not None:
+        chain.append(file_of[revision])
+        revision = child_of.get(revision)
+    assert chain == files
+    assert all(re.fullmatch(r"\d{8}_\d{4}_[0-9a-f]{12}_\w+\.py", name) for name in files)

@@ -117,6 +117,6 @@ def test_policy_violations_are_seen(browser, site):
     violations = watch_policy_violations(context)
     page = context.new_page()
     page.goto(f"{server.url}/activities/{activity_id}")
-    page.evaluate("fetch('https://example.invalid/x').catch(function () {})")
-    page.wait_for_timeout(300)
+    with page.expect_console_message(lambda m: "connect-src" in m.text, timeout=5000):
+        page.evaluate("fetch('https://example.invalid/x').catch(function () {})")
     assert any("connect-src" in v for v in violations), violations

@@ -71,8 +71,7 @@ API_MAX_BODY = 4 * 1024
 
 
 def self_checkin_rate_limit() -> str:
-    # A whole training room may share one village Wi-Fi address: generous per IP.
-    return current_app.config.get("SCIWEEK_SELF_CHECKIN_RATE_LIMIT", "30 per minute; 300 per hour")
+    return current_app.config["SCIWEEK_SELF_CHECKIN_RATE_LIMIT"]
 
 
 # --- API plumbing ---------------------------------------------------------------

@@ -27,6 +27,9 @@ class Role(enum.StrEnum):
 ROLE_VALUES = tuple(r.value for r in Role)
 STAFF_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR, Role.CHECKER)
 
+# werkzeug's default, written out: memory-hard scrypt (N=2**15, r=8, p=1), ~0.1 s a hash.
+PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
+
 checker_assignments = Table(
     "checker_assignments",
     db.metadata,
@@ -59,8 +62,10 @@ class User(UserMixin, db.Model):
     town: Mapped[Town | None] = relationship()
     assigned_activities: Mapped[list[Activity]] = relationship(secondary=checker_assignments)
 
-    def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+    def set_password(self, password: str, *, method: str = PASSWORD_HASH_METHOD) -> None:
+        """Keep a salted hash of ``password``. The application always uses the default
+        ``method``; only the test factories pass a cheap one, to save suite time."""
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -32,7 +32,7 @@ bp = Blueprint("registration", __name__)
 
 
 def registration_rate_limit() -> str:
-    return current_app.config.get("SCIWEEK_REGISTRATION_RATE_LIMIT", "30 per minute; 300 per hour")
+    return current_app.config["SCIWEEK_REGISTRATION_RATE_LIMIT"]
 
 
 def _ticket_headers(response: Response) -> Response:

@@ -618,73 +618,111 @@ def _excerpt(text: str, length: int = 30) -> str:
 
 
 def _parse_row(parsed: ParsedRoster, number: int, cells: list[Cell], mapping: dict[str, int]):
-    def cell(name: str) -> Cell:
-        index = mapping.get(name)
-        if index is None or index >= len(cells) or name in unusable:
+    """Read one data row into ``parsed`` with its issues; a row empty in every key column
+    (a note or total line beneath the table) is passed over."""
+    reader = _RowReader(parsed.columns, number, cells, mapping)
+    if reader.is_blank():
+        return
+    reader.refuse_unreadable_cells()
+    parsed.rows.append(reader.read())
+    parsed.issues.extend(reader.issues)
+
+
+class _RowReader:
+    """The cells of one data row, read field by field; problems collect in ``issues``."""
+
+    KEY_FIELDS = ("name", "town", "village", "phone", "id_number")
+
+    def __init__(
+        self, columns: dict[str, str], number: int, cells: list[Cell], mapping: dict[str, int]
+    ):
+        self.columns = columns
+        self.number = number
+        self.cells = cells
+        self.mapping = mapping
+        self.unusable: set[str] = set()  # cells reported as errors and not read any further
+        self.issues: list[Issue] = []
+
+    def cell(self, name: str) -> Cell:
+        index = self.mapping.get(name)
+        if index is None or index >= len(self.cells) or name in self.unusable:
             return Cell(None, "empty")
-        return cells[index]
+        return self.cells[index]
 
-    unusable: set[str] = set()  # cells reported as errors and not read any further
-    key_fields = ("name", "town", "village", "phone", "id_number")
-    if all(cell(name).kind == "empty" for name in key_fields):
-        return  # a note or total line beneath the table
-    issues: list[Issue] = []
+    def problem(self, name: str, message: str, level: str = "error") -> None:
+        self.issues.append(Issue(self.number, self.columns.get(name, ""), message, level))
 
-    def problem(name: str, message: str, level: str = "error") -> None:
-        issues.append(Issue(number, parsed.columns.get(name, ""), message, level))
+    def is_blank(self) -> bool:
+        return all(self.cell(name).kind == "empty" for name in self.KEY_FIELDS)
 
-    for name in FIELDS:
-        value = cell(name)
-        if value.kind == "formula":
-            problem(
-                name,
-                _("单元格是公式（%(f)s），请改为直接填写的内容。", f=_excerpt(str(value.value))),
-            )
-            unusable.add(name)
-        elif value.kind == "text" and _CONTROL.search(value.value):
-            problem(
-                name,
-                _("单元格含有不可见的控制字符（如 NUL），请删除后重新填写；该单元格未读取。"),
-            )
-            unusable.add(name)
+    def refuse_unreadable_cells(self) -> None:
+        """Formulas and control characters are errors; such cells are not read further."""
+        for name in FIELDS:
+            value = self.cell(name)
+            if value.kind == "formula":
+                self.problem(
+                    name,
+                    _(
+                        "单元格是公式（%(f)s），请改为直接填写的内容。",
+                        f=_excerpt(str(value.value)),
+                    ),
+                )
+                self.unusable.add(name)
+            elif value.kind == "text" and _CONTROL.search(value.value):
+                self.problem(
+                    name,
+                    _("单元格含有不可见的控制字符（如 NUL），请删除后重新填写；该单元格未读取。"),
+                )
+                self.unusable.add(name)
 
-    row = RosterRow(row=number)
-    name_text = _CJK_SPACED.sub("", _plain_text(cell("name")))
-    if "name" not in unusable:
-        if not name_text:
-            problem("name", _("姓名为空。"))
-        elif len(name_text) > 50:
-            problem("name", _("姓名过长。"))
-    row.name = name_text[:50]
-    row.gender = _plain_text(cell("gender"))[:4]
-    row.birth_month = _plain_text(cell("birth_month"))[:10]
-    row.post = _plain_text(cell("post"))[:60]
-    for name, label in (("town", _("所属镇街")), ("village", _("村/社区"))):
-        if name in unusable:
-            continue
-        text = _plain_text(cell(name))
+    def read(self) -> RosterRow:
+        """The row's values; ``valid`` is False when any of its issues is an error."""
+        row = RosterRow(row=self.number)
+        row.name = self._name()
+        row.gender = _plain_text(self.cell("gender"))[:4]
+        row.birth_month = _plain_text(self.cell("birth_month"))[:10]
+        row.post = _plain_text(self.cell("post"))[:60]
+        for name, label in (("town", _("所属镇街")), ("village", _("村/社区"))):
+            if name not in self.unusable:
+                setattr(row, name, self._place(name, label))
+        if "phone" not in self.unusable:
+            row.phone = self._phone()
+        if "id_number" not in self.unusable:
+            row.id_number = self._id_number()
+        row.valid = not any(i.level == "error" for i in self.issues)
+        return row
+
+    def _name(self) -> str:
+        # Spaces between Chinese characters (王 五, to line names up) are not part of it.
+        text = _CJK_SPACED.sub("", _plain_text(self.cell("name")))
+        if "name" not in self.unusable:
+            if not text:
+                self.problem("name", _("姓名为空。"))
+            elif len(text) > 50:
+                self.problem("name", _("姓名过长。"))
+        return text[:50]
+
+    def _place(self, name: str, label: str) -> str:
+        text = _plain_text(self.cell(name))
         if not text:
-            problem(name, _("%(label)s为空。", label=label))
+            self.problem(name, _("%(label)s为空。", label=label))
         elif len(text) > 64:
-            problem(name, _("%(label)s过长。", label=label))
-        setattr(row, name, text[:64])
+            self.problem(name, _("%(label)s过长。", label=label))
+        return text[:64]
 
-    if "phone" not in unusable:
-        if cell("phone").kind == "empty":
-            problem("phone", _("请填写手机号。"))
-        else:
-            phone, error, warning = _read_phone(cell("phone"))
-            if error:
-                problem("phone", error)
-            if warning:
-                problem("phone", warning, "warning")
-            row.phone = phone
-    if "id_number" not in unusable:
-        id_number, error = _read_id_number(cell("id_number"))
+    def _phone(self) -> str | None:
+        if self.cell("phone").kind == "empty":
+            self.problem("phone", _("请填写手机号。"))
+            return None
+        phone, error, warning = _read_phone(self.cell("phone"))
         if error:
-            problem("id_number", error)
-        row.id_number = id_number
+            self.problem("phone", error)
+        if warning:
+            self.problem("phone", warning, "warning")
+        return phone
 
-    row.valid = not any(i.level == "error" for i in issues)
-    parsed.rows.append(row)
-    parsed.issues.extend(issues)
+    def _id_number(self) -> str | None:
+        id_number, error = _read_id_number(self.cell("id_number"))
+        if error:
+            self.problem("id_number", error)
+        return id_number

@@ -152,10 +152,6 @@ def _join_posts(posts: list[str]) -> str:
     return POST_SEPARATOR.join(p for p in posts if p)[:200]
 
 
-def _split_posts(text: str) -> list[str]:
-    return [p for p in (text or "").split(POST_SEPARATOR) if p]
-
-
 class _Groups:
     """Union-find over file rows that share an ID number or a phone (one person)."""
 
@@ -173,94 +169,113 @@ class _Groups:
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
 
+    def join_sharing(self, rows: list[RosterRow], attribute: str) -> None:
+        """Put rows with the same non-empty value of ``attribute`` in one group."""
+        first: dict[str, int] = {}
+        for row in rows:
+            value = getattr(row, attribute)
+            if not value:
+                continue
+            if value in first:
+                self.union(first[value], row.row)
+            else:
+                first[value] = row.row
+
+
+@dataclass
+class _Findings:
+    """What checking a roster found: its issues, and the rows that errors make invalid."""
+
+    columns: dict[str, str]
+    issues: list[Issue]
+    invalid: set[int]
+
+    def error(self, row: int, column: str, message: str) -> None:
+        """An error in one cell: the row will not be imported."""
+        self.issues.append(Issue(row, self.columns.get(column, ""), message))
+        self.invalid.add(row)
+
 
 def check_roster(parsed: ParsedRoster, *, only_town_id: int | None = None) -> RosterCheck:
     """Check a parsed roster against towns, villages and the cadres already on the roster.
 
     ``only_town_id`` restricts the file to one town (a coordinator's import). Reads a
     constant number of queries whatever the file's size; writes nothing.
+
+    The steps: find each row's town; merge rows that are one person (一肩挑); match each
+    person to the roster; list the villages to create; count per town.
     """
-    issues = list(parsed.issues)
-    invalid = {r.row for r in parsed.rows if not r.valid}
-    columns = parsed.columns
+    findings = _Findings(
+        columns=parsed.columns,
+        issues=list(parsed.issues),
+        invalid={r.row for r in parsed.rows if not r.valid},
+    )
+    town_of = _towns_of_rows([r for r in parsed.rows if r.valid], findings, only_town_id)
+    rows = [r for r in parsed.rows if r.row in town_of]
+    people = _plan_people(_one_person_groups(rows), town_of, findings)
+    _match_existing(people, findings, only_town_id)
+    new_villages = _villages_to_create(people, findings)
+    counts = _counts_by_town(parsed, town_of, people, findings.invalid, new_villages)
+    issues = findings.issues
+    issues.sort(key=lambda i: (i.row is None, i.row or 0))
+    return RosterCheck(
+        parsed=parsed,
+        issues=issues,
+        people=people,
+        invalid_rows=findings.invalid,
+        town_counts=dict(sorted(counts.items())),
+        new_villages=sorted(new_villages),
+    )
 
-    def error(row: int, column: str, message: str) -> None:
-        issues.append(Issue(row, columns.get(column, ""), message))
-        invalid.add(row)
 
+def _towns_of_rows(
+    rows: list[RosterRow], findings: _Findings, only_town_id: int | None
+) -> dict[int, Town]:
+    """Each row's town (by name or code), keyed by row number; unknown or, for a town's own
+    import, foreign towns are errors and their rows are left out."""
     towns = list(db.session.scalars(select(Town)))
     town_by_key = {t.name: t for t in towns} | {t.code: t for t in towns}
-    villages = {(v.town_id, v.name): v.id for v in db.session.execute(select(Village)).scalars()}
-
-    rows = [r for r in parsed.rows if r.valid]
     town_of: dict[int, Town] = {}
     for row in rows:
         town = town_by_key.get(row.town)
         if town is None:
-            error(
+            findings.error(
                 row.row,
                 "town",
                 _("未知的镇街“%(town)s”，请核对名称或请管理员先添加该镇街。", town=row.town),
             )
         elif only_town_id is not None and town.id != only_town_id:
-            error(
+            findings.error(
                 row.row, "town", _("您只能导入本镇街的干部，这一行属于“%(town)s”。", town=town.name)
             )
         else:
             town_of[row.row] = town
+    return town_of
 
-    # One person listed on several rows (一肩挑): same ID number or same phone.
-    rows = [r for r in rows if r.row in town_of]
+
+def _one_person_groups(rows: list[RosterRow]) -> list[list[RosterRow]]:
+    """Rows grouped by person: one person listed on several rows (一肩挑) shares an ID
+    number or a phone. Groups come in the order of their first row."""
     groups = _Groups(rows)
-    first_by_id: dict[str, int] = {}
-    first_by_phone: dict[str, int] = {}
-    for row in rows:
-        if row.id_number:
-            if row.id_number in first_by_id:
-                groups.union(first_by_id[row.id_number], row.row)
-            else:
-                first_by_id[row.id_number] = row.row
-        if row.phone:
-            if row.phone in first_by_phone:
-                groups.union(first_by_phone[row.phone], row.row)
-            else:
-                first_by_phone[row.phone] = row.row
+    groups.join_sharing(rows, "id_number")
+    groups.join_sharing(rows, "phone")
     members: dict[int, list[RosterRow]] = defaultdict(list)
     for row in rows:
         members[groups.find(row.row)].append(row)
+    return list(members.values())
 
+
+def _plan_people(
+    groups: list[list[RosterRow]], town_of: dict[int, Town], findings: _Findings
+) -> list[PlannedCadre]:
+    """One planned cadre per group of rows; groups whose rows disagree are errors."""
+    villages = {(v.town_id, v.name): v.id for v in db.session.execute(select(Village)).scalars()}
     people: list[PlannedCadre] = []
-    for group in members.values():
+    for group in groups:
+        posts = _merged_posts(group, town_of, findings)
+        if posts is None:
+            continue
         head = group[0]
-        others = group[1:]
-        if others:
-            conflict = _group_conflict(group, town_of)
-            if conflict:
-                listed = "、".join(str(r.row) for r in group)
-                for row in group:
-                    error(
-                        row.row,
-                        conflict[0],
-                        _("第 %(rows)s 行：%(why)s", rows=listed, why=conflict[1]),
-                    )
-                continue
-            posts = list(dict.fromkeys(r.post for r in group if r.post))
-            issues.append(
-                Issue(
-                    head.row,
-                    "",
-                    _(
-                        "第 %(rows)s 行是同一人（%(name)s，身份证号或手机号相同），"
-                        "合并为一名干部，职务：%(posts)s。",
-                        rows="、".join(str(r.row) for r in group),
-                        name=head.name,
-                        posts=_join_posts(posts) or _("未填"),
-                    ),
-                    "info",
-                )
-            )
-        else:
-            posts = [head.post] if head.post else []
         town = town_of[head.row]
         people.append(
             PlannedCadre(
@@ -277,56 +292,40 @@ def check_roster(parsed: ParsedRoster, *, only_town_id: int | None = None) -> Ro
                 id_number=next((r.id_number for r in group if r.id_number), None),
             )
         )
+    return people
 
-    _match_existing(people, error, issues, only_town_id)
 
-    new_villages: dict[tuple[int, str], tuple[str, str]] = {}
-    for person in people:
-        if person.village_id is None and not set(person.rows) & invalid:
-            new_villages[(person.town_id, person.village_name)] = (
-                person.town_name,
-                person.village_name,
-            )
-    for town_name, village_name in new_villages.values():
-        issues.append(
-            Issue(
-                None,
-                columns.get("village", ""),
-                _("将新建村/社区“%(village)s”（%(town)s）。", village=village_name, town=town_name),
-                "info",
-            )
+def _merged_posts(
+    group: list[RosterRow], town_of: dict[int, Town], findings: _Findings
+) -> list[str] | None:
+    """The posts of one person's rows, noting a merge of several rows; None (and an error
+    on every row) when the rows cannot be one person."""
+    head = group[0]
+    if len(group) == 1:
+        return [head.post] if head.post else []
+    listed = "、".join(str(r.row) for r in group)
+    conflict = _group_conflict(group, town_of)
+    if conflict:
+        column, why = conflict
+        for row in group:
+            findings.error(row.row, column, _("第 %(rows)s 行：%(why)s", rows=listed, why=why))
+        return None
+    posts = list(dict.fromkeys(r.post for r in group if r.post))
+    findings.issues.append(
+        Issue(
+            head.row,
+            "",
+            _(
+                "第 %(rows)s 行是同一人（%(name)s，身份证号或手机号相同），"
+                "合并为一名干部，职务：%(posts)s。",
+                rows=listed,
+                name=head.name,
+                posts=_join_posts(posts) or _("未填"),
+            ),
+            "info",
         )
-
-    counts: dict[str, TownCounts] = defaultdict(TownCounts)
-    for row in parsed.rows:
-        key = town_of[row.row].name if row.row in town_of else (row.town or _("（未填镇街）"))
-        counts[key].rows += 1
-        if row.row in invalid:
-            counts[key].error_rows += 1
-    for person in people:
-        if set(person.rows) & invalid:
-            continue
-        c = counts[person.town_name]
-        c.people += 1
-        c.merged += len(person.rows) - 1
-        if person.action == "new":
-            c.new += 1
-        elif person.action == "update":
-            c.updated += 1
-        else:
-            c.unchanged += 1
-    for town_name, _village in new_villages.values():
-        counts[town_name].new_villages += 1
-
-    issues.sort(key=lambda i: (i.row is None, i.row or 0))
-    return RosterCheck(
-        parsed=parsed,
-        issues=issues,
-        people=people,
-        invalid_rows=invalid,
-        town_counts=dict(sorted(counts.items())),
-        new_villages=sorted(new_villages.values()),
     )
+    return posts
 
 
 def _group_conflict(group: list[RosterRow], town_of: dict[int, Town]) -> tuple[str, str] | None:
@@ -345,26 +344,77 @@ def _group_conflict(group: list[RosterRow], town_of: dict[int, Town]) -> tuple[s
     return None
 
 
-def _match_existing(
-    people: list[PlannedCadre], error, issues: list[Issue], only_town_id: int | None
-) -> None:
-    """Find each person on the roster: by ID number, else phone, else name and village.
-
-    A town's own import (``only_town_id``) may not rename or move another town's cadre.
-    """
-    existing = list(db.session.scalars(select(Cadre)))
-    by_id = {c.id_number: c for c in existing if c.id_number}
-    by_phone = {c.phone: c for c in existing if c.phone}
-    by_name = defaultdict(list)
-    for cadre in existing:
-        by_name[(cadre.village_id, cadre.name)].append(cadre)
-    claimed: dict[int, PlannedCadre] = {}
+def _villages_to_create(people: list[PlannedCadre], findings: _Findings) -> list[tuple[str, str]]:
+    """(town name, village name) of each village that importing would create, noted once."""
+    new_villages: dict[tuple[int, str], tuple[str, str]] = {}
     for person in people:
-        match = by_id.get(person.id_number) if person.id_number else None
+        if person.village_id is None and not set(person.rows) & findings.invalid:
+            new_villages[(person.town_id, person.village_name)] = (
+                person.town_name,
+                person.village_name,
+            )
+    for town_name, village_name in new_villages.values():
+        findings.issues.append(
+            Issue(
+                None,
+                findings.columns.get("village", ""),
+                _("将新建村/社区“%(village)s”（%(town)s）。", village=village_name, town=town_name),
+                "info",
+            )
+        )
+    return list(new_villages.values())
+
+
+def _counts_by_town(
+    parsed: ParsedRoster,
+    town_of: dict[int, Town],
+    people: list[PlannedCadre],
+    invalid: set[int],
+    new_villages: list[tuple[str, str]],
+) -> dict[str, TownCounts]:
+    """Rows, error rows, people and what importing would do to them, per town."""
+    counts: dict[str, TownCounts] = defaultdict(TownCounts)
+    for row in parsed.rows:
+        key = town_of[row.row].name if row.row in town_of else (row.town or _("（未填镇街）"))
+        counts[key].rows += 1
+        if row.row in invalid:
+            counts[key].error_rows += 1
+    for person in people:
+        if set(person.rows) & invalid:
+            continue
+        c = counts[person.town_name]
+        c.people += 1
+        c.merged += len(person.rows) - 1
+        if person.action == "new":
+            c.new += 1
+        elif person.action == "update":
+            c.updated += 1
+        else:
+            c.unchanged += 1
+    for town_name, _village in new_villages:
+        counts[town_name].new_villages += 1
+    return counts
+
+
+class _Roster:
+    """The cadres already on the roster, looked up by ID number, phone, and village and name."""
+
+    def __init__(self) -> None:
+        existing = list(db.session.scalars(select(Cadre)))
+        self.by_id = {c.id_number: c for c in existing if c.id_number}
+        self.by_phone = {c.phone: c for c in existing if c.phone}
+        self.by_name: dict[tuple[int, str], list[Cadre]] = defaultdict(list)
+        for cadre in existing:
+            self.by_name[(cadre.village_id, cadre.name)].append(cadre)
+
+    def find(self, person: PlannedCadre, findings: _Findings) -> Cadre | None:
+        """The cadre this person is: by ID number, else phone, else the only cadre of that
+        name in that village. A phone held by a cadre with another ID number is an error."""
+        match = self.by_id.get(person.id_number) if person.id_number else None
         if match is None and person.phone:
-            match = by_phone.get(person.phone)
+            match = self.by_phone.get(person.phone)
             if match is not None and match.id_number and person.id_number:
-                error(
+                findings.error(
                     person.rows[0],
                     "phone",
                     _(
@@ -372,69 +422,97 @@ def _match_existing(
                         name=match.name,
                     ),
                 )
-                continue
+                return None
         if match is None and person.village_id is not None:
-            candidates = [
-                c
-                for c in by_name.get((person.village_id, person.name), [])
-                if not (c.id_number and person.id_number and c.id_number != person.id_number)
-                and not (c.phone and person.phone and by_phone.get(person.phone) not in (None, c))
-            ]
-            if len(candidates) == 1:
-                match = candidates[0]
+            match = self._only_namesake(person)
+        return match
+
+    def _only_namesake(self, person: PlannedCadre) -> Cadre | None:
+        """The one cadre of the person's name in their village whose ID number and phone
+        do not contradict the person's; None when there is none or more than one."""
+        candidates = [
+            c
+            for c in self.by_name.get((person.village_id, person.name), [])
+            if not (c.id_number and person.id_number and c.id_number != person.id_number)
+            and not (c.phone and person.phone and self.by_phone.get(person.phone) not in (None, c))
+        ]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def phone_holder_other_than(self, person: PlannedCadre, match: Cadre) -> Cadre | None:
+        """Another cadre on the roster who holds the person's phone, if any."""
+        if person.phone and self.by_phone.get(person.phone) not in (None, match):
+            return self.by_phone[person.phone]
+        return None
+
+
+def _match_existing(
+    people: list[PlannedCadre], findings: _Findings, only_town_id: int | None
+) -> None:
+    """Find each person on the roster: by ID number, else phone, else name and village.
+
+    Sets ``existing_id`` and ``action`` of each matched person, or reports why the match
+    cannot be used. A town's own import (``only_town_id``) may not rename or move another
+    town's cadre.
+    """
+    roster = _Roster()
+    claimed: dict[int, PlannedCadre] = {}
+    for person in people:
+        match = roster.find(person, findings)
         if match is None:
             continue
-        if person.phone and by_phone.get(person.phone) not in (None, match):
-            error(
-                person.rows[0],
-                "phone",
-                _(
-                    "手机号已登记在另一名干部（%(name)s）名下，请核对。",
-                    name=by_phone[person.phone].name,
-                ),
-            )
-            continue
-        if match.id in claimed:
-            error(
-                person.rows[0],
-                "name",
-                _(
-                    "与第 %(row)s 行匹配到花名册上的同一名干部（%(name)s），请核对。",
-                    row=claimed[match.id].rows[0],
-                    name=match.name,
-                ),
-            )
-            continue
-        if only_town_id is not None and match.town_id != only_town_id:
-            error(
-                person.rows[0],
-                "phone" if person.phone and match.phone == person.phone else "name",
-                _(
-                    "此人已在其他镇街（%(town)s）的花名册上（%(name)s），请与该镇街核对。",
-                    town=match.town.name,
-                    name=match.name,
-                ),
-            )
+        refusal = _refused_match(person, match, roster, claimed, only_town_id)
+        if refusal is not None:
+            findings.error(person.rows[0], *refusal)
             continue
         claimed[match.id] = person
         person.existing_id = match.id
-        if match.left_on is not None:
-            person.action = "left"
-            issues.append(
-                Issue(
-                    person.rows[0],
-                    "",
-                    _(
-                        "%(name)s 已于 %(date)s 离任，本次导入不会恢复；"
-                        "如已重新任职，请联系管理员。",
-                        name=match.name,
-                        date=match.left_on.isoformat(),
-                    ),
-                    level="warning",
-                )
-            )
-            continue
+        _plan_action(person, match, findings)
+
+
+def _refused_match(
+    person: PlannedCadre,
+    match: Cadre,
+    roster: _Roster,
+    claimed: dict[int, PlannedCadre],
+    only_town_id: int | None,
+) -> tuple[str, str] | None:
+    """(column, message) when the person may not be matched to this cadre, else None."""
+    holder = roster.phone_holder_other_than(person, match)
+    if holder is not None:
+        return "phone", _("手机号已登记在另一名干部（%(name)s）名下，请核对。", name=holder.name)
+    if match.id in claimed:
+        return "name", _(
+            "与第 %(row)s 行匹配到花名册上的同一名干部（%(name)s），请核对。",
+            row=claimed[match.id].rows[0],
+            name=match.name,
+        )
+    if only_town_id is not None and match.town_id != only_town_id:
+        return "phone" if person.phone and match.phone == person.phone else "name", _(
+            "此人已在其他镇街（%(town)s）的花名册上（%(name)s），请与该镇街核对。",
+            town=match.town.name,
+            name=match.name,
+        )
+    return None
+
+
+def _plan_action(person: PlannedCadre, match: Cadre, findings: _Findings) -> None:
+    """What importing does to a matched cadre: nothing if they left, else update or not."""
+    if match.left_on is None:
         person.action = "update" if _differs(match, person) else "unchanged"
+        return
+    person.action = "left"
+    findings.issues.append(
+        Issue(
+            person.rows[0],
+            "",
+            _(
+                "%(name)s 已于 %(date)s 离任，本次导入不会恢复；如已重新任职，请联系管理员。",
+                name=match.name,
+                date=match.left_on.isoformat(),
+            ),
+            level="warning",
+        )
+    )
 
 
 def _differs(cadre: Cadre, person: PlannedCadre) -> bool:
@@ -457,8 +535,35 @@ def import_roster(
     """Write the checked roster: new villages, new cadres, changed cadres.
 
     Refuses while errors remain unless ``only_valid``; then rows with errors are skipped.
-    Importing the same file twice changes nothing the second time.
+    Importing the same file twice changes nothing the second time. Earlier registrations
+    with an imported cadre's phone are then linked to that cadre.
     """
+    people = _importable_people(check, only_valid)
+    result = ImportResult(skipped_rows=len(check.invalid_rows))
+    result.villages_created = _create_villages(people)
+    existing = _cadres_by_id([p.existing_id for p in people if p.existing_id])
+    for person in people:
+        counts = result.per_town.setdefault(person.town_name, TownCounts())
+        counts.people += 1
+        if person.existing_id is None:
+            _add_cadre(person, active_from)
+            result.created += 1
+            counts.new += 1
+        elif _update_cadre(existing[person.existing_id], person):
+            result.updated += 1
+            counts.updated += 1
+        else:
+            result.unchanged += 1
+            counts.unchanged += 1
+    db.session.flush()
+    links = link_registrations_by_phone([p.phone for p in people if p.phone])
+    result.linked_registrations = links.linked
+    result.refused_links = links.refused
+    return result
+
+
+def _importable_people(check: RosterCheck, only_valid: bool) -> list[PlannedCadre]:
+    """The people to write, or RosterImportError when errors remain or nothing is left."""
     if check.has_errors and not only_valid:
         raise RosterImportError(
             _(
@@ -469,7 +574,14 @@ def import_roster(
     people = check.importable
     if not people:
         raise RosterImportError(_("没有可以导入的行。"))
-    result = ImportResult(skipped_rows=len(check.invalid_rows))
+    return people
+
+
+def _create_villages(people: list[PlannedCadre]) -> int:
+    """Create each village the people live in that is not there yet, once; return how many.
+
+    Sets ``village_id`` of those people.
+    """
     village_ids: dict[tuple[int, str], int] = {}
     for person in people:
         if person.village_id is None:
@@ -479,63 +591,54 @@ def import_roster(
                 db.session.add(village)
                 db.session.flush()
                 village_ids[key] = village.id
-                result.villages_created += 1
             person.village_id = village_ids[key]
-    existing = (
-        {
-            c.id: c
-            for c in db.session.scalars(
-                select(Cadre).where(Cadre.id.in_([p.existing_id for p in people if p.existing_id]))
-            )
-        }
-        if any(p.existing_id for p in people)
-        else {}
+    return len(village_ids)
+
+
+def _cadres_by_id(ids: list[int]) -> dict[int, Cadre]:
+    if not ids:
+        return {}
+    return {c.id: c for c in db.session.scalars(select(Cadre).where(Cadre.id.in_(ids)))}
+
+
+def _add_cadre(person: PlannedCadre, active_from: date) -> None:
+    db.session.add(
+        Cadre(
+            name=person.name,
+            gender=person.gender,
+            birth_month=person.birth_month,
+            posts=_join_posts(person.posts),
+            town_id=person.town_id,
+            village_id=person.village_id,
+            phone=person.phone,
+            id_number=person.id_number,
+            active_from=active_from,
+        )
     )
-    for person in people:
-        counts = result.per_town.setdefault(person.town_name, TownCounts())
-        counts.people += 1
-        if person.existing_id is None:
-            db.session.add(
-                Cadre(
-                    name=person.name,
-                    gender=person.gender,
-                    birth_month=person.birth_month,
-                    posts=_join_posts(person.posts),
-                    town_id=person.town_id,
-                    village_id=person.village_id,
-                    phone=person.phone,
-                    id_number=person.id_number,
-                    active_from=active_from,
-                )
-            )
-            result.created += 1
-            counts.new += 1
-            continue
-        cadre = existing[person.existing_id]
-        if person.action in ("unchanged", "left") or not _differs(cadre, person):
-            result.unchanged += 1
-            counts.unchanged += 1
-            continue
-        cadre.name = person.name
-        cadre.town_id = person.town_id
-        cadre.village_id = person.village_id
-        if person.posts:
-            cadre.posts = _join_posts(person.posts)
-        if person.gender:
-            cadre.gender = person.gender
-        if person.birth_month:
-            cadre.birth_month = person.birth_month
-        if person.phone:
-            cadre.phone = person.phone
-        if person.id_number:
-            cadre.id_number = person.id_number
-        result.updated += 1
-        counts.updated += 1
-    db.session.flush()
-    links = link_registrations_by_phone([p.phone for p in people if p.phone])
-    result.linked_registrations = links.linked
-    result.refused_links = links.refused
-    return result
+
+
+def _update_cadre(cadre: Cadre, person: PlannedCadre) -> bool:
+    """Write the person's values over the cadre's; return whether anything was to change.
+
+    A cadre who left, or whose values are the same, is left alone. Values the file leaves
+    empty keep what the roster holds.
+    """
+    if person.action in ("unchanged", "left") or not _differs(cadre, person):
+        return False
+    cadre.name = person.name
+    cadre.town_id = person.town_id
+    cadre.village_id = person.village_id
+    if person.posts:
+        cadre.posts = _join_posts(person.posts)
+    if person.gender:
+        cadre.gender = person.gender
+    if person.birth_month:
+        cadre.birth_month = person.birth_month
+    if person.phone:
+        cadre.phone = person.phone
+    if person.id_number:
+        cadre.id_number = person.id_number
+    return True
 
 
 def link_registrations_by_phone(phones: list[str]) -> LinkResult:
