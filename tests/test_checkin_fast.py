@@ -29,9 +29,9 @@ def test_race_lost_to_a_checkin_the_statement_cannot_see(app, client, door, back
     postgres_only(backend)
     ticket = issue_ticket(door.activity)
     general = []
-    real_scan_ticket = services.scan_ticket
+    real_scan_ticket = services._scan_ticket
     monkeypatch.setattr(
-        services, "scan_ticket", lambda *a, **k: general.append(1) or real_scan_ticket(*a, **k)
+        services, "_scan_ticket", lambda *a, **k: general.append(1) or real_scan_ticket(*a, **k)
     )
     first = (utcnow() - timedelta(minutes=1)).replace(microsecond=0)
     other = db.engine.connect()

@@ -48,3 +48,34 @@ def test_default_database_is_sqlite_in_instance_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("SCIWEEK_DATABASE_URL", raising=False)
     app = create_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'sciweek.sqlite3'}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, True),
+        ("", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        (" off ", False),
+        ("1", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("on", True),
+    ],
+)
+def test_checkin_fast_path_setting(monkeypatch, tmp_path, raw, expected):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
+    if raw is None:
+        monkeypatch.delenv("SCIWEEK_CHECKIN_FAST_PATH", raising=False)
+    else:
+        monkeypatch.setenv("SCIWEEK_CHECKIN_FAST_PATH", raw)
+    assert create_app().config["SCIWEEK_CHECKIN_FAST_PATH"] is expected
+
+
+def test_a_misspelt_yes_no_setting_refuses_to_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SCIWEEK_CHECKIN_FAST_PATH", "nope")
+    with pytest.raises(ConfigError, match="SCIWEEK_CHECKIN_FAST_PATH"):
+        create_app()
