@@ -69,6 +69,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import joinedload
@@ -426,17 +427,25 @@ def _scan_statement(kind: str, count_live: bool):
     )
 
 
-# Built once per process (on first use), so SQLAlchemy compiles each once and then
-# finds it in its compiled cache: a scan only binds new parameter values.
-_STATEMENTS: dict[tuple[str, bool], object] = {}
+# SQLAlchemy 2.0 cannot put a statement with ON CONFLICT in its compiled cache (the
+# PostgreSQL INSERT has no cache key), so it would compile this one on every scan, which
+# costs more than the scan's round trip. Each form is compiled once per app (engine) and
+# the compiled form executed: a scan only binds its values.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COMPILING = threading.Lock()
 
 
-def _statement(kind: str, count_live: bool):
-    key = (kind, count_live)
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        statement = _STATEMENTS[key] = _scan_statement(kind, count_live)
-    return statement
+def _compiled(dialect, kind: str, count_live: bool) -> Compiled:
+    forms = _COMPILED.get(dialect)
+    compiled = forms.get((kind, count_live)) if forms is not None else None
+    if compiled is None:
+        with _COMPILING:
+            forms = _COMPILED.setdefault(dialect, {})
+            compiled = forms.get((kind, count_live))
+            if compiled is None:
+                compiled = _scan_statement(kind, count_live).compile(dialect=dialect)
+                forms[kind, count_live] = compiled
+    return compiled
 
 
 @dataclass(frozen=True)
@@ -501,7 +510,7 @@ def scan_ticket(
         with db.engine.connect() as connection:
             row = (
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-                .execute(_statement(kind, cached_count is None), params)
+                .execute(_compiled(connection.dialect, kind, cached_count is None), params)
                 .one()
             )
     except IntegrityError:

@@ -17,11 +17,13 @@ nonce) is answered from the scan log, never checked in twice.
 from __future__ import annotations
 
 import secrets
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -253,7 +255,10 @@ def _find_registration(activity: Activity, code: ScannedCode) -> Registration | 
     )
 
 
-_INSERT_STATEMENTS: dict[tuple, object] = {}
+# Compiled once per database (engine dialect) and form: SQLAlchemy 2.0 does not cache
+# statements with ON CONFLICT, and would otherwise compile these on every scan.
+_INSERT_STATEMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _insert_unless_exists(model, values: dict, conflict_columns: list[str], where=None):
@@ -264,28 +269,22 @@ def _insert_unless_exists(model, values: dict, conflict_columns: list[str], wher
     loser's INSERT waits for the winner's transaction and then does nothing, on
     PostgreSQL (row lock on the index entry) as on SQLite (one writer at a time).
     """
-    dialect = db.session.get_bind().dialect.name
-    key = (model, dialect, tuple(conflict_columns), str(where), tuple(sorted(values)))
-    stmt = _INSERT_STATEMENTS.get(key)
-    if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - sciweek runs on these two
-            raise RuntimeError(f"unsupported database {dialect}")
+    # Core on the session's connection (same transaction): no ORM bookkeeping needed
+    # for a row nobody loads in this request.
+    connection = db.session.connection()
+    forms = _INSERT_STATEMENTS.setdefault(connection.dialect, {})
+    key = (model, tuple(conflict_columns), str(where), tuple(sorted(values)))
+    compiled = forms.get(key)
+    if compiled is None:
         table = model.__table__
-        # Built once with bound parameters, so SQLAlchemy compiles it once per process.
         stmt = (
-            insert(table)
+            _DIALECT_INSERT[connection.dialect.name](table)
             .values({name: bindparam(name, type_=table.c[name].type) for name in values})
             .on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
             .returning(table.c.id)
         )
-        _INSERT_STATEMENTS[key] = stmt
-    # Core on the session's connection (same transaction): no ORM bookkeeping needed
-    # for a row nobody loads in this request.
-    return db.session.connection().execute(stmt, values).scalar()
+        compiled = forms[key] = stmt.compile(dialect=connection.dialect)
+    return connection.execute(compiled, values).scalar()
 
 
 def _live_checkin(registration_id: int, session_id: int) -> tuple[int, datetime] | None:
