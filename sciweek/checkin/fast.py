@@ -1,8 +1,9 @@
 """The scan hot path on PostgreSQL: cached door permissions and one SQL statement per scan.
 
-``POST /api/v1/checkins`` is the one URL that many phones hit at once. On PostgreSQL it
-costs one statement, run in autocommit (one statement is one transaction: no BEGIN and
-COMMIT round trips, and an error anywhere in it undoes all of it):
+``POST /api/v1/checkins`` is the one URL that many phones hit at once. ``services.scan``
+(its only entry) uses this module on PostgreSQL unless ``SCIWEEK_CHECKIN_FAST_PATH`` is off;
+then a scan costs one statement, run in autocommit (one statement is one transaction: no
+BEGIN and COMMIT round trips, and an error anywhere in it undoes all of it):
 
 * **Cached look-ups.** Each process keeps, for ``SCIWEEK_CHECKIN_CACHE_SECONDS`` (default
   10 s, 0 turns the caches off):
@@ -19,27 +20,31 @@ COMMIT round trips, and an error anywhere in it undoes all of it):
   *decides* — the registration, its status, the activity's cancellation, the check-in —
   is never cached: the statement reads it.
 
-* **One statement** (data-modifying CTEs): find the registration (by secret hash or
-  short code) with its activity, decide the refusal (wrong activity, cancelled,
-  waitlisted), ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial unique
-  index ``uq_checkins_live`` decides races, as on the general path), read the live
-  check-in when there was one already, ``INSERT`` the scan-log row ``ON CONFLICT
-  (user_id, nonce) DO NOTHING``, and read the activity's confirmed places.
+* **One statement** (data-modifying CTEs, built with SQLAlchemy Core in ``_scan_statement``):
+  find the registration (by secret hash or short code) and its refusal, from the same rule
+  the general path applies to a loaded row (``Registration.scan_refusal``: wrong activity,
+  cancelled, waitlisted); ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial
+  unique index ``uq_checkins_live`` decides races, as on the general path); read the live
+  check-in when there was one already; answer by the same ``scan_outcome`` as the general
+  path; ``INSERT`` the scan-log row ``ON CONFLICT (user_id, nonce) DO NOTHING``; and read
+  the activity's confirmed places. Each form of the statement is compiled once per
+  process (``_compiled``); a scan binds its values.
 
-  Two cases leave the statement to the general path in ``services``: a repeated nonce
-  (the scan log already holds the answer, and a guard fails the whole statement if it
-  would otherwise have checked in — a resent scan that was refused or undone since) and
-  a race lost to a check-in committed after this statement's snapshot began (the insert
-  did nothing, but the winner's row is not visible to the same statement). In both
-  nothing was written, and ``services.scan_ticket`` runs in a new transaction, which
-  answers from the scan log or sees the winner.
+  Two cases leave the statement to the general path: a repeated nonce (the scan log
+  already holds the answer, and a guard fails the whole statement if it would otherwise
+  have checked in — a resent scan that was refused or undone since) and a race lost to a
+  check-in committed after this statement's snapshot began (the insert did nothing, but
+  the winner's row is not visible to the same statement). In both nothing was written,
+  ``scan_ticket`` returns None, and ``services.scan`` runs the general path in a new
+  transaction, which answers from the scan log or sees the winner.
 
 * **The live counter** (``counts.checked_in``) is counted in that statement at most once a
   second per session and process (``COUNT_SECONDS``); in between, the process adds its own
   new check-ins to the last count. Check-ins made through other processes show within a
   second; an undo here makes the next scan count afresh.
 
-SQLite keeps the general path (``services.scan_ticket``) entirely.
+SQLite, and PostgreSQL with ``SCIWEEK_CHECKIN_FAST_PATH=0``, take the general path in
+``services`` for every scan.
 """
 
 from __future__ import annotations
