@@ -132,4 +132,7 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_ROSTER_MAX_ZIP_RATIO": _number("SCIWEEK_ROSTER_MAX_ZIP_RATIO", 100, minimum=1),
         "SCIWEEK_ROSTER_MAX_ROWS": _number("SCIWEEK_ROSTER_MAX_ROWS", 20_000, minimum=1),
         "SCIWEEK_ROSTER_MAX_CELL_CHARS": _number("SCIWEEK_ROSTER_MAX_CELL_CHARS", 1_000, minimum=1),
+        # Scan URL on PostgreSQL: one statement per scan with those caches
+        # (sciweek/checkin/fast.py); off, every scan takes the general path as on SQLite.
+        "SCIWEEK_CHECKIN_FAST_PATH": _switch("SCIWEEK_CHECKIN_FAST_PATH", True),
     }
