@@ -38,7 +38,6 @@ from ..models import (
     ApiToken,
     CheckIn,
     Registration,
-    RegistrationStatus,
     Role,
     ScanLog,
     ScanResult,
