@@ -57,7 +57,7 @@ def test_factory_users_log_in_with_their_cheap_hash(make, auth, client):
 
 
 @pytest.mark.parametrize(
-    "target, expected",
+    ("target", "expected"),
     [
         ("/manage/", "/manage/"),
         ("//evil.example/", None),

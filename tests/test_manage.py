@@ -54,7 +54,7 @@ def test_organizer_creates_activity_in_local_time(client, make, auth):
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
+    ("overrides", "message"),
     [
         ({"title": ""}, "请填写标题"),
         ({"title": "长" * 201}, "200"),
@@ -275,7 +275,7 @@ def test_department_list_is_editable_by_admin_only(client, make, auth):
 
 
 @pytest.mark.parametrize(
-    "role, present, absent",
+    ("role", "present", "absent"),
     [
         ("admin", ["/manage/checkin", "/manage/training/", "/manage/departments"], []),
         ("organizer", ["/manage/checkin", "/manage/training/"], ["/manage/departments"]),

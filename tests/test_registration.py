@@ -160,7 +160,7 @@ def test_double_submit_gives_one_registration_and_the_ticket(client, open_activi
 
 
 @pytest.mark.parametrize(
-    "fields, message",
+    ("fields", "message"),
     [
         ({"name": ""}, "请填写姓名"),
         ({"name": "长" * 51}, "50"),
@@ -184,7 +184,7 @@ def test_html_and_emoji_in_name_are_escaped(client, open_activity, make, auth):
 
 
 @pytest.mark.parametrize(
-    "setup, message",
+    ("setup", "message"),
     [
         ({"status": "cancelled"}, "活动已取消"),
         ({"registration_opens_at": utcnow() + timedelta(days=1)}, "报名尚未开始"),
