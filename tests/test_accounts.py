@@ -134,16 +134,19 @@ def test_cli_create_user_and_town(runner, make):
     )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.username == "zhang"))
-    assert user.department_id == department.id and user.check_password("long-enough-pw")
+    assert user.department_id == department.id
+    assert user.check_password("long-enough-pw")
     result = runner.invoke(
         args=["create-user", "li", "--role", "coordinator", "--town", "chengguan"]
     )
-    assert result.exit_code == 0 and "Password:" in result.output
+    assert result.exit_code == 0
+    assert "Password:" in result.output
 
 
 def test_cli_refuses_bad_scopes(runner, make):
     result = runner.invoke(args=["create-user", "a", "--role", "organizer", "--password", "x" * 9])
-    assert result.exit_code != 0 and "部门" in result.output
+    assert result.exit_code != 0
+    assert "部门" in result.output
     result = runner.invoke(
         args=[
             "create-user",
@@ -156,7 +159,8 @@ def test_cli_refuses_bad_scopes(runner, make):
             "x" * 9,
         ]
     )
-    assert result.exit_code != 0 and "nosuch" in result.output
+    assert result.exit_code != 0
+    assert "nosuch" in result.output
     runner.invoke(args=["town", "add", "甲镇", "--code", "jia"])
     result = runner.invoke(args=["town", "add", "甲镇", "--code", "jia"])
     assert result.exit_code != 0
