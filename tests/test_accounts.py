@@ -98,6 +98,7 @@ def test_login_is_rate_limited(app_config, tmp_path, monkeypatch, backend):
             client.post("/login", data={"username": "x", "password": "y"}).status_code
             for _ in range(12)
         ]
+        db.session.remove()  # returns its connection, which dispose() then closes
         db.engine.dispose()
     assert codes[:10] == [200] * 10
     assert codes[10] == 429
@@ -110,6 +111,7 @@ def test_csrf_is_enforced_on_login(app_config, tmp_path, monkeypatch, backend):
         if backend == "sqlite":
             db.create_all()
         response = app.test_client().post("/login", data={"username": "x", "password": "y"})
+        db.session.remove()
         db.engine.dispose()
     assert response.status_code == 400
     assert "表单已过期" in response.get_data(as_text=True)

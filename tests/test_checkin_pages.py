@@ -66,6 +66,7 @@ def test_service_worker_scope_covers_scanner_pages(client):
     assert response.headers["Content-Type"].startswith("text/javascript")
     assert response.headers["Service-Worker-Allowed"] == "/manage/activities/"
     assert b"sciweek-scanner-" in response.data
+    response.close()  # sent from a file, which stays open until the response is closed
 
 
 # --- checker assignment -------------------------------------------------------------------

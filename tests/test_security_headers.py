@@ -91,6 +91,7 @@ def test_every_kind_of_response_carries_the_headers(client, auth, sample):
         "404 page": "text/html",
     }
     for kind, response in responses.items():
+        response.close()  # file responses keep their file open until closed
         assert response.status_code < 500, kind
         if kind in expected:
             assert response.mimetype == expected[kind], kind

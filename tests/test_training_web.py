@@ -48,7 +48,8 @@ def test_coverage_page_for_admin_shows_district_and_bars(client, auth, make, dis
     assert "城关镇" in html
     assert "河西街道" in html
     assert 'class="bar-fill" data-coverage="50.0"' in html  # its width: static/js/coverage.js
-    assert "@media print" in client.get("/static/css/training.css").get_data(as_text=True)
+    with client.get("/static/css/training.css") as stylesheet:  # closes the file it sends
+        assert "@media print" in stylesheet.get_data(as_text=True)
 
 
 def test_coordinator_sees_only_own_town(client, auth, make, district):
