@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app sciweek
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-js install install-dev translations extract-messages migrate lint clean
+.PHONY: run test test-js install install-dev translations extract-messages migrate lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,7 @@ run: migrate
 	$(FLASK) seed-demo --if-empty
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: install-dev
-	$(BIN)/ruff check .
+test: lint typecheck
 	@$(MAKE) --no-print-directory test-js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -55,5 +54,9 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check sciweek tests benchmarks
 
+# mypy on sciweek/ against tools/mypy-baseline.txt, which may only shrink (see tools/typecheck.py).
+typecheck: install-dev
+	$(BIN)/python tools/typecheck.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -67,7 +67,8 @@ def create_database(admin_url: str) -> str:
 
 def drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
-    assert name and name.startswith("sciweek_bench_")
+    assert name
+    assert name.startswith("sciweek_bench_")
     engine = create_engine(psycopg_url(admin_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

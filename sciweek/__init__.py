@@ -26,7 +26,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     if app.config["SCIWEEK_PROXY_COUNT"]:
         n = app.config["SCIWEEK_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n
+        )
 
     register_extensions(app)
     register_blueprints(app)

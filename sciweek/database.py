@@ -124,7 +124,7 @@ def reads_only(view: Callable) -> Callable:
     lock (the log-in form: password hashing takes 0.1-0.2 s). Should it ever write,
     it must call ``begin_write()`` first. Put it directly above the function.
     """
-    view.sciweek_reads_only = True
+    view.sciweek_reads_only = True  # type: ignore[attr-defined]
     return view
 
 

@@ -345,6 +345,7 @@ def _seed_registrations(today: date) -> int:
     added = 0
     for activity_id, capacity, count in plans:
         activity = db.session.get(Activity, activity_id)
+        assert activity is not None
         if capacity and activity.capacity != capacity and activity.confirmed_count == 0:
             activity.capacity = capacity
             activity.waitlist_enabled = True

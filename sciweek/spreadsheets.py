@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,6 +35,7 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
 def xlsx_bytes(title: str, header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)  # a new workbook holds one worksheet
     # Excel refuses sheet titles with \ / * ? : [ ] or longer than 31 characters.
     sheet.title = re.sub(r"[\\/*?:\[\]]", "_", title)[:31] or "Sheet1"
     sheet.append([neutralise(h) for h in header])

@@ -79,7 +79,8 @@ class PostgresServer:
 @pytest.fixture(scope="session")
 def postgres_server():
     if not POSTGRES_URL:
-        return None
+        yield None
+        return
     server = PostgresServer(POSTGRES_URL)
     try:
         with server.engine.connect():
@@ -87,8 +88,11 @@ def postgres_server():
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         if IN_CI:
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
-        return None
-    return server
+        server.engine.dispose()
+        yield None
+        return
+    yield server
+    server.engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ def test_factory_users_log_in_with_their_cheap_hash(make, auth, client):
 
 
 @pytest.mark.parametrize(
-    "target, expected",
+    ("target", "expected"),
     [
         ("/manage/", "/manage/"),
         ("//evil.example/", None),
@@ -98,6 +98,7 @@ def test_login_is_rate_limited(app_config, tmp_path, monkeypatch, backend):
             client.post("/login", data={"username": "x", "password": "y"}).status_code
             for _ in range(12)
         ]
+        db.session.remove()  # returns its connection, which dispose() then closes
         db.engine.dispose()
     assert codes[:10] == [200] * 10
     assert codes[10] == 429
@@ -110,6 +111,7 @@ def test_csrf_is_enforced_on_login(app_config, tmp_path, monkeypatch, backend):
         if backend == "sqlite":
             db.create_all()
         response = app.test_client().post("/login", data={"username": "x", "password": "y"})
+        db.session.remove()
         db.engine.dispose()
     assert response.status_code == 400
     assert "表单已过期" in response.get_data(as_text=True)
@@ -134,16 +136,19 @@ def test_cli_create_user_and_town(runner, make):
     )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.username == "zhang"))
-    assert user.department_id == department.id and user.check_password("long-enough-pw")
+    assert user.department_id == department.id
+    assert user.check_password("long-enough-pw")
     result = runner.invoke(
         args=["create-user", "li", "--role", "coordinator", "--town", "chengguan"]
     )
-    assert result.exit_code == 0 and "Password:" in result.output
+    assert result.exit_code == 0
+    assert "Password:" in result.output
 
 
 def test_cli_refuses_bad_scopes(runner, make):
     result = runner.invoke(args=["create-user", "a", "--role", "organizer", "--password", "x" * 9])
-    assert result.exit_code != 0 and "部门" in result.output
+    assert result.exit_code != 0
+    assert "部门" in result.output
     result = runner.invoke(
         args=[
             "create-user",
@@ -156,7 +161,8 @@ def test_cli_refuses_bad_scopes(runner, make):
             "x" * 9,
         ]
     )
-    assert result.exit_code != 0 and "nosuch" in result.output
+    assert result.exit_code != 0
+    assert "nosuch" in result.output
     runner.invoke(args=["town", "add", "甲镇", "--code", "jia"])
     result = runner.invoke(args=["town", "add", "甲镇", "--code", "jia"])
     assert result.exit_code != 0

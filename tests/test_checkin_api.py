@@ -143,7 +143,8 @@ def test_garbage_codes_are_invalid_and_logged(client, door, code):
     assert body["registration"] is None
     assert checkin_rows() == 0
     log = db.session.scalar(select(ScanLog))
-    assert log.result == "invalid" and len(log.code) <= 40
+    assert log.result == "invalid"
+    assert len(log.code) <= 40
 
 
 def test_other_site_url_with_a_real_secret_is_invalid(client, door):
@@ -220,7 +221,8 @@ def test_no_auth_is_401_and_bad_token_is_401(client, door):
     body = {"code": ticket.secret, "activity_id": door.activity.id}
     assert client.post("/api/v1/checkins", json=body).status_code == 401
     bad = client.post("/api/v1/checkins", json=body, headers=bearer("swk_nope"))
-    assert bad.status_code == 401 and bad.get_json()["error"] == "unauthorized"
+    assert bad.status_code == 401
+    assert bad.get_json()["error"] == "unauthorized"
     basic = client.post("/api/v1/checkins", json=body, headers={"Authorization": "Basic eDp5"})
     assert basic.status_code == 401
     assert checkin_rows() == 0
@@ -280,7 +282,8 @@ def test_session_cookie_auth_needs_csrf_header(app_config, door):  # noqa: F811
         assert refused.status_code == 400
         assert refused.get_json()["error"] == "csrf"
         ok = client.post("/api/v1/checkins", json=body, headers={"X-CSRFToken": csrf_token})
-        assert ok.status_code == 200 and ok.get_json()["result"] == "ok"
+        assert ok.status_code == 200
+        assert ok.get_json()["result"] == "ok"
         # Bearer requests need no CSRF token even with CSRF protection on.
         again = client.post("/api/v1/checkins", json=body, headers=bearer(organizer_token))
         assert again.get_json()["result"] == "already_checked_in"
@@ -394,9 +397,11 @@ def test_offline_scans_keep_device_times_and_report_conflicts(client, door):
         scanned_at=second_time.isoformat().replace("+00:00", "Z"),
     )
     a, b = a.get_json(), b.get_json()
-    assert a["result"] == "ok" and a["conflict"] is False
+    assert a["result"] == "ok"
+    assert a["conflict"] is False
     assert a["checked_in_at"].startswith(first_time.isoformat()[:19])
-    assert b["result"] == "already_checked_in" and b["conflict"] is True
+    assert b["result"] == "already_checked_in"
+    assert b["conflict"] is True
     assert b["checked_in_at"] == a["checked_in_at"]
     logs = db.session.scalars(select(ScanLog).order_by(ScanLog.id)).all()
     assert [(log.result, log.scanned_at) for log in logs] == [
@@ -406,7 +411,8 @@ def test_offline_scans_keep_device_times_and_report_conflicts(client, door):
     assert logs[1].checked_in_at == first_time
     assert checkin_rows() == 1
     row = db.session.scalar(select(CheckIn))
-    assert row.checked_in_at == first_time and row.recorded_at > first_time
+    assert row.checked_in_at == first_time
+    assert row.recorded_at > first_time
 
 
 # --- undo ---------------------------------------------------------------------------------
@@ -418,16 +424,20 @@ def test_organizer_undoes_a_checkin_and_it_is_recorded(client, door):
     url = f"/api/v1/checkins/{body['checkin_id']}/undo"
     assert client.post(url, headers=bearer(door.checker_token)).status_code == 403
     undone = client.post(url, headers=bearer(door.organizer_token))
-    assert undone.status_code == 200 and undone.get_json()["result"] == "undone"
+    assert undone.status_code == 200
+    assert undone.get_json()["result"] == "undone"
     row = db.session.get(CheckIn, body["checkin_id"])
     db.session.refresh(row)
-    assert row.undone_at is not None and row.undone_by_id == door.organizer.id
+    assert row.undone_at is not None
+    assert row.undone_by_id == door.organizer.id
     log = db.session.scalar(select(ScanLog).where(ScanLog.result == "undone"))
-    assert log.user_id == door.organizer.id and log.checkin_id == row.id
+    assert log.user_id == door.organizer.id
+    assert log.checkin_id == row.id
     assert client.post(url, headers=bearer(door.organizer_token)).status_code == 400
     # The person can be checked in again afterwards.
     again = scan(client, door.checker_token, ticket.secret, door.activity.id).get_json()
-    assert again["result"] == "ok" and again["checkin_id"] != body["checkin_id"]
+    assert again["result"] == "ok"
+    assert again["checkin_id"] != body["checkin_id"]
     assert (
         client.post(
             "/api/v1/checkins/999999/undo", headers=bearer(door.organizer_token)
@@ -455,7 +465,8 @@ def test_roster_has_hashes_never_secrets(client, door):
     assert first["phone_masked"] == "138****0001"
     assert first["status"] == "confirmed"
     assert list(first["checked_in"]) == [str(door.session_id)]
-    assert second["name"] == "李四" and second["checked_in"] == {}
+    assert second["name"] == "李四"
+    assert second["checked_in"] == {}
     assert client.get(f"/api/v1/activities/{door.activity.id}/roster").status_code == 401
 
 
@@ -467,7 +478,8 @@ def test_walk_in_registers_and_checks_in_at_once(client, door):
     ).get_json()
     assert body["result"] == "ok"
     registration = db.session.get(Registration, body["registration"]["id"])
-    assert registration.walk_in and registration.phone == "13900000009"
+    assert registration.walk_in
+    assert registration.phone == "13900000009"
     # Resending is idempotent; the same phone again finds the same person, already in.
     assert (
         client.post(
@@ -479,7 +491,8 @@ def test_walk_in_registers_and_checks_in_at_once(client, door):
     assert again.get_json()["result"] == "already_checked_in"
     assert db.session.scalar(select(func.count(Registration.id))) == 1
     bad = client.post(url, json={"name": "王五", "phone": "12345"}, headers=headers)
-    assert bad.status_code == 400 and bad.get_json()["field"] == "phone"
+    assert bad.status_code == 400
+    assert bad.get_json()["field"] == "phone"
     assert (
         client.post(url, json={"name": "", "phone": "13900000008"}, headers=headers).status_code
         == 400
@@ -501,7 +514,8 @@ def test_create_token_command_prints_a_working_token(client, door, runner):
     raw = result.output.strip()
     assert raw.startswith("swk_")
     stored = db.session.scalars(select(ApiToken.token_hash)).all()
-    assert raw not in stored and len(stored) == 3
+    assert raw not in stored
+    assert len(stored) == 3
     ticket = issue_ticket(door.activity)
     assert scan(client, raw, ticket.secret, door.activity.id).get_json()["result"] == "ok"
     assert runner.invoke(args=["create-token", "nobody"]).exit_code != 0
@@ -515,7 +529,8 @@ def test_tokens_page_shows_a_new_token_once_and_revokes(client, auth, door):
     ticket = issue_ticket(door.activity)
     assert scan(client, raw, ticket.secret, door.activity.id).status_code == 200
     listing = client.get("/manage/tokens").get_data(as_text=True)
-    assert raw not in listing and "前台平板" in listing
+    assert raw not in listing
+    assert "前台平板" in listing
     token = db.session.scalar(select(ApiToken).where(ApiToken.name == "前台平板"))
     client.post(f"/manage/tokens/{token.id}/revoke")
     assert scan(client, raw, ticket.secret, door.activity.id).status_code == 401
@@ -523,4 +538,5 @@ def test_tokens_page_shows_a_new_token_once_and_revokes(client, auth, door):
 
 def test_healthz(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.data == b"ok"
+    assert response.status_code == 200
+    assert response.data == b"ok"

@@ -159,7 +159,8 @@ def test_live_count_adds_this_process_scans_and_recounts_after_an_undo(client, d
     first = scan(client, door.checker_token, tickets[0].secret, door.activity.id).get_json()
     assert first["counts"]["checked_in"] == 1
     again = scan(client, door.organizer_token, tickets[0].secret, door.activity.id).get_json()
-    assert again["result"] == "already_checked_in" and again["counts"]["checked_in"] == 1
+    assert again["result"] == "already_checked_in"
+    assert again["counts"]["checked_in"] == 1
     second = scan(client, door.checker_token, tickets[1].secret, door.activity.id).get_json()
     assert second["counts"]["checked_in"] == 2
     undo = f"/api/v1/checkins/{second['checkin_id']}/undo"
@@ -214,7 +215,8 @@ def test_session_deleted_by_another_process_is_400_not_a_crash(client, door, mak
             delete(ActivitySession.__table__).where(ActivitySession.__table__.c.id == session_id)
         )
     response = scan(client, door.checker_token, two.secret, activity_id, session_id=session_id)
-    assert response.status_code == 400 and response.get_json()["error"] == "bad_request"
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
     assert db.session.scalar(select(func.count(ScanLog.id))) == 0
 
 

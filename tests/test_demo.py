@@ -15,7 +15,9 @@ def test_seed_demo_is_idempotent_and_complete(runner):
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0
     assert counts() == before
-    assert before["Town"] == 8 and before["Department"] == 4 and before["Campaign"] == 2
+    assert before["Town"] == 8
+    assert before["Department"] == 4
+    assert before["Campaign"] == 2
     assert before["Activity"] >= 30
     kinds = set(db.session.scalars(select(Activity.kind).distinct()))
     assert kinds == {"outreach", "science_day", "st_week", "training"}

@@ -384,7 +384,8 @@ def test_conditional_get_answers_304_and_head_works(client, make):
     activity = make.activity(sessions=one_session(5))
     first = client.get("/calendar.ics")
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
-    assert etag and last_modified
+    assert etag
+    assert last_modified
 
     not_modified = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert not_modified.status_code == 304

@@ -461,7 +461,8 @@ def _check(request: dict, response) -> None:
     assert response.status_code < 500, response.status_code
     if request["path"].startswith("/api/") and 400 <= response.status_code < 500:
         body = response.get_json(silent=True)
-        assert isinstance(body, dict) and {"error", "message"} <= body.keys(), response.data[:200]
+        assert isinstance(body, dict), response.data[:200]
+        assert {"error", "message"} <= body.keys(), response.data[:200]
 
 
 class ServerError(AssertionError):

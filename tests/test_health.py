@@ -16,7 +16,8 @@ from tests.live_server import free_port
 
 def test_healthz_db_answers_when_the_database_does(client):
     response = client.get("/healthz/db")
-    assert response.status_code == 200 and response.data == b"ok"
+    assert response.status_code == 200
+    assert response.data == b"ok"
     # Cheap and anonymous: no session, no cookie, never cached.
     assert "Set-Cookie" not in response.headers
     assert response.headers["Cache-Control"] == "no-store"

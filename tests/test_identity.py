@@ -49,11 +49,11 @@ def test_id_number_errors():
         normalize_id_number("110105491231002")
     with pytest.raises(IdentityError, match="校验位"):
         normalize_id_number("110105194912310021")
-    with pytest.raises(IdentityError, match="出生日期"):
-        # 1949-02-30 does not exist; check character recomputed so only the date is wrong.
-        from sciweek.identity import id_check_char
+    # 1949-02-30 does not exist; check character recomputed so only the date is wrong.
+    from sciweek.identity import id_check_char
 
-        first = "11010519490230002"
+    first = "11010519490230002"
+    with pytest.raises(IdentityError, match="出生日期"):
         normalize_id_number(first + id_check_char(first))
     with pytest.raises(IdentityError, match="18 位"):
         normalize_id_number("11010519491231")
@@ -125,7 +125,7 @@ def test_full_width_phone_forms_normalise(raw):
 
 
 @pytest.mark.parametrize(
-    "raw,expected",
+    ("raw", "expected"),
     [
         ("１１０１０５１９４９１２３１００２Ｘ", "11010519491231002X"),
         ("１１０１０５１９４９１２３１００２ｘ", "11010519491231002X"),

@@ -344,13 +344,14 @@ def test_malformed_request_is_refused_clearly(client, auth, world, case):
         assert case.says in text, text[:2000]
     if case.url.startswith("/api/") and response.status_code >= 400:
         body = response.get_json()
-        assert body["error"] and body["message"], body
+        assert body["error"], body
+        assert body["message"], body
     if response.status_code >= 400 or case.says == BAD_CHARS:
         db.session.expire_all()
         assert _counts() == before  # nothing stored
 
 
-@pytest.mark.parametrize("changes,message", FORM_CASES, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize(("changes", "message"), FORM_CASES, ids=lambda v: repr(v)[:40])
 def test_activity_form_numbers_get_a_message_beside_the_field(
     client, auth, world, changes, message
 ):
@@ -422,7 +423,8 @@ def test_every_form_checks_its_fields():
         for c in subclasses(PlainForm)
         if c.__module__.startswith("sciweek.") and not issubclass(c, FlaskForm)
     ]
-    assert rows and [c for c in rows if not issubclass(c, SubForm)] == []
+    assert rows
+    assert [c for c in rows if not issubclass(c, SubForm)] == []
 
 
 def test_every_int_url_argument_uses_the_strict_converter(app):

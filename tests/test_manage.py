@@ -54,7 +54,7 @@ def test_organizer_creates_activity_in_local_time(client, make, auth):
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
+    ("overrides", "message"),
     [
         ({"title": ""}, "请填写标题"),
         ({"title": "长" * 201}, "200"),
@@ -120,7 +120,8 @@ def test_organizer_cannot_touch_another_departments_activity(client, make, auth)
         == 403
     )
     db.session.refresh(other)
-    assert other.title != "改掉" and other.status == "published"
+    assert other.title != "改掉"
+    assert other.status == "published"
 
 
 def test_organizer_cannot_hand_activity_to_unknown_department(client, make, auth):
@@ -208,9 +209,11 @@ def test_publish_and_cancel_keep_activity(client, make, auth):
     assert "请说明取消原因" in response.get_data(as_text=True)
     client.post(f"/manage/activities/{activity.id}/cancel", data={"reason": "暴雨预警"})
     db.session.refresh(activity)
-    assert activity.status == "cancelled" and activity.cancel_reason == "暴雨预警"
+    assert activity.status == "cancelled"
+    assert activity.cancel_reason == "暴雨预警"
     page = client.get(f"/activities/{activity.id}").get_data(as_text=True)
-    assert "此活动已取消" in page and "暴雨预警" in page
+    assert "此活动已取消" in page
+    assert "暴雨预警" in page
 
 
 def test_overlapping_sessions_at_same_venue_warn(client, make, auth):
@@ -227,7 +230,8 @@ def test_overlapping_sessions_at_same_venue_warn(client, make, auth):
         follow_redirects=True,
     )
     page = response.get_data(as_text=True)
-    assert "时间重叠" in page and "已排的讲座" in page
+    assert "时间重叠" in page
+    assert "已排的讲座" in page
 
 
 def test_html_typed_into_fields_is_shown_as_text(client, make, auth):
@@ -275,7 +279,7 @@ def test_department_list_is_editable_by_admin_only(client, make, auth):
 
 
 @pytest.mark.parametrize(
-    "role, present, absent",
+    ("role", "present", "absent"),
     [
         ("admin", ["/manage/checkin", "/manage/training/", "/manage/departments"], []),
         ("organizer", ["/manage/checkin", "/manage/training/"], ["/manage/departments"]),

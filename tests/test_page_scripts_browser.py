@@ -114,7 +114,8 @@ def test_cancelling_a_registrant_asks_first_and_no_means_no(demo, context, lang,
     row.locator("button[type=submit]").click()
     page.wait_for_timeout(300)
     assert dialogs == [("confirm", question)]
-    assert posts == [] and page.url == url
+    assert posts == []
+    assert page.url == url
     assert status_of(app, registration_id) == "confirmed"
     if lang == "en":
         return
@@ -122,7 +123,8 @@ def test_cancelling_a_registrant_asks_first_and_no_means_no(demo, context, lang,
     page.once("dialog", lambda d: answer(d, accept=True))
     with page.expect_navigation():
         row.locator("button[type=submit]").click()
-    assert len(dialogs) == 2 and len(posts) == 1
+    assert len(dialogs) == 2
+    assert len(posts) == 1
     assert status_of(app, registration_id) == "cancelled"
 
 
@@ -133,7 +135,8 @@ def test_copy_button_copies_the_feed_address(demo, context):
     page.goto(server.url + "/?kind=training")
     page.click("details.subscribe summary")
     address = page.input_value(".feed-url")
-    assert address.startswith(server.url + "/calendar.ics") and "kind=training" in address
+    assert address.startswith(server.url + "/calendar.ics")
+    assert "kind=training" in address
     # Focusing the address selects all of it, for a long press or Ctrl+C.
     page.focus(".feed-url")
     assert page.evaluate(
@@ -176,7 +179,8 @@ def test_coverage_bars_have_their_widths_and_the_page_prints(demo, context):
         towns = db.session.scalar(select(func.count(Town.id)))
         db.session.remove()
     assert len(bars) == towns
-    assert any(b["coverage"] > 0 for b in bars) and any(b["target"] for b in bars)
+    assert any(b["coverage"] > 0 for b in bars)
+    assert any(b["target"] for b in bars)
     for bar in bars:
         assert bar["width"] == pytest.approx(min(bar["coverage"], 100), abs=0.5), bar
         if bar["target"] is not None:

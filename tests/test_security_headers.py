@@ -38,7 +38,8 @@ def assert_protected(response, *, referrer="same-origin", camera="()"):
         item.strip().split("=", 1) for item in response.headers["Permissions-Policy"].split(",")
     )
     assert permissions["camera"] == camera
-    assert permissions["microphone"] == "()" and permissions["geolocation"] == "()"
+    assert permissions["microphone"] == "()"
+    assert permissions["geolocation"] == "()"
 
 
 @pytest.fixture
@@ -90,6 +91,7 @@ def test_every_kind_of_response_carries_the_headers(client, auth, sample):
         "404 page": "text/html",
     }
     for kind, response in responses.items():
+        response.close()  # file responses keep their file open until closed
         assert response.status_code < 500, kind
         if kind in expected:
             assert response.mimetype == expected[kind], kind
@@ -169,7 +171,9 @@ def test_production_sends_hsts_and_a_secure_language_cookie(
     assert_protected(response)
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("lang="))
     attributes = [a.strip().lower() for a in cookie.split(";")]
-    assert "secure" in attributes and "httponly" in attributes and "samesite=lax" in attributes
+    assert "secure" in attributes
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
 
 
 def test_language_cookie_not_secure_in_development(client):

@@ -148,7 +148,8 @@ def test_writes_wait_for_the_lock_then_succeed(app, site, make):
             assert not [f.result() for f in futures if f.done()]  # waiting for the lock
         registered, feed_page, roster = (f.result(timeout=30) for f in futures)
     assert registered.status_code == 303
-    assert feed_page.status_code == 200 and "/calendar/" in feed_page.get_data(as_text=True)
+    assert feed_page.status_code == 200
+    assert "/calendar/" in feed_page.get_data(as_text=True)
     assert roster.status_code == 200
     assert (
         db.session.scalar(select(Registration.status).where(Registration.phone == "13700000002"))

@@ -79,7 +79,8 @@ def test_district_figure_from_people_not_averaged_percentages(make):
         cadre(big)
     report = coverage_by_town(2026)
     # 1 of 10 people trained: 10 %, not the 50 % average of 100 % and 0 %.
-    assert report.cadres == 10 and report.trained == 1
+    assert report.cadres == 10
+    assert report.trained == 1
     assert report.coverage == 0.1
 
 

@@ -82,11 +82,15 @@ def test_sample_rosters(sample_towns, filename, bad_phone_row, bad_id_row):
     errors = errors_by_row(check)
     assert sorted(errors) == [bad_phone_row, bad_id_row]
     (phone_error,) = errors[bad_phone_row]
-    assert phone_error.column.startswith("H") and "手机号" in phone_error.column
-    assert "11 位" in phone_error.message and "1381234567" in phone_error.message
+    assert phone_error.column.startswith("H")
+    assert "手机号" in phone_error.column
+    assert "11 位" in phone_error.message
+    assert "1381234567" in phone_error.message
     (id_error,) = errors[bad_id_row]
-    assert id_error.column.startswith("I") and "校验位" in id_error.message
-    assert check.town_counts["城关镇"].rows == 31 and check.town_counts["城关镇"].error_rows == 1
+    assert id_error.column.startswith("I")
+    assert "校验位" in id_error.message
+    assert check.town_counts["城关镇"].rows == 31
+    assert check.town_counts["城关镇"].error_rows == 1
     assert sum(c.people for c in check.town_counts.values()) == 296
 
     # Nothing is written while errors remain ...
@@ -105,7 +109,8 @@ def test_xlsx_numeric_phone_cells_are_read_and_flagged(sample_towns):
     path = sample("cadres_sample.xlsx")
     check = check_roster(parse_roster(path.name, path.read_bytes()))
     warnings = {i.row: i for i in check.warnings}
-    assert 40 in warnings and "数字格式" in warnings[40].message
+    assert 40 in warnings
+    assert "数字格式" in warnings[40].message
     assert "16613963410" in warnings[40].message
     row40 = next(r for r in check.parsed.rows if r.row == 40)
     assert row40.phone == "16613963410"
@@ -160,7 +165,8 @@ def test_excel_mangled_numbers_are_named(make):
     check = check_roster(parse_roster("r.csv", data))
     errors = errors_by_row(check)
     assert "科学计数法" in errors[2][0].message
-    assert "身份证号" in errors[3][0].message and "数字" in errors[3][0].message
+    assert "身份证号" in errors[3][0].message
+    assert "数字" in errors[3][0].message
     assert 4 not in errors  # "13800138002.0": digits intact, read with a warning
     assert any(i.row == 4 for i in check.warnings)
     assert "15 位" in errors[5][0].message
@@ -173,7 +179,9 @@ def test_xlsx_id_number_stored_as_number_is_an_error(make):
         [HEADER, [1, "甲", "男", "", "", "城关镇", "城关一村", "13800138000", 330106199404044000]]
     )
     (issue,) = check_roster(parse_roster("r.xlsx", data)).errors
-    assert issue.row == 2 and issue.column.startswith("I") and "15 位有效数字" in issue.message
+    assert issue.row == 2
+    assert issue.column.startswith("I")
+    assert "15 位有效数字" in issue.message
 
 
 def test_unknown_town_is_error_new_village_is_created(make):
@@ -187,7 +195,9 @@ def test_unknown_town_is_error_new_village_is_created(make):
     )
     check = check_roster(parse_roster("r.csv", data))
     (error,) = check.errors
-    assert error.row == 3 and "未知的镇街" in error.message and error.column.startswith("F")
+    assert error.row == 3
+    assert "未知的镇街" in error.message
+    assert error.column.startswith("F")
     assert check.new_villages == [("城关镇", "城关新村")]
     import_roster(check, active_from=date(2026, 1, 1), only_valid=True)
     db.session.commit()
@@ -290,7 +300,9 @@ def test_formulas_are_rejected_per_cell(make):
     data = xlsx_bytes([HEADER, line('=HYPERLINK("http://x","甲")', "13800138000")])
     check = check_roster(parse_roster("r.xlsx", data))
     (error,) = check.errors
-    assert error.row == 2 and error.column.startswith("B") and "公式" in error.message
+    assert error.row == 2
+    assert error.column.startswith("B")
+    assert "公式" in error.message
 
 
 def test_gbk_and_utf8_csv_read_the_same(make):
@@ -312,7 +324,8 @@ def test_sheet_with_too_many_rows_is_refused(app):
 
 def test_header_only_file_reports_no_data(make):
     check = check_roster(parse_roster("r.csv", csv_bytes([HEADER])))
-    assert check.has_errors and "没有任何干部数据" in check.errors[0].message
+    assert check.has_errors
+    assert "没有任何干部数据" in check.errors[0].message
     with pytest.raises(RosterImportError):
         import_roster(check, active_from=date(2026, 1, 1), only_valid=True)
 
@@ -324,15 +337,18 @@ def test_cli_exit_codes(runner, sample_towns, tmp_path):
     path = str(sample("cadres_sample.csv"))
     result = runner.invoke(args=["import-cadres", path, "--dry-run"])
     assert result.exit_code == 1
-    assert "第 298 行" in result.output and "第 299 行" in result.output
+    assert "第 298 行" in result.output
+    assert "第 299 行" in result.output
     result = runner.invoke(args=["import-cadres", path])
-    assert result.exit_code == 1 and cadre_count() == 0
+    assert result.exit_code == 1
+    assert cadre_count() == 0
 
     result = runner.invoke(args=["import-cadres", path, "--only-valid"])
     assert result.exit_code == 0, result.output
     assert cadre_count() == 296
     result = runner.invoke(args=["import-cadres", path, "--only-valid"])
-    assert result.exit_code == 0 and "新增 0 人" in result.output
+    assert result.exit_code == 0
+    assert "新增 0 人" in result.output
     assert cadre_count() == 296
 
     bad = tmp_path / "bad.xlsx"

@@ -44,16 +44,21 @@ def test_coverage_page_for_admin_shows_district_and_bars(client, auth, make, dis
     response = client.get("/manage/training/?year=2026")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "全区" in html and "城关镇" in html and "河西街道" in html
+    assert "全区" in html
+    assert "城关镇" in html
+    assert "河西街道" in html
     assert 'class="bar-fill" data-coverage="50.0"' in html  # its width: static/js/coverage.js
-    assert "@media print" in client.get("/static/css/training.css").get_data(as_text=True)
+    with client.get("/static/css/training.css") as stylesheet:  # closes the file it sends
+        assert "@media print" in stylesheet.get_data(as_text=True)
 
 
 def test_coordinator_sees_only_own_town(client, auth, make, district):
     north, south, _people = district
     auth.login(make.user("coordinator", town=north))
     html = client.get("/manage/training/?year=2026").get_data(as_text=True)
-    assert "城关镇" in html and "河西街道" not in html and "全区" not in html
+    assert "城关镇" in html
+    assert "河西街道" not in html
+    assert "全区" not in html
     assert client.get(f"/manage/training/towns/{north.id}?year=2026").status_code == 200
     assert client.get(f"/manage/training/towns/{south.id}?year=2026").status_code == 403
     assert client.get(f"/manage/training/towns/{south.id}/untrained.xlsx").status_code == 403
@@ -74,14 +79,16 @@ def test_organizer_views_district_but_not_cadre_lists(client, auth, make, distri
 
 def test_anonymous_is_sent_to_login(client):
     response = client.get("/manage/training/")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
 
 
 def test_drill_down_lists_untrained_by_village_with_masked_phones(client, auth, make, district):
     north, _south, people = district
     auth.login(make.user("admin"))
     html = client.get(f"/manage/training/towns/{north.id}?year=2026").get_data(as_text=True)
-    assert "乙" in html and "城关二村" in html
+    assert "乙" in html
+    assert "城关二村" in html
     assert people[1].phone not in html
     assert f"{people[1].phone[:3]}****{people[1].phone[-4:]}" in html
     assert ">甲<" not in html  # trained
@@ -96,13 +103,15 @@ def test_coverage_export_is_xlsx_with_formulas_neutralised(client, auth, make):
     assert response.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(response.data)).active
     values = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
-    assert "'=cmd|' /C calc'!A0" in values and "'+evil" in values
+    assert "'=cmd|' /C calc'!A0" in values
+    assert "'+evil" in values
     assert not any(v.startswith(("=", "+", "-", "@")) for v in values)
 
     response = client.get(f"/manage/training/towns/{town.id}/untrained.xlsx?year=2026")
     sheet = load_workbook(io.BytesIO(response.data)).active
     values = [c.value for row in sheet.iter_rows() for c in row]
-    assert "'-甲" in values and "'@村" in values
+    assert "'-甲" in values
+    assert "'@村" in values
     assert any(isinstance(v, str) and "****" in v for v in values)
 
 
@@ -121,11 +130,13 @@ def test_import_flow_preview_then_confirm(client, auth, make, app):
     # The rows wait on the server, not in the cookie.
     assert (Path(app.instance_path) / "roster_uploads" / f"{token}.json").exists()
     html = client.get(preview_url).get_data(as_text=True)
-    assert "手机号格式不正确" in html and "H（手机号码）" in html
+    assert "手机号格式不正确" in html
+    assert "H（手机号码）" in html
     assert re.search(r"<td>3</td>", html)
 
     response = client.post(preview_url, data={"active_from": "2026-01-01"})
-    assert response.status_code == 200 and "未导入任何数据" in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "未导入任何数据" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Cadre.id))) == 0
 
     response = client.post(preview_url, data={"active_from": "2026-01-01", "only_valid": "y"})
@@ -143,7 +154,8 @@ def test_preview_token_belongs_to_its_uploader(client, auth, make):
     auth.logout()
     auth.login(make.user("coordinator", town=town))
     response = client.get(preview_url)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/import")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/import")
 
 
 @pytest.mark.parametrize(
@@ -179,7 +191,8 @@ def test_leave_keeps_the_cadre(client, auth, make, district):
     response = client.post(
         f"/manage/training/cadres/{people[0].id}/leave", data={"left_on": "1999-01-01"}
     )
-    assert response.status_code == 200 and "不能早于" in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "不能早于" in response.get_data(as_text=True)
 
 
 def test_admin_sets_targets(client, auth, make, district):
@@ -195,7 +208,8 @@ def test_admin_sets_targets(client, auth, make, district):
         "rows-1-target_percent": "150",
     }
     response = client.post("/manage/training/targets?year=2026", data=data)
-    assert response.status_code == 200 and "0 到 100" in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "0 到 100" in response.get_data(as_text=True)
     data["rows-1-target_percent"] = "60"
     assert client.post("/manage/training/targets?year=2026", data=data).status_code == 302
     targets = {t.town_id: t for t in db.session.scalars(select(CoverageTarget))}
@@ -215,7 +229,8 @@ def test_unmatched_attendee_linked_by_coordinator(client, auth, make, district):
     stranger = attend(course, "13700000001", name="新号码", town_id=north.id)
     auth.login(make.user("coordinator", town=north))
     html = client.get("/manage/training/unmatched?year=2026").get_data(as_text=True)
-    assert "<td>新号码</td>" in html and "137****0001" in html
+    assert "<td>新号码</td>" in html
+    assert "137****0001" in html
     # Not a cadre of this town: refused.
     response = client.post(
         "/manage/training/unmatched?year=2026",
@@ -237,7 +252,8 @@ def test_unmatched_attendee_linked_by_coordinator(client, auth, make, district):
     db.session.expire_all()
     assert db.session.get(Registration, stranger.id).cadre_id == people[1].id
     html = client.get("/manage/training/unmatched?year=2026").get_data(as_text=True)
-    assert "<td>新号码</td>" not in html and "没有未匹配的参训人员" in html
+    assert "<td>新号码</td>" not in html
+    assert "没有未匹配的参训人员" in html
 
 
 def test_coverage_cli_json_and_csv(runner, make, district):
@@ -259,7 +275,8 @@ def test_coverage_cli_json_and_csv(runner, make, district):
     result = runner.invoke(args=["coverage", "--year", "2026", "--format", "csv"])
     assert result.output.splitlines()[0].startswith("code,name,cadres")
     result = runner.invoke(args=["coverage", "--year", "2026"])
-    assert "城关镇" in result.output and "50.0%" in result.output
+    assert "城关镇" in result.output
+    assert "50.0%" in result.output
 
 
 def test_xlsx_with_100000_rows_is_refused_with_a_message(tmp_path, monkeypatch):

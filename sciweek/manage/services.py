@@ -69,7 +69,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     organizer cannot lock themselves out of an activity by editing it.
     """
     creating = activity is None
-    if creating:
+    if activity is None:
         activity = Activity(status=ActivityStatus.DRAFT.value, sequence=0)
         before = None
     else:
@@ -190,7 +190,7 @@ def venue_conflicts(activity: Activity) -> list[VenueConflict]:
     venue = activity.venue.strip()
     if not venue or not activity.sessions:
         return []
-    conflicts = []
+    conflicts: list[VenueConflict] = []
     for session in activity.sessions:
         others = db.session.scalars(
             select(ActivitySession)

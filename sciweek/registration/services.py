@@ -246,12 +246,7 @@ def register_for_activity(
     activity = db.session.get(Activity, activity_id)
     if activity is None:
         raise RegistrationRefused(_("活动不存在。"))
-    if request.village_id:
-        village = db.session.get(Village, request.village_id)
-        if village is None or (request.town_id and village.town_id != request.town_id):
-            raise RegistrationRefused(_("所选村/社区不属于所选镇街。"), field="village_id")
-    if request.town_id and db.session.get(Town, request.town_id) is None:
-        raise RegistrationRefused(_("所选镇街不存在。"), field="town_id")
+    _check_residence(request.town_id, request.village_id)
     problem = registration_open_problem(activity, now)
     if walk_in and activity.status == ActivityStatus.PUBLISHED:
         problem = None
@@ -296,6 +291,16 @@ def register_for_activity(
             raise RegistrationRefused(_("名额已满。"))
         return IssuedTicket(inserted[0], secret, status=inserted[1])
     raise RuntimeError("could not register after several short-code collisions")
+
+
+def _check_residence(town_id: int | None, village_id: int | None) -> None:
+    """The chosen town exists and the chosen village lies in it (either may be left out)."""
+    if village_id:
+        village = db.session.get(Village, village_id)
+        if village is None or (town_id and village.town_id != town_id):
+            raise RegistrationRefused(_("所选村/社区不属于所选镇街。"), field="village_id")
+    if town_id and db.session.get(Town, town_id) is None:
+        raise RegistrationRefused(_("所选镇街不存在。"), field="town_id")
 
 
 def _active_registration(activity_id: int, phone: str) -> Registration | None:
