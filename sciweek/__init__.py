@@ -37,10 +37,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import database, i18n
+    from . import database, i18n, inputs
     from .accounts import auth
     from .extensions import csrf, db, limiter, migrate
 
+    inputs.init_app(app)  # first: the URL converters must be in place before any rule
     db.init_app(app)
     database.init_app(app)
     migrate.init_app(

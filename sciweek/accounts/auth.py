@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..extensions import db, login_manager
+from ..inputs import parse_id
 from ..models import Role, User
 
 
@@ -23,9 +24,8 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    return db.session.get(User, int(user_id))
+    number = parse_id(user_id)
+    return db.session.get(User, number) if number is not None else None
 
 
 def safe_next_url(target: str | None) -> str | None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from ..accounts.auth import roles_required
 from ..extensions import db
 from ..i18n import format_span, to_local
+from ..inputs import query_int
 from ..models import STAFF_ROLES, Activity, Department, Role
 from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm, aware
 from .permissions import EDITOR_ROLES, activities_visible_to, managed_activity_or_403
@@ -39,7 +40,9 @@ def dashboard():
     status = request.args.get("status")
     if status in ("draft", "published", "cancelled"):
         stmt = stmt.where(Activity.status == status)
-    page = db.paginate(stmt, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    page = db.paginate(
+        stmt, page=query_int("page") or 1, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False
+    )
     return render_template(
         "manage/dashboard.html",
         page=page,
