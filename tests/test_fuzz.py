@@ -38,7 +38,7 @@ from wtforms.fields.core import UnboundField
 from sciweek import create_app
 from sciweek.accounts.services import create_user
 from sciweek.checkin.codes import make_self_code
-from sciweek.checkin.services import create_api_token, scan_ticket
+from sciweek.checkin.services import create_api_token, scan
 from sciweek.demo import DEMO_PASSWORD, seed_demo
 from sciweek.extensions import db
 from sciweek.feeds.services import issue_feed_token
@@ -205,7 +205,7 @@ def _build_site(app) -> Site:
         admin = db.session.scalar(select(User).where(User.username == "admin"))
         checker = db.session.scalar(select(User).where(User.username == "checker"))
         coordinator = db.session.scalar(select(User).where(User.username == "coordinator"))
-        scan_ticket(admin, open_one, open_one.sessions[0], issued.secret, base_url="")
+        scan(admin, open_one.id, issued.secret, base_url="", session_id=open_one.sessions[0].id)
         create_api_token(checker, "门口")
         feed_token = issue_feed_token(admin)
         db.session.commit()
