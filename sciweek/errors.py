@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from .api import ApiError, error_response, is_api_request, kind_of
 from .extensions import db
 from .inputs import InvalidInput
-
-
-def _wants_json() -> bool:
-    return request.path.startswith("/api/")
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         message = _("表单已过期或来源无效，请刷新页面后重试。")
-        if _wants_json():
-            return jsonify(error="csrf", message=message), 400
+        if is_api_request():
+            return error_response(400, "csrf", message)
         return render_template("errors/error.html", code=400, message=message), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if isinstance(error, ApiError):
+            return error.response_body()
         messages = {
             400: _("请求无效。"),
             401: _("请先登录。"),
@@ -34,17 +33,17 @@ def init_app(app: Flask) -> None:
             413: _("上传的内容太大。"),
             429: _("请求太频繁，请稍后再试。"),
         }
-        message = messages.get(error.code, error.name)
+        message = messages.get(error.code) or _("请求无法处理。")
         if isinstance(error, InvalidInput):
             message = error.message
-        if _wants_json():
-            return jsonify(error=error.name, message=message), error.code
+        if is_api_request():
+            return error_response(error.code or 500, kind_of(error), message)
         return render_template("errors/error.html", code=error.code, message=message), error.code
 
     @app.errorhandler(500)
     def internal_error(error):
         db.session.rollback()
         message = _("服务器出错了，请稍后再试。")
-        if _wants_json():
-            return jsonify(error="server_error", message=message), 500
+        if is_api_request():
+            return error_response(500, "server_error", message)
         return render_template("errors/error.html", code=500, message=message), 500

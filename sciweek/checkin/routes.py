@@ -21,6 +21,7 @@ import base64
 import json
 import os
 from functools import wraps
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -46,8 +47,9 @@ from wtforms import ValidationError
 
 from ..accounts.auth import roles_required
 from ..activities.services import first_session_start
+from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
-from ..inputs import JSONInputError, loads_json, query_int
+from ..inputs import query_int
 from ..manage.forms import ConfirmForm
 from ..manage.permissions import (
     DOOR_ROLES,
@@ -66,6 +68,7 @@ from . import services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .fast import DoorUser
 from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
+from .schemas import ScanBody, WalkInBody
 
 bp = Blueprint("checkin", __name__)
 
@@ -77,11 +80,6 @@ def self_checkin_rate_limit() -> str:
 
 
 # --- API plumbing ---------------------------------------------------------------
-
-
-def _api_error(status: int, message: str, **extra) -> tuple[Response, int]:
-    error = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
-    return jsonify(error=error.get(status, "error"), message=message, **extra), status
 
 
 def _api_user(*, cached: bool = False) -> User | DoorUser | None:
@@ -126,54 +124,27 @@ def api_view(view=None, *, cached_user: bool = False):
         request.max_content_length = API_MAX_BODY  # also bounds chunked bodies
         user = _api_user(cached=cached_user)
         if user is None:
-            return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
+            raise _unauthorized()
         g.api_user = user
         try:
             return view(*args, **kwargs)
         except services.CheckInProblem as exc:
             db.session.rollback()
-            extra = {"sessions": exc.sessions} if exc.sessions is not None else {}
-            return _api_error(400, exc.message, **extra)
+            raise _problem(exc) from None
 
     # Token requests carry no cookie to forge; session requests are checked in _api_user.
     return csrf.exempt(wrapped)
 
 
-def _json_object() -> dict:
-    try:
-        data = loads_json(request.get_data(cache=True))
-    except JSONInputError as exc:  # too deep, or text no database can hold
-        raise services.CheckInProblem(str(exc)) from None
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise services.CheckInProblem(_("请求体应为 JSON 对象。"))
-    return data
+def _unauthorized() -> ApiError:
+    return ApiError("unauthorized", _("请先登录或提供有效的 API 令牌。"), status=401)
 
 
-def _int_field(data: dict, name: str, *, required: bool) -> int | None:
-    value = data.get(name)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
-        raise services.CheckInProblem(_("%(name)s 应为正整数。", name=name))
-    return value
-
-
-def _str_field(data: dict, name: str, *, max_length: int, required: bool) -> str | None:
-    value = data.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise services.CheckInProblem(_("%(name)s 应为非空字符串。", name=name))
-    if len(value) > max_length:
-        raise services.CheckInProblem(
-            _("%(name)s 不能超过 %(n)s 个字符。", name=name, n=max_length)
-        )
-    if name != "code" and not value.isprintable():
-        # PostgreSQL text cannot hold NUL; no name, phone or nonce needs control characters.
-        raise services.CheckInProblem(_("%(name)s 含有无效字符。", name=name))
-    return value
+def _problem(exc: services.CheckInProblem) -> ApiError:
+    extra: dict[str, Any] = {"sessions": exc.sessions} if exc.sessions is not None else {}
+    if exc.field is not None:
+        return ApiError("invalid", exc.message, field=exc.field, fields={exc.field: exc.message})
+    return ApiError(exc.kind, exc.message, **extra)
 
 
 def _door_activity(activity_id: int, user: User) -> Activity:
@@ -192,27 +163,23 @@ def _door_activity(activity_id: int, user: User) -> Activity:
 @bp.route("/api/v1/checkins", methods=["POST"])
 @api_view(cached_user=True)
 def api_check_in():
-    data = _json_object()
-    code = _str_field(data, "code", max_length=2000, required=True)
-    activity_id = _int_field(data, "activity_id", required=True)
-    session_id = _int_field(data, "session_id", required=False)
-    nonce = _str_field(data, "nonce", max_length=services.NONCE_MAX, required=False) or None
+    body = json_body(ScanBody)
     try:
         answer = services.scan(
             g.api_user,
-            activity_id,
-            code,
+            body.activity_id,
+            body.code,
             base_url=current_app.config["SCIWEEK_BASE_URL"],
-            session_id=session_id,
-            nonce=nonce,
-            scanned_at=data.get("scanned_at"),
+            session_id=body.session_id,
+            nonce=body.nonce,
+            scanned_at=body.scanned_at,
         )
     except services.NoSuchActivity:
         abort(404)
     except services.ScanNotAllowed:
         abort(403)
     except services.UnknownUser:
-        return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
+        raise _unauthorized() from None
     return jsonify(answer.as_json())
 
 
@@ -239,18 +206,18 @@ def api_roster(activity_id: int):
 @bp.route("/api/v1/activities/<int:activity_id>/walk-ins", methods=["POST"])
 @api_view
 def api_walk_in(activity_id: int):
-    data = _json_object()
-    name = _str_field(data, "name", max_length=100, required=True)
-    phone = _str_field(data, "phone", max_length=30, required=True)
-    session_id = _int_field(data, "session_id", required=False)
-    nonce = _str_field(data, "nonce", max_length=services.NONCE_MAX, required=False) or None
+    body = json_body(WalkInBody)
     activity = _door_activity(activity_id, g.api_user)
-    session = services.pick_session(activity, session_id, utcnow())
+    session = services.pick_session(activity, body.session_id, utcnow())
     try:
-        answer = services.register_walk_in(g.api_user, activity, session, name, phone, nonce=nonce)
+        answer = services.register_walk_in(
+            g.api_user, activity, session, body.name, body.phone, nonce=body.nonce
+        )
     except RegistrationRefused as exc:
         db.session.rollback()
-        return _api_error(400, exc.message, field=exc.field)
+        if exc.field:
+            raise invalid({exc.field: exc.message}) from None
+        raise ApiError("registration_refused", exc.message) from None
     return jsonify(answer.as_json())
 
 

@@ -61,10 +61,19 @@ NONCE_MAX = 64
 class CheckInProblem(Exception):
     """A request that cannot be answered with a scan result (HTTP 400); message is for people."""
 
-    def __init__(self, message: str, sessions: list[dict] | None = None):
+    def __init__(
+        self,
+        message: str,
+        sessions: list[dict] | None = None,
+        *,
+        kind: str = "bad_request",
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.sessions = sessions
+        self.kind = kind  # the API's error kind (docs/checkin_api.md, "Errors")
+        self.field = field  # the body's field at fault, if one is
 
 
 @dataclass
@@ -185,17 +194,17 @@ def parse_scan_time(raw: object, now: datetime) -> datetime | None:
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str) or len(raw) > 40:
-        raise CheckInProblem(_("scanned_at 应为 ISO 8601 时间。"))
+        raise CheckInProblem(_("scanned_at 应为 ISO 8601 时间。"), field="scanned_at")
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise CheckInProblem(_("scanned_at 应为 ISO 8601 时间。")) from None
+        raise CheckInProblem(_("scanned_at 应为 ISO 8601 时间。"), field="scanned_at") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
     if value > now + CLOCK_SKEW:
-        raise CheckInProblem(_("scanned_at 在未来，请检查设备时间。"))
+        raise CheckInProblem(_("scanned_at 在未来，请检查设备时间。"), field="scanned_at")
     if value < now - LATE_SCAN_LIMIT:
-        raise CheckInProblem(_("scanned_at 太久以前，不能补录。"))
+        raise CheckInProblem(_("scanned_at 太久以前，不能补录。"), field="scanned_at")
     return value
 
 
@@ -735,7 +744,7 @@ def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
     ).rowcount
     if not taken_back:
         db.session.rollback()
-        raise CheckInProblem(_("此签到已撤销。"))
+        raise CheckInProblem(_("此签到已撤销。"), kind="already_undone")
     # Keep the loaded object in step (its flush also tells the scan caches to recount).
     checkin.undone_at, checkin.undone_by_id = undone_at, user.id
     db.session.add(
