@@ -140,7 +140,7 @@ def api_view(view=None, *, cached_user: bool = False):
 def _json_object() -> dict:
     try:
         data = loads_json(request.get_data(cache=True))
-    except JSONInputError as exc:  # too deep, or text no database can hold
+    except JSONInputError as exc:  # nested too deeply (Python would raise RecursionError)
         raise services.CheckInProblem(str(exc)) from None
     except ValueError:
         data = None
