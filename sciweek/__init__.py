@@ -37,12 +37,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import database, i18n
+    from . import database, i18n, transactions
     from .accounts import auth
     from .extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
     database.init_app(app)
+    transactions.init_app(app)
     migrate.init_app(
         app,
         db,
