@@ -51,6 +51,7 @@ _AFTER_COMMIT = "sciweek_after_commit"
 
 def init_app(app: Flask) -> None:
     app.after_request(_commit_or_roll_back)
+    app.teardown_request(_roll_back_after_unhandled_error)
 
 
 def _commit_or_roll_back(response: Response) -> Response:
@@ -60,6 +61,13 @@ def _commit_or_roll_back(response: Response) -> Response:
     else:
         db.session.rollback()
     return response
+
+
+def _roll_back_after_unhandled_error(error: BaseException | None) -> None:
+    """An exception no handler answered (``PROPAGATE_EXCEPTIONS``, as in tests and debug
+    mode) skips ``after_request``: roll back here, even if the app context lives on."""
+    if error is not None:
+        db.session.rollback()
 
 
 def commits(command: Callable) -> Callable:

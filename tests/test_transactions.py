@@ -16,10 +16,19 @@ from .live_server import LiveServer, csrf_session
 from .test_registration_live import make_open_activity, rush
 
 
+def _seen_by_another_connection(sql: str):
+    """What a second connection reads (committed rows only), without taking any lock."""
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+    finally:
+        raw.close()
+
+
 def _committed_tokens() -> int:
-    """API tokens as a second connection sees them: committed rows only."""
-    with db.engine.connect() as other:
-        return other.execute(select(func.count()).select_from(ApiToken)).scalar()
+    return _seen_by_another_connection("SELECT count(*) FROM api_tokens")
 
 
 @pytest.mark.parametrize(
@@ -29,6 +38,7 @@ def test_a_request_failing_after_a_service_flushed_writes_nothing(
     app, client, make, auth, monkeypatch, failure, status
 ):
     """The token is flushed by the service; the request then fails: nothing is committed."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer the 500 as in production
     user = make.user("checker")
     auth.login(user)
     real = checkin_services.create_api_token
@@ -40,6 +50,23 @@ def test_a_request_failing_after_a_service_flushed_writes_nothing(
     monkeypatch.setattr(checkin_services, "create_api_token", create_then_fail)
     response = client.post("/manage/tokens", data={"name": "扫码枪"})
     assert response.status_code == status
+    assert _committed_tokens() == 0
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_an_unhandled_exception_rolls_back_too(app, client, make, auth, monkeypatch):
+    """With exceptions propagated (tests, debug mode) no response passes after_request."""
+    user = make.user("checker")
+    auth.login(user)
+    real = checkin_services.create_api_token
+
+    def create_then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(checkin_services, "create_api_token", create_then_fail)
+    with pytest.raises(RuntimeError):
+        client.post("/manage/tokens", data={"name": "扫码枪"})
     assert _committed_tokens() == 0
     assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
 
@@ -114,8 +141,6 @@ def test_authentication_commits_nothing(app, make):
     checker = make.user("checker")
     raw = token_for(checker)
     assert checkin_services.user_for_token(raw) is not None
-    with db.engine.connect() as other:
-        assert other.execute(select(ApiToken.last_used_at)).scalar() is None
+    assert _seen_by_another_connection("SELECT last_used_at FROM api_tokens") is None
     db.session.commit()
-    with db.engine.connect() as other:
-        assert other.execute(select(ApiToken.last_used_at)).scalar() is not None
+    assert _seen_by_another_connection("SELECT last_used_at FROM api_tokens") is not None
