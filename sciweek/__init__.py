@@ -39,13 +39,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import database, i18n, inputs
+    from . import database, i18n, inputs, transactions
     from .accounts import auth
     from .extensions import csrf, db, limiter, migrate
 
     inputs.init_app(app)  # first: the URL converters must be in place before any rule
     db.init_app(app)
     database.init_app(app)
+    transactions.init_app(app)
     migrate.init_app(
         app,
         db,

@@ -12,6 +12,7 @@ from .checkin import cli as checkin_cli
 from .extensions import db
 from .models import ROLE_VALUES, Town
 from .training import cli as training_cli
+from .transactions import commits
 
 
 def init_app(app: Flask) -> None:
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
 @click.option("--town", "town_code", help="Town code (coordinators).")
 @click.option("--password", help="Password; a random one is generated and printed if omitted.")
 @click.option("--name", "display_name", default="", help="Display name.")
+@commits
 def create_user_command(username, role, department_code, town_code, password, display_name):
     """Create a user account with a role."""
     from .accounts.services import AccountError, create_user
@@ -45,9 +47,7 @@ def create_user_command(username, role, department_code, town_code, password, di
             town_code=town_code,
             display_name=display_name,
         )
-        db.session.commit()
     except AccountError as exc:
-        db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Created {role} {username}.")
     if generated:
@@ -62,6 +62,7 @@ def town_group():
 @town_group.command("add")
 @click.argument("name")
 @click.option("--code", required=True, help="A short unique code, e.g. chengguan.")
+@commits
 def town_add(name, code):
     """Add a town."""
     name, code = name.strip(), code.strip()
@@ -70,7 +71,6 @@ def town_add(name, code):
     if db.session.scalar(select(Town.id).where((Town.code == code) | (Town.name == name))):
         raise click.ClickException(f"A town with code {code} or name {name} already exists.")
     db.session.add(Town(name=name, code=code))
-    db.session.commit()
     click.echo(f"Added town {name} ({code}).")
 
 
@@ -83,6 +83,7 @@ def town_list():
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Only seed a database that has no towns yet.")
+@commits
 def seed_demo_command(if_empty):
     """Load demo towns, departments, campaigns, activities and users (idempotent)."""
     from .demo import seed_demo
@@ -91,11 +92,11 @@ def seed_demo_command(if_empty):
         click.echo("Database already has data; demo not loaded.")
         return
     summary = seed_demo()
-    db.session.commit()
     click.echo(summary)
 
 
 @click.command("purge-registrations")
+@commits
 def purge_registrations_command():
     """Remove names and phones of registrations whose activity ended over a year ago."""
     from .registration.services import purge_expired_registrations

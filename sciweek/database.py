@@ -32,8 +32,8 @@ never wait for it and never block the writer, so:
 * **Write transactions stay short.** The lock is held from the transaction's first
   query to COMMIT. Slow work that needs no database — hashing a password, parsing an
   upload — is done before that first query or after committing, never in between
-  (``create_user`` hashes first; log-in reads only; the roster upload commits before
-  parsing).
+  (``create_user`` hashes first; log-in reads only; the roster upload ends its reading
+  transaction before parsing).
 
 PostgreSQL locks rows, not the database: ``begin_write()`` does nothing there, and the
 services lock the rows they decide on (see ``registration.services``).

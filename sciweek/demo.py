@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from . import signals
 from .accounts.services import create_user
 from .extensions import db
 from .i18n import LOCAL_TZ
@@ -142,6 +143,9 @@ def seed_demo(today: date | None = None) -> str:
     db.session.flush()
     created["registrations"] = _seed_registrations(today)
     created["cadres"], created["check-ins"] = _seed_training(today)
+    # Users, activities, sessions and check-ins written: the scan caches forget them.
+    signals.door_access_changed.send(seed_demo)
+    signals.checkins_changed.send(seed_demo)
     return "Demo data: " + ", ".join(f"{v} {k} added" for k, v in created.items())
 
 
@@ -323,7 +327,7 @@ def _seed_registrations(today: date) -> int:
         register_for_activity,
     )
 
-    db.session.commit()  # registration runs in its own transactions
+    db.session.flush()  # registration reads the activities with its own SQL
     upcoming = [
         a
         for a in db.session.scalars(
@@ -349,7 +353,7 @@ def _seed_registrations(today: date) -> int:
         if capacity and activity.capacity != capacity and activity.confirmed_count == 0:
             activity.capacity = capacity
             activity.waitlist_enabled = True
-            db.session.commit()
+            db.session.flush()
         for n in range(count):
             request = RegistrationRequest(
                 name=DEMO_NAMES[(n + activity_id) % len(DEMO_NAMES)],
@@ -397,7 +401,7 @@ def _seed_training(today: date) -> tuple[int, int]:
             db.session.add(
                 CoverageTarget(town_id=town.id, year=today.year, target_percent=Decimal(percent))
             )
-    db.session.commit()
+    db.session.flush()
     now = datetime.now(LOCAL_TZ)
     past_trainings = [
         a
@@ -410,7 +414,7 @@ def _seed_training(today: date) -> tuple[int, int]:
     ]
     for activity in past_trainings:
         activity.capacity = None  # they are over: everyone who came had a place
-    db.session.commit()
+    db.session.flush()
     cadres = db.session.scalars(select(Cadre).order_by(Cadre.id)).all()
     checkins = 0
     for index, cadre in enumerate(cadres):
@@ -431,5 +435,5 @@ def _seed_training(today: date) -> tuple[int, int]:
                 )
             )
             checkins += 1
-        db.session.commit()
+        db.session.flush()
     return result.created, checkins

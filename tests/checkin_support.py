@@ -13,10 +13,12 @@ from .live_server import LiveServer  # noqa: F401 - shared with check-in tests
 
 
 def issue_ticket(activity, name="张三", phone="13800138000", **kwargs):
-    """Register someone and return the IssuedTicket (registration + secret)."""
-    return register_for_activity(
+    """Register someone and return the IssuedTicket (registration + secret), committed."""
+    issued = register_for_activity(
         activity.id, RegistrationRequest(name=name, phone=phone), walk_in=True, **kwargs
     )
+    db.session.commit()
+    return issued
 
 
 def token_for(user, name="测试设备") -> str:

@@ -177,6 +177,7 @@ def test_cancelled_and_waitlisted_are_refused(client, door):
     c = issue_ticket(door.activity, phone="13800000003")  # capacity 2: waitlisted
     assert c.registration.status == "waitlisted"
     cancel_registration(a.registration.id)  # c is promoted
+    db.session.commit()  # (services flush; the caller commits)
     assert scan(client, door.checker_token, a.secret, door.activity.id).get_json()["result"] == (
         "cancelled"
     )

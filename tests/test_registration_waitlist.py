@@ -157,6 +157,7 @@ def _in_app(app, work, errors: list):
         try:
             with app.app_context():
                 work()
+                db.session.commit()  # the services flush; the caller commits
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 

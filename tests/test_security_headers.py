@@ -216,6 +216,7 @@ def test_every_page_renders_in_chromium_without_policy_violations(tmp_path, monk
     with app.app_context():
         db.create_all()
         seed_demo()
+        db.session.commit()
         db.session.remove()
         db.engine.dispose()
 

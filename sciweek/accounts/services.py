@@ -46,6 +46,7 @@ def create_user(
     elif town_code:
         user.town = _town(town_code)
     db.session.add(user)
+    db.session.flush()
     return user
 
 

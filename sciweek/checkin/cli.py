@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..manage.permissions import DOOR_ROLES
 from ..models import User
+from ..transactions import commits
 
 
 def init_app(app: Flask) -> None:
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
 @click.command("create-token")
 @click.argument("username")
 @click.option("--name", default="", help="What the token is for, e.g. the device.")
+@commits
 def create_token_command(username, name):
     """Create a check-in API token for USERNAME; it is printed once and not stored."""
     from .services import create_api_token
@@ -28,5 +30,4 @@ def create_token_command(username, name):
     if user.role not in DOOR_ROLES:
         raise click.ClickException(f"{username} is a {user.role}; tokens are for door staff.")
     _token, raw = create_api_token(user, name)
-    db.session.commit()
     click.echo(raw)

@@ -15,10 +15,10 @@ BEGIN and COMMIT round trips, and an error anywhere in it undoes all of it):
     ``permissions.can_check_in`` on the real rows.
 
   A change made through this process (revoking a token, disabling a user, assigning a
-  checker, editing an activity or its sessions) clears the caches at once (see
-  ``_forget_on_flush``); other processes see it within the cache time. What a scan
-  *decides* — the registration, its status, the activity's cancellation, the check-in —
-  is never cached: the statement reads it.
+  checker, editing an activity or its sessions) clears the caches once it has committed
+  (the services send ``signals.door_access_changed``); other processes see it within the
+  cache time. What a scan *decides* — the registration, its status, the activity's
+  cancellation, the check-in — is never cached: the statement reads it.
 
 * **One statement** (data-modifying CTEs, built with SQLAlchemy Core in ``_scan_statement``):
   find the registration (by secret hash or short code) and its refusal, from the same rule
@@ -64,7 +64,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    event,
     exists,
     false,
     func,
@@ -76,17 +75,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import joinedload
 
+from .. import signals
 from ..extensions import db
 from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
-    ActivitySession,
-    ApiToken,
     CheckIn,
-    Department,
     Registration,
     ScanLog,
     ScanResult,
@@ -96,6 +92,7 @@ from ..models import (
 )
 from ..models.types import UTCDateTime
 from ..registration.tickets import hash_secret, is_well_formed_secret
+from ..transactions import after_commit
 from .codes import loggable_text, parse_scanned_code
 
 DEFAULT_CACHE_SECONDS = 10.0
@@ -195,26 +192,30 @@ class _Caches:
 
 
 _ALL_CACHES: weakref.WeakSet[_Caches] = weakref.WeakSet()
-# Rows whose change may change who may scan where (or which sessions there are).
-_WATCHED = (ApiToken, User, Activity, ActivitySession, Department)
 
 
-@event.listens_for(OrmSession, "after_flush")
-def _forget_on_flush(session, _flush_context) -> None:
-    """A token, user, activity, session or department written by this process: forget all.
+def _forget_all() -> None:
+    for caches in list(_ALL_CACHES):
+        caches.clear()
 
-    A check-in written through the ORM (an undo) makes the live counts be counted afresh.
-    """
-    counts_only = False
-    for instance in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(instance, _WATCHED):
-            for caches in list(_ALL_CACHES):
-                caches.clear()
-            return
-        counts_only = counts_only or isinstance(instance, CheckIn)
-    if counts_only:
-        for caches in list(_ALL_CACHES):
-            caches.clear_counts()
+
+def _forget_counts() -> None:
+    for caches in list(_ALL_CACHES):
+        caches.clear_counts()
+
+
+@signals.door_access_changed.connect
+def _forget_all_after_commit(_sender, **_extra) -> None:
+    """A token, user, activity, session, checker or department changed: every cache of this
+    process forgets all it knows, once the change has committed (forgetting earlier would
+    let a scan in between cache the old rows again)."""
+    after_commit(_forget_all)
+
+
+@signals.checkins_changed.connect
+def _forget_counts_after_commit(_sender, **_extra) -> None:
+    """A check-in taken back (an undo): the live counts are counted afresh after commit."""
+    after_commit(_forget_counts)
 
 
 def _caches() -> _Caches:
@@ -519,9 +520,9 @@ def scan_ticket(
                 .one()
             )
     except IntegrityError:
-        # A foreign key to a session or activity deleted since it was cached. The rollback
-        # expires whatever this request's ORM session loaded, so the caller reads afresh.
-        db.session.rollback()
+        # A foreign key to a session or activity deleted since it was cached. The caller
+        # reads afresh what this request's ORM session loaded.
+        db.session.expire_all()
         caches.clear()
         raise StaleCache from None
     except DataError as exc:

@@ -64,6 +64,7 @@ from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from ..security import allow_camera
+from ..transactions import all_or_nothing
 from . import services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .fast import DoorUser
@@ -129,7 +130,6 @@ def api_view(view=None, *, cached_user: bool = False):
         try:
             return view(*args, **kwargs)
         except services.CheckInProblem as exc:
-            db.session.rollback()
             raise _problem(exc) from None
 
     # Token requests carry no cookie to forge; session requests are checked in _api_user.
@@ -214,7 +214,6 @@ def api_walk_in(activity_id: int):
             g.api_user, activity, session, body.name, body.phone, nonce=body.nonce
         )
     except RegistrationRefused as exc:
-        db.session.rollback()
         if exc.field:
             raise invalid({exc.field: exc.message}) from None
         raise ApiError("registration_refused", exc.message) from None
@@ -391,7 +390,6 @@ def self_check_in(code: str):
         try:
             answer = services.self_check_in(session, proof)
         except services.SelfCheckInRefused as exc:
-            db.session.rollback()
             target = getattr(form, exc.field, None) if exc.field else None
             if target is not None:
                 target.errors.append(exc.message)
@@ -422,7 +420,6 @@ def api_tokens():
     new_token = None
     if form.validate_on_submit():
         _token, new_token = services.create_api_token(current_user, form.name.data)
-        db.session.commit()
     response = Response(
         render_template(
             "checkin/tokens.html",
@@ -444,7 +441,6 @@ def revoke_api_token(token_id: int):
         abort(403)
     if ConfirmForm().validate_on_submit():
         services.revoke_api_token(token)
-        db.session.commit()
         flash(_("令牌已停用。"), "success")
     return redirect(url_for("checkin.api_tokens"))
 
@@ -463,13 +459,11 @@ def checkers(activity_id: int):
     ]
     if form.validate_on_submit():
         try:
-            user = services.assign_checker(activity, form.username.data)
-            db.session.commit()
+            with all_or_nothing():
+                user = services.assign_checker(activity, form.username.data)
         except services.CheckerError as exc:
-            db.session.rollback()
             form.username.errors.append(exc.message)
         except IntegrityError:
-            db.session.rollback()
             form.username.errors.append(_("保存失败，请重试。"))
         else:
             flash(_("已指派 %(name)s。", name=user.display_name or user.username), "success")
@@ -490,6 +484,5 @@ def remove_checker(activity_id: int, user_id: int):
     user = db.get_or_404(User, user_id)
     if ConfirmForm().validate_on_submit():
         services.remove_checker(activity, user)
-        db.session.commit()
         flash(_("已取消指派。"), "success")
     return redirect(url_for("checkin.checkers", activity_id=activity.id))

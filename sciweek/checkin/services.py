@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
+from .. import signals
 from ..database import begin_write
 from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
@@ -359,7 +360,10 @@ def _check_in_and_log(
     logged_code: str,
 ) -> ScanAnswer:
     """Check in ``registration`` unless ``result`` (its refusal) says why not, write the scan
-    log, commit, answer. No registration: the code was invalid."""
+    log (flushed; the caller commits), answer. No registration: the code was invalid."""
+    # A resent scan (same nonce) must leave no trace: what follows is undone to this
+    # savepoint when the scan log already holds the nonce. Without a nonce, no savepoint.
+    savepoint = db.session.begin_nested() if nonce is not None else None
     answer = ScanAnswer(
         result=ScanResult.INVALID,
         session_id=session.id,
@@ -402,15 +406,16 @@ def _check_in_and_log(
     )
     if logged is None:
         # This device already sent this scan (same nonce): give the stored answer, and
-        # drop whatever this request did.
-        db.session.rollback()
+        # undo what this scan wrote.
+        savepoint.rollback()
         stored = _logged_scan(user_id, nonce)
         if stored is None:  # pragma: no cover
             raise RuntimeError("scan log conflict without a stored scan")
         return _answer_from_log(stored, activity)
     answer.counts = session_counts(activity, session.id)
     answer.snapshot()
-    db.session.commit()
+    if savepoint is not None:
+        savepoint.commit()
     return answer
 
 
@@ -509,9 +514,10 @@ def _scan_fast(
         return None
     if done is None:
         # Nothing was written: a repeated nonce, or a race lost to a check-in the statement
-        # could not see. The general path answers in a new transaction (from the scan log,
-        # for a nonce; with the winner's check-in, for a race).
-        db.session.rollback()
+        # could not see. The general path answers (from the scan log, for a nonce; with
+        # the winner's check-in, for a race): its statements see what was committed since
+        # (READ COMMITTED); objects this request loaded are read afresh.
+        db.session.expire_all()
         return _scan_ticket(
             user,
             db.session.get(Activity, activity.id),
@@ -592,7 +598,7 @@ def register_walk_in(
         ).registration
     except registration_services.AlreadyRegistered as exc:
         registration = exc.registration
-    begin_write()  # the registration committed: the check-in is a second transaction
+    begin_write()  # (no-op: the registration took the write lock; one transaction)
     return _check_in_and_log(
         user=user,
         activity=activity,
@@ -743,9 +749,8 @@ def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
         .execution_options(synchronize_session=False)
     ).rowcount
     if not taken_back:
-        db.session.rollback()
         raise CheckInProblem(_("此签到已撤销。"), kind="already_undone")
-    # Keep the loaded object in step (its flush also tells the scan caches to recount).
+    # Keep the loaded object in step.
     checkin.undone_at, checkin.undone_by_id = undone_at, user.id
     db.session.add(
         ScanLog(
@@ -760,7 +765,8 @@ def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
             checked_in_at=checkin.checked_in_at,
         )
     )
-    db.session.commit()
+    db.session.flush()
+    signals.checkins_changed.send(checkin)
     return ScanAnswer(
         result=ScanResult.UNDONE,
         session_id=checkin.session_id,
@@ -823,6 +829,8 @@ def create_api_token(user: User, name: str = "") -> tuple[ApiToken, str]:
         prefix=raw[:8],
     )
     db.session.add(token)
+    db.session.flush()
+    # No signal: the scan caches hold only tokens that were found, never this new one.
     return token, raw
 
 
@@ -839,19 +847,21 @@ def user_for_token(raw: str) -> User | None:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
-        # A Core UPDATE, not an ORM change: noting when a token was used is not an edit
-        # of the token, and must not clear the scan caches (fast._forget_on_flush).
-        # A GET (the roster download) may get here: take the write lock first.
+        # Noting when a token was used is not an edit of the token: it clears no scan
+        # caches. A GET (the roster download) may get here: take the write lock first.
+        # Authentication commits nothing: the request's boundary does, with the request's
+        # own changes (a request that fails notes the use at the next one).
         token_id = token.id
         begin_write()
         db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-        db.session.commit()
     return token.user
 
 
 def revoke_api_token(token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        db.session.flush()
+        signals.door_access_changed.send(token)
 
 
 def tokens_of(user: User) -> list[ApiToken]:
@@ -878,12 +888,16 @@ def assign_checker(activity: Activity, username: str) -> User:
         raise CheckerError(_("没有这个签到员账号。"))
     if activity not in user.assigned_activities:
         user.assigned_activities.append(activity)
+        db.session.flush()
+        signals.door_access_changed.send(activity)
     return user
 
 
 def remove_checker(activity: Activity, user: User) -> None:
     if activity in user.assigned_activities:
         user.assigned_activities.remove(activity)
+        db.session.flush()
+        signals.door_access_changed.send(activity)
 
 
 def assigned_checkers(activity: Activity) -> list[User]:

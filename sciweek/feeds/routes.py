@@ -7,7 +7,6 @@ from flask_babel import get_locale
 from flask_login import current_user, login_required
 from werkzeug.http import is_resource_modified
 
-from ..extensions import db
 from .forms import ResetFeedLinkForm
 from .services import (
     Feed,
@@ -110,8 +109,6 @@ def account_calendar():
         token, reset = issue_feed_token(current_user), True
     elif request.method == "GET":
         token = issue_first_feed_token(current_user._get_current_object())
-    if token is not None:
-        db.session.commit()
     response = Response(
         render_template(
             "feeds/account.html",

@@ -9,11 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from .. import signals
 from ..accounts.auth import roles_required
 from ..extensions import db
 from ..i18n import format_span, to_local
 from ..inputs import query_int
 from ..models import STAFF_ROLES, Activity, Department, Role
+from ..transactions import all_or_nothing
 from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm, aware
 from .permissions import EDITOR_ROLES, activities_visible_to, managed_activity_or_403
 from .services import (
@@ -74,14 +76,12 @@ def _form_data(form: ActivityForm) -> ActivityData:
 
 def _save(form: ActivityForm, activity: Activity | None):
     try:
-        activity = save_activity(activity, _form_data(form), current_user)
-        db.session.commit()
+        with all_or_nothing():
+            activity = save_activity(activity, _form_data(form), current_user)
     except SchedulingError as exc:
-        db.session.rollback()
         form.form_errors.append(str(exc))
         return None
     except IntegrityError:
-        db.session.rollback()
         form.form_errors.append(_("保存失败：数据与其他记录冲突，请检查后重试。"))
         return None
     for conflict in venue_conflicts(activity):
@@ -167,11 +167,10 @@ def publish(activity_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        publish_activity(activity)
-        db.session.commit()
+        with all_or_nothing():
+            publish_activity(activity)
         flash(_("已发布。"), "success")
     except SchedulingError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("manage.edit_activity", activity_id=activity.id))
 
@@ -183,14 +182,27 @@ def cancel(activity_id: int):
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            cancel_activity(activity, form.reason.data)
-            db.session.commit()
+            with all_or_nothing():
+                cancel_activity(activity, form.reason.data)
             flash(_("活动已取消，报名者将看到取消信息。"), "success")
             return redirect(url_for("manage.edit_activity", activity_id=activity.id))
         except SchedulingError as exc:
-            db.session.rollback()
             form.reason.errors.append(str(exc))
     return render_template("manage/cancel.html", form=form, activity=activity)
+
+
+def _save_department(form: DepartmentForm) -> None:
+    department = db.session.scalar(
+        select(Department).where(Department.code == form.code.data.strip())
+    ) or Department(code=form.code.data.strip())
+    old_name = department.name
+    department.name = form.name.data.strip()
+    department.former_names = (form.former_names.data or "").strip()
+    if old_name and old_name != department.name and old_name not in department.former_names:
+        department.former_names = "、".join(filter(None, [department.former_names, old_name]))
+    db.session.add(department)
+    db.session.flush()
+    signals.door_access_changed.send(department)
 
 
 @bp.route("/departments", methods=["GET", "POST"])
@@ -198,21 +210,12 @@ def cancel(activity_id: int):
 def departments():
     form = DepartmentForm()
     if form.validate_on_submit():
-        department = db.session.scalar(
-            select(Department).where(Department.code == form.code.data.strip())
-        ) or Department(code=form.code.data.strip())
-        old_name = department.name
-        department.name = form.name.data.strip()
-        department.former_names = (form.former_names.data or "").strip()
-        if old_name and old_name != department.name and old_name not in department.former_names:
-            department.former_names = "、".join(filter(None, [department.former_names, old_name]))
-        db.session.add(department)
         try:
-            db.session.commit()
+            with all_or_nothing():
+                _save_department(form)
             flash(_("已保存。"), "success")
             return redirect(url_for("manage.departments"))
         except IntegrityError:
-            db.session.rollback()
             form.name.errors.append(_("名称已被其他部门使用。"))
     items = db.session.scalars(select(Department).order_by(Department.id)).all()
     return render_template("manage/departments.html", form=form, departments=items)

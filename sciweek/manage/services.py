@@ -8,6 +8,7 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from .. import signals
 from ..extensions import db
 from ..models import (
     Activity,
@@ -119,6 +120,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
         raise SchedulingError(_("至少需要一个场次。"))
 
     db.session.flush()
+    signals.door_access_changed.send(activity)
     if before is not None and before != _timing_and_place(activity):
         activity.sequence += 1
     if more_places:
@@ -164,6 +166,7 @@ def publish_activity(activity: Activity) -> None:
     if activity.status != ActivityStatus.PUBLISHED:
         activity.status = ActivityStatus.PUBLISHED.value
         activity.published_at = utcnow()
+        signals.door_access_changed.send(activity)
 
 
 def cancel_activity(activity: Activity, reason: str) -> None:
@@ -177,6 +180,7 @@ def cancel_activity(activity: Activity, reason: str) -> None:
     activity.cancel_reason = reason
     activity.cancelled_at = utcnow()
     activity.sequence += 1
+    signals.door_access_changed.send(activity)
 
 
 @dataclass

@@ -155,7 +155,6 @@ def find_ticket():
             form.short_code.errors.append(_("没有找到与此手机号和票码对应的报名。"))
         else:
             secret = services.reissue_ticket(registration)
-            db.session.commit()
             flash(_("已重新生成电子票，之前保存的二维码已失效。"), "info")
             return redirect(ticket_path(secret), code=303)
     return render_template("registration/find.html", form=form)
@@ -168,16 +167,14 @@ def signup():
         return redirect(url_for("registration.my_registrations"))
     form = SignupForm()
     if form.validate_on_submit():
-        try:
+        try:  # (refuses before writing; it hashes before its first query, see database)
             user = create_user(
                 form.phone.data,
                 Role.CITIZEN.value,
                 form.password.data,
                 display_name=(form.display_name.data or "").strip() or form.phone.data[-4:],
             )
-            db.session.commit()
         except AccountError:
-            db.session.rollback()
             form.phone.errors.append(_("此手机号已注册，请直接登录。"))
         else:
             login_user(user)
@@ -209,7 +206,6 @@ def my_ticket(registration_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     secret = services.reissue_ticket(registration)
-    db.session.commit()
     return redirect(ticket_path(secret), code=303)
 
 

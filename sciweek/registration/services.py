@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from ..database import begin_write
 from ..extensions import db
@@ -119,8 +120,17 @@ def registration_open_problem(activity: Activity, now: datetime | None = None) -
     return None
 
 
+def _count_changed(activity_id: int) -> None:
+    """The statements that count places bypass the ORM: an Activity this session has
+    loaded reloads its count when next read (the request goes on after them)."""
+    activity = db.session.identity_map.get(identity_key(Activity, activity_id))
+    if activity is not None:
+        db.session.expire(activity, ["confirmed_count"])
+
+
 def _take_place(activity_id: int) -> bool:
     """Atomically take one confirmed place; False when the activity is full."""
+    _count_changed(activity_id)
     result = db.session.execute(
         update(Activity)
         .where(
@@ -136,6 +146,7 @@ def _take_place(activity_id: int) -> bool:
 
 
 def _release_place(activity_id: int) -> None:
+    _count_changed(activity_id)
     db.session.execute(
         update(Activity)
         .where(Activity.id == activity_id, Activity.confirmed_count > 0)
@@ -198,6 +209,7 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
     """
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()
+        _count_changed(values["activity_id"])
         return (row.id, row.status) if row else None
     # SQLite: decided under the database write lock, taken before the first read here.
     begin_write()
@@ -254,6 +266,7 @@ def register_for_activity(
         raise RegistrationRefused(problem)
 
     submission_hash = hash_secret(request.submission) if request.submission else None
+    begin_write()  # SQLite: before the savepoint below (see transactions.all_or_nothing)
     for _attempt in range(5):
         secret = new_secret()
         values = {
@@ -270,13 +283,14 @@ def register_for_activity(
             "now": utcnow(),
         }
         try:
-            inserted = _insert_registration(values)
-            db.session.commit()
+            # A savepoint, so that a refused insert can be retried within the caller's
+            # transaction (which commits; this service only flushes).
+            with db.session.begin_nested():
+                inserted = _insert_registration(values)
         except IntegrityError:
             # The partial unique index says this phone is already registered
             # (perhaps by a request a moment ago), or, very rarely, the short code
-            # was taken. The rollback gives the place back.
-            db.session.rollback()
+            # was taken. Rolling back to the savepoint gives the place back.
             existing = _active_registration(activity_id, phone) or _active_registration_of_cadre(
                 activity_id, phone
             )
@@ -334,7 +348,7 @@ def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> Is
     ):
         secret = reissue_ticket(existing)
         registration_id, status = existing.id, existing.status
-        db.session.commit()
+        db.session.flush()
         return IssuedTicket(registration_id, secret, status, repeated=True)
     raise AlreadyRegistered(existing)
 
@@ -428,10 +442,8 @@ def cancel_registration(registration_id: int) -> Registration | None:
     _lock_activity(registration.activity_id)
     db.session.refresh(registration, with_for_update=True)
     if registration.status == RegistrationStatus.CANCELLED:
-        db.session.rollback()
         raise RegistrationRefused(_("此报名已取消。"))
     if _has_live_check_in(registration.id):
-        db.session.rollback()
         raise RegistrationRefused(_("已签到的报名不能取消。"))
     was_confirmed = registration.status == RegistrationStatus.CONFIRMED
     registration.status = RegistrationStatus.CANCELLED.value
@@ -446,7 +458,7 @@ def cancel_registration(registration_id: int) -> Registration | None:
             promoted.confirmed_at = utcnow()
         else:
             _release_place(registration.activity_id)
-    db.session.commit()
+    db.session.flush()
     return promoted
 
 
@@ -603,5 +615,4 @@ def purge_expired_registrations(now: datetime | None = None) -> int:
                 for i in ids
             ],
         )
-    db.session.commit()
     return len(ids)

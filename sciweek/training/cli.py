@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..i18n import local_today
+from ..transactions import all_or_nothing, commits
 from .coverage import coverage_by_town, local_year_today
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import RosterCheck, RosterImportError, check_roster, import_roster
@@ -59,6 +60,7 @@ def format_report(check: RosterCheck) -> str:
     help="Date new cadres join the roster (default: today).",
 )
 @with_appcontext
+@commits
 def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_from):
     """Import a cadre roster (.xlsx or .csv in UTF-8/GBK).
 
@@ -79,24 +81,22 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
     check = check_roster(parsed)
     click.echo(format_report(check))
     if dry_run:
-        db.session.rollback()
+        db.session.rollback()  # a dry run writes nothing, whatever the checks loaded
         sys.exit(EXIT_INVALID if check.has_errors else EXIT_OK)
     if check.has_errors and not only_valid:
         click.echo("有错误，未导入任何数据（可加 --only-valid 只导入无误的行）。", err=True)
         sys.exit(EXIT_INVALID)
     try:
-        result = import_roster(
-            check,
-            active_from=active_from.date() if active_from else local_today(),
-            only_valid=only_valid,
-        )
-        db.session.commit()
+        with all_or_nothing():
+            result = import_roster(
+                check,
+                active_from=active_from.date() if active_from else local_today(),
+                only_valid=only_valid,
+            )
     except RosterImportError as exc:
-        db.session.rollback()
         click.echo(str(exc), err=True)
         sys.exit(EXIT_INVALID)
     except IntegrityError:
-        db.session.rollback()
         click.echo(
             "导入失败：数据与其他记录冲突（可能有人同时在修改花名册），未导入任何数据。", err=True
         )

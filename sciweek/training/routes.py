@@ -24,6 +24,7 @@ from ..i18n import local_today
 from ..identity import mask_phone
 from ..inputs import parse_id, query_int
 from ..models import Cadre, CoverageTarget, Registration, Role, Town, Village
+from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
     local_year_today,
@@ -189,10 +190,9 @@ def leave(cadre_id: int):
         form.left_on.data = local_today()
     if form.validate_on_submit():
         try:
-            mark_cadre_left(cadre, form.left_on.data)
-            db.session.commit()
+            with all_or_nothing():
+                mark_cadre_left(cadre, form.left_on.data)
         except TrainingError as exc:
-            db.session.rollback()
             form.left_on.errors = [str(exc)]
         else:
             flash(_("已将 %(name)s 标记为离任，历史记录保留。", name=cadre.name), "success")
@@ -209,7 +209,7 @@ def import_upload():
         # Reading a file takes up to seconds: end the read transaction that loading the
         # user began (nothing is written here), so parsing holds no database connection
         # state or lock.
-        db.session.commit()
+        finish_reading()
         upload = form.file.data
         data = upload.read(limits.max_file_bytes + 1)
         try:
@@ -239,15 +239,13 @@ def import_preview(token: str):
         form.active_from.data = local_today()
     if form.validate_on_submit():
         try:
-            result = import_roster(
-                check, active_from=form.active_from.data, only_valid=form.only_valid.data
-            )
-            db.session.commit()
+            with all_or_nothing():
+                result = import_roster(
+                    check, active_from=form.active_from.data, only_valid=form.only_valid.data
+                )
         except RosterImportError as exc:
-            db.session.rollback()
             form.form_errors.append(str(exc))
         except IntegrityError:
-            db.session.rollback()
             form.form_errors.append(
                 _("导入失败：数据与其他记录冲突（可能有人同时在修改花名册），未导入任何数据。")
             )
@@ -270,8 +268,6 @@ def import_preview(token: str):
             for refused in result.refused_links:
                 flash(refused.message, "warning")
             return redirect(url_for("training.roster"))
-    else:
-        db.session.rollback()
     return render_template("training/preview.html", check=check, form=form, token=token)
 
 
@@ -308,7 +304,6 @@ def targets():
                 clear_target(town_id, year)  # an emptied field removes the target
                 continue
             set_target(town_id, year, row.target_percent.data, row.threshold_hours.data)
-        db.session.commit()
         flash(_("%(year)s年目标已保存。", year=year), "success")
         return redirect(url_for("training.targets", year=year))
     rows = [(row, town_by_id.get(parse_id(row.town_id.data))) for row in form.rows]
@@ -349,10 +344,9 @@ def unmatched():
         if cadre is None or (town_id is not None and cadre.town_id != town_id):
             abort(403)
         try:
-            link_registration_to_cadre(registration, cadre)
-            db.session.commit()
+            with all_or_nothing():
+                link_registration_to_cadre(registration, cadre)
         except TrainingError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             flash(
