@@ -501,7 +501,10 @@ def _rule_check(site: Site, rule):
             raise ServerError(_describe(request, exc)) from exc
         if TRACE and time.monotonic() - t0 > 0.5:
             print(f"  slow {time.monotonic() - t0:.1f}s {str(request)[:300]}", flush=True)
-        _check(request, response)
+        try:
+            _check(request, response)
+        finally:
+            response.close()  # static files are streamed from an open file
 
     return check
 
