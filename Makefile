@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app sciweek
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-dev translations extract-messages migrate lint clean
+.PHONY: run test test-js install install-dev translations extract-messages migrate lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,15 @@ run: migrate
 
 test: install-dev
 	$(BIN)/ruff check .
+	@$(MAKE) --no-print-directory test-js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The scanner page's decisions (static/js/scanner-core.js) against tests/scan_cases.json,
+# with node's own test runner. Skipped without node, except in CI.
+test-js:
+	@if command -v node >/dev/null 2>&1; then node --test tests/js/; \
+	elif [ "$$CI" = "true" ]; then echo "node is required in CI (Debian package nodejs)" >&2; exit 1; \
+	else echo "SKIPPED: JavaScript tests in tests/js/ (node is not installed)"; fi
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sciweek.checkin.services import create_api_token
 from sciweek.extensions import db
 from sciweek.registration.services import RegistrationRequest, register_for_activity
 
+from .conftest import require_or_skip
 from .live_server import LiveServer  # noqa: F401 - shared with check-in tests
 
 
@@ -24,3 +27,40 @@ def token_for(user, name="测试设备") -> str:
 
 def bearer(raw: str) -> dict:
     return {"Authorization": f"Bearer {raw}"}
+
+
+# --- every check-in API test on SQLite, and on PostgreSQL with the fast path on and off ---
+# Import scan_path, backend and app_config into a test module to run it so.
+
+SCAN_PATHS = [
+    pytest.param(("sqlite", True), id="sqlite"),
+    pytest.param(("postgres", True), id="postgres-fast"),
+    pytest.param(("postgres", False), id="postgres-general"),
+]
+
+
+@pytest.fixture(params=SCAN_PATHS)
+def scan_path(request) -> tuple[str, bool]:
+    """(database, whether SCIWEEK_CHECKIN_FAST_PATH is on)."""
+    return request.param
+
+
+@pytest.fixture
+def backend(scan_path, postgres_schema_url):
+    if scan_path[0] == "postgres":
+        require_or_skip(
+            postgres_schema_url is not None,
+            "PostgreSQL not configured (set SCIWEEK_TEST_POSTGRES_URL)",
+        )
+    return scan_path[0]
+
+
+@pytest.fixture
+def app_config(app_config, scan_path):
+    return {**app_config, "SCIWEEK_CHECKIN_FAST_PATH": scan_path[1]}
+
+
+@pytest.fixture
+def fast_path(backend, scan_path) -> bool:
+    """Whether scans take the fast path in this test."""
+    return backend == "postgres" and scan_path[1]

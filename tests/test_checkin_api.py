@@ -1,4 +1,7 @@
-"""The check-in API contract: results, idempotency, auth, bad input, undo, roster, walk-ins."""
+"""The check-in API contract: results, idempotency, auth, bad input, undo, roster, walk-ins.
+
+Every test runs on SQLite, and on PostgreSQL with the scan fast path on and off.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,14 @@ from sciweek.models import ApiToken, CheckIn, Registration, ScanLog, utcnow
 from sciweek.registration.services import cancel_registration
 from sciweek.registration.tickets import hash_secret, ticket_url
 
-from .checkin_support import bearer, issue_ticket, token_for
+from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
+    app_config,
+    backend,
+    bearer,
+    issue_ticket,
+    scan_path,
+    token_for,
+)
 from .conftest import DEFAULT_PASSWORD, local
 
 BASE = "https://sciweek.example.cn"
@@ -251,7 +261,7 @@ def test_unknown_activity_is_404(client, door):
     assert response.get_json()["message"]
 
 
-def test_session_cookie_auth_needs_csrf_header(app_config, door):
+def test_session_cookie_auth_needs_csrf_header(app_config, door):  # noqa: F811
     """Logged-in pages use the API with their session cookie and the X-CSRFToken header."""
     ticket = issue_ticket(door.activity)
     body = {"code": ticket.secret, "activity_id": door.activity.id}

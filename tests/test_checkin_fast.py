@@ -1,5 +1,9 @@
 """The scan hot path on PostgreSQL (sciweek/checkin/fast.py): cached door permissions and
-one statement per scan, with the general path for lost races and repeated nonces."""
+one statement per scan, with the general path for lost races and repeated nonces.
+
+Tests that are not about the caches or the statement also run with the fast path off
+(SCIWEEK_CHECKIN_FAST_PATH=0), and on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,20 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 
 from sciweek.checkin import fast, services
 from sciweek.extensions import db
 from sciweek.models import ActivitySession, ApiToken, CheckIn, ScanLog, utcnow
 
-from .checkin_support import bearer, issue_ticket
+from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
+    app_config,
+    backend,
+    bearer,
+    fast_path,
+    issue_ticket,
+    scan_path,
+)
 from .test_checkin_api import checkin_rows, door, scan  # noqa: F401 - door is a fixture
 from .waiting import wait_until
 
@@ -30,9 +41,14 @@ def blocked_by(pid: int) -> int:
         ).scalar()
 
 
-def postgres_only(backend):
+def postgres_only(backend):  # noqa: F811
     if backend != "postgres":
         pytest.skip("the fast path runs on PostgreSQL only")
+
+
+def fast_path_only(fast_path):  # noqa: F811
+    if not fast_path:
+        pytest.skip("about the fast path (PostgreSQL, SCIWEEK_CHECKIN_FAST_PATH on)")
 
 
 def test_race_lost_to_a_checkin_the_statement_cannot_see(app, client, door, backend, monkeypatch):  # noqa: F811
@@ -41,9 +57,9 @@ def test_race_lost_to_a_checkin_the_statement_cannot_see(app, client, door, back
     postgres_only(backend)
     ticket = issue_ticket(door.activity)
     general = []
-    real_scan_ticket = services.scan_ticket
+    real_scan_ticket = services._scan_ticket
     monkeypatch.setattr(
-        services, "scan_ticket", lambda *a, **k: general.append(1) or real_scan_ticket(*a, **k)
+        services, "_scan_ticket", lambda *a, **k: general.append(1) or real_scan_ticket(*a, **k)
     )
     first = (utcnow() - timedelta(minutes=1)).replace(microsecond=0)
     other = db.engine.connect()
@@ -118,10 +134,10 @@ def test_removing_a_checker_here_is_immediate(client, door):  # noqa: F811
 def test_revocation_by_another_process_applies_within_the_cache_time(
     client,
     door,  # noqa: F811
-    backend,
+    fast_path,  # noqa: F811
     monkeypatch,
 ):
-    postgres_only(backend)
+    fast_path_only(fast_path)
     tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(3)]
     assert scan(client, door.checker_token, tickets[0].secret, door.activity.id).status_code == 200
     # Another process revokes the token: nothing is flushed in this one.
@@ -158,7 +174,7 @@ def test_live_count_adds_this_process_scans_and_recounts_after_an_undo(client, d
 def test_live_count_catches_up_with_other_processes_within_a_second(
     client,
     door,  # noqa: F811
-    backend,
+    backend,  # noqa: F811
     monkeypatch,
 ):
     postgres_only(backend)
@@ -200,3 +216,27 @@ def test_session_deleted_by_another_process_is_400_not_a_crash(client, door, mak
     response = scan(client, door.checker_token, two.secret, activity_id, session_id=session_id)
     assert response.status_code == 400 and response.get_json()["error"] == "bad_request"
     assert db.session.scalar(select(func.count(ScanLog.id))) == 0
+
+
+def test_the_scan_statement_is_compiled_once(client, door, fast_path):  # noqa: F811
+    """The Core statement is compiled once per form and app; a scan only binds values."""
+    fast_path_only(fast_path)
+    tickets = [issue_ticket(door.activity, phone=f"1380013800{n}") for n in range(2)]
+    executed = []
+
+    def note(_conn, _cursor, statement, _parameters, context, _executemany):
+        if "INSERT INTO scan_log" in statement:
+            executed.append(context.compiled)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        results = [
+            scan(client, door.checker_token, ticket.secret, door.activity.id).get_json()["result"]
+            for ticket in tickets * 2
+        ]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert results == ["ok", "ok", "already_checked_in", "already_checked_in"]
+    # Four scans, at most two forms (with and without the live count), each compiled once.
+    assert len(executed) == 4
+    assert len({id(compiled) for compiled in executed}) <= 2

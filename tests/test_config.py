@@ -258,3 +258,34 @@ def test_defaults_without_environment(monkeypatch, tmp_path):
     assert app.config["SCIWEEK_REGISTRATION_RATE_LIMIT"] == "30 per minute; 300 per hour"
     assert app.config["SCIWEEK_SELF_CHECKIN_RATE_LIMIT"] == "30 per minute; 300 per hour"
     assert app.config["SCIWEEK_ROSTER_MAX_ROWS"] == 20_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, True),
+        ("", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        (" off ", False),
+        ("1", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("on", True),
+    ],
+)
+def test_checkin_fast_path_setting(monkeypatch, tmp_path, raw, expected):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
+    if raw is None:
+        monkeypatch.delenv("SCIWEEK_CHECKIN_FAST_PATH", raising=False)
+    else:
+        monkeypatch.setenv("SCIWEEK_CHECKIN_FAST_PATH", raw)
+    assert create_app().config["SCIWEEK_CHECKIN_FAST_PATH"] is expected
+
+
+def test_a_misspelt_yes_no_setting_refuses_to_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SCIWEEK_CHECKIN_FAST_PATH", "nope")
+    with pytest.raises(ConfigError, match="SCIWEEK_CHECKIN_FAST_PATH"):
+        create_app()

@@ -1,8 +1,9 @@
 """The scan hot path on PostgreSQL: cached door permissions and one SQL statement per scan.
 
-``POST /api/v1/checkins`` is the one URL that many phones hit at once. On PostgreSQL it
-costs one statement, run in autocommit (one statement is one transaction: no BEGIN and
-COMMIT round trips, and an error anywhere in it undoes all of it):
+``POST /api/v1/checkins`` is the one URL that many phones hit at once. ``services.scan``
+(its only entry) uses this module on PostgreSQL unless ``SCIWEEK_CHECKIN_FAST_PATH`` is off;
+then a scan costs one statement, run in autocommit (one statement is one transaction: no
+BEGIN and COMMIT round trips, and an error anywhere in it undoes all of it):
 
 * **Cached look-ups.** Each process keeps, for ``SCIWEEK_CHECKIN_CACHE_SECONDS`` (default
   10 s, 0 turns the caches off):
@@ -19,60 +20,82 @@ COMMIT round trips, and an error anywhere in it undoes all of it):
   *decides* — the registration, its status, the activity's cancellation, the check-in —
   is never cached: the statement reads it.
 
-* **One statement** (data-modifying CTEs): find the registration (by secret hash or
-  short code) with its activity, decide the refusal (wrong activity, cancelled,
-  waitlisted), ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial unique
-  index ``uq_checkins_live`` decides races, as on the general path), read the live
-  check-in when there was one already, ``INSERT`` the scan-log row ``ON CONFLICT
-  (user_id, nonce) DO NOTHING``, and read the activity's confirmed places.
+* **One statement** (data-modifying CTEs, built with SQLAlchemy Core in ``_scan_statement``):
+  find the registration (by secret hash or short code) and its refusal, from the same rule
+  the general path applies to a loaded row (``Registration.scan_refusal``: wrong activity,
+  cancelled, waitlisted); ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial
+  unique index ``uq_checkins_live`` decides races, as on the general path); read the live
+  check-in when there was one already; answer by the same ``scan_outcome`` as the general
+  path; ``INSERT`` the scan-log row ``ON CONFLICT (user_id, nonce) DO NOTHING``; and read
+  the activity's confirmed places. Each form of the statement is compiled once per
+  process (``_compiled``); a scan binds its values.
 
-  Two cases leave the statement to the general path in ``services``: a repeated nonce
-  (the scan log already holds the answer, and a guard fails the whole statement if it
-  would otherwise have checked in — a resent scan that was refused or undone since) and
-  a race lost to a check-in committed after this statement's snapshot began (the insert
-  did nothing, but the winner's row is not visible to the same statement). In both
-  nothing was written, and ``services.scan_ticket`` runs in a new transaction, which
-  answers from the scan log or sees the winner.
+  Two cases leave the statement to the general path: a repeated nonce (the scan log
+  already holds the answer, and a guard fails the whole statement if it would otherwise
+  have checked in — a resent scan that was refused or undone since) and a race lost to a
+  check-in committed after this statement's snapshot began (the insert did nothing, but
+  the winner's row is not visible to the same statement). In both nothing was written,
+  ``scan_ticket`` returns None, and ``services.scan`` runs the general path in a new
+  transaction, which answers from the scan log or sees the winner.
 
 * **The live counter** (``counts.checked_in``) is counted in that statement at most once a
   second per session and process (``COUNT_SECONDS``); in between, the process adds its own
   new check-ins to the last count. Check-ins made through other processes show within a
   second; an undo here makes the next scan count afresh.
 
-SQLite keeps the general path (``services.scan_ticket``) entirely.
+SQLite, and PostgreSQL with ``SCIWEEK_CHECKIN_FAST_PATH=0``, take the general path in
+``services`` for every scan.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic
 
 from flask import current_app
-from sqlalchemy import Integer, String, bindparam, event, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    event,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..identity import mask_phone
 from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
     ActivitySession,
-    ActivityStatus,
     ApiToken,
     CheckIn,
     Department,
+    Registration,
+    ScanLog,
     ScanResult,
     User,
+    scan_outcome,
     utcnow,
 )
 from ..models.types import UTCDateTime
 from ..registration.tickets import hash_secret, is_well_formed_secret
-from . import services
 from .codes import loggable_text, parse_scanned_code
 
 DEFAULT_CACHE_SECONDS = 10.0
@@ -85,7 +108,7 @@ CACHE_MAX_ENTRIES = 10_000
 
 @dataclass(frozen=True)
 class DoorUser:
-    """What the scan needs of a token's user (``services.scan_ticket`` uses ``id`` only)."""
+    """What the scan needs of a token's user (the scan itself uses ``id`` only)."""
 
     id: int
     role: str
@@ -207,19 +230,21 @@ def _caches() -> _Caches:
 
 
 def enabled() -> bool:
-    """Whether this app scans on the fast path (PostgreSQL)."""
-    return _caches().postgresql
+    """Whether this app scans on the fast path: PostgreSQL, unless
+    ``SCIWEEK_CHECKIN_FAST_PATH`` turns it off."""
+    return _caches().postgresql and bool(current_app.config.get("SCIWEEK_CHECKIN_FAST_PATH", True))
 
 
-def door_user_for_token(raw: str) -> DoorUser | None:
-    """The token's user as a snapshot, from the cache or ``services.user_for_token``."""
+def door_user_for_token(raw: str, load: Callable[[str], User | None]) -> DoorUser | None:
+    """The token's user as a snapshot, from the cache or ``load`` (which refuses unknown,
+    revoked, disabled and non-staff users: ``services.user_for_token``)."""
     if not raw or len(raw) > 200:
         return None
     caches = _caches()
     key = hash_secret(raw)
     user = caches.get(caches.users, key)
     if user is None:
-        found = services.user_for_token(raw)
+        found = load(raw)
         if found is None:  # unknown, revoked or disabled: never cached
             return None
         user = DoorUser(id=found.id, role=found.role, department_id=found.department_id)
@@ -253,116 +278,192 @@ def door_activity(activity_id: int, user) -> DoorActivity | None:
     return activity
 
 
-# --- the statement --------------------------------------------------------------------
+# --- the statement ---------------------------------------------------------------------
 
-_SCAN_SQL = """
-WITH reg AS (
-    SELECT r.id, r.activity_id, r.name, r.phone, r.short_code, r.status,
-           a.status AS activity_status, a.title AS activity_title
-    FROM registrations r JOIN activities a ON a.id = r.activity_id
-    WHERE {where}
-),
-decided AS (
-    SELECT reg.*,
-           CASE WHEN reg.activity_id <> :activity_id THEN 'wrong_activity'
-                WHEN reg.activity_status = 'cancelled' OR reg.status = 'cancelled'
-                    THEN 'cancelled'
-                WHEN reg.status = 'waitlisted' THEN 'waitlisted'
-           END AS refusal
-    FROM reg
-),
-ins AS (
-    INSERT INTO checkins (registration_id, session_id, checked_in_at, recorded_at, method,
-                          checked_in_by_id)
-    SELECT d.id, CAST(:session_id AS integer), CAST(:at AS timestamptz),
-           CAST(:now AS timestamptz), CAST(:method AS varchar), CAST(:user_id AS integer)
-    FROM decided d
-    WHERE d.refusal IS NULL
-    ON CONFLICT (registration_id, session_id) WHERE undone_at IS NULL DO NOTHING
-    RETURNING id, checked_in_at
-),
-existing AS (
-    SELECT c.id, c.checked_in_at FROM checkins c JOIN decided d ON c.registration_id = d.id
-    WHERE d.refusal IS NULL AND c.session_id = :session_id AND c.undone_at IS NULL
-),
-outcome AS (
-    SELECT d.id AS registration_id, d.activity_id, d.name, d.phone, d.short_code,
-           d.activity_status, d.activity_title,
-           CASE WHEN d.id IS NULL THEN 'invalid'
-                WHEN d.refusal IS NOT NULL THEN d.refusal
-                WHEN i.id IS NOT NULL THEN 'ok'
-                WHEN e.id IS NOT NULL THEN 'already_checked_in'
-           END AS result,
-           COALESCE(i.id, e.id) AS checkin_id,
-           COALESCE(i.checked_in_at, e.checked_in_at) AS checked_in_at
-    FROM (SELECT 1) AS one
-    LEFT JOIN decided d ON true
-    LEFT JOIN ins i ON true
-    LEFT JOIN existing e ON true
-),
-logged AS (
-    INSERT INTO scan_log (user_id, nonce, activity_id, session_id, registration_id, checkin_id,
-                          method, result, code, scanned_at, checked_in_at, recorded_at)
-    SELECT CAST(:user_id AS integer), CAST(:nonce AS varchar), CAST(:activity_id AS integer),
-           CAST(:session_id AS integer), o.registration_id, o.checkin_id,
-           CAST(:method AS varchar), o.result, CAST(:code AS varchar),
-           CAST(:scanned_at AS timestamptz), o.checked_in_at, CAST(:now AS timestamptz)
-    FROM outcome o
-    WHERE o.result IS NOT NULL
-    ON CONFLICT (user_id, nonce) DO NOTHING
-    RETURNING id
-)
-SELECT o.registration_id, o.activity_id, o.name, o.phone, o.short_code, o.activity_status,
-       o.activity_title, o.result, o.checkin_id, o.checked_in_at,
-       (SELECT id FROM logged) AS log_id,
-       {live} AS live,
-       (SELECT confirmed_count FROM activities WHERE id = :activity_id) AS expected,
-       -- A resent nonce whose first scan did not check in (refused, or undone since) must
-       -- not check in now: fail the statement, which undoes all of it (see scan_ticket).
-       1 / CASE WHEN (SELECT id FROM logged) IS NULL AND EXISTS (SELECT 1 FROM ins)
-                THEN 0 ELSE 1 END AS guard
-FROM outcome o
-"""
+# What the statement is given per scan (typed, so PostgreSQL knows every parameter's type).
+_LOOKUP = bindparam("lookup", type_=String())
+_ACTIVITY_ID = bindparam("activity_id", type_=Integer())
+_SESSION_ID = bindparam("session_id", type_=Integer())
+_USER_ID = bindparam("user_id", type_=Integer())
+_NONCE = bindparam("nonce", type_=String())
+_METHOD = bindparam("method", type_=String())
+_CODE = bindparam("code", type_=String())
+_AT = bindparam("at", type_=UTCDateTime())
+_NOW = bindparam("now", type_=UTCDateTime())
+_SCANNED_AT = bindparam("scanned_at", type_=UTCDateTime())
 
-_WHERE = {
-    "secret": "r.secret_hash = :lookup",
-    "short_code": "r.activity_id = :activity_id AND r.short_code = :lookup",
-    "none": "false AND r.secret_hash = :lookup",
+# How the ticket is found: by the hash of its secret, by this activity's short code, or
+# not at all (the scanned text is no ticket; the scan is still logged as invalid).
+_FOUND_BY = {
+    "secret": lambda: Registration.secret_hash == _LOOKUP,
+    "short_code": lambda: (
+        (Registration.activity_id == _ACTIVITY_ID) & (Registration.short_code == _LOOKUP)
+    ),
+    "none": false,
 }
 
 
-# The live count, left out while the process's cached count is fresh (COUNT_SECONDS).
-_LIVE = {
-    True: "(SELECT count(*) FROM checkins WHERE session_id = :session_id AND undone_at IS NULL)",
-    False: "CAST(NULL AS bigint)",
-}
+def _scan_statement(kind: str, count_live: bool):
+    """The whole scan as one statement (data-modifying CTEs), from the model's rules.
 
-
-def _statement(where: str, live: str):
-    return (
-        text(_SCAN_SQL.format(where=where, live=live))
-        .bindparams(
-            bindparam("lookup", type_=String()),
-            bindparam("activity_id", type_=Integer()),
-            bindparam("session_id", type_=Integer()),
-            bindparam("user_id", type_=Integer()),
-            bindparam("nonce", type_=String()),
-            bindparam("method", type_=String()),
-            bindparam("code", type_=String()),
-            bindparam("at", type_=UTCDateTime()),
-            bindparam("now", type_=UTCDateTime()),
-            bindparam("scanned_at", type_=UTCDateTime()),
+    ``decided``: the ticket with its refusal (``Registration.scan_refusal``); ``ins``: the
+    check-in when there is no refusal, ``ON CONFLICT DO NOTHING`` on ``uq_checkins_live``;
+    ``existing``: the live check-in this statement can see when the insert did nothing;
+    ``outcome``: the answer (``scan_outcome``); ``logged``: the scan-log row, ``ON CONFLICT
+    (user_id, nonce) DO NOTHING``. ``count_live``: count the session's live check-ins too.
+    """
+    checkins, scan_log = CheckIn.__table__, ScanLog.__table__
+    decided = (
+        select(
+            Registration.id,
+            Registration.activity_id,
+            Registration.name,
+            Registration.phone,
+            Registration.short_code,
+            Registration.scan_refusal(_ACTIVITY_ID).label("refusal"),
+            # For the answer to a ticket of another activity (its title, unless a draft).
+            Activity.status.label("activity_status"),
+            Activity.title.label("activity_title"),
         )
-        .columns(checked_in_at=UTCDateTime())
+        .join(Activity, Activity.id == Registration.activity_id)
+        .where(_FOUND_BY[kind]())
+        .cte("decided")
+    )
+    ins = (
+        insert(checkins)
+        .from_select(
+            ["registration_id", "session_id", "checked_in_at", "recorded_at", "method"]
+            + ["checked_in_by_id"],
+            select(decided.c.id, _SESSION_ID, _AT, _NOW, _METHOD, _USER_ID).where(
+                decided.c.refusal.is_(None)
+            ),
+        )
+        .on_conflict_do_nothing(
+            index_elements=["registration_id", "session_id"],
+            index_where=checkins.c.undone_at.is_(None),
+        )
+        .returning(checkins.c.id, checkins.c.checked_in_at)
+        .cte("ins")
+    )
+    existing = (
+        select(checkins.c.id, checkins.c.checked_in_at)
+        .join(decided, checkins.c.registration_id == decided.c.id)
+        .where(
+            decided.c.refusal.is_(None),
+            checkins.c.session_id == _SESSION_ID,
+            checkins.c.undone_at.is_(None),
+        )
+        .cte("existing")
+    )
+    # One row whatever was found: (SELECT 1) LEFT JOIN each part ON true.
+    one = select(literal(1).label("one")).subquery("one")
+    outcome = (
+        select(
+            decided.c.id.label("registration_id"),
+            decided.c.activity_id,
+            decided.c.name,
+            decided.c.phone,
+            decided.c.short_code,
+            decided.c.activity_status,
+            decided.c.activity_title,
+            scan_outcome(
+                unknown=decided.c.id.is_(None),
+                refused=decided.c.refusal.is_not(None),
+                refusal=decided.c.refusal,
+                checked_in_now=ins.c.id.is_not(None),
+                checked_in_before=existing.c.id.is_not(None),
+            ).label("result"),
+            func.coalesce(ins.c.id, existing.c.id).label("checkin_id"),
+            func.coalesce(ins.c.checked_in_at, existing.c.checked_in_at).label("checked_in_at"),
+        )
+        .select_from(
+            one.outerjoin(decided, true()).outerjoin(ins, true()).outerjoin(existing, true())
+        )
+        .cte("outcome")
+    )
+    log_columns = ["user_id", "nonce", "activity_id", "session_id", "registration_id"]
+    log_columns += ["checkin_id", "method", "result", "code", "scanned_at", "checked_in_at"]
+    log_columns += ["recorded_at"]
+    logged = (
+        insert(scan_log)
+        .from_select(
+            log_columns,
+            select(
+                _USER_ID,
+                _NONCE,
+                _ACTIVITY_ID,
+                _SESSION_ID,
+                outcome.c.registration_id,
+                outcome.c.checkin_id,
+                _METHOD,
+                outcome.c.result,
+                _CODE,
+                _SCANNED_AT,
+                outcome.c.checked_in_at,
+                _NOW,
+            ).where(outcome.c.result.is_not(None)),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "nonce"])
+        .returning(scan_log.c.id)
+        .cte("logged")
+    )
+    log_id = select(logged.c.id).scalar_subquery()
+    live = (
+        select(func.count())
+        .select_from(checkins)
+        .where(checkins.c.session_id == _SESSION_ID, checkins.c.undone_at.is_(None))
+        .scalar_subquery()
+        if count_live
+        else cast(null(), BigInteger)
+    )
+    return select(
+        outcome,
+        log_id.label("log_id"),
+        live.label("live"),
+        select(Activity.confirmed_count)
+        .where(Activity.id == _ACTIVITY_ID)
+        .scalar_subquery()
+        .label("expected"),
+        # A resent nonce whose first scan did not check in (refused, or undone since) must
+        # not check in now: divide by zero, which fails and so undoes the whole statement.
+        (literal(1) // case((log_id.is_(None) & exists(select(ins.c.id)), 0), else_=1)).label(
+            "guard"
+        ),
     )
 
 
-# Built once, so SQLAlchemy compiles each once per process.
-_STATEMENTS = {
-    (kind, count): _statement(where, live)
-    for kind, where in _WHERE.items()
-    for count, live in _LIVE.items()
-}
+# SQLAlchemy 2.0 cannot put a statement with ON CONFLICT in its compiled cache (the
+# PostgreSQL INSERT has no cache key), so it would compile this one on every scan, which
+# costs more than the scan's round trip. Each form is compiled once per app (engine) and
+# the compiled form executed: a scan only binds its values.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COMPILING = threading.Lock()
+
+
+def _compiled(dialect, kind: str, count_live: bool) -> Compiled:
+    forms = _COMPILED.get(dialect)
+    compiled = forms.get((kind, count_live)) if forms is not None else None
+    if compiled is None:
+        with _COMPILING:
+            forms = _COMPILED.setdefault(dialect, {})
+            compiled = forms.get((kind, count_live))
+            if compiled is None:
+                compiled = _scan_statement(kind, count_live).compile(dialect=dialect)
+                forms[kind, count_live] = compiled
+    return compiled
+
+
+@dataclass(frozen=True)
+class FastScan:
+    """What the statement decided and wrote; ``services.scan`` makes the answer of it."""
+
+    result: ScanResult
+    checkin_id: int | None
+    checked_in_at: datetime | None
+    counts: dict[str, int]
+    # The ticket found (id, name, phone, short_code), and its activity's status and title.
+    registration: tuple | None
+    ticket_activity: tuple[str, str] | None
 
 
 def scan_ticket(
@@ -375,8 +476,13 @@ def scan_ticket(
     nonce: str | None = None,
     scanned_at: datetime | None = None,
     method: str = "scan",
-) -> services.ScanAnswer:
-    """``services.scan_ticket`` in one statement; same answers, same rows written."""
+) -> FastScan | None:
+    """The scan in one statement: the same decision and rows as the general path.
+
+    None when the statement wrote nothing and the general path must answer (a repeated
+    nonce, or a race lost to a check-in the statement could not see). Raises
+    ``StaleCache`` when the cached activity or session is gone.
+    """
     code = parse_scanned_code(text_scanned, base_url)
     if code is None:
         kind, lookup, logged_code = "none", "", loggable_text(text_scanned)
@@ -409,7 +515,7 @@ def scan_ticket(
         with db.engine.connect() as connection:
             row = (
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-                .execute(_STATEMENTS[kind, cached_count is None], params)
+                .execute(_compiled(connection.dialect, kind, cached_count is None), params)
                 .one()
             )
     except IntegrityError:
@@ -421,48 +527,23 @@ def scan_ticket(
     except DataError as exc:
         if getattr(exc.orig, "sqlstate", None) != "22012":  # not the guard's division by zero
             raise
-        row = None
-    if row is None or row.result is None or row.log_id is None:
-        # Nothing was written: a race lost to a check-in this statement could not see,
-        # or a repeated nonce. The general path answers (from the scan log, for a nonce).
-        db.session.rollback()
-        full_activity = db.session.get(Activity, activity.id)
-        full_session = db.session.get(ActivitySession, session.id)
-        return services.scan_ticket(
-            user,
-            full_activity,
-            full_session,
-            text_scanned,
-            base_url=base_url,
-            nonce=nonce,
-            scanned_at=scanned_at,
-            method=method,
-        )
-    answer = services.ScanAnswer(
-        result=ScanResult(row.result),
-        session_id=session.id,
-        checked_in_at=row.checked_in_at,
-        checkin_id=row.checkin_id,
-        scanned_at=scanned_at,
-    )
+        return None
+    if row.result is None or row.log_id is None:
+        return None
     created = row.result == ScanResult.OK
-    if created:
-        answer.checked_in_at = at
-    if row.result == ScanResult.WRONG_ACTIVITY:
-        if row.activity_status != ActivityStatus.DRAFT:
-            answer.wrong_activity_title = row.activity_title
-    elif row.registration_id is not None:
-        answer.person = {
-            "id": row.registration_id,
-            "name": row.name,
-            "phone_masked": mask_phone(row.phone),
-            "short_code": row.short_code,
-        }
     if cached_count is None:
         # The statement's snapshot does not hold its own new check-in.
         live = int(row.live) + created
         caches.counted(session.id, live)
     else:
         live = caches.bump(session.id, cached_count, created)
-    answer.counts = {"checked_in": live, "expected": int(row.expected or 0)}
-    return answer
+    found = row.registration_id is not None
+    return FastScan(
+        result=ScanResult(row.result),
+        checkin_id=row.checkin_id,
+        # A new check-in answers with the time this scan gave, as on the general path.
+        checked_in_at=at if created else row.checked_in_at,
+        counts={"checked_in": live, "expected": int(row.expected or 0)},
+        registration=(row.registration_id, row.name, row.phone, row.short_code) if found else None,
+        ticket_activity=(row.activity_status, row.activity_title) if found else None,
+    )

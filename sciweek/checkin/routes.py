@@ -61,8 +61,9 @@ from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from ..security import allow_camera
-from . import fast, services
+from . import services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
+from .fast import DoorUser
 from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
 
 bp = Blueprint("checkin", __name__)
@@ -82,11 +83,11 @@ def _api_error(status: int, message: str, **extra) -> tuple[Response, int]:
     return jsonify(error=error.get(status, "error"), message=message, **extra), status
 
 
-def _api_user(*, cached: bool = False) -> User | fast.DoorUser | None:
+def _api_user(*, cached: bool = False) -> User | DoorUser | None:
     """The bearer token's user, or the logged-in user (whose writes need X-CSRFToken).
 
-    ``cached``: a token's user may come from the per-process cache (``fast``), as a
-    ``fast.DoorUser`` snapshot.
+    ``cached``: a token's user may come from the scan's per-process cache, as a
+    ``DoorUser`` snapshot (``services.door_user_for_token``).
     """
     header = request.headers.get("Authorization", "")
     if header:
@@ -94,7 +95,7 @@ def _api_user(*, cached: bool = False) -> User | fast.DoorUser | None:
         if scheme.lower() != "bearer":
             return None
         if cached:
-            return fast.door_user_for_token(raw.strip())
+            return services.door_user_for_token(raw.strip())
         return services.user_for_token(raw.strip())
     if not current_user.is_authenticated:
         return None
@@ -111,8 +112,8 @@ def _api_user(*, cached: bool = False) -> User | fast.DoorUser | None:
 def api_view(view=None, *, cached_user: bool = False):
     """JSON API view: small bodies only; bearer token or session (+ CSRF header) auth.
 
-    ``cached_user``: on PostgreSQL, the token's user may come from the per-process cache
-    (the scan hot path, see ``fast``); the view then gets a ``fast.DoorUser``.
+    ``cached_user``: the token's user may come from the scan's per-process cache (on the
+    PostgreSQL fast path); the view then may get a ``DoorUser``.
     """
     if view is None:
         return lambda v: api_view(v, cached_user=cached_user)
@@ -122,7 +123,7 @@ def api_view(view=None, *, cached_user: bool = False):
         if request.content_length is not None and request.content_length > API_MAX_BODY:
             abort(413)
         request.max_content_length = API_MAX_BODY  # also bounds chunked bodies
-        user = _api_user(cached=cached_user and fast.enabled())
+        user = _api_user(cached=cached_user)
         if user is None:
             return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
         g.api_user = user
@@ -190,37 +191,22 @@ def api_check_in():
     activity_id = _int_field(data, "activity_id", required=True)
     session_id = _int_field(data, "session_id", required=False)
     nonce = _str_field(data, "nonce", max_length=services.NONCE_MAX, required=False) or None
-    base_url = current_app.config["SCIWEEK_BASE_URL"]
-    user = g.api_user
-    if fast.enabled():
-        # PostgreSQL: cached permission and sessions, one statement per scan (see fast.py).
-        try:
-            activity = fast.door_activity(activity_id, user)
-        except PermissionError:
-            abort(403)
-        if activity is None:
-            abort(404)
-        now = utcnow()
-        scanned_at = services.parse_scan_time(data.get("scanned_at"), now)
-        session = services.pick_session(activity, session_id, scanned_at or now)
-        try:
-            answer = fast.scan_ticket(
-                user, activity, session, code, base_url=base_url, nonce=nonce, scanned_at=scanned_at
-            )
-            return jsonify(answer.as_json())
-        except fast.StaleCache:
-            # The cached activity or session was deleted meanwhile: decide as below.
-            if not isinstance(user, User):
-                user = db.session.get(User, user.id)
-                if user is None:
-                    return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
-    activity = _door_activity(activity_id, user)
-    now = utcnow()
-    scanned_at = services.parse_scan_time(data.get("scanned_at"), now)
-    session = services.pick_session(activity, session_id, scanned_at or now)
-    answer = services.scan_ticket(
-        user, activity, session, code, base_url=base_url, nonce=nonce, scanned_at=scanned_at
-    )
+    try:
+        answer = services.scan(
+            g.api_user,
+            activity_id,
+            code,
+            base_url=current_app.config["SCIWEEK_BASE_URL"],
+            session_id=session_id,
+            nonce=nonce,
+            scanned_at=data.get("scanned_at"),
+        )
+    except services.NoSuchActivity:
+        abort(404)
+    except services.ScanNotAllowed:
+        abort(403)
+    except services.UnknownUser:
+        return _api_error(401, _("请先登录或提供有效的 API 令牌。"))
     return jsonify(answer.as_json())
 
 

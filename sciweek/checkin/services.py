@@ -1,26 +1,36 @@
 """Check-in rules: scanning tickets, walk-ins, self check-in, undo, API tokens, checkers.
 
-One live check-in per registration and session is guarded by the database
-(partial unique index ``uq_checkins_live``): two devices scanning one ticket at
-the same moment both try to insert, one wins, the other's savepoint fails and
-it answers ``already_checked_in`` with the winner's time. A device's repeated
-scan (same nonce) is answered from the scan log, never checked in twice.
+A scan enters through ``scan`` alone, which takes the PostgreSQL fast path (``fast``: one
+statement, cached permissions) when it is on, and the general path (``_scan_ticket``) on
+SQLite, with ``SCIWEEK_CHECKIN_FAST_PATH=0``, or when the statement leaves a scan to it.
+Both decide with the same rules: ``Registration.scan_refusal`` (may this ticket be checked
+in here?) and ``scan_outcome`` (the answer, in order), applied to a loaded row here and
+compiled into the statement there.
+
+One live check-in per registration and session is guarded by the database (partial
+unique index ``uq_checkins_live``): two devices scanning one ticket at the same moment both
+``INSERT ... ON CONFLICT DO NOTHING``; one inserts, the other's insert does nothing and it
+answers ``already_checked_in`` with the winner's time. A device's repeated scan (same
+nonce) is answered from the scan log, never checked in twice.
 """
 
 from __future__ import annotations
 
 import secrets
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from ..database import begin_write
 from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
+from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
     ActivitySession,
@@ -28,15 +38,16 @@ from ..models import (
     ApiToken,
     CheckIn,
     Registration,
-    RegistrationStatus,
     Role,
     ScanLog,
     ScanResult,
     User,
+    scan_outcome,
     utcnow,
 )
 from ..registration import services as registration_services
 from ..registration.tickets import hash_secret, normalize_short_code
+from . import fast
 from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
 
 # A session counts as "under way" from this long before its start until its end.
@@ -73,12 +84,8 @@ class ScanAnswer:
     def snapshot(self) -> None:
         """Copy what the answer shows of the registration, so no reload follows the commit."""
         if self.registration is not None and self.result != ScanResult.WRONG_ACTIVITY:
-            self.person = {
-                "id": self.registration.id,
-                "name": self.registration.name,
-                "phone_masked": mask_phone(self.registration.phone),
-                "short_code": self.registration.short_code,
-            }
+            r = self.registration
+            self.person = _person(r.id, r.name, r.phone, r.short_code)
 
     @property
     def conflict(self) -> bool:
@@ -123,6 +130,16 @@ class ScanAnswer:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _person(registration_id: int, name: str, phone: str, short_code: str) -> dict:
+    """Who a ticket belongs to, as an answer shows them (phone masked)."""
+    return {
+        "id": registration_id,
+        "name": name,
+        "phone_masked": mask_phone(phone),
+        "short_code": short_code,
+    }
 
 
 # --- sessions -----------------------------------------------------------------
@@ -217,13 +234,15 @@ def _answer_from_log(log: ScanLog, activity: Activity) -> ScanAnswer:
         scanned_at=log.scanned_at,
     )
     if registration is not None and log.result == ScanResult.WRONG_ACTIVITY:
-        answer.wrong_activity_title = _public_title(registration.activity)
+        other = registration.activity
+        answer.wrong_activity_title = _public_title(other.status, other.title)
     answer.counts = session_counts(activity, answer.session_id)
     return answer
 
 
-def _public_title(activity: Activity) -> str | None:
-    return activity.title if activity.status != ActivityStatus.DRAFT else None
+def _public_title(status: str, title: str) -> str | None:
+    """An activity's title as a wrong-activity answer may name it: not a draft's."""
+    return title if status != ActivityStatus.DRAFT else None
 
 
 def _find_registration(activity: Activity, code: ScannedCode) -> Registration | None:
@@ -236,7 +255,10 @@ def _find_registration(activity: Activity, code: ScannedCode) -> Registration | 
     )
 
 
-_INSERT_STATEMENTS: dict[tuple, object] = {}
+# Compiled once per database (engine dialect) and form: SQLAlchemy 2.0 does not cache
+# statements with ON CONFLICT, and would otherwise compile these on every scan.
+_INSERT_STATEMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _insert_unless_exists(model, values: dict, conflict_columns: list[str], where=None):
@@ -247,28 +269,22 @@ def _insert_unless_exists(model, values: dict, conflict_columns: list[str], wher
     loser's INSERT waits for the winner's transaction and then does nothing, on
     PostgreSQL (row lock on the index entry) as on SQLite (one writer at a time).
     """
-    dialect = db.session.get_bind().dialect.name
-    key = (model, dialect, tuple(conflict_columns), str(where), tuple(sorted(values)))
-    stmt = _INSERT_STATEMENTS.get(key)
-    if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - sciweek runs on these two
-            raise RuntimeError(f"unsupported database {dialect}")
+    # Core on the session's connection (same transaction): no ORM bookkeeping needed
+    # for a row nobody loads in this request.
+    connection = db.session.connection()
+    forms = _INSERT_STATEMENTS.setdefault(connection.dialect, {})
+    key = (model, tuple(conflict_columns), str(where), tuple(sorted(values)))
+    compiled = forms.get(key)
+    if compiled is None:
         table = model.__table__
-        # Built once with bound parameters, so SQLAlchemy compiles it once per process.
         stmt = (
-            insert(table)
+            _DIALECT_INSERT[connection.dialect.name](table)
             .values({name: bindparam(name, type_=table.c[name].type) for name in values})
             .on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
             .returning(table.c.id)
         )
-        _INSERT_STATEMENTS[key] = stmt
-    # Core on the session's connection (same transaction): no ORM bookkeeping needed
-    # for a row nobody loads in this request.
-    return db.session.connection().execute(stmt, values).scalar()
+        compiled = forms[key] = stmt.compile(dialect=connection.dialect)
+    return connection.execute(compiled, values).scalar()
 
 
 def _live_checkin(registration_id: int, session_id: int) -> tuple[int, datetime] | None:
@@ -315,16 +331,10 @@ def _record_checkin(
     return existing[0], existing[1], False
 
 
-def _status_result(registration: Registration, activity: Activity) -> str | None:
-    """Why this registration cannot be checked in here, as a scan result; None when it can."""
-    if registration.activity_id != activity.id:
-        return ScanResult.WRONG_ACTIVITY
-    status = registration_services.effective_status(registration)
-    if status == RegistrationStatus.CANCELLED:
-        return ScanResult.CANCELLED
-    if status == RegistrationStatus.WAITLISTED:
-        return ScanResult.WAITLISTED
-    return None
+def _status_result(registration: Registration, activity: Activity) -> ScanResult | None:
+    """Why this registration cannot be checked in here, as a scan result; None when it can
+    (``Registration.scan_refusal``)."""
+    return registration.scan_refusal(activity.id)
 
 
 def _check_in_and_log(
@@ -339,22 +349,29 @@ def _check_in_and_log(
     scanned_at: datetime | None,
     logged_code: str,
 ) -> ScanAnswer:
-    """Check in (when ``result`` is None), write the scan log, commit, answer."""
+    """Check in ``registration`` unless ``result`` (its refusal) says why not, write the scan
+    log, commit, answer. No registration: the code was invalid."""
     answer = ScanAnswer(
-        result=result or ScanResult.INVALID,
+        result=ScanResult.INVALID,
         session_id=session.id,
         registration=registration,
         scanned_at=scanned_at,
     )
+    created = False
     if registration is not None and result is None:
-        checkin_id, checked_in_at, created = _record_checkin(
+        answer.checkin_id, answer.checked_in_at, created = _record_checkin(
             registration, session, user, scanned_at or utcnow(), method
         )
-        answer.result = ScanResult.OK if created else ScanResult.ALREADY_CHECKED_IN
-        answer.checked_in_at = checked_in_at
-        answer.checkin_id = checkin_id
-    elif result == ScanResult.WRONG_ACTIVITY and registration is not None:
-        answer.wrong_activity_title = _public_title(registration.activity)
+    answer.result = scan_outcome(
+        unknown=registration is None,
+        refused=result is not None,
+        refusal=result,
+        checked_in_now=created,
+        checked_in_before=answer.checkin_id is not None and not created,
+    )
+    if answer.result == ScanResult.WRONG_ACTIVITY:
+        other = registration.activity
+        answer.wrong_activity_title = _public_title(other.status, other.title)
     user_id = user.id if user is not None else None
     logged = _insert_unless_exists(
         ScanLog,
@@ -388,8 +405,130 @@ def _check_in_and_log(
     return answer
 
 
-def scan_ticket(
-    user: User,
+class ScanNotAllowed(Exception):
+    """The user may not check in for this activity (the API answers 403)."""
+
+
+class NoSuchActivity(Exception):
+    """The scan names an activity that does not exist (404)."""
+
+
+class UnknownUser(Exception):
+    """The token's cached user no longer exists (401)."""
+
+
+def door_user_for_token(raw: str) -> User | fast.DoorUser | None:
+    """The token's user for the scan URL: on the fast path a ``fast.DoorUser`` snapshot from
+    the per-process cache, else ``user_for_token``."""
+    if fast.enabled():
+        return fast.door_user_for_token(raw, user_for_token)
+    return user_for_token(raw)
+
+
+def scan(
+    user: User | fast.DoorUser,
+    activity_id: int,
+    text: str,
+    *,
+    base_url: str,
+    session_id: int | None = None,
+    nonce: str | None = None,
+    scanned_at: object = None,
+) -> ScanAnswer:
+    """Scan ``text`` (ticket URL, bare secret or short code) at the door of ``activity_id``:
+    the one entry for a scan. Checks that ``user`` may check in there, picks the session,
+    checks in, logs the scan and commits.
+
+    ``scanned_at`` is an offline device's time as sent (ISO 8601 text) or None. A repeated
+    ``nonce`` gets the stored answer. Raises ``NoSuchActivity``, ``ScanNotAllowed``,
+    ``UnknownUser``, and ``CheckInProblem`` for a bad time or an unclear session.
+    """
+    if fast.enabled():
+        answer = _scan_fast(
+            user,
+            activity_id,
+            text,
+            base_url=base_url,
+            session_id=session_id,
+            nonce=nonce,
+            scanned_at=scanned_at,
+        )
+        if answer is not None:
+            return answer
+    person = user if isinstance(user, User) else db.session.get(User, user.id)
+    if person is None:
+        raise UnknownUser
+    activity = db.session.get(Activity, activity_id, options=[joinedload(Activity.sessions)])
+    if activity is None:
+        raise NoSuchActivity
+    if not can_check_in(person, activity):
+        raise ScanNotAllowed
+    now = utcnow()
+    at = parse_scan_time(scanned_at, now)
+    session = pick_session(activity, session_id, at or now)
+    return _scan_ticket(
+        person, activity, session, text, base_url=base_url, nonce=nonce, scanned_at=at
+    )
+
+
+def _scan_fast(
+    user: User | fast.DoorUser,
+    activity_id: int,
+    text: str,
+    *,
+    base_url: str,
+    session_id: int | None,
+    nonce: str | None,
+    scanned_at: object,
+) -> ScanAnswer | None:
+    """``scan`` on the fast path; None when the cached activity or session has gone (another
+    process deleted it): then nothing was written, and the general path decides afresh."""
+    try:
+        activity = fast.door_activity(activity_id, user)
+    except PermissionError:
+        raise ScanNotAllowed from None
+    if activity is None:
+        raise NoSuchActivity
+    now = utcnow()
+    at = parse_scan_time(scanned_at, now)
+    session = pick_session(activity, session_id, at or now)
+    try:
+        done = fast.scan_ticket(
+            user, activity, session, text, base_url=base_url, nonce=nonce, scanned_at=at
+        )
+    except fast.StaleCache:
+        return None
+    if done is None:
+        # Nothing was written: a repeated nonce, or a race lost to a check-in the statement
+        # could not see. The general path answers in a new transaction (from the scan log,
+        # for a nonce; with the winner's check-in, for a race).
+        db.session.rollback()
+        return _scan_ticket(
+            user,
+            db.session.get(Activity, activity.id),
+            db.session.get(ActivitySession, session.id),
+            text,
+            base_url=base_url,
+            nonce=nonce,
+            scanned_at=at,
+        )
+    answer = ScanAnswer(
+        result=done.result,
+        session_id=session.id,
+        checked_in_at=done.checked_in_at,
+        checkin_id=done.checkin_id,
+        scanned_at=at,
+        counts=done.counts,
+    )
+    if done.result == ScanResult.WRONG_ACTIVITY:
+        answer.wrong_activity_title = _public_title(*done.ticket_activity)
+    elif done.registration is not None:
+        answer.person = _person(*done.registration)
+    return answer
+
+
+def _scan_ticket(
+    user: User | fast.DoorUser,
     activity: Activity,
     session: ActivitySession,
     text: str,
@@ -397,9 +536,8 @@ def scan_ticket(
     base_url: str,
     nonce: str | None = None,
     scanned_at: datetime | None = None,
-    method: str = "scan",
 ) -> ScanAnswer:
-    """Check in whoever ``text`` (ticket URL, bare secret or short code) belongs to.
+    """The general path of ``scan`` (any database): check in whoever ``text`` belongs to.
 
     Every scan is logged, failed ones too. A repeated nonce returns the stored answer.
     The caller has checked that ``user`` may check in for ``activity``.
@@ -407,14 +545,13 @@ def scan_ticket(
     begin_write()  # SQLite: decide on the latest state, under the write lock
     code = parse_scanned_code(text, base_url)
     registration = _find_registration(activity, code) if code is not None else None
-    result = ScanResult.INVALID if registration is None else _status_result(registration, activity)
     return _check_in_and_log(
         user=user,
         activity=activity,
         session=session,
         registration=registration,
-        result=result,
-        method=method,
+        result=_status_result(registration, activity) if registration is not None else None,
+        method="scan",
         nonce=nonce,
         scanned_at=scanned_at,
         logged_code=code.loggable if code is not None else loggable_text(text),

@@ -10,7 +10,7 @@ from .activities import (
     Campaign,
     activity_departments,
 )
-from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult
+from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult, scan_outcome
 from .places import Department, Town, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
@@ -48,5 +48,6 @@ __all__ = [
     "Village",
     "activity_departments",
     "checker_assignments",
+    "scan_outcome",
     "utcnow",
 ]

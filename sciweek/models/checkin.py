@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .accounts import User
 from .activities import _in_check
-from .types import UTCDateTime, utcnow
+from .types import UTCDateTime, first_case, utcnow
 
 
 class ApiToken(db.Model):
@@ -43,6 +43,23 @@ class ScanResult(enum.StrEnum):
 
 
 SCAN_RESULT_VALUES = tuple(r.value for r in ScanResult)
+
+
+def scan_outcome(*, unknown, refused, refusal, checked_in_now, checked_in_before):
+    """The answer to a scan, in this order: an unknown code is ``invalid``; a ticket that
+    may not be checked in here gets its refusal (``Registration.scan_refusal``); else
+    ``ok`` when this scan made the check-in, ``already_checked_in`` when one was there.
+
+    Python values on the general path (``checkin.services``), SQL expressions inside the
+    fast path's statement (``checkin.fast``), where the answer is NULL when neither check-in
+    is visible (a race lost to a check-in committed after the statement began).
+    """
+    return first_case(
+        (unknown, ScanResult.INVALID),
+        (refused, refusal),
+        (checked_in_now, ScanResult.OK),
+        (checked_in_before, ScanResult.ALREADY_CHECKED_IN),
+    )
 
 
 class ScanLog(db.Model):

@@ -5,14 +5,25 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    false,
+    select,
+    text,
+)
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .accounts import User
-from .activities import Activity, ActivitySession, _in_check
+from .activities import Activity, ActivitySession, ActivityStatus, _in_check
+from .checkin import ScanResult
 from .places import Town, Village
-from .types import UTCDateTime, utcnow
+from .types import UTCDateTime, first_case, negate, utcnow
 
 
 class RegistrationStatus(enum.StrEnum):
@@ -84,6 +95,58 @@ class Registration(db.Model):
     town: Mapped[Town | None] = relationship()
     village: Mapped[Village | None] = relationship()
     checkins: Mapped[list[CheckIn]] = relationship(back_populates="registration")
+
+    # --- rules -------------------------------------------------------------------------
+    # Each works on a loaded registration (Python) and on the class (SQL, e.g.
+    # ``select(Registration.scan_refusal(activity_id))``): see ``types.first_case``.
+
+    @hybrid_property
+    def activity_status(self) -> str:
+        """The status of the activity this registration is for."""
+        return self.activity.status
+
+    @activity_status.inplace.expression
+    @classmethod
+    def _activity_status_expression(cls):
+        # A correlated look-up, so the rules below need no join from their caller.
+        return (
+            select(Activity.status)
+            .where(Activity.id == cls.activity_id)
+            .correlate_except(Activity)
+            .scalar_subquery()
+        )
+
+    @hybrid_property
+    def effective_status(self) -> str:
+        """What the registrant sees: a cancelled activity cancels every registration."""
+        return first_case(
+            (
+                self.activity_status == ActivityStatus.CANCELLED.value,
+                RegistrationStatus.CANCELLED.value,
+            ),
+            default=self.status,
+        )
+
+    @hybrid_property
+    def is_active(self) -> bool:
+        """Holds or waits for a place at an activity that is still on."""
+        return self.effective_status != RegistrationStatus.CANCELLED.value
+
+    @hybrid_method
+    def scan_refusal(self, activity_id):
+        """Why this ticket may not be checked in at the door of activity ``activity_id``:
+        a ``ScanResult``, or None when it may.
+
+        The one statement of these rules for the server; ``checkin.services`` applies it to
+        a loaded registration, ``checkin.fast`` inside its SQL statement. The offline
+        scanner's copy is ``static/js/scanner-core.js``; ``tests/scan_cases.json`` holds
+        the cases all of them must answer alike.
+        """
+        return first_case(
+            (self.activity_id != activity_id, ScanResult.WRONG_ACTIVITY),
+            (negate(self.is_active), ScanResult.CANCELLED),
+            (self.effective_status == RegistrationStatus.WAITLISTED.value, ScanResult.WAITLISTED),
+        )
 
 
 class CheckIn(db.Model):

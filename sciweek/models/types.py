@@ -1,10 +1,11 @@
-"""Column types shared by the models."""
+"""Column types shared by the models, and ``first_case`` for rules that Python and SQL share."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, case, literal, not_
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -39,3 +40,44 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# --- rules written once, for Python and SQL --------------------------------------------
+
+
+def _sql(value) -> bool:
+    """A SQL expression (a column, a model attribute, an expression), not a Python value."""
+    return isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
+
+
+def first_case(*cases: tuple, default=None):
+    """The value of the first ``(condition, value)`` whose condition holds, else ``default``.
+
+    The conditions are Python values when a rule is applied to a loaded row, and SQL
+    expressions when it is applied to model attributes or columns: then the same ordered
+    cases become a ``CASE`` expression. So a rule that both Python and a statement need
+    (``Registration.scan_refusal``) is written once. Write conditions with ``==``, ``!=``,
+    ``&``, ``|`` and ``negate``, which mean the same on both sides (never ``not``, ``and``,
+    ``or`` or ``~``).
+    """
+    if any(_sql(condition) for condition, _value in cases) or _sql(default):
+        return case(
+            *((condition, _sql_value(value)) for condition, value in cases),
+            else_=_sql_value(default) if default is not None else None,
+        )
+    for condition, value in cases:
+        if condition:
+            return value
+    return default
+
+
+def _sql_value(value):
+    if _sql(value):
+        return value
+    # A str enum member binds as its plain value, typed, so the CASE has a type.
+    return literal(str(value) if isinstance(value, str) else value)
+
+
+def negate(condition):
+    """``not condition`` in Python, ``NOT condition`` in SQL (see ``first_case``)."""
+    return not_(condition) if _sql(condition) else not condition

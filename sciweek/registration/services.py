@@ -367,10 +367,8 @@ def find_ticket(phone: str, short_code: str) -> Registration | None:
 
 
 def effective_status(registration: Registration) -> str:
-    """What the registrant sees: a cancelled activity cancels every registration."""
-    if registration.activity.status == ActivityStatus.CANCELLED:
-        return RegistrationStatus.CANCELLED.value
-    return registration.status
+    """What the registrant sees (``Registration.effective_status``)."""
+    return registration.effective_status
 
 
 def waitlist_position(registration: Registration) -> int | None:

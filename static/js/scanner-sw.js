@@ -7,6 +7,7 @@ var CACHE = 'sciweek-scanner-v1';
 var ASSETS = [
   '/static/css/site.css',
   '/static/css/checkin.css',
+  '/static/js/scanner-core.js',
   '/static/js/scanner.js',
   '/static/js/sha256.js',
   '/static/vendor/jsqr/jsQR.js'

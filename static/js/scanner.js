@@ -1,11 +1,14 @@
 /* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins, undo,
    offline decisions from a downloaded roster, and an IndexedDB queue synced when online.
+   The decisions themselves (what a code is, what an offline scan answers) are in
+   scanner-core.js; this file wires them to the camera, the page and the network.
    Plain ES5 with XMLHttpRequest: runs in WeChat's built-in browser without a build step. */
 (function () {
   'use strict';
 
   var root = document.getElementById('scanner');
   if (!root) { return; }
+  var core = window.sciweekScannerCore;
   var cfg = JSON.parse(root.getAttribute('data-config'));
   var T = cfg.texts;
   var $ = function (id) { return document.getElementById(id); };
@@ -325,42 +328,18 @@
 
   // ---- scanning ------------------------------------------------------------------
 
-  function parseCode(text) {
-    text = (text || '').replace(/^\s+|\s+$/g, '');
-    var m;
-    if (text.indexOf('://') >= 0) {
-      var base = cfg.baseUrl.replace(/\/+$/, '') + '/t/';
-      if (text.slice(0, base.length).toLowerCase() === base.toLowerCase()) {
-        m = /^([A-Za-z0-9_-]{32})\/?$/.exec(text.slice(base.length));
-        if (m) { return { kind: 'secret', value: m[1] }; }
-      }
-      return null;
-    }
-    if (/^[A-Za-z0-9_-]{32}$/.test(text)) { return { kind: 'secret', value: text }; }
-    var short = text.toUpperCase().replace(/[\s-]/g, '');
-    if (/^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$/.test(short)) { return { kind: 'short', value: short }; }
-    return null;
-  }
-
   // Decide a scan from the roster when the server cannot be reached.
   function decideLocally(item, callback) {
-    var code = parseCode(item.code);
+    var code = core.parseCode(item.code, cfg.baseUrl);
     function decide(r) {
-      var sid = String(item.session_id);
-      var answer = { result: 'invalid', registration: null, checked_in_at: null, session_id: item.session_id };
-      if (r) {
-        answer.registration = { id: r.id, name: r.name, phone_masked: r.phone_masked, short_code: r.short_code };
-        if (r.status === 'cancelled') { answer.result = 'cancelled'; }
-        else if (r.status === 'waitlisted') { answer.result = 'waitlisted'; }
-        else if (r.checked_in[sid]) { answer.result = 'already_checked_in'; answer.checked_in_at = r.checked_in[sid]; }
-        else { answer.result = 'ok'; answer.checked_in_at = item.scanned_at; r.checked_in[sid] = item.scanned_at; }
-      }
+      var answer = core.decideOffline(state.roster, r, item.session_id, item.scanned_at);
+      if (answer.result === 'ok') { r.checked_in[String(item.session_id)] = item.scanned_at; }
       item.local = { result: answer.result, registration_id: r ? r.id : null };
       if (state.roster) { rosterSave(state.roster); }
       callback(answer, r || !state.roster ? T.offline_decided : T.not_in_roster);
     }
     if (!code) { decide(null); return; }
-    if (code.kind === 'short') { decide(state.byShort[code.value] || null); return; }
+    if (code.kind === 'short_code') { decide(state.byShort[code.value] || null); return; }
     sha256(code.value, function (hex) { decide(state.byHash[hex] || null); });
   }
 
@@ -545,7 +524,7 @@
       done.className = 'done';
       done.textContent = fmt(T.already_at, { time: hhmm(at) });
       li.appendChild(done);
-    } else if (r.status === 'confirmed') {
+    } else if (!core.scanRefusal(core.rosterTicket(state.roster, r, state.sessionId))) {
       var button = document.createElement('button');
       button.type = 'button';
       button.className = 'primary';
