@@ -16,12 +16,23 @@ from .models import (
     ActivitySession,
     ActivityStatus,
     Audience,
+    Cadre,
     Campaign,
+    CheckIn,
+    CoverageTarget,
     Department,
     Town,
     User,
     Village,
 )
+from .registration.services import (
+    AlreadyRegistered,
+    RegistrationRefused,
+    RegistrationRequest,
+    register_for_activity,
+)
+from .training.roster import parse_roster
+from .training.services import check_roster, import_roster
 
 # The eight towns of ../shared/data/cadres_sample.xlsx, with their village counts.
 TOWNS = [
@@ -316,13 +327,6 @@ DEMO_NAMES = [
 
 def _seed_registrations(today: date) -> int:
     """Upcoming activities open for registration: one nearly full, one with a waitlist."""
-    from .registration.services import (
-        AlreadyRegistered,
-        RegistrationRefused,
-        RegistrationRequest,
-        register_for_activity,
-    )
-
     db.session.commit()  # registration runs in its own transactions
     upcoming = [
         a
@@ -374,11 +378,6 @@ def _seed_training(today: date) -> tuple[int, int]:
     Only on a district without cadres, so a re-run (or a roster imported by hand)
     is left alone.
     """
-    from .models import Cadre, CheckIn, CoverageTarget
-    from .registration.services import RegistrationRequest, register_for_activity
-    from .training.roster import parse_roster
-    from .training.services import check_roster, import_roster
-
     if db.session.scalar(select(Cadre.id).limit(1)) is not None:
         return 0, 0
     check = check_roster(parse_roster(DEMO_ROSTER.name, DEMO_ROSTER.read_bytes()))

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from ..extensions import db
 from ..i18n import local_today
 from ..models import Campaign, Town
+from ..registration.forms import RegistrationForm
+from ..registration.services import registration_open_problem
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
 from .services import (
@@ -93,9 +95,6 @@ def detail(activity_id: int):
     activity = visible_activity(activity_id)
     if activity is None:
         abort(404)
-    from ..registration.forms import RegistrationForm
-    from ..registration.services import registration_open_problem
-
     return render_template(
         "activities/detail.html",
         activity=activity,

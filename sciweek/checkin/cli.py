@@ -7,8 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..extensions import db
-from ..manage.permissions import DOOR_ROLES
 from ..models import User
+from ..permissions import DOOR_ROLES
+from .services import create_api_token
 
 
 def init_app(app: Flask) -> None:
@@ -20,8 +21,6 @@ def init_app(app: Flask) -> None:
 @click.option("--name", default="", help="What the token is for, e.g. the device.")
 def create_token_command(username, name):
     """Create a check-in API token for USERNAME; it is printed once and not stored."""
-    from .services import create_api_token
-
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"No user {username}.")

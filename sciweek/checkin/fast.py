@@ -80,7 +80,6 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
     ActivitySession,
@@ -95,7 +94,9 @@ from ..models import (
     utcnow,
 )
 from ..models.types import UTCDateTime
-from ..registration.tickets import hash_secret, is_well_formed_secret
+from ..permissions import can_check_in
+from ..registration.tickets import is_well_formed_secret
+from ..tokens import hash_secret
 from .codes import loggable_text, parse_scanned_code
 
 DEFAULT_CACHE_SECONDS = 10.0

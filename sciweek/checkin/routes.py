@@ -44,19 +44,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import ValidationError
 
-from ..accounts.auth import roles_required
 from ..activities.services import first_session_start
 from ..extensions import csrf, db, limiter
-from ..manage.forms import ConfirmForm
-from ..manage.permissions import (
+from ..forms import ConfirmForm
+from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckIn, User, utcnow
+from ..permissions import (
     DOOR_ROLES,
     EDITOR_ROLES,
     activities_visible_to,
     can_check_in,
     can_manage_activity,
     managed_activity_or_403,
+    roles_required,
 )
-from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckIn, User, utcnow
 from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused

@@ -30,7 +30,6 @@ from ..database import begin_write
 from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
-from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
     ActivitySession,
@@ -42,11 +41,14 @@ from ..models import (
     ScanLog,
     ScanResult,
     User,
+    checker_assignments,
     scan_outcome,
     utcnow,
 )
+from ..permissions import can_check_in
 from ..registration import services as registration_services
-from ..registration.tickets import hash_secret, normalize_short_code
+from ..registration.tickets import normalize_short_code
+from ..tokens import hash_secret
 from . import fast
 from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
 
@@ -878,8 +880,6 @@ def remove_checker(activity: Activity, user: User) -> None:
 
 
 def assigned_checkers(activity: Activity) -> list[User]:
-    from ..models import checker_assignments
-
     return list(
         db.session.scalars(
             select(User)

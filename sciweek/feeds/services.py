@@ -24,7 +24,6 @@ from ..activities.labels import KIND_LABELS
 from ..activities.services import PUBLIC_STATUSES
 from ..database import begin_write
 from ..extensions import db
-from ..manage.permissions import activities_visible_to
 from ..models import (
     Activity,
     ActivitySession,
@@ -38,7 +37,8 @@ from ..models import (
     User,
     utcnow,
 )
-from ..registration.tickets import hash_secret
+from ..permissions import activities_visible_to
+from ..tokens import hash_secret
 from .ical import FeedEvent, build_calendar
 
 # How long things stay in feeds: a cancellation long enough for every client to see

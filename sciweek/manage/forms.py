@@ -200,10 +200,6 @@ class CancelForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
-    """An empty form: a POST button with CSRF protection."""
-
-
 class DepartmentForm(FlaskForm):
     code = StringField(_l("代码"), validators=[DataRequired(_l("请填写代码。")), Length(max=32)])
     name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")), Length(max=64)])

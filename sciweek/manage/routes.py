@@ -9,12 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from ..accounts.auth import roles_required
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
-from ..models import STAFF_ROLES, Activity, Department, Role
-from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm, aware
-from .permissions import EDITOR_ROLES, activities_visible_to, managed_activity_or_403
+from ..models import Activity, Department, Role
+from ..permissions import (
+    EDITOR_ROLES,
+    STAFF_ROLES,
+    activities_visible_to,
+    managed_activity_or_403,
+    roles_required,
+)
+from .forms import ActivityForm, CancelForm, DepartmentForm, aware
 from .services import (
     ActivityData,
     SchedulingError,

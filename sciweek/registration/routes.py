@@ -16,13 +16,13 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 
-from ..accounts.auth import roles_required
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
+from ..forms import ConfirmForm
 from ..identity import is_digit_query, phone_tail
-from ..manage.forms import ConfirmForm
-from ..manage.permissions import EDITOR_ROLES, managed_activity_or_403
 from ..models import Activity, Registration, Role
+from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
+from ..spreadsheets import csv_bytes, xlsx_bytes
 from . import device, exports, services
 from .forms import FindTicketForm, RegistrationForm, SignupForm
 from .qr import qr_png, qr_svg
@@ -247,12 +247,8 @@ def export_registrants(activity_id: int, fmt: str):
     header, rows = exports.registrant_table(activity, full_phone=full)
     filename = f"registrations-{activity.id}.{fmt}"
     if fmt == "csv":
-        from ..spreadsheets import csv_bytes
-
         body, mimetype = csv_bytes(header, rows), "text/csv; charset=utf-8"
     else:
-        from ..spreadsheets import xlsx_bytes
-
         body = xlsx_bytes("报名名单", header, rows)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response = Response(body, mimetype=mimetype)

@@ -28,14 +28,17 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..database import begin_write
 from ..extensions import db
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     Activity,
+    ActivitySession,
     ActivityStatus,
     Cadre,
+    CheckIn,
     Registration,
     RegistrationStatus,
     Town,
@@ -43,8 +46,8 @@ from ..models import (
     Village,
     utcnow,
 )
+from ..tokens import hash_secret
 from .tickets import (
-    hash_secret,
     is_well_formed_secret,
     new_secret,
     new_short_code,
@@ -446,8 +449,6 @@ def cancel_registration(registration_id: int) -> Registration | None:
 
 
 def _has_live_check_in(registration_id: int) -> bool:
-    from ..models import CheckIn
-
     return (
         db.session.scalar(
             select(CheckIn.id)
@@ -479,8 +480,6 @@ def fill_from_waitlist(activity_id: int) -> int:
 
 
 def registrations_of_user(user_id: int) -> list[Registration]:
-    from sqlalchemy.orm import selectinload
-
     return list(
         db.session.scalars(
             select(Registration)
@@ -506,16 +505,12 @@ def list_registrants(
     Only the tail (``identity.phone_tail``): longer digit strings, prefixes and full
     numbers never match phones, or the masked middle could be recovered by trying.
     """
-    from ..models import CheckIn
-
     checked = (
         select(CheckIn.registration_id, func.count(CheckIn.id).label("n"))
         .where(CheckIn.undone_at.is_(None))
         .group_by(CheckIn.registration_id)
         .subquery()
     )
-    from sqlalchemy.orm import selectinload
-
     stmt = (
         select(Registration, func.coalesce(checked.c.n, 0))
         .options(selectinload(Registration.town), selectinload(Registration.village))
@@ -544,8 +539,6 @@ def list_registrants(
 
 
 def registrant_counts(activity_id: int) -> dict[str, int]:
-    from ..models import CheckIn
-
     counts = dict(
         db.session.execute(
             select(Registration.status, func.count(Registration.id))
@@ -577,8 +570,6 @@ def purge_expired_registrations(now: datetime | None = None) -> int:
     cadre, stored when they registered or when the roster was imported, stays, so
     training coverage of past years still counts them. One transaction.
     """
-    from ..models import ActivitySession
-
     cutoff = (now or utcnow()) - RETENTION
     ended = (
         select(ActivitySession.activity_id)
