@@ -23,7 +23,7 @@ from .accounts import User
 from .activities import Activity, ActivitySession, ActivityStatus, _in_check
 from .checkin import ScanResult
 from .places import Town, Village
-from .types import UTCDateTime, first_case, negate, utcnow
+from .types import UTCDateTime, first_case, negate, str_enum, utcnow
 
 
 class RegistrationStatus(enum.StrEnum):
@@ -73,7 +73,7 @@ class Registration(db.Model):
     phone: Mapped[str] = mapped_column(String(11), index=True)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[RegistrationStatus] = mapped_column(str_enum(RegistrationStatus))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     short_code: Mapped[str] = mapped_column(String(6))
     # SHA-256 of the registration form's one-time submission id: a repeated submit
