@@ -15,7 +15,7 @@ from ..i18n import LOCAL_TZ, to_local
 from ..models import Activity, ActivitySession, ActivityStatus, Campaign, Town
 from ..permissions import can_manage_activity
 
-PUBLIC_STATUSES = (ActivityStatus.PUBLISHED.value, ActivityStatus.CANCELLED.value)
+PUBLIC_STATUSES = (ActivityStatus.PUBLISHED, ActivityStatus.CANCELLED)
 
 
 @dataclass

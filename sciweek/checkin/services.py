@@ -748,7 +748,7 @@ def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
             registration_id=registration.id,
             checkin_id=checkin.id,
             method="undo",
-            result=ScanResult.UNDONE.value,
+            result=ScanResult.UNDONE,
             code=registration.short_code,
             checked_in_at=checkin.checked_in_at,
         )
@@ -893,8 +893,6 @@ def assigned_checkers(activity: Activity) -> list[User]:
 def checker_accounts() -> list[User]:
     return list(
         db.session.scalars(
-            select(User)
-            .where(User.role == Role.CHECKER.value, User.is_enabled)
-            .order_by(User.username)
+            select(User).where(User.role == Role.CHECKER, User.is_enabled).order_by(User.username)
         )
     )

@@ -31,7 +31,6 @@ from ..models import (
     Audience,
     Campaign,
     Registration,
-    RegistrationStatus,
     Role,
     Town,
     User,
@@ -131,7 +130,7 @@ def _still_current(now: datetime):
     """Activities not yet dropped out: cancellations under 30 days, sessions under 90."""
     return (
         or_(
-            Activity.status != ActivityStatus.CANCELLED.value,
+            Activity.status != ActivityStatus.CANCELLED,
             Activity.cancelled_at.is_(None),
             Activity.cancelled_at >= now - CANCELLED_KEPT,
         ),
@@ -147,7 +146,7 @@ def public_feed(filters: FeedFilters, now: datetime | None = None) -> Feed:
     now = now or utcnow()
     stmt = select(Activity).where(
         Activity.status.in_(PUBLIC_STATUSES),
-        Activity.audience == Audience.PUBLIC.value,
+        Activity.audience == Audience.PUBLIC,
         *_still_current(now),
     )
     parts = []
@@ -184,7 +183,7 @@ def personal_feed(user: User, now: datetime | None = None) -> Feed:
     now = now or utcnow()
     registered = select(Registration.activity_id).where(
         Registration.user_id == user.id,
-        Registration.status != RegistrationStatus.CANCELLED.value,
+        Registration.is_standing,
     )
     conditions = [Activity.id.in_(registered)]
     if user.role != Role.CITIZEN:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from ..activities.labels import STATUS_LABELS
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
@@ -43,7 +44,7 @@ def dashboard():
         .order_by(Activity.updated_at.desc())
     )
     status = request.args.get("status")
-    if status in ("draft", "published", "cancelled"):
+    if status in STATUS_LABELS:
         stmt = stmt.where(Activity.status == status)
     page = db.paginate(stmt, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
     return render_template(

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     true,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -143,13 +144,21 @@ class Activity(db.Model):
         cascade="all, delete-orphan",
     )
 
-    @property
+    # Rules that Python and SQL share (``Activity.is_cancelled`` in a ``where``): written
+    # with ``==``, ``!=`` and ``&`` only, which mean the same on both sides.
+
+    @hybrid_property
     def is_cancelled(self) -> bool:
         return self.status == ActivityStatus.CANCELLED
 
-    @property
+    @hybrid_property
     def is_published(self) -> bool:
         return self.status == ActivityStatus.PUBLISHED
+
+    @hybrid_property
+    def counts_for_coverage(self) -> bool:
+        """Check-ins at its sessions count towards cadre coverage: a training not cancelled."""
+        return (self.kind == ActivityKind.TRAINING) & (self.status != ActivityStatus.CANCELLED)
 
     @property
     def places_left(self) -> int | None:
