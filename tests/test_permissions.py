@@ -71,3 +71,15 @@ def test_can_scopes_activities_by_department_and_assignment(app, make):
         assert not can("manage", activity, user=checker)
         with pytest.raises(ValueError, match="unknown permission"):
             can("fly", user=own)
+
+
+@pytest.mark.parametrize(("role", "drills"), [("coordinator", True), ("organizer", False)])
+def test_coverage_links_a_town_only_for_those_who_may_open_it(
+    app, client, make, auth, role, drills
+):
+    town = make.town()
+    auth.login(make.user(role, town=town if role == "coordinator" else None))
+    page = client.get("/manage/training/").get_data(as_text=True)
+    detail = f"/manage/training/towns/{town.id}"
+    assert (detail in page) is drills
+    assert client.get(detail).status_code == (200 if drills else 403)

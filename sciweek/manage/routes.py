@@ -50,7 +50,6 @@ def dashboard():
     return render_template(
         "manage/dashboard.html",
         page=page,
-        can_edit=current_user.role in EDITOR_ROLES,
         status=status,
     )
 

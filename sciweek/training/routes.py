@@ -95,7 +95,6 @@ def coverage():
         ranked=ranked,
         year=year,
         district=own_town_ids(current_user) is None,
-        can_drill=current_user.role in ROSTER_ROLES,
     )
 
 
