@@ -7,7 +7,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, database, errors, i18n, permissions, security
+from . import cli, database, errors, i18n, inputs, permissions, security
 from .accounts import auth
 from .accounts.routes import bp as accounts_bp
 from .activities.routes import bp as activities_bp
@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    inputs.init_app(app)  # first: the URL converters must be in place before any rule
     db.init_app(app)
     database.init_app(app)
     migrate.init_app(

@@ -82,29 +82,6 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key_file.read_text().strip()
 
 
-_FLAG_VALUES = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
-
-
-def _flag(name: str, default: bool) -> bool:
-    """A yes/no setting: 0/1, false/true, no/yes or off/on (any case); unset or empty is
-    ``default``."""
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in _FLAG_VALUES:
-        raise ConfigError(f"{name} must be one of {'/'.join(_FLAG_VALUES)}, not {raw!r}.")
-    return _FLAG_VALUES[raw]
-
-
 def load_config(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -157,5 +134,5 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_ROSTER_MAX_CELL_CHARS": _number("SCIWEEK_ROSTER_MAX_CELL_CHARS", 1_000, minimum=1),
         # Scan URL on PostgreSQL: one statement per scan with those caches
         # (sciweek/checkin/fast.py); off, every scan takes the general path as on SQLite.
-        "SCIWEEK_CHECKIN_FAST_PATH": _flag("SCIWEEK_CHECKIN_FAST_PATH", True),
+        "SCIWEEK_CHECKIN_FAST_PATH": _switch("SCIWEEK_CHECKIN_FAST_PATH", True),
     }

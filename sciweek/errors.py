@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .inputs import InvalidInput
 
 
 def _wants_json() -> bool:
@@ -34,6 +35,8 @@ def init_app(app: Flask) -> None:
             429: _("请求太频繁，请稍后再试。"),
         }
         message = messages.get(error.code, error.name)
+        if isinstance(error, InvalidInput):
+            message = error.message
         if _wants_json():
             return jsonify(error=error.name, message=message), error.code
         return render_template("errors/error.html", code=error.code, message=message), error.code

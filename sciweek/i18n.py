@@ -7,8 +7,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
 from flask_babel import get_locale
-from flask_wtf.i18n import translations as wtf_translations
-from wtforms import Form
 
 from .extensions import babel
 from .identity import mask_name, mask_phone
@@ -73,18 +71,6 @@ def format_hours(value) -> str:
         return ""
     text = f"{value:.1f}"
     return text[:-2] if text.endswith(".0") else text
-
-
-class SubForm(Form):
-    """A form nested in a FlaskForm (FieldList / FormField rows).
-
-    WTForms' own messages ("不是有效的日期时间值") come in the visitor's language, as they
-    do for FlaskForm; a plain ``Form`` would speak English.
-    """
-
-    class Meta:
-        def get_translations(self, form):
-            return wtf_translations
 
 
 def init_app(app: Flask) -> None:

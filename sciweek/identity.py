@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-_PHONE_NOISE = re.compile(r"[\s\-－—–()（）.·]")
+# ASCII digits only: in Python \d also matches ١٢٣ (Arabic-Indic) and १२३ (Devanagari).
+PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+ID_RE = re.compile(r"^[0-9]{17}[0-9X]$")
+_PHONE_NOISE = re.compile(r"[\s\-—–()（）.·]")
+_OTHER_DIGITS = "只能使用数字 0-9（半角或全角），不能使用其他文字的数字。"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
 
@@ -15,10 +19,24 @@ class IdentityError(ValueError):
     """A value that is not a valid phone or ID number; the message is for people."""
 
 
+def _half_width(raw: object) -> str:
+    """Full-width forms (１３８, ＋, Ｘ) as ASCII; other scripts' digits stay as they are."""
+    return unicodedata.normalize("NFKC", str(raw or ""))
+
+
+def _has_other_digits(value: str) -> bool:
+    return any(c.isdigit() and not c.isascii() for c in value)
+
+
 def normalize_phone(raw: str) -> str:
-    """Strip spaces, dashes, +86 and 0086; return 11 digits or raise IdentityError."""
-    value = _PHONE_NOISE.sub("", str(raw or "")).strip()
-    value = value.translate(str.maketrans("０１２３４５６７８９＋", "0123456789+"))
+    """Strip spaces, dashes, +86 and 0086; return 11 ASCII digits or raise IdentityError.
+
+    Full-width digits count as typed digits; other scripts' digits are refused (stored as
+    typed, one person could register once per script).
+    """
+    value = _PHONE_NOISE.sub("", _half_width(raw)).strip()
+    if _has_other_digits(value):
+        raise IdentityError("手机号" + _OTHER_DIGITS)
     if value.startswith("+86"):
         value = value[3:]
     elif value.startswith("0086"):
@@ -47,11 +65,13 @@ def id_check_char(first17: str) -> str:
 
 
 def normalize_id_number(raw: str) -> str:
-    """Validate an 18-character resident ID number; return it upper-cased."""
-    value = re.sub(r"\s", "", str(raw or "")).upper().replace("ｘ", "X")
+    """Validate an 18-character resident ID number; return it in ASCII, upper-cased."""
+    value = re.sub(r"\s", "", _half_width(raw)).upper()
+    if _has_other_digits(value):
+        raise IdentityError("身份证号" + _OTHER_DIGITS)
     if len(value) == 15 and value.isdigit():
         raise IdentityError("15 位旧身份证号不再受理，请填写 18 位身份证号。")
-    if not re.fullmatch(r"\d{17}[\dX]", value):
+    if not ID_RE.match(value):
         raise IdentityError("身份证号应为 18 位（17 位数字加 1 位数字或 X）。")
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -99,3 +99,44 @@ def test_mask_name(name, masked):
     from sciweek.identity import mask_name
 
     assert mask_name(name) == masked
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "١٣٨٠٠١٣٨٠٠٠",  # Arabic-Indic
+        "۱۳۸۰۰۱۳۸۰۰۰",  # Extended Arabic-Indic (Persian)
+        "१३८००१३८०००",  # Devanagari
+        "138००138000",
+        "+86 १३८ ००१३ ८०००",
+    ],
+)
+def test_phones_in_other_scripts_digits_are_refused(raw):
+    # int() and \d accept these digits; stored as typed they let one person register again.
+    with pytest.raises(IdentityError, match="0-9"):
+        normalize_phone(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["＋８６ １３８－００１３－８０００", "（138）0013 8000", "138　0013　8000"]
+)
+def test_full_width_phone_forms_normalise(raw):
+    assert normalize_phone(raw) == "13800138000"
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("１１０１０５１９４９１２３１００２Ｘ", "11010519491231002X"),
+        ("１１０１０５１９４９１２３１００２ｘ", "11010519491231002X"),
+        ("４４０５２４１８８００１０１００１４", "440524188001010014"),
+    ],
+)
+def test_full_width_id_numbers_are_stored_in_ascii(raw, expected):
+    assert normalize_id_number(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "११०१०५१९४९१२३१००२X", "١١٠١٠٥١٩٤٩١٢٣١٠٠٢١"])
+def test_id_numbers_in_other_scripts_digits_are_refused(raw):
+    with pytest.raises(IdentityError, match="0-9"):
+        normalize_id_number(raw)

@@ -220,8 +220,9 @@ def test_cancelled_activity_shows_registrations_cancelled(client, open_activity,
 )
 def test_forged_or_truncated_tickets_are_404(client, open_activity, path):
     ticket_secret(register(client, open_activity))
-    assert client.get(path).status_code == 404
-    assert client.get(path + "/qr.png").status_code == 404
+    expected = 400 if "%00" in path else 404  # NUL anywhere in a URL is a 400 (sciweek.inputs)
+    assert client.get(path).status_code == expected
+    assert client.get(path + "/qr.png").status_code == expected
 
 
 def test_truncated_real_secret_is_404(client, open_activity):

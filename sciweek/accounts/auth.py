@@ -8,6 +8,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from ..extensions import db, login_manager
+from ..inputs import parse_id
 from ..models import User
 
 
@@ -20,9 +21,8 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    return db.session.get(User, int(user_id))
+    number = parse_id(user_id)
+    return db.session.get(User, number) if number is not None else None
 
 
 def safe_next_url(target: str | None) -> str | None:

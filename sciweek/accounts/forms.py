@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..forms import Form
 
-class LoginForm(FlaskForm):
+
+class LoginForm(Form):
     username = StringField(
         _l("用户名"), validators=[DataRequired(_l("请输入用户名。")), Length(max=64)]
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..extensions import db
+from ..forms import Form
 from ..models import Campaign, Town
 from .labels import kind_choices
 
@@ -20,7 +20,7 @@ def _reasonable_date(form, field):
         raise ValidationError(_l("日期超出范围。"))
 
 
-class ListingFilterForm(FlaskForm):
+class ListingFilterForm(Form):
     class Meta:
         csrf = False
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..i18n import local_today
+from ..inputs import query_int
 from ..models import Campaign, Town
 from ..registration.forms import RegistrationForm
 from ..registration.services import registration_open_problem
@@ -23,7 +24,7 @@ from .services import (
 
 bp = Blueprint("activities", __name__)
 PER_PAGE = 20
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
 @bp.app_context_processor
@@ -85,7 +86,11 @@ def index():
     if filters.date_from is None and filters.date_to is None and "from" not in request.args:
         filters.date_from = local_today()  # upcoming by default
     page = db.paginate(
-        public_activities(filters), per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False
+        public_activities(filters),
+        page=query_int("page") or 1,
+        per_page=PER_PAGE,
+        max_per_page=PER_PAGE,
+        error_out=False,
     )
     return render_template("activities/index.html", form=form, page=page)
 

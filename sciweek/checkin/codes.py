@@ -96,7 +96,7 @@ def make_self_code(key: str, session_id: int, now_ts: float) -> str:
 
 def read_self_code(key: str, code: str, now_ts: float) -> tuple[int | None, bool]:
     """(session id, still valid) for a genuine code; (None, False) for a forged one."""
-    match = re.fullmatch(r"(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{16})", code or "")
+    match = re.fullmatch(r"([0-9]{1,12})\.([0-9]{1,12})\.([A-Za-z0-9_-]{16})", code or "")
     if not match:
         return None, False
     session_id, slot = int(match.group(1)), int(match.group(2))

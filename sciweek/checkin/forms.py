@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import HiddenInput
 
+from ..forms import Form, IntegerField
 
-class ApiTokenForm(FlaskForm):
+
+class ApiTokenForm(Form):
     name = StringField(_l("设备名称"), validators=[Length(max=100)])
 
 
-class CheckerForm(FlaskForm):
+class CheckerForm(Form):
     username = SelectField(_l("签到员"), validators=[DataRequired()], validate_choice=False)
 
 
-class SelfCheckInForm(FlaskForm):
+class SelfCheckInForm(Form):
     """Self check-in from any device: the phone and the ticket's short code."""
 
     phone = StringField(
@@ -28,7 +29,7 @@ class SelfCheckInForm(FlaskForm):
     )
 
 
-class HeldTicketForm(FlaskForm):
+class HeldTicketForm(Form):
     """Self check-in with a ticket this device holds (one button per ticket)."""
 
     registration_id = IntegerField(widget=HiddenInput())

@@ -47,6 +47,7 @@ from wtforms import ValidationError
 from ..activities.services import first_session_start
 from ..extensions import csrf, db, limiter
 from ..forms import ConfirmForm
+from ..inputs import JSONInputError, loads_json, query_int
 from ..models import (
     Activity,
     ActivitySession,
@@ -148,7 +149,12 @@ def api_view(view=None, *, cached_user: bool = False):
 
 
 def _json_object() -> dict:
-    data = request.get_json(force=True, silent=True)
+    try:
+        data = loads_json(request.get_data(cache=True))
+    except JSONInputError as exc:  # too deep, or text no database can hold
+        raise services.CheckInProblem(str(exc)) from None
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
         raise services.CheckInProblem(_("请求体应为 JSON 对象。"))
     return data
@@ -333,7 +339,7 @@ def scanner(activity_id: int):
     config = {
         "activityId": activity.id,
         "sessions": [services.session_choice(s) for s in activity.sessions],
-        "sessionId": request.args.get("session", type=int),
+        "sessionId": query_int("session"),
         "baseUrl": current_app.config["SCIWEEK_BASE_URL"],
         "urls": {
             "checkin": url_for("checkin.api_check_in"),

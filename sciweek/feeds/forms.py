@@ -1,7 +1,7 @@
 """Forms of the calendar feed pages."""
 
-from flask_wtf import FlaskForm
+from ..forms import Form
 
 
-class ResetFeedLinkForm(FlaskForm):
+class ResetFeedLinkForm(Form):
     """A POST button with CSRF protection: replace the personal feed link."""

@@ -24,6 +24,7 @@ from ..activities.labels import KIND_LABELS
 from ..activities.services import PUBLIC_STATUSES
 from ..database import begin_write
 from ..extensions import db
+from ..inputs import parse_id
 from ..models import (
     Activity,
     ActivitySession,
@@ -91,9 +92,10 @@ def parse_feed_filters(args: Mapping[str, str]) -> FeedFilters:
             raise FeedFilterError(_("未知的镇街代码：%(value)s", value=town_code))
     campaign = None
     if campaign_arg:
-        if not campaign_arg.isdigit() or len(campaign_arg) > 12:
+        campaign_id = parse_id(campaign_arg)
+        if campaign_id is None:
             raise FeedFilterError(_("专题编号必须是数字：%(value)s", value=campaign_arg))
-        campaign = db.session.get(Campaign, int(campaign_arg))
+        campaign = db.session.get(Campaign, campaign_id)
         if campaign is None:
             raise FeedFilterError(_("未知的专题编号：%(value)s", value=campaign_arg))
     return FeedFilters(kind=kind, town=town, campaign=campaign)

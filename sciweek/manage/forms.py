@@ -6,16 +6,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    DecimalField,
     FieldList,
     FormField,
     HiddenField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -26,7 +23,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from ..activities.labels import audience_choices, kind_choices
 from ..choices import town_choices, village_choices
 from ..extensions import db
-from ..i18n import LOCAL_TZ, SubForm
+from ..forms import DecimalField, Form, IntegerField, SubForm
+from ..i18n import LOCAL_TZ
+from ..inputs import coerce_id, parse_id
 from ..models import Campaign, Department, Village
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
@@ -84,14 +83,14 @@ class SessionForm(SubForm):
         return ok
 
 
-class ActivityForm(FlaskForm):
+class ActivityForm(Form):
     title = StringField(_l("标题"), validators=[DataRequired(_l("请填写标题。")), Length(max=200)])
     kind = SelectField(_l("类型"), choices=kind_choices, validators=[DataRequired()])
     description = TextAreaField(_l("简介"), validators=[Optional(), Length(max=10000)])
-    departments = SelectMultipleField(_l("主办部门"), coerce=int, validate_choice=False)
-    campaign_id = SelectField(_l("专题"), coerce=int)
-    town_id = SelectField(_l("镇街"), coerce=int)
-    village_id = SelectField(_l("村/社区"), coerce=int)
+    departments = SelectMultipleField(_l("主办部门"), coerce=coerce_id, validate_choice=False)
+    campaign_id = SelectField(_l("专题"), coerce=coerce_id)
+    town_id = SelectField(_l("镇街"), coerce=coerce_id)
+    village_id = SelectField(_l("村/社区"), coerce=coerce_id)
     venue = StringField(_l("地点"), validators=[Optional(), Length(max=200)])
     latitude = DecimalField(
         _l("纬度"),
@@ -178,9 +177,11 @@ class ActivityForm(FlaskForm):
             f = entry.form
             if f.is_blank:
                 continue
+            raw_id = (f.id.data or "").strip()
             rows.append(
                 {
-                    "id": int(f.id.data) if (f.id.data or "").isdigit() else None,
+                    # A tampered id (-1) names no session of the activity: the service says so.
+                    "id": (parse_id(raw_id) or -1) if raw_id else None,
                     "remove": bool(f.remove.data),
                     "starts_at": aware(f.starts_at.data),
                     "ends_at": aware(f.ends_at.data),
@@ -193,14 +194,14 @@ class ActivityForm(FlaskForm):
         return rows
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     reason = TextAreaField(
         _l("取消原因"),
         validators=[DataRequired(_l("请说明取消原因。")), Length(max=500)],
     )
 
 
-class DepartmentForm(FlaskForm):
+class DepartmentForm(Form):
     code = StringField(_l("代码"), validators=[DataRequired(_l("请填写代码。")), Length(max=32)])
     name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")), Length(max=64)])
     former_names = StringField(_l("曾用名"), validators=[Optional(), Length(max=200)])

@@ -13,6 +13,7 @@ from ..activities.labels import STATUS_LABELS
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
+from ..inputs import query_int
 from ..models import Activity, Department, Role
 from ..permissions import (
     EDITOR_ROLES,
@@ -46,7 +47,9 @@ def dashboard():
     status = request.args.get("status")
     if status in STATUS_LABELS:
         stmt = stmt.where(Activity.status == status)
-    page = db.paginate(stmt, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+    page = db.paginate(
+        stmt, page=query_int("page") or 1, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False
+    )
     return render_template(
         "manage/dashboard.html",
         page=page,

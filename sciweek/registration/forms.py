@@ -3,12 +3,13 @@ from __future__ import annotations
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from ..choices import town_choices, village_choices
+from ..forms import Form
 from ..identity import IdentityError, normalize_phone
+from ..inputs import coerce_id
 
 
 def _valid_phone(form, field):
@@ -18,7 +19,7 @@ def _valid_phone(form, field):
         raise ValidationError(str(exc)) from None
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     name = StringField(
         _l("姓名"),
         validators=[
@@ -30,10 +31,10 @@ class RegistrationForm(FlaskForm):
     # Choices are checked by the registration service, so a POST in a rush does not
     # load every town and village; they are loaded only to render the form.
     town_id = SelectField(
-        _l("所在镇街（选填）"), coerce=int, validators=[Optional()], validate_choice=False
+        _l("所在镇街（选填）"), coerce=coerce_id, validators=[Optional()], validate_choice=False
     )
     village_id = SelectField(
-        _l("村/社区（选填）"), coerce=int, validators=[Optional()], validate_choice=False
+        _l("村/社区（选填）"), coerce=coerce_id, validators=[Optional()], validate_choice=False
     )
     submission = HiddenField()
 
@@ -50,7 +51,7 @@ class RegistrationForm(FlaskForm):
         return self
 
 
-class FindTicketForm(FlaskForm):
+class FindTicketForm(Form):
     phone = StringField(
         _l("报名手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone]
     )
@@ -59,7 +60,7 @@ class FindTicketForm(FlaskForm):
     )
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     phone = StringField(_l("手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone])
     display_name = StringField(_l("姓名"), validators=[Optional(), Length(max=50)])
     password = PasswordField(

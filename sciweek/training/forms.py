@@ -3,38 +3,36 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     FieldList,
     FormField,
     HiddenField,
-    IntegerField,
     SelectField,
 )
 from wtforms.validators import DataRequired, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
-from ..i18n import SubForm
+from ..forms import DecimalField, Form, IntegerField, SubForm
+from ..inputs import coerce_id
 
 
-class RosterUploadForm(FlaskForm):
+class RosterUploadForm(Form):
     file = FileField(
         _l("花名册文件（.xlsx 或 .csv）"), validators=[FileRequired(_l("请选择文件。"))]
     )
 
 
-class ConfirmImportForm(FlaskForm):
+class ConfirmImportForm(Form):
     active_from = DateField(
         _l("新干部进入花名册的日期"), validators=[DataRequired(_l("请填写日期。"))]
     )
     only_valid = BooleanField(_l("只导入无误的行，跳过有错误的行"))
 
 
-class LeaveForm(FlaskForm):
+class LeaveForm(Form):
     left_on = DateField(_l("离任日期"), validators=[DataRequired(_l("请填写离任日期。"))])
 
 
@@ -58,10 +56,10 @@ class TargetRowForm(SubForm):
     )
 
 
-class TargetsForm(FlaskForm):
+class TargetsForm(Form):
     rows = FieldList(FormField(TargetRowForm))
 
 
-class LinkAttendeeForm(FlaskForm):
+class LinkAttendeeForm(Form):
     registration_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
-    cadre_id = SelectField(_l("对应的干部"), coerce=int, validate_choice=True)
+    cadre_id = SelectField(_l("对应的干部"), coerce=coerce_id, validate_choice=True)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..i18n import local_today
 from ..identity import mask_phone
+from ..inputs import parse_id, query_int
 from ..models import Cadre, CoverageTarget, Registration, Role, Town, Village
 from ..permissions import (
     COVERAGE_ROLES,
@@ -61,10 +62,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _year() -> int:
-    year = request.args.get("year", type=int)
-    if year is None or not 2000 <= year <= 2100:
-        return local_year_today()
-    return year
+    return query_int("year", minimum=2000, maximum=2100) or local_year_today()
 
 
 def _xlsx_response(data: bytes, filename: str) -> Response:
@@ -145,7 +143,7 @@ def roster():
     if current_user.role == Role.COORDINATOR:
         town_id = current_user.town_id
     else:
-        town_id = request.args.get("town_id", type=int)
+        town_id = query_int("town_id")
     towns = list(db.session.scalars(select(Town).order_by(Town.code)))
     town = town_or_403(town_id) if town_id else None
     year = _year()
@@ -287,7 +285,7 @@ def targets():
     town_by_id = {t.id: t for t in towns}
     if form.validate_on_submit():
         for row in form.rows:
-            town_id = int(row.town_id.data) if str(row.town_id.data).isdigit() else None
+            town_id = parse_id(row.town_id.data)
             if town_id not in town_by_id:
                 abort(400)
             if row.target_percent.data is None:
@@ -297,10 +295,7 @@ def targets():
         db.session.commit()
         flash(_("%(year)s年目标已保存。", year=year), "success")
         return redirect(url_for("training.targets", year=year))
-    rows = [
-        (row, town_by_id.get(int(row.town_id.data)) if str(row.town_id.data).isdigit() else None)
-        for row in form.rows
-    ]
+    rows = [(row, town_by_id.get(parse_id(row.town_id.data))) for row in form.rows]
     return render_template("training/targets.html", form=form, rows=rows, year=year)
 
 
@@ -313,7 +308,7 @@ def unmatched():
     year = _year()
     town_id = coordinator_town_id(current_user)
     if town_id is None:
-        town_id = request.args.get("town_id", type=int)
+        town_id = query_int("town_id")
     form = LinkAttendeeForm()
     cadre_stmt = (
         select(Cadre.id, Cadre.name, Cadre.phone, Village.name.label("village"), Town.name)
