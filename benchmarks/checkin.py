@@ -84,7 +84,8 @@ def seed(database_url: str, registrations: int) -> tuple[int, str, list[str]]:
     from sciweek.checkin.services import create_api_token
     from sciweek.extensions import db
     from sciweek.models import Activity, ActivitySession, Department, Registration, User, utcnow
-    from sciweek.registration.tickets import hash_secret, new_secret
+    from sciweek.registration.tickets import new_secret
+    from sciweek.tokens import hash_secret
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():

@@ -7,7 +7,18 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import cli, database, errors, i18n, inputs, permissions, security, transactions
+from .accounts import auth
+from .accounts.routes import bp as accounts_bp
+from .activities.routes import bp as activities_bp
+from .checkin.routes import bp as checkin_bp
 from .config import instance_path, load_config
+from .extensions import csrf, db, limiter, migrate
+from .feeds.routes import bp as feeds_bp
+from .health import bp as health_bp
+from .manage.routes import bp as manage_bp
+from .registration.routes import bp as registration_bp
+from .training.routes import bp as training_bp
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,10 +50,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import database, i18n, inputs, transactions
-    from .accounts import auth
-    from .extensions import csrf, db, limiter, migrate
-
     inputs.init_app(app)  # first: the URL converters must be in place before any rule
     db.init_app(app)
     database.init_app(app)
@@ -59,18 +66,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    permissions.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from .accounts.routes import bp as accounts_bp
-    from .activities.routes import bp as activities_bp
-    from .checkin.routes import bp as checkin_bp
-    from .feeds.routes import bp as feeds_bp
-    from .health import bp as health_bp
-    from .manage.routes import bp as manage_bp
-    from .registration.routes import bp as registration_bp
-    from .training.routes import bp as training_bp
-
     app.register_blueprint(health_bp)
     app.register_blueprint(activities_bp)
     app.register_blueprint(accounts_bp)
@@ -82,18 +81,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errors(app: Flask) -> None:
-    from . import errors
-
     errors.init_app(app)
 
 
 def register_security_headers(app: Flask) -> None:
-    from . import security
-
     security.init_app(app)
 
 
 def register_cli(app: Flask) -> None:
-    from . import cli
-
     cli.init_app(app)

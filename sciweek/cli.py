@@ -8,9 +8,12 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from .accounts.services import AccountError, create_user
 from .checkin import cli as checkin_cli
+from .demo import seed_demo
 from .extensions import db
 from .models import ROLE_VALUES, Town
+from .registration.services import purge_expired_registrations
 from .training import cli as training_cli
 from .transactions import commits
 
@@ -34,8 +37,6 @@ def init_app(app: Flask) -> None:
 @commits
 def create_user_command(username, role, department_code, town_code, password, display_name):
     """Create a user account with a role."""
-    from .accounts.services import AccountError, create_user
-
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
@@ -86,8 +87,6 @@ def town_list():
 @commits
 def seed_demo_command(if_empty):
     """Load demo towns, departments, campaigns, activities and users (idempotent)."""
-    from .demo import seed_demo
-
     if if_empty and db.session.scalar(select(Town.id).limit(1)):
         click.echo("Database already has data; demo not loaded.")
         return
@@ -99,7 +98,5 @@ def seed_demo_command(if_empty):
 @commits
 def purge_registrations_command():
     """Remove names and phones of registrations whose activity ended over a year ago."""
-    from .registration.services import purge_expired_registrations
-
     count = purge_expired_registrations()
     click.echo(f"Anonymised {count} registrations.")

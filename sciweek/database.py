@@ -49,6 +49,9 @@ from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from .extensions import db
+from .models.types import UTCDateTime
+
 SQLITE_BUSY_TIMEOUT_MS = 15000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -101,8 +104,6 @@ def begin_write(session=None) -> None:
     nothing when the transaction already holds the lock, and nothing on PostgreSQL.
     """
     if session is None:
-        from .extensions import db
-
         session = db.session()  # the request's (app context's) Session
     if session.get_bind().dialect.name != "sqlite":
         return
@@ -130,8 +131,6 @@ def reads_only(view: Callable) -> Callable:
 
 def render_migration_item(type_, obj, autogen_context):
     """Write our column types into migrations as plain SQLAlchemy types."""
-    from .models.types import UTCDateTime
-
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False

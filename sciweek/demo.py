@@ -14,15 +14,27 @@ from .extensions import db
 from .i18n import LOCAL_TZ
 from .models import (
     Activity,
+    ActivityKind,
     ActivitySession,
     ActivityStatus,
     Audience,
+    Cadre,
     Campaign,
+    CheckIn,
+    CoverageTarget,
     Department,
     Town,
     User,
     Village,
 )
+from .registration.services import (
+    AlreadyRegistered,
+    RegistrationRefused,
+    RegistrationRequest,
+    register_for_activity,
+)
+from .training.roster import parse_roster
+from .training.services import check_roster, import_roster
 
 # The eight towns of ../shared/data/cadres_sample.xlsx, with their village counts.
 TOWNS = [
@@ -254,10 +266,10 @@ def _demo_activity(
         town=town,
         village=village if in_village else None,
         venue=f"{village.name}村委会文化礼堂" if in_village else f"{town.name}文化中心",
-        audience=Audience.CADRES.value if kind == "training" else Audience.PUBLIC.value,
+        audience=Audience.CADRES if kind == "training" else Audience.PUBLIC,
         capacity=CAPACITIES[index % len(CAPACITIES)],
         waitlist_enabled=index % 4 != 0,
-        status=ActivityStatus.PUBLISHED.value,
+        status=ActivityStatus.PUBLISHED,
         published_at=_at(day - timedelta(days=14), 9),
         registration_opens_at=_at(day - timedelta(days=14), 9),
         registration_closes_at=_at(day, 8),
@@ -280,12 +292,12 @@ def _demo_activity(
 def _set_demo_status(activity: Activity, kind: str, number: int, today: date) -> None:
     """One outreach activity is cancelled and one training is still a draft."""
     if number == 5 and kind == "outreach":
-        activity.status = ActivityStatus.CANCELLED.value
+        activity.status = ActivityStatus.CANCELLED
         activity.cancel_reason = "因天气原因取消，改期另行通知。"
         activity.cancelled_at = _at(today, 8)
         activity.sequence = 1
     if number == 7 and kind == "training":
-        activity.status = ActivityStatus.DRAFT.value
+        activity.status = ActivityStatus.DRAFT
         activity.published_at = None
 
 
@@ -320,19 +332,12 @@ DEMO_NAMES = [
 
 def _seed_registrations(today: date) -> int:
     """Upcoming activities open for registration: one nearly full, one with a waitlist."""
-    from .registration.services import (
-        AlreadyRegistered,
-        RegistrationRefused,
-        RegistrationRequest,
-        register_for_activity,
-    )
-
     db.session.flush()  # registration reads the activities with its own SQL
     upcoming = [
         a
         for a in db.session.scalars(
             select(Activity)
-            .where(Activity.status == ActivityStatus.PUBLISHED.value)
+            .where(Activity.status == ActivityStatus.PUBLISHED)
             .order_by(Activity.id)
         )
         if a.starts_at
@@ -379,11 +384,6 @@ def _seed_training(today: date) -> tuple[int, int]:
     Only on a district without cadres, so a re-run (or a roster imported by hand)
     is left alone.
     """
-    from .models import Cadre, CheckIn, CoverageTarget
-    from .registration.services import RegistrationRequest, register_for_activity
-    from .training.roster import parse_roster
-    from .training.services import check_roster, import_roster
-
     if db.session.scalar(select(Cadre.id).limit(1)) is not None:
         return 0, 0
     check = check_roster(parse_roster(DEMO_ROSTER.name, DEMO_ROSTER.read_bytes()))
@@ -407,7 +407,7 @@ def _seed_training(today: date) -> tuple[int, int]:
         a
         for a in db.session.scalars(
             select(Activity).where(
-                Activity.kind == "training", Activity.status == ActivityStatus.PUBLISHED.value
+                Activity.kind == ActivityKind.TRAINING, Activity.status == ActivityStatus.PUBLISHED
             )
         )
         if a.ends_at is not None and a.ends_at < now and a.starts_at.year == today.year

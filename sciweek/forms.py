@@ -94,3 +94,7 @@ class DecimalField(_DecimalField):
             self.data = None
             raise ValueError(_l("请填写数字，例如 2.5（只用数字 0-9 和小数点）。"))
         super().process_formdata([valuelist[0].strip()])
+
+
+class ConfirmForm(Form):
+    """An empty form: a POST button with CSRF protection."""

@@ -15,7 +15,8 @@ from sciweek import create_app
 from sciweek.extensions import db
 from sciweek.models import ApiToken, CheckIn, Registration, ScanLog, utcnow
 from sciweek.registration.services import cancel_registration
-from sciweek.registration.tickets import hash_secret, ticket_url
+from sciweek.registration.tickets import ticket_url
+from sciweek.tokens import hash_secret
 
 from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
     app_config,

@@ -16,7 +16,8 @@ from sciweek import create_app
 from sciweek.extensions import db
 from sciweek.models import Registration, utcnow
 from sciweek.registration import services
-from sciweek.registration.tickets import SHORT_CODE_ALPHABET, hash_secret
+from sciweek.registration.tickets import SHORT_CODE_ALPHABET
+from sciweek.tokens import hash_secret
 
 from .conftest import local, require_or_skip
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from sciweek.extensions import db
 from sciweek.models import Activity, Registration
-from sciweek.registration.tickets import hash_secret
+from sciweek.tokens import hash_secret
 
 from .conftest import Factory, local
 from .live_server import LiveServer, csrf_session

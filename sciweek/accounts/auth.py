@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from ..extensions import db, login_manager
 from ..inputs import parse_id
-from ..models import Role, User
+from ..models import User
 
 
 def init_app(app: Flask) -> None:
@@ -36,20 +33,3 @@ def safe_next_url(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or "\\" in target:
         return None
     return target
-
-
-def roles_required(*roles: Role) -> Callable:
-    """Require a logged-in user holding one of ``roles``; otherwise log in or 403."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated:
-                return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-            if current_user.role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator

@@ -5,19 +5,19 @@ from flask_babel import lazy_gettext as _l
 from ..models import ActivityKind, ActivityStatus, Audience
 
 KIND_LABELS = {
-    ActivityKind.OUTREACH.value: _l("科技下乡"),
-    ActivityKind.SCIENCE_DAY.value: _l("科普日"),
-    ActivityKind.ST_WEEK.value: _l("科技活动周"),
-    ActivityKind.TRAINING.value: _l("培训"),
+    ActivityKind.OUTREACH: _l("科技下乡"),
+    ActivityKind.SCIENCE_DAY: _l("科普日"),
+    ActivityKind.ST_WEEK: _l("科技活动周"),
+    ActivityKind.TRAINING: _l("培训"),
 }
 STATUS_LABELS = {
-    ActivityStatus.DRAFT.value: _l("草稿"),
-    ActivityStatus.PUBLISHED.value: _l("已发布"),
-    ActivityStatus.CANCELLED.value: _l("已取消"),
+    ActivityStatus.DRAFT: _l("草稿"),
+    ActivityStatus.PUBLISHED: _l("已发布"),
+    ActivityStatus.CANCELLED: _l("已取消"),
 }
 AUDIENCE_LABELS = {
-    Audience.PUBLIC.value: _l("公众"),
-    Audience.CADRES.value: _l("农村基层干部"),
+    Audience.PUBLIC: _l("公众"),
+    Audience.CADRES: _l("农村基层干部"),
 }
 
 

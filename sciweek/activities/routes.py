@@ -11,6 +11,8 @@ from ..extensions import db
 from ..i18n import local_today
 from ..inputs import query_int
 from ..models import Campaign, Town
+from ..registration.forms import RegistrationForm
+from ..registration.services import registration_open_problem
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
 from .services import (
@@ -98,9 +100,6 @@ def detail(activity_id: int):
     activity = visible_activity(activity_id)
     if activity is None:
         abort(404)
-    from ..registration.forms import RegistrationForm
-    from ..registration.services import registration_open_problem
-
     return render_template(
         "activities/detail.html",
         activity=activity,

@@ -13,8 +13,9 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..i18n import LOCAL_TZ, to_local
 from ..models import Activity, ActivitySession, ActivityStatus, Campaign, Town
+from ..permissions import can_manage_activity
 
-PUBLIC_STATUSES = (ActivityStatus.PUBLISHED.value, ActivityStatus.CANCELLED.value)
+PUBLIC_STATUSES = (ActivityStatus.PUBLISHED, ActivityStatus.CANCELLED)
 
 
 @dataclass
@@ -132,8 +133,6 @@ def month_calendar(year: int, month: int, filters: ListingFilters) -> list[list[
 
 def visible_activity(activity_id: int) -> Activity | None:
     """An activity the current visitor may see: public ones, or drafts they manage."""
-    from ..manage.permissions import can_manage_activity
-
     activity = db.session.get(Activity, activity_id, options=[selectinload(Activity.sessions)])
     if activity is None:
         return None

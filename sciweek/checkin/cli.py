@@ -7,9 +7,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..extensions import db
-from ..manage.permissions import DOOR_ROLES
 from ..models import User
+from ..permissions import DOOR_ROLES
 from ..transactions import commits
+from .services import create_api_token
 
 
 def init_app(app: Flask) -> None:
@@ -22,8 +23,6 @@ def init_app(app: Flask) -> None:
 @commits
 def create_token_command(username, name):
     """Create a check-in API token for USERNAME; it is printed once and not stored."""
-    from .services import create_api_token
-
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"No user {username}.")

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 from ..registration.tickets import (
     SECRET_RE,
-    hash_secret,
     is_well_formed_secret,
     normalize_short_code,
 )
+from ..tokens import hash_secret
 
 CODE_MAX = 500  # longer scanned text is garbage by definition
 

@@ -79,7 +79,6 @@ from sqlalchemy.orm import joinedload
 
 from .. import signals
 from ..extensions import db
-from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
     CheckIn,
@@ -91,7 +90,9 @@ from ..models import (
     utcnow,
 )
 from ..models.types import UTCDateTime
-from ..registration.tickets import hash_secret, is_well_formed_secret
+from ..permissions import can_check_in
+from ..registration.tickets import is_well_formed_secret
+from ..tokens import hash_secret
 from ..transactions import after_commit
 from .codes import loggable_text, parse_scanned_code
 

@@ -45,21 +45,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import ValidationError
 
-from ..accounts.auth import roles_required
 from ..activities.services import first_session_start
 from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
+from ..forms import ConfirmForm
 from ..inputs import query_int
-from ..manage.forms import ConfirmForm
-from ..manage.permissions import (
+from ..models import (
+    Activity,
+    ActivitySession,
+    ActivityStatus,
+    ApiToken,
+    CheckIn,
+    ScanResult,
+    User,
+    utcnow,
+)
+from ..permissions import (
     DOOR_ROLES,
     EDITOR_ROLES,
     activities_visible_to,
     can_check_in,
     can_manage_activity,
     managed_activity_or_403,
+    roles_required,
 )
-from ..models import Activity, ActivitySession, ActivityStatus, ApiToken, CheckIn, User, utcnow
 from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
@@ -249,7 +258,7 @@ def door_activities():
     )
     published = (
         activities_visible_to(current_user)
-        .where(Activity.status == ActivityStatus.PUBLISHED.value)
+        .where(Activity.status == ActivityStatus.PUBLISHED)
         .options(selectinload(Activity.sessions))
     )
     ahead = db.session.scalars(
@@ -267,14 +276,14 @@ def door_activities():
 def scanner(activity_id: int):
     activity = _door_activity_or_403(activity_id)
     texts = {
-        "ok": _("签到成功"),
-        "already_checked_in": _("已签到"),
+        ScanResult.OK: _("签到成功"),
+        ScanResult.ALREADY_CHECKED_IN: _("已签到"),
         "already_at": _("已于 {time} 签到"),
-        "invalid": _("无效票码"),
-        "wrong_activity": _("不是本活动的票"),
-        "cancelled": _("报名已取消"),
-        "waitlisted": _("候补中，尚未确认名额"),
-        "undone": _("已撤销签到"),
+        ScanResult.INVALID: _("无效票码"),
+        ScanResult.WRONG_ACTIVITY: _("不是本活动的票"),
+        ScanResult.CANCELLED: _("报名已取消"),
+        ScanResult.WAITLISTED: _("候补中，尚未确认名额"),
+        ScanResult.UNDONE: _("已撤销签到"),
         "offline_pending": _("离线 — {n} 条待同步"),
         "online": _("在线"),
         "synced": _("已同步"),

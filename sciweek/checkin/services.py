@@ -31,7 +31,6 @@ from ..database import begin_write
 from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
-from ..manage.permissions import can_check_in
 from ..models import (
     Activity,
     ActivitySession,
@@ -43,11 +42,14 @@ from ..models import (
     ScanLog,
     ScanResult,
     User,
+    checker_assignments,
     scan_outcome,
     utcnow,
 )
+from ..permissions import can_check_in
 from ..registration import services as registration_services
-from ..registration.tickets import hash_secret, normalize_short_code
+from ..registration.tickets import normalize_short_code
+from ..tokens import hash_secret
 from . import fast
 from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
 
@@ -760,7 +762,7 @@ def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
             registration_id=registration.id,
             checkin_id=checkin.id,
             method="undo",
-            result=ScanResult.UNDONE.value,
+            result=ScanResult.UNDONE,
             code=registration.short_code,
             checked_in_at=checkin.checked_in_at,
         )
@@ -901,8 +903,6 @@ def remove_checker(activity: Activity, user: User) -> None:
 
 
 def assigned_checkers(activity: Activity) -> list[User]:
-    from ..models import checker_assignments
-
     return list(
         db.session.scalars(
             select(User)
@@ -916,8 +916,6 @@ def assigned_checkers(activity: Activity) -> list[User]:
 def checker_accounts() -> list[User]:
     return list(
         db.session.scalars(
-            select(User)
-            .where(User.role == Role.CHECKER.value, User.is_enabled)
-            .order_by(User.username)
+            select(User).where(User.role == Role.CHECKER, User.is_enabled).order_by(User.username)
         )
     )

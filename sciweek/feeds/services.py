@@ -25,7 +25,6 @@ from ..activities.services import PUBLIC_STATUSES
 from ..database import begin_write
 from ..extensions import db
 from ..inputs import parse_id
-from ..manage.permissions import activities_visible_to
 from ..models import (
     Activity,
     ActivitySession,
@@ -33,13 +32,13 @@ from ..models import (
     Audience,
     Campaign,
     Registration,
-    RegistrationStatus,
     Role,
     Town,
     User,
     utcnow,
 )
-from ..registration.tickets import hash_secret
+from ..permissions import activities_visible_to
+from ..tokens import hash_secret
 from .ical import FeedEvent, build_calendar
 
 # How long things stay in feeds: a cancellation long enough for every client to see
@@ -133,7 +132,7 @@ def _still_current(now: datetime):
     """Activities not yet dropped out: cancellations under 30 days, sessions under 90."""
     return (
         or_(
-            Activity.status != ActivityStatus.CANCELLED.value,
+            Activity.status != ActivityStatus.CANCELLED,
             Activity.cancelled_at.is_(None),
             Activity.cancelled_at >= now - CANCELLED_KEPT,
         ),
@@ -149,7 +148,7 @@ def public_feed(filters: FeedFilters, now: datetime | None = None) -> Feed:
     now = now or utcnow()
     stmt = select(Activity).where(
         Activity.status.in_(PUBLIC_STATUSES),
-        Activity.audience == Audience.PUBLIC.value,
+        Activity.audience == Audience.PUBLIC,
         *_still_current(now),
     )
     parts = []
@@ -186,7 +185,7 @@ def personal_feed(user: User, now: datetime | None = None) -> Feed:
     now = now or utcnow()
     registered = select(Registration.activity_id).where(
         Registration.user_id == user.id,
-        Registration.status != RegistrationStatus.CANCELLED.value,
+        Registration.is_standing,
     )
     conditions = [Activity.id.in_(registered)]
     if user.role != Role.CITIZEN:

@@ -201,10 +201,6 @@ class CancelForm(Form):
     )
 
 
-class ConfirmForm(Form):
-    """An empty form: a POST button with CSRF protection."""
-
-
 class DepartmentForm(Form):
     code = StringField(_l("代码"), validators=[DataRequired(_l("请填写代码。")), Length(max=32)])
     name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")), Length(max=64)])

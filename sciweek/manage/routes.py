@@ -10,14 +10,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from .. import signals
-from ..accounts.auth import roles_required
+from ..activities.labels import STATUS_LABELS
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
 from ..inputs import query_int
-from ..models import STAFF_ROLES, Activity, Department, Role
+from ..models import Activity, Department, Role
+from ..permissions import (
+    EDITOR_ROLES,
+    STAFF_ROLES,
+    activities_visible_to,
+    managed_activity_or_403,
+    roles_required,
+)
 from ..transactions import all_or_nothing
-from .forms import ActivityForm, CancelForm, ConfirmForm, DepartmentForm, aware
-from .permissions import EDITOR_ROLES, activities_visible_to, managed_activity_or_403
+from .forms import ActivityForm, CancelForm, DepartmentForm, aware
 from .services import (
     ActivityData,
     SchedulingError,
@@ -40,7 +47,7 @@ def dashboard():
         .order_by(Activity.updated_at.desc())
     )
     status = request.args.get("status")
-    if status in ("draft", "published", "cancelled"):
+    if status in STATUS_LABELS:
         stmt = stmt.where(Activity.status == status)
     page = db.paginate(
         stmt, page=query_int("page") or 1, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False
@@ -48,7 +55,6 @@ def dashboard():
     return render_template(
         "manage/dashboard.html",
         page=page,
-        can_edit=current_user.role in EDITOR_ROLES,
         status=status,
     )
 

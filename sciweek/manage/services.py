@@ -71,7 +71,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     """
     creating = activity is None
     if activity is None:
-        activity = Activity(status=ActivityStatus.DRAFT.value, sequence=0)
+        activity = Activity(status=ActivityStatus.DRAFT, sequence=0)
         before = None
     else:
         before = _timing_and_place(activity)
@@ -105,7 +105,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     activity.venue = data.venue.strip()
     activity.latitude = data.latitude
     activity.longitude = data.longitude
-    activity.audience = data.audience or Audience.PUBLIC.value
+    activity.audience = data.audience or Audience.PUBLIC
     more_places = not creating and (
         data.capacity is None
         or (activity.capacity is not None and data.capacity > activity.capacity)
@@ -164,7 +164,7 @@ def publish_activity(activity: Activity) -> None:
     if not activity.sessions:
         raise SchedulingError(_("至少需要一个场次才能发布。"))
     if activity.status != ActivityStatus.PUBLISHED:
-        activity.status = ActivityStatus.PUBLISHED.value
+        activity.status = ActivityStatus.PUBLISHED
         activity.published_at = utcnow()
         signals.door_access_changed.send(activity)
 
@@ -176,7 +176,7 @@ def cancel_activity(activity: Activity, reason: str) -> None:
         raise SchedulingError(_("请说明取消原因。"))
     if activity.status == ActivityStatus.CANCELLED:
         raise SchedulingError(_("活动已取消。"))
-    activity.status = ActivityStatus.CANCELLED.value
+    activity.status = ActivityStatus.CANCELLED
     activity.cancel_reason = reason
     activity.cancelled_at = utcnow()
     activity.sequence += 1
@@ -201,7 +201,7 @@ def venue_conflicts(activity: Activity) -> list[VenueConflict]:
             .join(Activity)
             .where(
                 Activity.id != activity.id,
-                Activity.status != ActivityStatus.CANCELLED.value,
+                Activity.status != ActivityStatus.CANCELLED,
                 func.trim(Activity.venue) == venue,
                 (Activity.town_id == activity.town_id)
                 if activity.town_id

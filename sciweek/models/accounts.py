@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..extensions import db
 from .activities import Activity, _in_check
 from .places import Department, Town
-from .types import UTCDateTime, utcnow
+from .types import UTCDateTime, str_enum, utcnow
 
 
 class Role(enum.StrEnum):
@@ -50,7 +50,7 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64), default="")
     password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -20,11 +20,12 @@ from sqlalchemy import (
     Text,
     true,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .places import Department, Town, Village
-from .types import UTCDateTime, utcnow
+from .types import UTCDateTime, str_enum, utcnow
 
 
 class ActivityKind(enum.StrEnum):
@@ -65,7 +66,7 @@ class Campaign(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[ActivityKind] = mapped_column(str_enum(ActivityKind))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
 
@@ -102,7 +103,7 @@ class Activity(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[ActivityKind] = mapped_column(str_enum(ActivityKind), index=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     campaign_id: Mapped[int | None] = mapped_column(
@@ -113,14 +114,16 @@ class Activity(db.Model):
     venue: Mapped[str] = mapped_column(String(200), default="")
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
-    audience: Mapped[str] = mapped_column(String(20), default=Audience.PUBLIC.value)
+    audience: Mapped[Audience] = mapped_column(str_enum(Audience), default=Audience.PUBLIC)
     capacity: Mapped[int | None] = mapped_column(Integer)
     # Confirmed registrations, changed only by atomic conditional UPDATEs.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(20), default=ActivityStatus.DRAFT.value, index=True)
+    status: Mapped[ActivityStatus] = mapped_column(
+        str_enum(ActivityStatus), default=ActivityStatus.DRAFT, index=True
+    )
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -141,13 +144,21 @@ class Activity(db.Model):
         cascade="all, delete-orphan",
     )
 
-    @property
+    # Rules that Python and SQL share (``Activity.is_cancelled`` in a ``where``): written
+    # with ``==``, ``!=`` and ``&`` only, which mean the same on both sides.
+
+    @hybrid_property
     def is_cancelled(self) -> bool:
         return self.status == ActivityStatus.CANCELLED
 
-    @property
+    @hybrid_property
     def is_published(self) -> bool:
         return self.status == ActivityStatus.PUBLISHED
+
+    @hybrid_property
+    def counts_for_coverage(self) -> bool:
+        """Check-ins at its sessions count towards cadre coverage: a training not cancelled."""
+        return (self.kind == ActivityKind.TRAINING) & (self.status != ActivityStatus.CANCELLED)
 
     @property
     def places_left(self) -> int | None:

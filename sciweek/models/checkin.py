@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .accounts import User
 from .activities import _in_check
-from .types import UTCDateTime, first_case, utcnow
+from .types import UTCDateTime, first_case, str_enum, utcnow
 
 
 class ApiToken(db.Model):
@@ -89,7 +89,7 @@ class ScanLog(db.Model):
     )
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id", ondelete="SET NULL"))
     method: Mapped[str] = mapped_column(String(20), default="scan")
-    result: Mapped[str] = mapped_column(String(30))
+    result: Mapped[ScanResult] = mapped_column(str_enum(ScanResult, length=30))
     # What was scanned, cut short; never a whole ticket secret (see services.loggable_code).
     code: Mapped[str] = mapped_column(String(40), default="")
     # The device's time of the scan (offline scans arrive later) ...

@@ -23,7 +23,7 @@ from .accounts import User
 from .activities import Activity, ActivitySession, ActivityStatus, _in_check
 from .checkin import ScanResult
 from .places import Town, Village
-from .types import UTCDateTime, first_case, negate, utcnow
+from .types import UTCDateTime, first_case, negate, str_enum, utcnow
 
 
 class RegistrationStatus(enum.StrEnum):
@@ -73,7 +73,7 @@ class Registration(db.Model):
     phone: Mapped[str] = mapped_column(String(11), index=True)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[RegistrationStatus] = mapped_column(str_enum(RegistrationStatus))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     short_code: Mapped[str] = mapped_column(String(6))
     # SHA-256 of the registration form's one-time submission id: a repeated submit
@@ -121,8 +121,8 @@ class Registration(db.Model):
         """What the registrant sees: a cancelled activity cancels every registration."""
         return first_case(
             (
-                self.activity_status == ActivityStatus.CANCELLED.value,
-                RegistrationStatus.CANCELLED.value,
+                self.activity_status == ActivityStatus.CANCELLED,
+                RegistrationStatus.CANCELLED,
             ),
             default=self.status,
         )
@@ -130,7 +130,29 @@ class Registration(db.Model):
     @hybrid_property
     def is_active(self) -> bool:
         """Holds or waits for a place at an activity that is still on."""
-        return self.effective_status != RegistrationStatus.CANCELLED.value
+        return self.effective_status != RegistrationStatus.CANCELLED
+
+    @hybrid_property
+    def is_confirmed(self) -> bool:
+        """Holds a place at an activity that is still on."""
+        return self.effective_status == RegistrationStatus.CONFIRMED
+
+    @hybrid_property
+    def is_waitlisted(self) -> bool:
+        """Waits for a place at an activity that is still on."""
+        return self.effective_status == RegistrationStatus.WAITLISTED
+
+    @hybrid_property
+    def is_standing(self) -> bool:
+        """Not cancelled itself (by the registrant or an organizer), whatever became of the
+        activity: what the one-per-phone and one-per-cadre unique indexes count."""
+        return self.status != RegistrationStatus.CANCELLED
+
+    @hybrid_property
+    def counts_for_coverage(self) -> bool:
+        """Its check-ins count towards its cadre's coverage unless it was cancelled itself
+        (a training cancelled afterwards is ``Activity.counts_for_coverage``)."""
+        return self.is_standing
 
     @hybrid_method
     def scan_refusal(self, activity_id):
@@ -145,7 +167,7 @@ class Registration(db.Model):
         return first_case(
             (self.activity_id != activity_id, ScanResult.WRONG_ACTIVITY),
             (negate(self.is_active), ScanResult.CANCELLED),
-            (self.effective_status == RegistrationStatus.WAITLISTED.value, ScanResult.WAITLISTED),
+            (self.effective_status == RegistrationStatus.WAITLISTED, ScanResult.WAITLISTED),
         )
 
 

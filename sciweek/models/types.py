@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, case, literal, not_
+from sqlalchemy import DateTime, Enum, case, literal, not_
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
@@ -40,6 +41,23 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def str_enum(enum_class: type[enum.StrEnum], length: int = 20) -> Enum:
+    """A column type for a ``StrEnum``: stored as the members' values in a VARCHAR, read back
+    as members.
+
+    The values are the very strings stored before the columns were typed, so no data
+    changes; the tables keep their own named CHECK constraints (``_in_check``), so the type
+    makes none (``create_constraint=False``).
+    """
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 # --- rules written once, for Python and SQL --------------------------------------------

@@ -7,15 +7,11 @@ from flask_babel import gettext as _
 from ..i18n import format_datetime
 from ..identity import mask_phone
 from ..models import Activity
+from .labels import STATUS_LABELS
 from .services import effective_status, list_registrants
 
 
 def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str], list[list]]:
-    labels = {
-        "confirmed": _("已确认"),
-        "waitlisted": _("候补"),
-        "cancelled": _("已取消"),
-    }
     header = [
         _("序号"),
         _("姓名"),
@@ -38,7 +34,7 @@ def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str]
                 r.phone if full_phone else mask_phone(r.phone),
                 r.town.name if r.town else "",
                 r.village.name if r.village else "",
-                labels[effective_status(r)],
+                str(STATUS_LABELS[effective_status(r)]),
                 row.waitlist_position or "",
                 row.checked_in,
                 r.short_code,

@@ -16,19 +16,29 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 
-from ..accounts.auth import roles_required
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
+from ..forms import ConfirmForm
 from ..identity import is_digit_query, phone_tail
-from ..manage.forms import ConfirmForm
-from ..manage.permissions import EDITOR_ROLES, managed_activity_or_403
-from ..models import Activity, Registration, Role
+from ..models import Activity, ActivityStatus, Registration, Role
+from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
+from ..spreadsheets import csv_bytes, xlsx_bytes
 from . import device, exports, services
 from .forms import FindTicketForm, RegistrationForm, SignupForm
+from .labels import STATUS_LABELS, status_filter_choices, ticket_status_label
 from .qr import qr_png, qr_svg
 from .tickets import ticket_path, ticket_url
 
 bp = Blueprint("registration", __name__)
+
+
+@bp.app_context_processor
+def inject_labels():
+    return {
+        "REGISTRATION_STATUS_LABELS": STATUS_LABELS,
+        "registration_status_filter_choices": status_filter_choices,
+        "ticket_status_label": ticket_status_label,
+    }
 
 
 def registration_rate_limit() -> str:
@@ -46,7 +56,7 @@ def _ticket_headers(response: Response) -> Response:
 @limiter.limit(registration_rate_limit, methods=["POST"])
 def register(activity_id: int):
     activity = db.get_or_404(Activity, activity_id)
-    if activity.status == "draft":
+    if activity.status == ActivityStatus.DRAFT:
         abort(404)
     form = RegistrationForm()
     if form.validate_on_submit():
@@ -127,7 +137,7 @@ def ticket_qr_svg(secret: str):
 def cancel_ticket(secret: str):
     registration = _registration_or_404(secret)
     form = ConfirmForm()
-    if services.effective_status(registration) == "cancelled":
+    if not registration.is_active:
         flash(_("此报名已取消。"), "info")
         return redirect(ticket_path(secret))
     if form.validate_on_submit():
@@ -170,7 +180,7 @@ def signup():
         try:  # (refuses before writing; it hashes before its first query, see database)
             user = create_user(
                 form.phone.data,
-                Role.CITIZEN.value,
+                Role.CITIZEN,
                 form.password.data,
                 display_name=(form.display_name.data or "").strip() or form.phone.data[-4:],
             )
@@ -243,12 +253,8 @@ def export_registrants(activity_id: int, fmt: str):
     header, rows = exports.registrant_table(activity, full_phone=full)
     filename = f"registrations-{activity.id}.{fmt}"
     if fmt == "csv":
-        from ..spreadsheets import csv_bytes
-
         body, mimetype = csv_bytes(header, rows), "text/csv; charset=utf-8"
     else:
-        from ..spreadsheets import xlsx_bytes
-
         body = xlsx_bytes("报名名单", header, rows)
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response = Response(body, mimetype=mimetype)

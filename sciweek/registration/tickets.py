@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 
@@ -17,11 +16,6 @@ SHORT_CODE_RE = re.compile(rf"^[{SHORT_CODE_ALPHABET}]{{{SHORT_CODE_LENGTH}}}$")
 
 def new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
-
-
-def hash_secret(secret: str) -> str:
-    """What the database keeps instead of the secret."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def is_well_formed_secret(value: str) -> bool:

@@ -27,9 +27,7 @@ from ..extensions import db
 from ..i18n import LOCAL_TZ, local_today
 from ..models import (
     Activity,
-    ActivityKind,
     ActivitySession,
-    ActivityStatus,
     Cadre,
     CheckIn,
     CoverageTarget,
@@ -193,9 +191,8 @@ def cadre_attendance(year: int):
         .where(
             CheckIn.undone_at.is_(None),
             Registration.cadre_id.is_not(None),
-            Registration.status != "cancelled",
-            Activity.kind == ActivityKind.TRAINING.value,
-            Activity.status != ActivityStatus.CANCELLED.value,
+            Registration.counts_for_coverage,
+            Activity.counts_for_coverage,
             ActivitySession.starts_at >= start,
             ActivitySession.starts_at < end,
         )
@@ -261,8 +258,7 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
         select(Activity.town_id, func.count(func.distinct(Activity.id)).label("trainings"))
         .join(ActivitySession, ActivitySession.activity_id == Activity.id)
         .where(
-            Activity.kind == ActivityKind.TRAINING.value,
-            Activity.status != ActivityStatus.CANCELLED.value,
+            Activity.counts_for_coverage,
             ActivitySession.starts_at >= start,
             # Held: a training planned for December is not one of May's 期数.
             ActivitySession.starts_at < min(end, utcnow()),
@@ -365,10 +361,9 @@ def unmatched_attendees(year: int, town_id: int | None = None) -> list[Unmatched
         )
         .join(Activity, Activity.id == Registration.activity_id)
         .where(
-            Activity.kind == ActivityKind.TRAINING.value,
-            Activity.status != ActivityStatus.CANCELLED.value,
+            Activity.counts_for_coverage,
             Activity.id.in_(in_year),
-            Registration.status != "cancelled",
+            Registration.counts_for_coverage,
             Registration.cadre_id.is_(None),
         )
         .order_by(Activity.id, Registration.name, Registration.id)

@@ -21,7 +21,9 @@ import openpyxl
 from defusedxml import DefusedXmlException
 from flask import current_app
 from flask_babel import gettext as _
+from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._reader import WorkSheetParser
 
 from ..identity import IdentityError, mask_id_number, normalize_id_number, normalize_phone
 
@@ -274,8 +276,6 @@ def _check_archive(entries: list[zipfile.ZipInfo], limits: RosterLimits) -> None
 
 
 def _read_xlsx(data: bytes, limits: RosterLimits) -> list[tuple[int, list[Cell]]]:
-    from openpyxl import load_workbook
-
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             _check_archive(archive.infolist(), limits)
@@ -336,8 +336,6 @@ def _sheet_rows(workbook, sheet, limits: RosterLimits) -> list[tuple[int, list[C
     the rows and cells present, so the work follows the size of the XML, which is bounded.
     (These are openpyxl internals; pyproject.toml pins openpyxl 3.1.)
     """
-    from openpyxl.worksheet._reader import WorkSheetParser
-
     if (sheet.max_row or 0) > EXCEL_MAX_ROWS:
         raise _beyond_excel(sheet.max_row)
     table = []

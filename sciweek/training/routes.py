@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import (
     Blueprint,
     Response,
@@ -18,12 +20,20 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..accounts.auth import roles_required
 from ..extensions import db
 from ..i18n import local_today
 from ..identity import mask_phone
 from ..inputs import parse_id, query_int
 from ..models import Cadre, CoverageTarget, Registration, Role, Town, Village
+from ..permissions import (
+    COVERAGE_ROLES,
+    ROSTER_ROLES,
+    TARGET_ROLES,
+    coordinator_town_id,
+    own_town_ids,
+    roles_required,
+    town_or_403,
+)
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
@@ -49,30 +59,11 @@ from .uploads import discard_upload, load_upload, save_upload
 
 bp = Blueprint("training", __name__)
 
-VIEW_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
-ROSTER_ROLES = (Role.ADMIN, Role.COORDINATOR)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _year() -> int:
     return query_int("year", minimum=2000, maximum=2100) or local_year_today()
-
-
-def _town_or_403(town_id: int) -> Town:
-    """A town the current user may see in detail: admins any, coordinators their own."""
-    town = db.get_or_404(Town, town_id)
-    if current_user.role == Role.ADMIN:
-        return town
-    if current_user.role == Role.COORDINATOR and current_user.town_id == town.id:
-        return town
-    abort(403)
-
-
-def _own_town_ids() -> list[int] | None:
-    """None for the whole district, else the towns the user is limited to."""
-    if current_user.role == Role.COORDINATOR:
-        return [current_user.town_id]
-    return None
 
 
 def _xlsx_response(data: bytes, filename: str) -> Response:
@@ -85,8 +76,6 @@ def _xlsx_response(data: bytes, filename: str) -> Response:
 
 
 def _quote(text: str) -> str:
-    from urllib.parse import quote
-
     return quote(text, safe="")
 
 
@@ -94,34 +83,33 @@ def _quote(text: str) -> str:
 
 
 @bp.route("/manage/training/")
-@roles_required(*VIEW_ROLES)
+@roles_required(*COVERAGE_ROLES)
 def coverage():
     year = _year()
-    report = coverage_by_town(year, _own_town_ids())
+    report = coverage_by_town(year, own_town_ids(current_user))
     ranked = sorted(report.towns, key=lambda t: (-t.coverage, t.code))
     return render_template(
         "training/coverage.html",
         report=report,
         ranked=ranked,
         year=year,
-        district=_own_town_ids() is None,
-        can_drill=current_user.role in ROSTER_ROLES,
+        district=own_town_ids(current_user) is None,
     )
 
 
 @bp.route("/manage/training/coverage.xlsx")
-@roles_required(*VIEW_ROLES)
+@roles_required(*COVERAGE_ROLES)
 def coverage_export():
     year = _year()
-    report = coverage_by_town(year, _own_town_ids())
-    data = coverage_workbook(report, include_district=_own_town_ids() is None)
+    report = coverage_by_town(year, own_town_ids(current_user))
+    data = coverage_workbook(report, include_district=own_town_ids(current_user) is None)
     return _xlsx_response(data, _("%(year)s年干部培训覆盖率.xlsx", year=year))
 
 
 @bp.route("/manage/training/towns/<int:town_id>")
 @roles_required(*ROSTER_ROLES)
 def town_detail(town_id: int):
-    town = _town_or_403(town_id)
+    town = town_or_403(town_id)
     year = _year()
     summary = coverage_by_town(year, [town.id]).towns[0]
     cadres = untrained_cadres(town.id, year)
@@ -141,7 +129,7 @@ def town_detail(town_id: int):
 @bp.route("/manage/training/towns/<int:town_id>/untrained.xlsx")
 @roles_required(*ROSTER_ROLES)
 def town_untrained_export(town_id: int):
-    town = _town_or_403(town_id)
+    town = town_or_403(town_id)
     year = _year()
     data = untrained_workbook(town.name, year, untrained_cadres(town.id, year))
     return _xlsx_response(data, _("%(year)s年%(town)s未训干部.xlsx", year=year, town=town.name))
@@ -158,7 +146,7 @@ def roster():
     else:
         town_id = query_int("town_id")
     towns = list(db.session.scalars(select(Town).order_by(Town.code)))
-    town = _town_or_403(town_id) if town_id else None
+    town = town_or_403(town_id) if town_id else None
     year = _year()
     cadres = []
     if town is not None:
@@ -184,7 +172,7 @@ def roster():
 @roles_required(*ROSTER_ROLES)
 def leave(cadre_id: int):
     cadre = db.get_or_404(Cadre, cadre_id)
-    _town_or_403(cadre.town_id)
+    town_or_403(cadre.town_id)
     form = LeaveForm()
     if request.method == "GET":
         form.left_on.data = local_today()
@@ -222,10 +210,6 @@ def import_upload():
     return render_template("training/import.html", form=form, max_mb=limits.max_file_bytes // 2**20)
 
 
-def _coordinator_town() -> int | None:
-    return current_user.town_id if current_user.role == Role.COORDINATOR else None
-
-
 @bp.route("/manage/training/import/<token>", methods=["GET", "POST"])
 @roles_required(*ROSTER_ROLES)
 def import_preview(token: str):
@@ -233,7 +217,7 @@ def import_preview(token: str):
     if parsed is None:
         flash(_("上传的文件已过期或不存在，请重新上传。"), "warning")
         return redirect(url_for("training.import_upload"))
-    check = check_roster(parsed, only_town_id=_coordinator_town())
+    check = check_roster(parsed, only_town_id=coordinator_town_id(current_user))
     form = ConfirmImportForm()
     if request.method == "GET":
         form.active_from.data = local_today()
@@ -275,7 +259,7 @@ def import_preview(token: str):
 
 
 @bp.route("/manage/training/targets", methods=["GET", "POST"])
-@roles_required(Role.ADMIN)
+@roles_required(*TARGET_ROLES)
 def targets():
     year = _year()
     towns = list(db.session.scalars(select(Town).order_by(Town.code)))
@@ -317,7 +301,7 @@ def targets():
 @roles_required(*ROSTER_ROLES)
 def unmatched():
     year = _year()
-    town_id = _coordinator_town()
+    town_id = coordinator_town_id(current_user)
     if town_id is None:
         town_id = query_int("town_id")
     form = LinkAttendeeForm()

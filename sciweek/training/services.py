@@ -22,7 +22,6 @@ from ..models import (
     Cadre,
     CoverageTarget,
     Registration,
-    RegistrationStatus,
     Town,
     Village,
 )
@@ -670,12 +669,12 @@ def link_registrations_by_phone(phones: list[str]) -> LinkResult:
             holder.phone == Registration.phone,
             held.activity_id == Registration.activity_id,
             held.id != Registration.id,
-            held.status != RegistrationStatus.CANCELLED.value,
+            held.is_standing,
         )
         .correlate(Registration)
         .exists()
     )
-    active = Registration.status != RegistrationStatus.CANCELLED.value
+    active = Registration.is_standing
     for start in range(0, len(phones), 500):
         chunk = phones[start : start + 500]
         unlinked = and_(Registration.cadre_id.is_(None), Registration.phone.in_(chunk))
@@ -716,12 +715,12 @@ def link_registration_to_cadre(registration: Registration, cadre: Cadre | None) 
     """Resolve an attendee by hand: this registration is (or, with None, is not) that cadre."""
     if registration.activity.kind != ActivityKind.TRAINING:
         raise TrainingError(_("只能关联培训活动的报名。"))
-    if cadre is not None and registration.status != "cancelled":
+    if cadre is not None and registration.is_standing:
         taken = db.session.scalar(
             select(Registration.id).where(
                 Registration.activity_id == registration.activity_id,
                 Registration.cadre_id == cadre.id,
-                Registration.status != "cancelled",
+                Registration.is_standing,
                 Registration.id != registration.id,
             )
         )

@@ -1,0 +1,193 @@
+"""Who may do what: the roles, the activity and town scoping, and the ``can`` template helper.
+
+The one place these rules are written. Routes guard their URLs with ``roles_required`` and
+the ``*_or_403`` look-ups; services ask ``can_manage_activity`` / ``can_check_in``;
+templates ask ``can('door')`` or ``can('manage', activity)`` instead of repeating role
+tuples. Every check is made on the server for every URL; a template only hides links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, abort, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import Select, select
+
+from .extensions import db
+from .models import (
+    STAFF_ROLES,
+    Activity,
+    Role,
+    Town,
+    User,
+    activity_departments,
+    checker_assignments,
+)
+
+# Who edits activities and sees their registrants.
+EDITOR_ROLES = (Role.ADMIN, Role.ORGANIZER)
+# Who works at the door: scanner pages, API tokens.
+DOOR_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.CHECKER)
+# Who sees training coverage.
+COVERAGE_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
+# Who keeps cadre rosters (coordinators their own town's).
+ROSTER_ROLES = (Role.ADMIN, Role.COORDINATOR)
+# Who sets the towns' coverage targets.
+TARGET_ROLES = (Role.ADMIN,)
+
+__all__ = [
+    "COVERAGE_ROLES",
+    "DOOR_ROLES",
+    "EDITOR_ROLES",
+    "ROSTER_ROLES",
+    "STAFF_ROLES",
+    "TARGET_ROLES",
+    "activities_visible_to",
+    "can",
+    "can_check_in",
+    "can_manage_activity",
+    "coordinator_town_id",
+    "init_app",
+    "managed_activity_or_403",
+    "own_town_ids",
+    "roles_required",
+    "town_or_403",
+]
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Require a logged-in user holding one of ``roles``; otherwise log in or 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+# --- activities ------------------------------------------------------------------------
+
+
+def can_manage_activity(user: User, activity: Activity) -> bool:
+    """Admins manage every activity; organizers those of their own department."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role == Role.ORGANIZER and user.department_id is not None:
+        return any(d.id == user.department_id for d in activity.departments)
+    return False
+
+
+def managed_activity_or_403(activity_id: int) -> Activity:
+    """The activity, when the current user may manage it; 404 / 403 otherwise."""
+    activity = db.get_or_404(Activity, activity_id)
+    if not can_manage_activity(current_user, activity):
+        abort(403)
+    return activity
+
+
+def can_check_in(user: User, activity: Activity) -> bool:
+    """Door work: managers of the activity, and checkers assigned to it."""
+    if can_manage_activity(user, activity):
+        return True
+    if user.role == Role.CHECKER:
+        return any(a.id == activity.id for a in user.assigned_activities)
+    return False
+
+
+def activities_visible_to(user: User) -> Select:
+    """The back-office activity list for ``user``."""
+    stmt = select(Activity)
+    if user.role == Role.ADMIN:
+        return stmt
+    if user.role == Role.ORGANIZER:
+        return stmt.where(
+            Activity.id.in_(
+                select(activity_departments.c.activity_id).where(
+                    activity_departments.c.department_id == user.department_id
+                )
+            )
+        )
+    if user.role == Role.CHECKER:
+        return stmt.where(
+            Activity.id.in_(
+                select(checker_assignments.c.activity_id).where(
+                    checker_assignments.c.user_id == user.id
+                )
+            )
+        )
+    if user.role == Role.COORDINATOR:
+        return stmt.where(Activity.town_id == user.town_id)
+    return stmt.where(False)
+
+
+# --- towns (training) ------------------------------------------------------------------
+
+
+def can_see_town(user: User, town_id: int | None) -> bool:
+    """Town detail (roster, untrained cadres): admins any town, coordinators their own."""
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.COORDINATOR and town_id is not None and user.town_id == town_id
+
+
+def town_or_403(town_id: int) -> Town:
+    """A town the current user may see in detail; 404 / 403 otherwise."""
+    town = db.get_or_404(Town, town_id)
+    if not can_see_town(current_user, town.id):
+        abort(403)
+    return town
+
+
+def coordinator_town_id(user: User) -> int | None:
+    """The one town a coordinator is limited to; None for everyone else."""
+    return user.town_id if user.role == Role.COORDINATOR else None
+
+
+def own_town_ids(user: User) -> list[int] | None:
+    """None for the whole district, else the towns ``user`` is limited to."""
+    return [user.town_id] if user.role == Role.COORDINATOR else None
+
+
+# --- templates -------------------------------------------------------------------------
+
+# What a template may ask: ``can(action)`` for a kind of work, ``can(action, activity)``
+# for one activity.
+_ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
+    "staff": STAFF_ROLES,
+    "manage": EDITOR_ROLES,
+    "door": DOOR_ROLES,
+    "coverage": COVERAGE_ROLES,
+    "roster": ROSTER_ROLES,
+    "targets": TARGET_ROLES,
+    "choose_town": TARGET_ROLES,
+}
+_ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
+    "manage": can_manage_activity,
+    "door": can_check_in,
+}
+
+
+def can(action: str, activity: Activity | None = None, *, user: User | None = None) -> bool:
+    """May ``user`` (the current user by default) do ``action`` (on ``activity``)?"""
+    user = current_user if user is None else user
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if action not in _ROLE_ACTIONS:
+        raise ValueError(f"unknown permission {action!r}")
+    if activity is not None:
+        return _ACTIVITY_ACTIONS[action](user, activity)
+    return user.role in _ROLE_ACTIONS[action]
+
+
+def init_app(app: Flask) -> None:
+    """Make ``can`` a Jinja global."""
+    app.jinja_env.globals["can"] = can

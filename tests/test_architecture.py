@@ -1,0 +1,92 @@
+"""The feature packages depend on each other in one direction only (no import cycles)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+SCIWEEK = Path(__file__).resolve().parent.parent / "sciweek"
+# Shared core (models, permissions, forms, tokens, ...) is not a feature: anyone may use it.
+NOT_FEATURES = {"models", "translations", "demo_data"}
+FEATURES = sorted(
+    p.name for p in SCIWEEK.iterdir() if (p / "__init__.py").exists() and p.name not in NOT_FEATURES
+)
+
+
+def _imported_features(path: Path, own: str) -> set[str]:
+    """Feature packages that the module at ``path`` (inside feature ``own``) imports,
+    anywhere in the module (top level or not)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level == 0:
+            parts = (node.module or "").split(".")
+            targets = [parts[1]] if parts[0] == "sciweek" and len(parts) > 1 else []
+        elif node.level == 2 and node.module:  # from ..feature.x import y
+            targets = [node.module.split(".")[0]]
+        elif node.level == 2:  # from .. import feature
+            targets = [alias.name for alias in node.names]
+        else:
+            targets = []
+        found.update(t for t in targets if t in FEATURES and t != own)
+    return found
+
+
+def feature_graph() -> dict[str, set[str]]:
+    return {
+        feature: set().union(
+            *(_imported_features(f, feature) for f in (SCIWEEK / feature).rglob("*.py"))
+        )
+        for feature in FEATURES
+    }
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle in ``graph``, as the list of packages along it, or None."""
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])):
+                return found
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_feature_packages_are_found():
+    assert {"manage", "registration", "activities", "checkin", "training"} <= set(FEATURES)
+
+
+def test_feature_packages_import_each_other_without_cycles():
+    graph = feature_graph()
+    assert _cycle(graph) is None, f"import cycle between feature packages: {_cycle(graph)}"
+
+
+def test_manage_is_not_shared_core():
+    """Permissions and shared forms live outside manage/: no other feature imports it."""
+    importers = sorted(f for f, targets in feature_graph().items() if "manage" in targets)
+    assert importers == []
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_each_feature_package_imports_on_its_own(feature):
+    for module in sorted((SCIWEEK / feature).glob("*.py")):
+        name = "sciweek." + feature + ("" if module.stem == "__init__" else "." + module.stem)
+        importlib.import_module(name)
