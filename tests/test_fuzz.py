@@ -9,8 +9,8 @@ replaced, so the services behind the forms are reached too. Each request is sent
 anonymously or as admin, organizer, coordinator, checker or citizen, on SQLite and on
 PostgreSQL, and must not answer 5xx (the test app re-raises exceptions, which count too).
 
-The budget is ``SCIWEEK_FUZZ_EXAMPLES`` requests per URL rule and database (default 12,
-about a minute on both databases); the search is derandomised so CI is reproducible. Run
+The budget is ``SCIWEEK_FUZZ_EXAMPLES`` requests per URL rule and database (default 40,
+about 35 s per database on an idle machine); the search is derandomised so CI is reproducible. Run
 with a bigger budget to hunt, e.g.::
 
     SCIWEEK_FUZZ_EXAMPLES=400 .venv/bin/python -m pytest tests/test_fuzz.py -x
@@ -18,6 +18,7 @@ with a bigger budget to hunt, e.g.::
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -39,7 +40,7 @@ from sciweek import create_app
 from sciweek.accounts.services import create_user
 from sciweek.checkin.codes import make_self_code
 from sciweek.checkin.services import create_api_token, scan
-from sciweek.demo import DEMO_PASSWORD, seed_demo
+from sciweek.demo import DEMO_PASSWORD, DEMO_ROSTER, seed_demo
 from sciweek.extensions import db
 from sciweek.feeds.services import issue_feed_token
 from sciweek.models import (
@@ -60,7 +61,7 @@ from sciweek.training.uploads import save_upload
 
 from .conftest import _empty_tables, require_or_skip
 
-EXAMPLES_PER_RULE = int(os.environ.get("SCIWEEK_FUZZ_EXAMPLES", "12"))
+EXAMPLES_PER_RULE = int(os.environ.get("SCIWEEK_FUZZ_EXAMPLES", "40"))
 SHRINK = os.environ.get("SCIWEEK_FUZZ_SHRINK") == "1"
 TRACE = os.environ.get("SCIWEEK_FUZZ_TRACE") == "1"
 ROLES = ["anonymous", "admin", "organizer", "coordinator", "checker", "citizen"]
@@ -104,10 +105,16 @@ def text_values() -> st.SearchStrategy[str]:
     )
 
 
-def encode(value: str | bytes) -> str:
+def encode(value: str | bytes, safe: str = "") -> str:
     """Percent-encode; lone surrogates become the invalid UTF-8 a browser could send."""
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
-    return quote(raw, safe="")
+    return quote(raw, safe=safe)
+
+
+def _as_text(value: str | bytes) -> str:
+    """What a multipart body can carry: invalid UTF-8 and lone surrogates become U+FFFD."""
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
 
 
 def urlencoded(pairs: list[tuple[str, str | bytes]]) -> str:
@@ -185,6 +192,10 @@ class Site:
         self.valid: dict[str, list[str]] = {}
         self.cookies: dict[str, str] = {}
         self.fields: list[str] = []
+        self.api_valid: dict[str, list] = {}
+        self.api_tokens: list[str] = []
+        self.roster_files: list[bytes] = []
+        self.self_code_session = 0
 
 
 def _build_site(app) -> Site:
@@ -205,11 +216,12 @@ def _build_site(app) -> Site:
         admin = db.session.scalar(select(User).where(User.username == "admin"))
         checker = db.session.scalar(select(User).where(User.username == "checker"))
         coordinator = db.session.scalar(select(User).where(User.username == "coordinator"))
+        roster_csv = "姓名,所属镇街,村/社区,手机号\n李四,城关镇,东关村,13600136000\n"
         scan(admin, open_one.id, issued.secret, base_url="", session_id=open_one.sessions[0].id)
-        create_api_token(checker, "门口")
+        _token, raw_token = create_api_token(checker, "门口")
+        site.api_tokens = [f"Bearer {raw_token}"]
         feed_token = issue_feed_token(admin)
         db.session.commit()
-        roster_csv = "姓名,所属镇街,村/社区,手机号\n李四,城关镇,东关村,13600136000\n"
         upload = save_upload(parse_roster("r.csv", roster_csv.encode()), coordinator.id)
 
         def ids(column, limit=4):
@@ -232,6 +244,25 @@ def _build_site(app) -> Site:
             "filename": ["css/site.css", "js/scanner.js"],
         }
         site.self_code_session = open_one.sessions[0].id
+        site.api_valid = {
+            "code": [
+                issued.secret,
+                f"https://sciweek.example.cn/t/{issued.secret}",
+                issued.registration.short_code,
+            ],
+            "activity_id": [open_one.id],
+            "session_id": [s.id for s in open_one.sessions],
+            "nonce": ["n-1", "n-2"],
+            "scanned_at": [utcnow().isoformat(), "2026-05-10T09:00"],
+            "name": ["王五"],
+            "phone": ["13800138000", "13900139000"],
+        }
+        site.roster_files = [
+            roster_csv.encode(),
+            roster_csv.encode("gbk"),
+            roster_csv.replace("13600136000", "1.36E+10").encode(),
+            DEMO_ROSTER.read_bytes(),
+        ]
         village = db.session.scalar(select(Village).where(Village.town_id == coordinator.town_id))
         town = db.session.get(Town, coordinator.town_id)
         department_id = open_one.departments[0].id
@@ -361,7 +392,7 @@ def _draw_path(data, site: Site, rule) -> str:
     for match in PLACEHOLDER.finditer(rule.rule):
         parts.append(rule.rule[last : match.start()])
         value = data.draw(_path_value(site, match["conv"], match["var"], now_code))
-        parts.append(encode(value) if match["conv"] != "path" else quote(value, safe="/"))
+        parts.append(encode(value, safe="/" if match["conv"] == "path" else ""))
         last = match.end()
     parts.append(rule.rule[last:])
     return "".join(parts)
@@ -390,31 +421,23 @@ def _draw_request(data, site: Site, rule) -> dict:
     path = _draw_path(data, site, rule)
     query = _draw_pairs(data, site, QUERY_NAMES + site.fields, base=data.draw(st.booleans()))
     request = {"method": method, "role": role, "path": path, "query": urlencoded(query)}
+    request["lang"] = data.draw(st.sampled_from(["", "en", "zh", "fr"]))
     if method == "POST":
-        kind = data.draw(st.sampled_from(["form", "json", "raw"]))
+        kind = data.draw(st.sampled_from(["form", "multipart", "json", "raw"]))
         if kind == "json" or (rule.rule.startswith("/api/") and kind == "form"):
-            body = data.draw(
-                st.one_of(
-                    st.fixed_dictionaries(
-                        {},
-                        optional={
-                            k: json_values()
-                            for k in (
-                                "code",
-                                "activity_id",
-                                "session_id",
-                                "nonce",
-                                "scanned_at",
-                                "name",
-                                "phone",
-                            )  # fmt: skip
-                        },
-                    ).map(json.dumps),
-                    json_values().map(json.dumps),
-                    deep_json(),
-                )
-            )
+            shape = data.draw(st.sampled_from(["api", "any", "deep"]))
+            if shape == "api":
+                body = json.dumps(_draw_api_body(data, site))
+            else:
+                body = data.draw(json_values().map(json.dumps) if shape == "any" else deep_json())
             request.update(data=body.encode(), content_type="application/json")
+        elif kind == "multipart":
+            pairs = _draw_pairs(data, site, site.fields, base=True)
+            fields = {_as_text(k): _as_text(v) for k, v in pairs}
+            files = st.one_of(st.sampled_from(site.roster_files), st.binary(max_size=64))
+            content = data.draw(files)
+            name = data.draw(st.sampled_from(["r.csv", "r.xlsx", "r.txt", "", "\x00.csv"]))
+            request.update(multipart=fields, file=(content, name))
         elif kind == "form":
             pairs = _draw_pairs(data, site, site.fields, base=True)
             request.update(
@@ -435,11 +458,23 @@ def _draw_request(data, site: Site, rule) -> dict:
                     )
                 ),
             )
-    if role == "anonymous" and rule.rule.startswith("/api/"):
-        token = data.draw(st.sampled_from(["", "Bearer x", "Basic eA==", "Bearer " + "a" * 300]))
+    if rule.rule.startswith("/api/"):
+        tokens = ["", "", "Bearer x", "Basic eA==", "Bearer " + "a" * 300, *site.api_tokens]
+        token = data.draw(st.sampled_from(tokens))
         if token:
             request["headers"] = {"Authorization": token}
     return request
+
+
+def _draw_api_body(data, site: Site) -> dict:
+    """Valid check-in API fields (or none), a few of them replaced by any JSON."""
+    body = {}
+    for name, choices in site.api_valid.items():
+        if data.draw(st.booleans()):
+            body[name] = data.draw(st.sampled_from(choices))
+    names = st.one_of(st.sampled_from(sorted(site.api_valid)), text_values())
+    body.update(data.draw(st.dictionaries(names, json_values(), max_size=2)))
+    return body
 
 
 def _send(site: Site, request: dict):
@@ -447,13 +482,21 @@ def _send(site: Site, request: dict):
     cookie = site.cookies.get(request["role"])
     if cookie:
         client.set_cookie("session", cookie)
+    if request.get("lang"):
+        client.set_cookie("lang", request["lang"])
+    body = {"data": request.get("data"), "content_type": request.get("content_type")}
+    if "multipart" in request:
+        content, filename = request["file"]
+        body = {
+            "data": {**request["multipart"], "file": (io.BytesIO(content), filename)},
+            "content_type": "multipart/form-data",
+        }
     return client.open(
         request["path"],
         method=request["method"],
         query_string=request["query"],
-        data=request.get("data"),
-        content_type=request.get("content_type"),
         headers=request.get("headers"),
+        **body,
     )
 
 
