@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from sciweek import create_app
+from sciweek.demo import seed_demo
+from sciweek.extensions import db
+
 # Chromium reports refused scripts, styles, images, connections and workers on the
 # console ("Refused to ... because it violates the following Content Security Policy
 # directive"), and ignored Permissions-Policy entries ("Unrecognized feature").
@@ -28,3 +36,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def seeded_demo_app(folder: Path):
+    """An app on a new SQLite database in ``folder`` holding the demo data; (app, url)."""
+    url = f"sqlite:///{folder / 'demo.sqlite3'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCIWEEK_INSTANCE_PATH", str(folder / "setup"))
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        db.create_all()
+        seed_demo()
+        db.session.commit()
+        db.session.remove()
+    return app, url

@@ -13,12 +13,11 @@ from importlib.util import find_spec
 import pytest
 from sqlalchemy import func, select
 
-from sciweek import create_app
-from sciweek.demo import DEMO_PASSWORD, seed_demo
+from sciweek.demo import DEMO_PASSWORD
 from sciweek.extensions import db
 from sciweek.models import Registration, Town
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, watch_policy_violations
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, seeded_demo_app, watch_policy_violations
 from .conftest import require_or_skip
 from .live_server import LiveServer
 
@@ -29,15 +28,7 @@ def demo(tmp_path_factory):
     require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
     require_or_skip(find_spec("playwright") is not None, "Playwright for Python is not installed")
     tmp = tmp_path_factory.mktemp("scripts-demo")
-    url = f"sqlite:///{tmp / 'demo.sqlite3'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCIWEEK_INSTANCE_PATH", str(tmp / "setup"))
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
-    with app.app_context():
-        db.create_all()
-        seed_demo()
-        db.session.commit()
-        db.session.remove()
+    app, url = seeded_demo_app(tmp)
     with LiveServer(url, tmp / "server", workers=2) as server:
         yield app, server
     with app.app_context():

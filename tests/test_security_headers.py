@@ -201,23 +201,15 @@ def test_every_page_renders_in_chromium_without_policy_violations(tmp_path, monk
     from importlib.util import find_spec
     from urllib.parse import urljoin, urlsplit
 
-    from sciweek.demo import seed_demo
-
-    from .browser_support import CHROMIUM, CHROMIUM_ARGS, watch_policy_violations
+    from .browser_support import CHROMIUM, CHROMIUM_ARGS, seeded_demo_app, watch_policy_violations
     from .conftest import require_or_skip
 
     require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
     require_or_skip(find_spec("playwright") is not None, "Playwright for Python is not installed")
     from playwright.sync_api import sync_playwright
 
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "setup"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    app, url = seeded_demo_app(tmp_path)
     with app.app_context():
-        db.create_all()
-        seed_demo()
-        db.session.commit()
-        db.session.remove()
         db.engine.dispose()
 
     def shape(target: str) -> str:
