@@ -74,7 +74,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Compiled
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import joinedload
 
 from .. import signals
@@ -455,6 +455,24 @@ def _compiled(dialect, kind: str, count_live: bool) -> Compiled:
     return compiled
 
 
+def _run(kind: str, count_live: bool, params: dict):
+    """Run the statement in autocommit; once more on a new connection if the pooled one
+    had been dropped (a database restart): the first attempt then wrote nothing, or it
+    committed and the retry's repeated nonce is answered from the scan log."""
+    for attempt in (1, 2):
+        try:
+            with db.engine.connect() as connection:
+                return (
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
+                    .execute(_compiled(connection.dialect, kind, count_live), params)
+                    .one()
+                )
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
 @dataclass(frozen=True)
 class FastScan:
     """What the statement decided and wrote; ``services.scan`` makes the answer of it."""
@@ -514,12 +532,7 @@ def scan_ticket(
     # One statement is one transaction: run it in autocommit, which spares the BEGIN and
     # COMMIT round trips. An error anywhere in it (the guard, a foreign key) undoes all of it.
     try:
-        with db.engine.connect() as connection:
-            row = (
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-                .execute(_compiled(connection.dialect, kind, cached_count is None), params)
-                .one()
-            )
+        row = _run(kind, cached_count is None, params)
     except IntegrityError:
         # A foreign key to a session or activity deleted since it was cached. The caller
         # reads afresh what this request's ORM session loaded.
