@@ -55,6 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
@@ -455,7 +456,7 @@ def _compiled(dialect, kind: str, count_live: bool) -> Compiled:
     return compiled
 
 
-def _run(kind: str, count_live: bool, params: dict):
+def _run(kind: str, count_live: bool, params: dict[str, Any]):
     """Run the statement in autocommit; once more on a new connection if the pooled one
     had been dropped (a database restart): the first attempt then wrote nothing, or it
     committed and the retry's repeated nonce is answered from the scan log."""
