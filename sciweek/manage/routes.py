@@ -15,7 +15,7 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
 from ..inputs import query_int
-from ..models import Activity, Department, Role
+from ..models import Activity, Department, Role, utcnow
 from ..permissions import (
     EDITOR_ROLES,
     STAFF_ROLES,
@@ -29,6 +29,7 @@ from .services import (
     ActivityData,
     SchedulingError,
     cancel_activity,
+    cancellation_plan,
     publish_activity,
     save_activity,
     venue_conflicts,
@@ -189,12 +190,25 @@ def cancel(activity_id: int):
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                cancel_activity(activity, form.reason.data)
+                plan = cancel_activity(activity, form.reason.data)
             flash(_("活动已取消，报名者将看到取消信息。"), "success")
+            if plan.held:
+                flash(
+                    _(
+                        "已开始的 %(n)s 个场次保留为已举行，其签到照常计入。",
+                        n=len(plan.held),
+                    ),
+                    "info",
+                )
             return redirect(url_for("manage.edit_activity", activity_id=activity.id))
         except SchedulingError as exc:
             form.reason.errors.append(str(exc))
-    return render_template("manage/cancel.html", form=form, activity=activity)
+    return render_template(
+        "manage/cancel.html",
+        form=form,
+        activity=activity,
+        plan=cancellation_plan(activity, utcnow()),
+    )
 
 
 def _save_department(form: DepartmentForm) -> None:
