@@ -1,6 +1,7 @@
 /* The paper sign-in sheet's entry page (templates/manage/paper_entry.html): find a line by
-   序号, name, village or the phone's last 4 digits, and tick it with Enter when only one is
-   left; a live count of the ticked. Without this script the page is a plain checkbox list. */
+   its number on the sheet, name, village or the phone's last 4 digits, and tick it with Enter
+   when only one is left; a live count of the ticked. Without this script the page is a plain
+   checkbox list. */
 (function () {
   'use strict';
 
@@ -15,7 +16,7 @@
   var visibleText = search.getAttribute('data-visible-text') || '{n} / {total}';
 
   function normalise(text) {
-    // Full-width digits and letters (输入法) as half-width; case and spaces ignored.
+    // Full-width digits and letters (Chinese input methods) as half-width; case and spaces ignored.
     return (text || '').replace(/[\uFF01-\uFF5E]/g, function (c) {
       return String.fromCharCode(c.charCodeAt(0) - 0xFEE0);
     }).replace(/\s+/g, '').toLowerCase();
