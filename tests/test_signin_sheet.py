@@ -24,9 +24,9 @@ from sciweek.checkin.services import scan
 from sciweek.extensions import db
 from sciweek.manage import routes as manage_routes
 from sciweek.manage import signin_sheet
-from sciweek.models import CheckIn, Registration, utcnow
-from sciweek.registration.services import RegistrationRequest, register_for_activity
+from sciweek.models import CheckIn, utcnow
 
+from .checkin_support import register_person as _register
 from .conftest import require_or_skip
 from .test_registration import zbar_available, zbar_decode_png
 from .training_helpers import cadre
@@ -74,21 +74,6 @@ def _first_page_png(pdf: bytes, tmp_path) -> bytes:
     )
     [png] = sorted(tmp_path.glob("page*.png"))
     return png.read_bytes()
-
-
-def _register(activity, name, phone, village=None):
-    issued = register_for_activity(
-        activity.id,
-        RegistrationRequest(
-            name=name,
-            phone=phone,
-            town_id=village.town_id if village else None,
-            village_id=village.id if village else None,
-        ),
-        walk_in=True,
-    )
-    db.session.commit()
-    return db.session.get(Registration, issued.registration_id)
 
 
 @pytest.fixture

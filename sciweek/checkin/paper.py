@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import signals
@@ -44,7 +44,7 @@ from ..models import (
     User,
     utcnow,
 )
-from .services import _record_checkin
+from .services import CheckInProblem, _record_checkin, undo_check_in
 
 # --- who is on the sheet -------------------------------------------------------------
 
@@ -250,46 +250,23 @@ def _eligible(activity: Activity, ids: set[int]) -> dict[int, Registration]:
     return {r.id: r for r in found}
 
 
-def _log(user: User, session: ActivitySession, registration: Registration, **values) -> None:
-    db.session.add(
-        ScanLog(
-            user_id=user.id,
-            activity_id=session.activity_id,
-            session_id=session.id,
-            registration_id=registration.id,
-            method=CheckInMethod.PAPER,
-            code=registration.short_code,
-            **values,
-        )
-    )
-
-
-def _undo_paper_checkin(
-    user: User, session: ActivitySession, registration: Registration, now: datetime
-) -> bool:
-    """Take back the live paper check-in of ``registration`` at ``session``, if there is one."""
-    row = db.session.execute(
-        update(CheckIn)
-        .where(
-            CheckIn.registration_id == registration.id,
+def _undo_paper_checkin(user: User, session: ActivitySession, registration_id: int) -> bool:
+    """Take back the live paper check-in of a registration at ``session``, if it has one
+    (``services.undo_check_in``: marked undone by ``user``, logged)."""
+    checkin = db.session.scalar(
+        select(CheckIn).where(
+            CheckIn.registration_id == registration_id,
             CheckIn.session_id == session.id,
             CheckIn.undone_at.is_(None),
             CheckIn.method == CheckInMethod.PAPER,
         )
-        .values(undone_at=now, undone_by_id=user.id)
-        .returning(CheckIn.id, CheckIn.checked_in_at)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
-        return False
-    _log(
-        user,
-        session,
-        registration,
-        checkin_id=row.id,
-        result=ScanResult.UNDONE,
-        checked_in_at=row.checked_in_at,
     )
+    if checkin is None:
+        return False
+    try:
+        undo_check_in(checkin, user)
+    except CheckInProblem:  # undone by someone else since the look-up
+        return False
     return True
 
 
@@ -335,19 +312,24 @@ def enter_paper_sheet(
             result.kept += 1
             continue
         result.added += 1
-        _log(
-            user,
-            session,
-            registration,
-            checkin_id=checkin_id,
-            result=ScanResult.OK,
-            checked_in_at=at,
+        db.session.add(
+            ScanLog(
+                user_id=user.id,
+                activity_id=activity.id,
+                session_id=session.id,
+                registration_id=registration.id,
+                checkin_id=checkin_id,
+                method=CheckInMethod.PAPER,
+                result=ScanResult.OK,
+                code=registration.short_code,
+                checked_in_at=at,
+            )
         )
     unticked = {int(k[1:]) for k in seen_on_paper - ticked if k[0] == "r"}
     for registration_id in sorted(unticked):
-        if _undo_paper_checkin(user, session, registrations[registration_id], now):
+        if _undo_paper_checkin(user, session, registration_id):
             result.removed += 1
     db.session.flush()
-    if result.added or result.removed:
+    if result.added:  # (undo_check_in signals its own)
         signals.checkins_changed.send(session)
     return result
