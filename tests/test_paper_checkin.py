@@ -72,7 +72,7 @@ def test_page_lists_the_sheet_in_its_order_with_who_is_checked_in(client, sheet)
     _activity, session, _organizer, people = sheet
     page = client.get(f"/manage/sessions/{session.id}/paper").get_data(as_text=True)
     # By village, then name: 东村 李四 (1), 东村 王五 (2), 西村 张三 (3).
-    rows = re.findall(r'data-number="(\d+)" data-search="(\S+) (\S+)', page)
+    rows = re.findall(r'data-number="(\d+)" data-search="(\S+) (\S+)"', page)
     assert rows == [("1", "李四", "东村"), ("2", "王五", "东村"), ("3", "张三", "西村")]
     assert "138****8003" in page
     assert "13800138003" not in page

@@ -24,7 +24,10 @@
 
   function matches(row, query) {
     if (!query) { return true; }
-    if (/^[0-9]+$/.test(query) && row.getAttribute('data-number') === query) { return true; }
+    if (/^[0-9]+$/.test(query)) {  // a line's number, or the phone's last 4 digits
+      return row.getAttribute('data-number') === query ||
+        (query.length === 4 && row.getAttribute('data-tail') === query);
+    }
     return normalise(row.getAttribute('data-search')).indexOf(query) !== -1;
   }
 
