@@ -11,6 +11,7 @@ from sciweek import create_app
 from sciweek.extensions import db
 from sciweek.i18n import to_local
 from sciweek.models import Activity, ActivitySession, utcnow
+from sciweek.registration.services import registrant_counts
 from sciweek.training.coverage import coverage_by_town
 
 from .conftest import local
@@ -54,6 +55,7 @@ def test_cancelling_a_held_training_keeps_its_attendance_in_coverage(client, mak
     assert after.attendances == 1  # 人次 of the held session
     assert after.trainings == 1  # 期数: it was held
     assert after.hours == before.hours
+    assert registrant_counts(course.id)["checked_in"] == 1  # the activity's own count
 
 
 def test_cancelling_cancels_only_the_sessions_to_come_and_says_so(client, make, auth):
