@@ -145,4 +145,7 @@ def load_config(instance_path: str) -> dict:
         # Scan URL on PostgreSQL: one statement per scan with those caches
         # (sciweek/checkin/fast.py); off, every scan takes the general path as on SQLite.
         "SCIWEEK_CHECKIN_FAST_PATH": _switch("SCIWEEK_CHECKIN_FAST_PATH", True),
+        # How long after a session ends its paper 签到表 may still be typed in
+        # (sciweek/checkin/paper.py).
+        "SCIWEEK_PAPER_ENTRY_DAYS": _number("SCIWEEK_PAPER_ENTRY_DAYS", 14, minimum=0),
     }

@@ -296,6 +296,9 @@ def _set_demo_status(activity: Activity, kind: str, number: int, today: date) ->
         activity.cancel_reason = "因天气原因取消，改期另行通知。"
         activity.cancelled_at = _at(today, 8)
         activity.sequence = 1
+        for session in activity.sessions:  # what cancelling does: the sessions to come
+            if session.starts_at > activity.cancelled_at:
+                session.cancelled_at = activity.cancelled_at
     if number == 7 and kind == "training":
         activity.status = ActivityStatus.DRAFT
         activity.published_at = None

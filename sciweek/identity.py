@@ -138,3 +138,11 @@ def mask_name(name: str | None) -> str:
         return "*" * len(name)
     keep = 2 if len(name) > 2 and name[:2] in COMPOUND_SURNAMES else 1
     return name[:keep] + "".join(c if c in _NAME_SEPARATORS else "*" for c in name[keep:])
+
+
+def mask_short_code(code: str | None) -> str:
+    """PZT9CZ → ****CZ: enough to tell one's own line on a printed list, not enough to
+    stand in for the ticket (phone + short code is a self check-in proof)."""
+    if not code:
+        return ""
+    return "*" * (len(code) - 2) + code[-2:]

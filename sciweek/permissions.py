@@ -19,6 +19,8 @@ from .extensions import db
 from .models import (
     STAFF_ROLES,
     Activity,
+    ActivityKind,
+    ActivitySession,
     Role,
     Town,
     User,
@@ -36,23 +38,28 @@ COVERAGE_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
 ROSTER_ROLES = (Role.ADMIN, Role.COORDINATOR)
 # Who sets the towns' coverage targets.
 TARGET_ROLES = (Role.ADMIN,)
+# Who prints sessions' paper 签到表 (coordinators those of their town's trainings).
+SIGNIN_SHEET_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
 
 __all__ = [
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
     "ROSTER_ROLES",
+    "SIGNIN_SHEET_ROLES",
     "STAFF_ROLES",
     "TARGET_ROLES",
     "activities_visible_to",
     "can",
     "can_check_in",
     "can_manage_activity",
+    "can_print_signin_sheet",
     "coordinator_town_id",
     "init_app",
     "managed_activity_or_403",
     "own_town_ids",
     "roles_required",
+    "session_or_404",
     "town_or_403",
 ]
 
@@ -101,6 +108,26 @@ def can_check_in(user: User, activity: Activity) -> bool:
     if user.role == Role.CHECKER:
         return any(a.id == activity.id for a in user.assigned_activities)
     return False
+
+
+def can_print_signin_sheet(user: User, activity: Activity) -> bool:
+    """A session's paper 签到表: managers of the activity, and the coordinator of the town a
+    training is held in (the town summons its cadres). Typing a signed sheet in is managing
+    the activity (``can_manage_activity``): coordinators are assessed on the coverage it
+    counts towards."""
+    if can_manage_activity(user, activity):
+        return True
+    return (
+        user.role == Role.COORDINATOR
+        and activity.kind == ActivityKind.TRAINING
+        and activity.town_id is not None
+        and activity.town_id == user.town_id
+    )
+
+
+def session_or_404(session_id: int) -> ActivitySession:
+    """A session by id (404 when there is none); the caller checks its activity."""
+    return db.get_or_404(ActivitySession, session_id)
 
 
 def activities_visible_to(user: User) -> Select:
@@ -169,10 +196,12 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
     "choose_town": TARGET_ROLES,
+    "signin_sheet": SIGNIN_SHEET_ROLES,
 }
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,
     "door": can_check_in,
+    "signin_sheet": can_print_signin_sheet,
 }
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from sciweek.checkin.services import create_api_token
 from sciweek.extensions import db
+from sciweek.models import Registration
 from sciweek.registration.services import RegistrationRequest, register_for_activity
 
 from .conftest import require_or_skip
@@ -19,6 +20,22 @@ def issue_ticket(activity, name="张三", phone="13800138000", **kwargs):
     )
     db.session.commit()
     return issued
+
+
+def register_person(activity, name, phone, village=None) -> Registration:
+    """Register someone (living in ``village``, if given) and return the registration."""
+    issued = register_for_activity(
+        activity.id,
+        RegistrationRequest(
+            name=name,
+            phone=phone,
+            town_id=village.town_id if village is not None else None,
+            village_id=village.id if village is not None else None,
+        ),
+        walk_in=True,
+    )
+    db.session.commit()
+    return db.session.get(Registration, issued.registration_id)
 
 
 def token_for(user, name="测试设备") -> str:

@@ -53,6 +53,11 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", f"/manage/activities/{activity.id}/checkers"),
         ("GET", "/manage/departments"),
         ("GET", "/manage/training/targets"),
+        ("GET", f"/manage/sessions/{activity.sessions[0].id}/paper"),
+        ("POST", f"/manage/sessions/{activity.sessions[0].id}/paper"),
+        # The printed sheet: also coordinators, but only of trainings in their town.
+        ("GET", f"/manage/sessions/{activity.sessions[0].id}/signin-sheet.pdf"),
+        ("GET", f"/manage/activities/{activity.id}/sessions"),
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)

@@ -26,7 +26,7 @@ from .test_security_headers import csp_directives
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER = re.compile(r"on[a-z]+")
-DOWNLOAD = re.compile(r"\.(ics|csv|xlsx|png|svg|js)$")
+DOWNLOAD = re.compile(r"\.(ics|csv|xlsx|png|svg|js|pdf)$")
 
 
 class InlineCode(HTMLParser):
@@ -214,8 +214,14 @@ def test_every_page_of_the_demo_site_runs_under_the_strict_policy(demo, role):
             "/manage/training/",
             "/manage/training/roster",
             "/manage/training/import/S",
+            "/manage/activities/N/sessions",
         ],
-        "organizer": ["/manage/activities/N/registrations", "/manage/activities/N/edit"],
+        "organizer": [
+            "/manage/activities/N/registrations",
+            "/manage/activities/N/edit",
+            "/manage/activities/N/sessions",
+            "/manage/sessions/N/paper",
+        ],
         "admin": [
             "/manage/training/targets",
             "/manage/activities/N/sessions/N/projector",

@@ -105,3 +105,32 @@ def read_self_code(key: str, code: str, now_ts: float) -> tuple[int | None, bool
     appeared = slot * SELF_CODE_SLOT_SECONDS
     fresh = appeared - 5 <= now_ts < appeared + SELF_CODE_VALID_SECONDS
     return session_id, fresh
+
+
+# --- the printed sign-in sheet's self check-in code ---------------------------
+
+
+def _sheet_code_mac(key: str, session_id: int) -> str:
+    message = f"sciweek-printed-sheet:{session_id}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def make_sheet_code(key: str, session_id: int) -> str:
+    """The self check-in code printed on a session's paper 签到表: ``<session>.p.<mac>``.
+
+    Paper cannot rotate: the code is valid only while the session's door is open
+    (``checkin.paper.sheet_code_fresh``), not two minutes like the projector's.
+    """
+    return f"{session_id}.p.{_sheet_code_mac(key, session_id)}"
+
+
+def read_sheet_code(key: str, code: str) -> int | None:
+    """The session id of a genuine printed-sheet code, else None."""
+    match = re.fullmatch(r"([0-9]{1,12})\.p\.([A-Za-z0-9_-]{16})", code or "")
+    if not match:
+        return None
+    session_id = int(match.group(1))
+    if not hmac.compare_digest(match.group(2), _sheet_code_mac(key, session_id)):
+        return None
+    return session_id

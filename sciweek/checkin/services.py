@@ -51,7 +51,13 @@ from ..registration import services as registration_services
 from ..registration.tickets import normalize_short_code
 from ..tokens import hash_secret
 from . import fast
-from .codes import ScannedCode, loggable_text, parse_scanned_code, read_self_code
+from .codes import (
+    ScannedCode,
+    loggable_text,
+    parse_scanned_code,
+    read_self_code,
+    read_sheet_code,
+)
 
 # A session counts as "under way" from this long before its start until its end.
 EARLY_DOOR = timedelta(minutes=60)
@@ -190,6 +196,13 @@ def pick_session(activity: Activity, session_id: int | None, at: datetime) -> Ac
         if later_today:
             return later_today[0]
     raise CheckInProblem(_("请选择场次。"), [session_choice(s) for s in sessions])
+
+
+def sheet_code_fresh(session: ActivitySession, now: datetime) -> bool:
+    """The self check-in code printed on a session's paper 签到表 (``codes.make_sheet_code``)
+    works while the door is open: from ``EARLY_DOOR`` before the start to the end. Paper
+    cannot rotate like the projector's code, so a photo of it works as long."""
+    return session.starts_at - EARLY_DOOR <= now <= session.ends_at
 
 
 def parse_scan_time(raw: object, now: datetime) -> datetime | None:
@@ -624,12 +637,17 @@ class SelfCheckInRefused(Exception):
 
 
 def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
-    """The session a projector code is for; refuses forged and expired codes."""
+    """The session a projector code, or a printed sign-in sheet's code, is for; refuses
+    forged and expired codes."""
     session_id, fresh = read_self_code(key, code, now.timestamp())
+    printed_for = read_sheet_code(key, code) if session_id is None else None
+    session_id = session_id or printed_for
     session = db.session.get(ActivitySession, session_id) if session_id else None
     if session is None:
         raise SelfCheckInRefused(_("签到二维码无效。"))
-    if not fresh:
+    if printed_for is not None and not sheet_code_fresh(session, now):
+        raise SelfCheckInRefused(_("签到表上的二维码只在场次开始前 1 小时至场次结束时有效。"))
+    if printed_for is None and not fresh:
         raise SelfCheckInRefused(_("签到二维码已过期，请重新扫描现场大屏上的二维码。"))
     if session.activity.status != ActivityStatus.PUBLISHED:
         raise SelfCheckInRefused(_("活动未开放签到。"))

@@ -205,3 +205,15 @@ class DepartmentForm(Form):
     code = StringField(_l("代码"), validators=[DataRequired(_l("请填写代码。")), Length(max=32)])
     name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")), Length(max=64)])
     former_names = StringField(_l("曾用名"), validators=[Optional(), Length(max=200)])
+
+
+class PaperSheetForm(Form):
+    """The signed paper 签到表 typed in: a checkbox per line of the sheet.
+
+    ``present``: the row keys ticked (``checkin.paper.SheetRow.key``); ``on_paper``: those
+    the page showed as checked in on paper, comma-separated, so that only a tick the user
+    took away undoes a paper check-in. The service checks the keys against the sheet.
+    """
+
+    present = SelectMultipleField(validate_choice=False)
+    on_paper = HiddenField(validators=[Length(max=100_000)])

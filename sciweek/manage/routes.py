@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,27 +23,48 @@ from sqlalchemy.orm import selectinload
 
 from .. import signals
 from ..activities.labels import STATUS_LABELS
+from ..checkin.labels import method_label
+from ..checkin.paper import (
+    PaperEntryRefused,
+    enter_paper_sheet,
+    paper_entry_refusal,
+    parse_row_keys,
+    sheet_rows,
+)
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
 from ..inputs import query_int
-from ..models import Activity, Department, Role
+from ..models import Activity, Department, Role, utcnow
 from ..permissions import (
     EDITOR_ROLES,
+    SIGNIN_SHEET_ROLES,
     STAFF_ROLES,
     activities_visible_to,
+    can_print_signin_sheet,
     managed_activity_or_403,
     roles_required,
+    session_or_404,
 )
 from ..transactions import all_or_nothing
-from .forms import ActivityForm, CancelForm, DepartmentForm, aware
+from .forms import ActivityForm, CancelForm, DepartmentForm, PaperSheetForm, aware
 from .services import (
     ActivityData,
     SchedulingError,
     cancel_activity,
+    cancellation_plan,
     publish_activity,
     save_activity,
     venue_conflicts,
+)
+from .signin_sheet import (
+    DEFAULT_BLANK_ROWS,
+    MAX_BLANK_ROWS,
+    SheetPage,
+    SheetUnavailable,
+    render_signin_sheet,
+    self_checkin_url,
+    sheet_file_name,
 )
 
 bp = Blueprint("manage", __name__)
@@ -189,12 +222,25 @@ def cancel(activity_id: int):
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                cancel_activity(activity, form.reason.data)
+                plan = cancel_activity(activity, form.reason.data)
             flash(_("活动已取消，报名者将看到取消信息。"), "success")
+            if plan.held:
+                flash(
+                    _(
+                        "已开始的 %(n)s 个场次保留为已举行，其签到照常计入。",
+                        n=len(plan.held),
+                    ),
+                    "info",
+                )
             return redirect(url_for("manage.edit_activity", activity_id=activity.id))
         except SchedulingError as exc:
             form.reason.errors.append(str(exc))
-    return render_template("manage/cancel.html", form=form, activity=activity)
+    return render_template(
+        "manage/cancel.html",
+        form=form,
+        activity=activity,
+        plan=cancellation_plan(activity, utcnow()),
+    )
 
 
 def _save_department(form: DepartmentForm) -> None:
@@ -225,3 +271,102 @@ def departments():
             form.name.errors.append(_("名称已被其他部门使用。"))
     items = db.session.scalars(select(Department).order_by(Department.id)).all()
     return render_template("manage/departments.html", form=form, departments=items)
+
+
+# --- sessions: the paper 签到表, printed and typed in ------------------------------------
+
+
+def _sheet_activity_or_403(activity_id: int) -> Activity:
+    activity = db.get_or_404(Activity, activity_id)
+    if not can_print_signin_sheet(current_user, activity):
+        abort(403)
+    return activity
+
+
+@bp.route("/activities/<int:activity_id>/sessions")
+@roles_required(*SIGNIN_SHEET_ROLES)
+def sessions(activity_id: int):
+    activity = _sheet_activity_or_403(activity_id)
+    now = utcnow()
+    days = current_app.config["SCIWEEK_PAPER_ENTRY_DAYS"]
+    return render_template(
+        "manage/sessions.html",
+        activity=activity,
+        now=now,
+        entry_refusals={s.id: paper_entry_refusal(s, now, days) for s in activity.sessions},
+    )
+
+
+@bp.route("/sessions/<int:session_id>/signin-sheet.pdf")
+@roles_required(*SIGNIN_SHEET_ROLES)
+def signin_sheet(session_id: int):
+    session = session_or_404(session_id)
+    activity = _sheet_activity_or_403(session.activity_id)
+    blank = query_int("blank", minimum=0, maximum=MAX_BLANK_ROWS)
+    page = SheetPage(
+        activity=activity,
+        session=session,
+        rows=sheet_rows(activity, session),
+        blank_rows=DEFAULT_BLANK_ROWS if blank is None else blank,
+        self_checkin_url=self_checkin_url(
+            session, lambda code: url_for("checkin.self_check_in", code=code)
+        ),
+        printed_at=utcnow(),
+    )
+    try:
+        pdf = render_signin_sheet(page)
+    except SheetUnavailable:
+        message = _(
+            "本服务器缺少生成 PDF 所需的组件（WeasyPrint、Pango 和中文字体），请联系管理员。"
+        )
+        return render_template("errors/error.html", code=503, message=message), 503
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f"inline; filename=signin-sheet-{session.id}.pdf; "
+        f"filename*=UTF-8''{quote(sheet_file_name(activity, session))}"
+    )
+    response.headers["Cache-Control"] = "private, no-store"  # names and masked phones
+    return response
+
+
+@bp.route("/sessions/<int:session_id>/paper", methods=["GET", "POST"])
+@roles_required(*EDITOR_ROLES)
+def paper_entry(session_id: int):
+    session = session_or_404(session_id)
+    activity = managed_activity_or_403(session.activity_id)
+    days = current_app.config["SCIWEEK_PAPER_ENTRY_DAYS"]
+    form = PaperSheetForm()
+    if form.validate_on_submit():
+        ticked = parse_row_keys(form.present.data or [])
+        seen = parse_row_keys([k for k in (form.on_paper.data or "").split(",") if k])
+        try:
+            if ticked is None or seen is None:
+                raise PaperEntryRefused(_("提交的名单无效，请刷新页面后重试。"))
+            with all_or_nothing():
+                result = enter_paper_sheet(current_user, session, ticked, seen, days=days)
+        except PaperEntryRefused as exc:
+            form.form_errors.append(exc.message)
+        else:
+            flash(
+                _(
+                    "已保存：补录签到 %(added)s 人，撤销纸质签到 %(removed)s 人，"
+                    "%(kept)s 人此前已签到。",
+                    added=result.added,
+                    removed=result.removed,
+                    kept=result.kept,
+                ),
+                "success",
+            )
+            return redirect(url_for("manage.paper_entry", session_id=session.id))
+    rows = sheet_rows(activity, session)
+    return render_template(
+        "manage/paper_entry.html",
+        form=form,
+        activity=activity,
+        session=session,
+        rows=rows,
+        on_paper=",".join(r.key for r in rows if r.on_paper),
+        refusal=paper_entry_refusal(session, utcnow(), days),
+        checked_in=sum(1 for r in rows if r.checked_in),
+        method_label=method_label,
+    )

@@ -169,18 +169,49 @@ def publish_activity(activity: Activity) -> None:
         signals.door_access_changed.send(activity)
 
 
-def cancel_activity(activity: Activity, reason: str) -> None:
-    """Cancel, keeping the activity (and its registrations) for the record."""
+@dataclass
+class CancellationPlan:
+    """What cancelling an activity now does to its sessions."""
+
+    cancelled: list[ActivitySession]  # not begun: cancelled with the activity
+    held: list[ActivitySession]  # begun: stay held, their check-ins keep counting
+
+
+def cancellation_plan(activity: Activity, now: datetime) -> CancellationPlan:
+    """Which sessions cancelling ``activity`` at ``now`` cancels, and which stay held."""
+    sessions = [s for s in activity.sessions if not s.is_cancelled]
+    return CancellationPlan(
+        cancelled=[s for s in sessions if not s.has_begun(now)],
+        held=[s for s in sessions if s.has_begun(now)],
+    )
+
+
+def cancel_activity(
+    activity: Activity, reason: str, now: datetime | None = None
+) -> CancellationPlan:
+    """Cancel, keeping the activity (and its registrations) for the record.
+
+    Only the sessions that have not begun are cancelled; those that have stay held, and
+    their check-ins keep counting (cadre coverage, counts). An activity whose sessions
+    have all begun cannot be cancelled any more.
+    """
     reason = reason.strip()
     if not reason:
         raise SchedulingError(_("请说明取消原因。"))
     if activity.status == ActivityStatus.CANCELLED:
         raise SchedulingError(_("活动已取消。"))
+    now = now or utcnow()
+    plan = cancellation_plan(activity, now)
+    if not plan.cancelled:
+        raise SchedulingError(_("所有场次都已开始，活动不能再取消；已举行场次的签到照常计入。"))
+    for session in plan.cancelled:
+        session.cancelled_at = now
     activity.status = ActivityStatus.CANCELLED
     activity.cancel_reason = reason
-    activity.cancelled_at = utcnow()
+    activity.cancelled_at = now
     activity.sequence += 1
     signals.door_access_changed.send(activity)
+    return plan
 
 
 @dataclass

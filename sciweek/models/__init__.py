@@ -10,7 +10,14 @@ from .activities import (
     Campaign,
     activity_departments,
 )
-from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult, scan_outcome
+from .checkin import (
+    SCAN_RESULT_VALUES,
+    ApiToken,
+    CheckInMethod,
+    ScanLog,
+    ScanResult,
+    scan_outcome,
+)
 from .places import Department, Town, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
@@ -28,6 +35,7 @@ __all__ = [
     "ScanResult",
     "REGISTRATION_STATUS_VALUES",
     "CheckIn",
+    "CheckInMethod",
     "Registration",
     "RegistrationStatus",
     "ROLE_VALUES",

@@ -157,8 +157,10 @@ class Activity(db.Model):
 
     @hybrid_property
     def counts_for_coverage(self) -> bool:
-        """Check-ins at its sessions count towards cadre coverage: a training not cancelled."""
-        return (self.kind == ActivityKind.TRAINING) & (self.status != ActivityStatus.CANCELLED)
+        """Check-ins at its sessions count towards cadre coverage: a training. Only at
+        sessions that were held, not cancelled (``ActivitySession.counts_for_coverage``):
+        cancelling a training after a session has begun leaves that session held."""
+        return self.kind == ActivityKind.TRAINING
 
     @property
     def places_left(self) -> int | None:
@@ -195,6 +197,22 @@ class ActivitySession(db.Model):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     credit_hours: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
     note: Mapped[str] = mapped_column(String(200), default="")
+    # Set when the session was cancelled: with its activity, if it had not begun by then
+    # (``manage.services.cancel_activity``). A session that had begun stays held.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     activity: Mapped[Activity] = relationship(back_populates="sessions")
+
+    @hybrid_property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at != None  # noqa: E711 - SQL: IS NOT NULL
+
+    @hybrid_property
+    def counts_for_coverage(self) -> bool:
+        """Check-ins at this session count (for a training, ``Activity.counts_for_coverage``)
+        unless it was cancelled; a cancelled activity's sessions that had begun count."""
+        return self.cancelled_at == None  # noqa: E711 - SQL: IS NULL
+
+    def has_begun(self, now: datetime) -> bool:
+        return self.starts_at <= now

@@ -45,6 +45,16 @@ class ScanResult(enum.StrEnum):
 SCAN_RESULT_VALUES = tuple(r.value for r in ScanResult)
 
 
+class CheckInMethod(enum.StrEnum):
+    """How a check-in was made: ``CheckIn.method``, and ``ScanLog.method`` of its scan."""
+
+    SCAN = "scan"  # a ticket scanned or a short code typed at the door
+    WALK_IN = "walk_in"  # registered at the door
+    SELF = "self"  # self check-in with the projector's (or the printed sheet's) code
+    PAPER = "paper"  # typed in afterwards from the signed paper 签到表
+    DEMO = "demo"  # demo data
+
+
 def scan_outcome(*, unknown, refused, refusal, checked_in_now, checked_in_before):
     """The answer to a scan, in this order: an unknown code is ``invalid``; a ticket that
     may not be checked in here gets its refusal (``Registration.scan_refusal``); else

@@ -153,7 +153,8 @@ class Registration(db.Model):
     @hybrid_property
     def counts_for_coverage(self) -> bool:
         """Its check-ins count towards its cadre's coverage unless it was cancelled itself
-        (a training cancelled afterwards is ``Activity.counts_for_coverage``)."""
+        (a training cancelled afterwards keeps the sessions it had held:
+        ``ActivitySession.counts_for_coverage``)."""
         return self.is_standing
 
     @hybrid_method

@@ -4,7 +4,9 @@
   31 December, not left before 1 January).
 - Numerator: those cadres whose credited hours in the year, from check-ins at sessions of
   training activities that were not cancelled, reach the town's threshold for the year
-  (no threshold set: any attended session).
+  (no threshold set: any attended session). A training cancelled after one of its
+  sessions had begun keeps that session: cancelling cancels only the sessions to come.
+  Check-ins of every kind count (scanned, self, walk-in, typed in from a paper sheet).
 - A cadre counts for the town of their roster entry, wherever the training was held.
 - Attendance belongs to the cadre stored on the registration: linked by phone when
   registering or importing a roster, or by hand.
@@ -193,6 +195,7 @@ def cadre_attendance(year: int):
             Registration.cadre_id.is_not(None),
             Registration.counts_for_coverage,
             Activity.counts_for_coverage,
+            ActivitySession.counts_for_coverage,
             ActivitySession.starts_at >= start,
             ActivitySession.starts_at < end,
         )
@@ -259,6 +262,7 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
         .join(ActivitySession, ActivitySession.activity_id == Activity.id)
         .where(
             Activity.counts_for_coverage,
+            ActivitySession.counts_for_coverage,
             ActivitySession.starts_at >= start,
             # Held: a training planned for December is not one of May's 期数.
             ActivitySession.starts_at < min(end, utcnow()),
@@ -341,7 +345,11 @@ def unmatched_attendees(year: int, town_id: int | None = None) -> list[Unmatched
     start, end = year_bounds(year)
     in_year = (
         select(ActivitySession.activity_id)
-        .where(ActivitySession.starts_at >= start, ActivitySession.starts_at < end)
+        .where(
+            ActivitySession.counts_for_coverage,
+            ActivitySession.starts_at >= start,
+            ActivitySession.starts_at < end,
+        )
         .distinct()
     )
     live_checkins = (
