@@ -20,7 +20,7 @@ from defusedxml import DefusedXmlException
 
 from sciweek.extensions import db
 from sciweek.training import routes as training_routes
-from sciweek.training.roster import RosterFileError, RosterLimits, parse_roster, read_table
+from sciweek.training.roster import RosterFileError, RosterLimits, parse_roster, read_sheets
 
 from .roster_files import (
     HEADER,
@@ -270,7 +270,8 @@ def test_a_full_sheet_dimension_does_not_widen_the_rows(app):
     """<dimension ref="A1:XFD1048576"> made every row 16,384 cells wide: now the used ones."""
     rows = [(1, HEADER)] + [(n, [*ROW[:7], f"138{n:08d}"]) for n in range(2, 52)]
     data = workbook(sheet_xml(rows, dimension="A1:XFD1048576"))
-    table = read_table("花名册.xlsx", data, RosterLimits())
+    (sheet,), _notes = read_sheets("花名册.xlsx", data, RosterLimits())
+    table = sheet.rows
     assert len(table) == 51
     assert max(len(cells) for _number, cells in table) == len(HEADER)
     assert len(parse_roster("花名册.xlsx", data).rows) == 50

@@ -99,7 +99,9 @@ def test_sample_rosters(sample_towns, filename, bad_phone_row, bad_id_row):
     db.session.rollback()
     assert cadre_count() == 0
     # ... unless only the valid rows are asked for.
-    result = import_roster(check, active_from=date(2026, 1, 1), only_valid=True)
+    result = import_roster(
+        check, active_from=date(2026, 1, 1), only_valid=True, new_villages=check.new_village_keys
+    )
     db.session.commit()
     assert (result.created, result.skipped_rows) == (296, 2)
     assert cadre_count() == 296
@@ -121,7 +123,9 @@ def test_same_file_twice_and_csv_after_xlsx_change_nothing(sample_towns):
     xlsx = sample("cadres_sample.xlsx")
     csv_path = sample("cadres_sample.csv")
     check = check_roster(parse_roster(xlsx.name, xlsx.read_bytes()))
-    import_roster(check, active_from=date(2026, 1, 1), only_valid=True)
+    import_roster(
+        check, active_from=date(2026, 1, 1), only_valid=True, new_villages=check.new_village_keys
+    )
     db.session.commit()
     villages = db.session.scalar(select(func.count(Village.id)))
     for path in (xlsx, csv_path):
@@ -198,8 +202,11 @@ def test_unknown_town_is_error_new_village_is_created(make):
     assert error.row == 3
     assert "未知的镇街" in error.message
     assert error.column.startswith("F")
-    assert check.new_villages == [("城关镇", "城关新村")]
-    import_roster(check, active_from=date(2026, 1, 1), only_valid=True)
+    assert check.new_village_keys == [("城关镇", "城关新村")]
+    assert check.new_villages[0].rows == [("", 2)]
+    import_roster(
+        check, active_from=date(2026, 1, 1), only_valid=True, new_villages=[("城关镇", "城关新村")]
+    )
     db.session.commit()
     assert db.session.scalar(select(Village).where(Village.name == "城关新村")) is not None
 
@@ -256,6 +263,7 @@ def test_matching_by_phone_then_name_and_village(make):
 
 
 def test_coordinator_imports_only_own_town(make):
+    """Point 8 of issue 13: another town's rows are one note, not an error per row."""
     own = make.town(name="城关镇", villages=["城关一村"])
     make.town(name="河西街道", villages=["河西一村"])
     data = csv_bytes(
@@ -263,10 +271,29 @@ def test_coordinator_imports_only_own_town(make):
             HEADER,
             ["1", "甲", "男", "", "", "城关镇", "城关一村", "13800138000", ""],
             ["2", "乙", "男", "", "", "河西街道", "河西一村", "13800138001", ""],
+            ["3", "丙", "男", "", "", "河西街道", "河西一村", "13800138002", ""],
         ]
     )
     check = check_roster(parse_roster("r.csv", data), only_town_id=own.id)
-    assert [e.row for e in check.errors] == [3]
+    assert check.errors == []
+    (skipped,) = check.skipped
+    assert "非本镇，已跳过 2 行" in skipped.message
+    assert "河西街道 2 行" in skipped.message
+    assert [p.name for p in check.importable] == ["甲"]
+    assert list(check.town_counts) == ["城关镇"]
+    assert check.row_count == 1
+    import_roster(check, active_from=date(2026, 1, 1))
+    db.session.commit()
+    assert [c.name for c in db.session.scalars(select(Cadre))] == ["甲"]
+
+
+def test_coordinator_file_without_own_rows_says_so(make):
+    own = make.town(name="城关镇", villages=["城关一村"])
+    make.town(name="河西街道", villages=["河西一村"])
+    data = csv_bytes([HEADER, ["1", "乙", "男", "", "", "河西街道", "河西一村", "13800138001", ""]])
+    check = check_roster(parse_roster("r.csv", data), only_town_id=own.id)
+    (error,) = check.errors
+    assert "没有本镇街（城关镇）的行" in error.message
 
 
 @pytest.mark.parametrize(
@@ -343,7 +370,7 @@ def test_cli_exit_codes(runner, sample_towns, tmp_path):
     assert result.exit_code == 1
     assert cadre_count() == 0
 
-    result = runner.invoke(args=["import-cadres", path, "--only-valid"])
+    result = runner.invoke(args=["import-cadres", path, "--only-valid", "--create-villages"])
     assert result.exit_code == 0, result.output
     assert cadre_count() == 296
     result = runner.invoke(args=["import-cadres", path, "--only-valid"])

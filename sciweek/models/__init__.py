@@ -11,7 +11,7 @@ from .activities import (
     activity_departments,
 )
 from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult, scan_outcome
-from .places import Department, Town, Village
+from .places import Department, Town, TownAlias, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
     CheckIn,
@@ -43,6 +43,7 @@ __all__ = [
     "Department",
     "Role",
     "Town",
+    "TownAlias",
     "UTCDateTime",
     "User",
     "Village",
