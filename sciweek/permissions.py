@@ -36,11 +36,14 @@ COVERAGE_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
 ROSTER_ROLES = (Role.ADMIN, Role.COORDINATOR)
 # Who sets the towns' coverage targets.
 TARGET_ROLES = (Role.ADMIN,)
+# Who edits towns' names as rosters write them (aliases).
+PLACE_ROLES = (Role.ADMIN,)
 
 __all__ = [
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
+    "PLACE_ROLES",
     "ROSTER_ROLES",
     "STAFF_ROLES",
     "TARGET_ROLES",
@@ -168,6 +171,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "coverage": COVERAGE_ROLES,
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
+    "places": PLACE_ROLES,
     "choose_town": TARGET_ROLES,
 }
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
