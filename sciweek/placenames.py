@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 _SPACES = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
 # The office of a town stands for the town: 城关镇人民政府, 柳林街道办事处, 柳林街道办.
-OFFICE_SUFFIXES = ("人民政府", "街道办事处", "办事处", "街道办", "政府")
+OFFICE_SUFFIXES = ("人民政府", "办事处", "政府")
 # What a town's name is made of beside its proper part (城关 in 城关镇).
 TOWN_KIND_SUFFIXES = ("街道", "镇", "乡", "街")
 VILLAGE_KIND_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委会", "社区", "村", "居")
@@ -76,8 +76,9 @@ def _strip_suffix(text: str, suffixes: tuple[str, ...]) -> str:
 
 
 def without_office(text: str) -> str:
-    """城关镇人民政府 → 城关镇; 柳林街道办事处 → 柳林街道."""
-    return _strip_suffix(normalize_place(text), OFFICE_SUFFIXES)
+    """城关镇人民政府 → 城关镇; 柳林街道办事处 / 柳林街道办 → 柳林街道."""
+    text = _strip_suffix(normalize_place(text), OFFICE_SUFFIXES)
+    return text[:-1] if text.endswith("街道办") else text
 
 
 def town_core(text: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -83,15 +82,15 @@ def roster_template_workbook(towns: list[str]) -> bytes:
     """A blank roster (花名册) to fill in: the header the import reads, phone and ID number
     columns formatted as text (so Excel keeps 13800138000 and 11010519491231002X as
     typed), the town column limited to ``towns``, and a 说明 sheet with an example row."""
-    header = [_(h) for h in TEMPLATE_HEADER]
+    header = list(TEMPLATE_HEADER)
     workbook = Workbook()
     roster = workbook.active
     assert isinstance(roster, Worksheet)  # a new workbook holds one worksheet
-    roster.title = _("花名册")
+    roster.title = "花名册"
     roster.append(header)
     for cell in roster[1]:
         cell.font = Font(bold=True)
-    text_columns = {header.index(_("手机号码")) + 1, header.index(_("身份证号")) + 1}
+    text_columns = {header.index("手机号码") + 1, header.index("身份证号") + 1}
     for index in range(1, len(header) + 1):
         letter = get_column_letter(index)
         roster.column_dimensions[letter].width = 22 if index in text_columns else 12
@@ -100,23 +99,25 @@ def roster_template_workbook(towns: list[str]) -> bytes:
             for row in range(2, TEMPLATE_ROWS + 2):
                 roster.cell(row=row, column=index).number_format = "@"
     roster.freeze_panes = "A2"
-    _town_list(workbook, roster, towns, header.index(_("所属镇街")) + 1)
+    _town_list(workbook, roster, towns, header.index("所属镇街") + 1)
     _instructions(workbook, header)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
+# The names the import reads (roster.HEADER_ALIASES), in Chinese whatever the page's
+# language: they are data, not interface text.
 TEMPLATE_HEADER = (
-    _l("序号"),
-    _l("姓名"),
-    _l("性别"),
-    _l("出生年月"),
-    _l("职务"),
-    _l("所属镇街"),
-    _l("村/社区"),
-    _l("手机号码"),
-    _l("身份证号"),
+    "序号",
+    "姓名",
+    "性别",
+    "出生年月",
+    "职务",
+    "所属镇街",
+    "村/社区",
+    "手机号码",
+    "身份证号",
 )
 
 
@@ -166,16 +167,6 @@ def _instructions(workbook: Workbook, header: list[str]) -> None:
         sheet.append([line])
     sheet.append(header)
     sheet.append(
-        [
-            _("示例"),
-            _("张三"),
-            _("男"),
-            "1970.01",
-            _("村党组织书记"),
-            _("城关镇"),
-            _("城关一村"),
-            "13800138000",
-            "",
-        ]
+        ["示例", "张三", "男", "1970.01", "村党组织书记", "城关镇", "城关一村", "13800138000"]
     )
     sheet.column_dimensions["A"].width = 12

@@ -449,7 +449,7 @@ def _read_xlsx(data: bytes, limits: RosterLimits) -> tuple[list[SheetTable], lis
                 table = _sheet_table(workbook, sheet, limits, budget)
                 if getattr(sheet, "sheet_state", "visible") == "visible":
                     tables.append(table)
-                elif find_header(table) is not None:
+                elif find_header(table.rows) is not None:
                     notes.append(
                         Issue(
                             None,
@@ -857,15 +857,16 @@ def _looks_like_header(cells: list[Cell]) -> bool:
     return named >= 3
 
 
-def _fill_merges_in_header(table: SheetTable) -> None:
-    """Copy each merged cell's value over its range within the header search rows, so a
-    group name (联系方式 over 手机号码 / 办公电话) or a name merged over two header rows is
-    seen in every column and row it covers."""
-    head = table.rows[:HEADER_SEARCH_ROWS]
+def header_rows(table: SheetTable) -> list[tuple[int, list[Cell]]]:
+    """The first rows of a sheet, as the header is searched in: each merged cell's value
+    copied over its range, so a group name (联系方式 over 手机号码 / 办公电话) or a name
+    merged over two header rows is seen in every column and row it covers. The data rows
+    are left as they are (town cells merged down are filled with a warning later)."""
+    head = [(number, list(cells)) for number, cells in table.rows[:HEADER_SEARCH_ROWS]]
     if not head or not table.merged:
-        return
+        return head
     last = head[-1][0]
-    by_number = {number: cells for number, cells in head}
+    by_number = dict(head)
     for c1, r1, c2, r2 in table.merged:
         if r1 > last or r1 not in by_number or c1 > MAX_COLUMNS:
             continue
@@ -881,6 +882,7 @@ def _fill_merges_in_header(table: SheetTable) -> None:
                     cells.append(EMPTY)
                 if cells[column - 1].kind == "empty":
                     cells[column - 1] = top
+    return head
 
 
 def _is_example(cells: list[Cell]) -> bool:
@@ -1000,8 +1002,7 @@ def parse_roster(
     parsed = ParsedRoster(filename=filename, issues=notes)
     headers = []
     for table in tables:
-        _fill_merges_in_header(table)
-        header = find_header(table.rows)
+        header = find_header(header_rows(table))
         if header is None:
             if table.rows and len(tables) > 1:
                 parsed.issues.append(_no_header_note(table.name))
