@@ -99,8 +99,8 @@ def roster_template_workbook(towns: list[str]) -> bytes:
             for row in range(2, TEMPLATE_ROWS + 2):
                 roster.cell(row=row, column=index).number_format = "@"
     roster.freeze_panes = "A2"
-    _town_list(workbook, roster, towns, header.index("所属镇街") + 1)
     _instructions(workbook, header)
+    _town_list(workbook, roster, towns, header.index("所属镇街") + 1)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
