@@ -26,7 +26,7 @@ class Town(db.Model):
         return f"<Town {self.code} {self.name}>"
 
 
-class TownAlias(db.Model):
+class TownAlias(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
     """Another way rosters write a town (城关 for 城关镇), set by admins.
 
     Stored as compared (``placenames.normalize_place``); one alias names one town.

@@ -29,7 +29,7 @@ from flask_babel import gettext as _
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.datetime import from_excel
-from openpyxl.worksheet._reader import VALUE_TAG, WorkSheetParser, _cast_number
+from openpyxl.worksheet._reader import VALUE_TAG, WorkSheetParser
 
 from ..identity import IdentityError, mask_id_number, normalize_id_number, normalize_phone
 
@@ -301,17 +301,13 @@ class SheetTable:
 
 def row_ranges(numbers: list[int]) -> str:
     """5、8–10、14: row numbers as short ranges, for messages."""
-    parts: list[str] = []
-    ordered = sorted(set(numbers))
-    start = previous = None
-    for number in [*ordered, None]:
-        if start is not None and (number is None or number != previous + 1):
-            parts.append(str(start) if start == previous else f"{start}–{previous}")
-            start = None
-        if number is not None and start is None:
-            start = number
-        previous = number
-    return "、".join(parts)
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return "、".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 # --- reading files -------------------------------------------------------------------------
@@ -531,7 +527,13 @@ class _SheetParser(WorkSheetParser):
             return Cell(value, "text") if value.strip() else None
         if kind == "b":
             return Cell(str(bool(int(value))), "text")
-        number = _cast_number(value)
+        try:
+            number: int | float = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                return None
         if style_id in self.date_formats:
             try:
                 return Cell(from_excel(number, self.epoch), "date")
@@ -582,21 +584,22 @@ def _sheet_table(workbook, sheet, limits: RosterLimits, budget: _RowBudget) -> S
 def _hidden_rows(parser: WorkSheetParser, present: set[int]) -> dict[int, str]:
     """Rows with content that the sheet hides: by a filter (within the autofilter's range)
     or by hand."""
-    filtered = None
+    filtered: tuple[int, int] | None = None
     auto_filter = getattr(parser, "auto_filter", None)
     if auto_filter is not None and auto_filter.ref:
         try:
             _c1, first, _c2, last = range_boundaries(auto_filter.ref)
-            filtered = (first, last)
         except (TypeError, ValueError):
-            filtered = None
+            first = last = None
+        if first is not None:
+            filtered = (first, last or EXCEL_MAX_ROWS)
     hidden = {}
     for key, attributes in parser.row_dimensions.items():
         if str(attributes.get("hidden", "")).lower() not in ("1", "true"):
             continue
         number = int(key)
         if number in present:
-            in_filter = filtered is not None and filtered[0] < number <= (filtered[1] or number)
+            in_filter = filtered is not None and filtered[0] < number <= filtered[1]
             hidden[number] = "filtered" if in_filter else "hidden"
     return hidden
 
@@ -618,7 +621,7 @@ def _merged_ranges(parser: WorkSheetParser) -> list[tuple[int, int, int, int]]:
             c1, r1, c2, r2 = range_boundaries(cell.ref)
         except (TypeError, ValueError):
             continue
-        if None not in (c1, r1, c2, r2) and (c1, r1) != (c2, r2):
+        if c1 and r1 and c2 and r2 and (c1, r1) != (c2, r2):
             ranges.append((c1, r1, c2, r2))
     return ranges
 
