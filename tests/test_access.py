@@ -53,6 +53,8 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", f"/manage/activities/{activity.id}/checkers"),
         ("GET", "/manage/departments"),
         ("GET", "/manage/training/targets"),
+        ("GET", "/manage/training/town-aliases"),
+        ("POST", "/manage/training/town-aliases"),
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)

@@ -503,3 +503,25 @@ def test_the_web_upload_parses_outside_any_transaction(admin_client, monkeypatch
     response = upload(admin_client, workbook())
     assert response.status_code == 302
     assert seen == [False]
+
+
+def test_many_overlapping_merged_ranges_stay_cheap(app):
+    """A crafted sheet: 10,000 merged ranges over the whole header area."""
+    import time
+
+    merges = "".join('<mergeCell ref="A1:CV30"/>' for _ in range(10_000))
+    sheet = sheet_xml().replace(
+        b"</sheetData>", f'</sheetData><mergeCells count="10000">{merges}</mergeCells>'.encode()
+    )
+    started = time.perf_counter()
+    parse_roster("花名册.xlsx", workbook(sheet))  # what it reads of such a file is moot
+    assert time.perf_counter() - started < 10  # generous: a shared 2-core machine
+
+
+def test_too_many_merged_ranges_are_refused(app):
+    merges = "".join(f'<mergeCell ref="A{n}:B{n}"/>' for n in range(3, 10_005))
+    sheet = sheet_xml().replace(
+        b"</sheetData>", f"</sheetData><mergeCells>{merges}</mergeCells>".encode()
+    )
+    with pytest.raises(RosterFileError, match="合并单元格"):
+        parse_roster("花名册.xlsx", workbook(sheet))

@@ -636,3 +636,15 @@ def test_cli_json_report(runner, make, tmp_path):
     assert result.exit_code == 2
     (error,) = json.loads(result.stdout)["errors"]
     assert "不是有效的 .xlsx" in error["message"]
+
+
+def test_villages_sort_in_natural_order(make):
+    from sciweek.choices import village_choices
+    from sciweek.placenames import natural_sorted
+
+    names = ["十村", "二村", "一村", "十一村", "三村", "10组", "2组", "1组"]
+    assert natural_sorted(names) == ["1组", "一村", "2组", "二村", "三村", "10组", "十村", "十一村"]
+    make.town(name="城关镇", villages=["城关十村", "城关二村", "城关一村", "城关三村"])
+    assert [label.split(" · ")[1] for _id, label in village_choices()] == [
+        "城关一村", "城关二村", "城关三村", "城关十村",
+    ]  # fmt: skip

@@ -870,9 +870,15 @@ def header_rows(table: SheetTable) -> list[tuple[int, list[Cell]]]:
         return head
     last = head[-1][0]
     by_number = dict(head)
+    # Each cell of the head is filled once at most; overlapping ranges (a crafted file)
+    # cannot make this loop longer than a few times the head's size.
+    budget = 4 * HEADER_SEARCH_ROWS * MAX_COLUMNS
     for c1, r1, c2, r2 in table.merged:
         if r1 > last or r1 not in by_number or c1 > MAX_COLUMNS:
             continue
+        budget -= (min(r2, last) - r1 + 1) * (min(c2, MAX_COLUMNS) - c1 + 1)
+        if budget < 0:
+            break
         top = by_number[r1][c1 - 1] if c1 - 1 < len(by_number[r1]) else EMPTY
         if top.kind != "text":
             continue
