@@ -270,7 +270,7 @@ def test_a_full_sheet_dimension_does_not_widen_the_rows(app):
     """<dimension ref="A1:XFD1048576"> made every row 16,384 cells wide: now the used ones."""
     rows = [(1, HEADER)] + [(n, [*ROW[:7], f"138{n:08d}"]) for n in range(2, 52)]
     data = workbook(sheet_xml(rows, dimension="A1:XFD1048576"))
-    (sheet,), _notes = read_sheets("花名册.xlsx", data, RosterLimits())
+    (sheet,) = read_sheets("花名册.xlsx", data, RosterLimits())
     table = sheet.rows
     assert len(table) == 51
     assert max(len(cells) for _number, cells in table) == len(HEADER)
