@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import Town, Village
+from .placenames import natural_key
 
 
 def town_choices() -> list[tuple[int, str]]:
@@ -13,7 +14,6 @@ def town_choices() -> list[tuple[int, str]]:
 
 
 def village_choices() -> list[tuple[int, str]]:
-    rows = db.session.execute(
-        select(Village.id, Town.name, Village.name).join(Town).order_by(Town.code, Village.name)
-    )
-    return [(vid, f"{town} · {village}") for vid, town, village in rows]
+    rows = db.session.execute(select(Village.id, Town.code, Town.name, Village.name).join(Town))
+    ordered = sorted(rows, key=lambda r: (r.code, natural_key(r[3])))
+    return [(vid, f"{town} · {village}") for vid, _code, town, village in ordered]

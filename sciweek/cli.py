@@ -12,9 +12,11 @@ from .accounts.services import AccountError, create_user
 from .checkin import cli as checkin_cli
 from .demo import seed_demo
 from .extensions import db
-from .models import ROLE_VALUES, Town
+from .models import ROLE_VALUES, Town, TownAlias
+from .placenames import normalize_place
 from .registration.services import purge_expired_registrations
 from .training import cli as training_cli
+from .training.services import TrainingError, add_town_alias, remove_town_alias
 from .transactions import commits
 
 
@@ -80,6 +82,51 @@ def town_list():
     """List towns."""
     for town in db.session.scalars(select(Town).order_by(Town.code)):
         click.echo(f"{town.code}\t{town.name}\t{len(town.villages)} villages")
+
+
+@town_group.group("alias")
+def town_alias_group():
+    """Other ways rosters write a town's name (城关 for 城关镇)."""
+
+
+def _town_by_code(code: str) -> Town:
+    town = db.session.scalar(select(Town).where(Town.code == code.strip()))
+    if town is None:
+        raise click.ClickException(f"No town with code {code}.")
+    return town
+
+
+@town_alias_group.command("add")
+@click.argument("code")
+@click.argument("alias")
+@commits
+def town_alias_add(code, alias):
+    """Let rosters write ALIAS for the town with CODE."""
+    town = _town_by_code(code)
+    try:
+        entry = add_town_alias(town, alias)
+    except TrainingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Alias {entry.alias} now means {town.name} ({town.code}).")
+
+
+@town_alias_group.command("remove")
+@click.argument("alias")
+@commits
+def town_alias_remove(alias):
+    """Stop reading ALIAS as a town."""
+    entry = db.session.scalar(select(TownAlias).where(TownAlias.alias == normalize_place(alias)))
+    if entry is None:
+        raise click.ClickException(f"No alias {alias}.")
+    remove_town_alias(entry)
+    click.echo(f"Removed alias {entry.alias}.")
+
+
+@town_alias_group.command("list")
+def town_alias_list():
+    """List the aliases of every town."""
+    for town in db.session.scalars(select(Town).order_by(Town.code)):
+        click.echo(f"{town.code}\t{town.name}\t{'、'.join(a.alias for a in town.aliases)}")
 
 
 @click.command("seed-demo")

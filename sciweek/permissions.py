@@ -40,11 +40,14 @@ ROSTER_ROLES = (Role.ADMIN, Role.COORDINATOR)
 TARGET_ROLES = (Role.ADMIN,)
 # Who prints sessions' paper 签到表 (coordinators those of their town's trainings).
 SIGNIN_SHEET_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
+# Who edits towns' names as rosters write them (aliases).
+PLACE_ROLES = (Role.ADMIN,)
 
 __all__ = [
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
+    "PLACE_ROLES",
     "ROSTER_ROLES",
     "SIGNIN_SHEET_ROLES",
     "STAFF_ROLES",
@@ -195,6 +198,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "coverage": COVERAGE_ROLES,
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
+    "places": PLACE_ROLES,
     "choose_town": TARGET_ROLES,
     "signin_sheet": SIGNIN_SHEET_ROLES,
 }

@@ -58,6 +58,8 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         # The printed sheet: also coordinators, but only of trainings in their town.
         ("GET", f"/manage/sessions/{activity.sessions[0].id}/signin-sheet.pdf"),
         ("GET", f"/manage/activities/{activity.id}/sessions"),
+        ("GET", "/manage/training/town-aliases"),
+        ("POST", "/manage/training/town-aliases"),
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)

@@ -20,7 +20,7 @@ from defusedxml import DefusedXmlException
 
 from sciweek.extensions import db
 from sciweek.training import routes as training_routes
-from sciweek.training.roster import RosterFileError, RosterLimits, parse_roster, read_table
+from sciweek.training.roster import RosterFileError, RosterLimits, parse_roster, read_sheets
 
 from .roster_files import (
     HEADER,
@@ -270,7 +270,8 @@ def test_a_full_sheet_dimension_does_not_widen_the_rows(app):
     """<dimension ref="A1:XFD1048576"> made every row 16,384 cells wide: now the used ones."""
     rows = [(1, HEADER)] + [(n, [*ROW[:7], f"138{n:08d}"]) for n in range(2, 52)]
     data = workbook(sheet_xml(rows, dimension="A1:XFD1048576"))
-    table = read_table("花名册.xlsx", data, RosterLimits())
+    (sheet,) = read_sheets("花名册.xlsx", data, RosterLimits())
+    table = sheet.rows
     assert len(table) == 51
     assert max(len(cells) for _number, cells in table) == len(HEADER)
     assert len(parse_roster("花名册.xlsx", data).rows) == 50
@@ -502,3 +503,25 @@ def test_the_web_upload_parses_outside_any_transaction(admin_client, monkeypatch
     response = upload(admin_client, workbook())
     assert response.status_code == 302
     assert seen == [False]
+
+
+def test_many_overlapping_merged_ranges_stay_cheap(app):
+    """A crafted sheet: 10,000 merged ranges over the whole header area."""
+    import time
+
+    merges = "".join('<mergeCell ref="A1:CV30"/>' for _ in range(10_000))
+    sheet = sheet_xml().replace(
+        b"</sheetData>", f'</sheetData><mergeCells count="10000">{merges}</mergeCells>'.encode()
+    )
+    started = time.perf_counter()
+    parse_roster("花名册.xlsx", workbook(sheet))  # what it reads of such a file is moot
+    assert time.perf_counter() - started < 10  # generous: a shared 2-core machine
+
+
+def test_too_many_merged_ranges_are_refused(app):
+    merges = "".join(f'<mergeCell ref="A{n}:B{n}"/>' for n in range(3, 10_005))
+    sheet = sheet_xml().replace(
+        b"</sheetData>", f"</sheetData><mergeCells>{merges}</mergeCells>".encode()
+    )
+    with pytest.raises(RosterFileError, match="合并单元格"):
+        parse_roster("花名册.xlsx", workbook(sheet))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from sciweek import create_app
 from sciweek.extensions import db
-from sciweek.models import Cadre, CoverageTarget, Registration
+from sciweek.models import Cadre, CoverageTarget, Registration, Town, TownAlias, Village
 from sciweek.training.roster import RosterFileError, parse_roster
 
 from .training_helpers import attend, cadre, training
@@ -292,3 +292,174 @@ def test_xlsx_with_100000_rows_is_refused_with_a_message(tmp_path, monkeypatch):
     # (How long it takes is for benchmarks, not for a test.)
     with app.app_context(), pytest.raises(RosterFileError, match="超过"):
         parse_roster("big.xlsx", out.getvalue())
+
+
+# --- issue 13: the preview shows the report; villages confirmed; template; aliases -----------
+
+
+def xlsx_upload(sheets: dict[str, list[list]], name="roster.xlsx", hidden_rows=()):
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    for number in hidden_rows:
+        book.worksheets[0].row_dimensions[number].hidden = True
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_preview_shows_the_report_and_creates_only_confirmed_villages(
+    client, auth, make, runner, tmp_path
+):
+    import json
+
+    make.town(name="城关镇", code="chengguan", villages=["城关一村"])
+    make.town(name="河西街道", code="hexi", villages=["河西一村"])
+    data = xlsx_upload(
+        {
+            "城关镇": [
+                HEADER,
+                ["1", "甲", "男", "", "", "城关镇", "城关一村", "13900139101", ""],
+                ["2", "乙", "男", "", "", "城关镇", "城关1村", "13900139102", ""],
+                ["3", "丙", "男", "", "", "城关镇", "城关新村", "13900139103", ""],
+            ],
+            "河西街道": [HEADER, ["1", "丁", "男", "", "", "河西", "河西一村", "13900139104", ""]],
+        },
+        hidden_rows=(4,),
+    )
+    path = tmp_path / "roster.xlsx"
+    path.write_bytes(data)
+    cli = runner.invoke(args=["import-cadres", str(path), "--dry-run", "--format", "json"])
+    report = json.loads(cli.stdout)
+
+    auth.login(make.user("admin"))
+    preview_url = client.post(
+        "/manage/training/import", data={"file": (io.BytesIO(data), "roster.xlsx")}
+    ).headers["Location"]
+    html = client.get(preview_url).get_data(as_text=True)
+    # The same content as the JSON report.
+    assert "读取工作表：城关镇、河西街道" in html
+    assert f"读取数据行 {report['rows_read']} 行；可导入 {report['valid_people']} 人" in html
+    for kind in ("errors", "warnings", "skipped"):
+        for issue in report[kind]:
+            assert _escaped(issue["message"]) in html, issue
+    for village in report["new_villages"]:
+        assert f"<td>{village['town']}</td>" in html
+        assert village["village"] in html
+    assert "第 4 行（共 1 行）在表格中是隐藏的" in html
+    assert "是否为“河西街道”" in html
+    assert "是否为“城关一村”" in html
+
+    # Without confirmation no village is made and nothing is imported ...
+    response = client.post(preview_url, data={"active_from": "2026-01-01"})
+    assert response.status_code == 200
+    assert "未导入任何数据" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Cadre.id))) == 0
+    # ... with one village ticked and only the valid rows, that village and its row only.
+    town_id = db.session.scalar(select(Town.id).where(Town.name == "城关镇"))
+    response = client.post(
+        preview_url,
+        data={"active_from": "2026-01-01", "only_valid": "y", "villages": [f"{town_id}:城关新村"]},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    names = set(db.session.scalars(select(Cadre.name)))
+    assert names == {"甲", "丙"}
+    villages = set(db.session.scalars(select(Village.name)))
+    assert "城关新村" in villages
+    assert "城关1村" not in villages
+
+
+def _escaped(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))
+
+
+def test_upload_can_leave_hidden_rows_out(client, auth, make):
+    make.town(name="城关镇", code="chengguan", villages=["城关一村"])
+    rows = [HEADER] + [
+        [str(n), f"人{n}", "男", "", "", "城关镇", "城关一村", f"1390013920{n}", ""]
+        for n in range(1, 4)
+    ]
+    data = xlsx_upload({"花名册": rows}, hidden_rows=(3,))
+    auth.login(make.user("admin"))
+    response = client.post(
+        "/manage/training/import",
+        data={"file": (io.BytesIO(data), "r.xlsx"), "skip_hidden": "y"},
+    )
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "可导入 2 人" in html
+    assert "未导入" in html
+
+
+def test_blank_template_download(client, auth, make):
+    north = make.town(name="城关镇", code="chengguan")
+    make.town(name="河西街道", code="hexi")
+    auth.login(make.user("coordinator", town=north))
+    response = client.get("/manage/training/roster-template.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    book = load_workbook(io.BytesIO(response.data))
+    assert book.sheetnames[:2] == ["花名册", "说明"]
+    sheet = book["花名册"]
+    assert [c.value for c in sheet[1]] == HEADER
+    assert sheet["H2"].number_format == "@"
+    assert sheet["I2"].number_format == "@"
+    (validation,) = sheet.data_validations.dataValidation
+    assert validation.type == "list"
+    assert "F2:F1001" in str(validation.sqref)
+    lists = book[book.sheetnames[2]]
+    assert lists.sheet_state == "hidden"
+    assert [c.value for c in lists["A"]] == ["城关镇"]  # a coordinator's own town only
+    # Filled in and uploaded, it imports (the 说明 sheet's example row is not a cadre).
+    sheet["B2"], sheet["F2"], sheet["G2"], sheet["H2"] = "新人", "城关镇", "城关一村", "13900139301"
+    out = io.BytesIO()
+    book.save(out)
+    parsed = parse_roster("t.xlsx", out.getvalue())
+    assert [r.name for r in parsed.rows] == ["新人"]
+    assert parsed.rows[0].phone == "13900139301"
+    assert parsed.sheet_names == ["花名册"]
+
+
+def test_admin_edits_town_aliases(client, auth, make, runner):
+    north = make.town(name="城关镇", code="chengguan")
+    make.town(name="河西街道", code="hexi")
+    auth.login(make.user("admin"))
+    page = client.get("/manage/training/town-aliases")
+    assert page.status_code == 200
+    response = client.post(
+        "/manage/training/town-aliases", data={"town_id": north.id, "alias": " 城 关 "}
+    )
+    assert response.status_code == 302
+    (alias,) = db.session.scalars(select(TownAlias))
+    assert (alias.town_id, alias.alias) == (north.id, "城关")
+    # Another town's name, or an alias taken, is refused beside the field.
+    for taken in ("河西街道", "城关"):
+        response = client.post(
+            "/manage/training/town-aliases", data={"town_id": north.id, "alias": taken}
+        )
+        assert response.status_code == 200
+        assert "has-error" in response.get_data(as_text=True)
+    assert "城关" in client.get("/manage/training/town-aliases").get_data(as_text=True)
+    assert client.post(f"/manage/training/town-aliases/{alias.id}/remove").status_code == 302
+    assert db.session.scalar(select(func.count(TownAlias.id))) == 0
+
+    result = runner.invoke(args=["town", "alias", "add", "hexi", "河西"])
+    assert result.exit_code == 0, result.output
+    assert "河西" in runner.invoke(args=["town", "alias", "list"]).output
+    assert runner.invoke(args=["town", "alias", "add", "hexi", "河西"]).exit_code != 0
+    assert runner.invoke(args=["town", "alias", "remove", "河西"]).exit_code == 0
+    assert db.session.scalar(select(func.count(TownAlias.id))) == 0
+
+
+@pytest.mark.parametrize("role", ["organizer", "coordinator", "checker", "citizen"])
+def test_only_admins_edit_town_aliases(client, auth, make, role):
+    town = make.town(name="城关镇", code="chengguan")
+    auth.login(make.user(role, town=town) if role == "coordinator" else make.user(role))
+    assert client.get("/manage/training/town-aliases").status_code == 403
+    assert client.post("/manage/training/town-aliases/1/remove").status_code == 403
+    expected = 200 if role == "coordinator" else 403
+    assert client.get("/manage/training/roster-template.xlsx").status_code == expected

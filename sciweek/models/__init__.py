@@ -18,7 +18,7 @@ from .checkin import (
     ScanResult,
     scan_outcome,
 )
-from .places import Department, Town, Village
+from .places import Department, Town, TownAlias, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
     CheckIn,
@@ -51,6 +51,7 @@ __all__ = [
     "Department",
     "Role",
     "Town",
+    "TownAlias",
     "UTCDateTime",
     "User",
     "Village",

@@ -18,9 +18,27 @@ class Town(db.Model):
     villages: Mapped[list[Village]] = relationship(
         back_populates="town", order_by="Village.name", cascade="all, delete-orphan"
     )
+    aliases: Mapped[list[TownAlias]] = relationship(
+        back_populates="town", order_by="TownAlias.alias", cascade="all, delete-orphan"
+    )
 
     def __repr__(self) -> str:
         return f"<Town {self.code} {self.name}>"
+
+
+class TownAlias(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
+    """Another way rosters write a town (城关 for 城关镇), set by admins.
+
+    Stored as compared (``placenames.normalize_place``); one alias names one town.
+    """
+
+    __tablename__ = "town_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id", ondelete="CASCADE"), index=True)
+    alias: Mapped[str] = mapped_column(String(64), unique=True)
+
+    town: Mapped[Town] = relationship(back_populates="aliases")
 
 
 class Village(db.Model):

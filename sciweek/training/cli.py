@@ -18,7 +18,14 @@ from ..i18n import local_today
 from ..transactions import all_or_nothing, commits
 from .coverage import coverage_by_town, local_year_today
 from .roster import RosterFileError, RosterLimits, parse_roster
-from .services import RosterCheck, RosterImportError, check_roster, import_roster
+from .services import (
+    RosterCheck,
+    RosterImportError,
+    check_roster,
+    import_roster,
+    roster_report,
+    unreadable_report,
+)
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
@@ -29,17 +36,23 @@ def init_app(app: Flask) -> None:
 
 
 def format_report(check: RosterCheck) -> str:
-    """The preview report as plain text: problems by row and column, counts per town."""
-    lines = [
-        f"文件：{check.parsed.filename}（表头在第 {check.parsed.header_row} 行）",
+    """The preview report as plain text: sheets read, problems by sheet, row and column,
+    rows passed over, new villages, counts per town."""
+    report = roster_report(check)
+    lines = [f"文件：{check.parsed.filename}"]
+    if report["sheets"]:
+        lines.append(f"读取工作表：{'、'.join(report['sheets'])}")
+    lines.append(
+        f"读取数据行：{report['rows_read']}；可导入：{report['valid_people']} 人；"
         f"数据行：{check.row_count}，无误：{check.valid_row_count}，"
-        f"有错误：{check.row_count - check.valid_row_count}",
-    ]
-    labels = {"error": "错误", "warning": "提醒", "info": "说明"}
-    for issue in check.issues:
-        where = f"第 {issue.row} 行" if issue.row else "全表"
-        column = f" {issue.column}" if issue.column else ""
-        lines.append(f"[{labels[issue.level]}] {where}{column}：{issue.message}")
+        f"有错误：{check.row_count - check.valid_row_count}"
+    )
+    for key, label in (("errors", "错误"), ("warnings", "提醒"), ("skipped", "跳过")):
+        for issue in report[key]:
+            lines.append(f"[{label}] {_where(issue)}：{issue['message']}")
+    for village in report["new_villages"]:
+        rows = "、".join(str(r) for r in village["rows"])
+        lines.append(f"[新村/社区] {village['town']} {village['village']}（第 {rows} 行）")
     lines.append("各镇街：")
     for town, c in check.town_counts.items():
         lines.append(
@@ -50,10 +63,37 @@ def format_report(check: RosterCheck) -> str:
     return "\n".join(lines)
 
 
+def _where(issue: dict) -> str:
+    sheet = f"工作表“{issue['sheet']}” " if issue["sheet"] else ""
+    row = f"第 {issue['row']} 行" if issue["row"] else "全表"
+    column = f" {issue['column']}" if issue["column"] else ""
+    return f"{sheet}{row}{column}"
+
+
+def _echo_json(report: dict) -> None:
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
 @click.command("import-cadres")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
 @click.option("--only-valid", is_flag=True, help="Import the rows without errors, skip the rest.")
+@click.option(
+    "--create-villages",
+    is_flag=True,
+    help="Create the villages the file names that are not on the list yet (listed by a dry run).",
+)
+@click.option(
+    "--skip-hidden", is_flag=True, help="Leave out rows hidden in the sheet (by hand or a filter)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the report as one JSON object on standard output.",
+)
 @click.option(
     "--active-from",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -61,25 +101,38 @@ def format_report(check: RosterCheck) -> str:
 )
 @with_appcontext
 @commits
-def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_from):
-    """Import a cadre roster (.xlsx or .csv in UTF-8/GBK).
+def import_cadres_command(
+    file: Path,
+    dry_run: bool,
+    only_valid: bool,
+    create_villages: bool,
+    skip_hidden: bool,
+    fmt: str,
+    active_from,
+):
+    """Import a cadre roster (.xlsx; .csv or .txt in UTF-8, GBK or UTF-16).
 
-    Exit status: 0 imported or clean dry run, 1 validation errors, 2 unreadable file.
+    Exit status: 0 imported or clean dry run, 1 validation errors (or unconfirmed new
+    villages), 2 unreadable file.
     """
+    as_json = fmt == "json"
     limits = RosterLimits.from_config(current_app.config)
     try:
         with file.open("rb") as fh:
             data = fh.read(limits.max_file_bytes + 1)  # one byte more says "too big"
-    except OSError as exc:
-        click.echo(f"无法读取文件：{exc}", err=True)
-        sys.exit(EXIT_UNREADABLE)
-    try:
-        parsed = parse_roster(file.name, data, limits)
-    except RosterFileError as exc:
-        click.echo(f"无法导入：{exc}", err=True)
+        parsed = parse_roster(file.name, data, limits, include_hidden=not skip_hidden)
+    except (OSError, RosterFileError) as exc:
+        message = f"无法读取文件：{exc}" if isinstance(exc, OSError) else f"无法导入：{exc}"
+        if as_json:
+            _echo_json(unreadable_report(message))
+        else:
+            click.echo(message, err=True)
         sys.exit(EXIT_UNREADABLE)
     check = check_roster(parsed)
-    click.echo(format_report(check))
+    if as_json:
+        _echo_json(roster_report(check))
+    else:
+        click.echo(format_report(check))
     if dry_run:
         db.session.rollback()  # a dry run writes nothing, whatever the checks loaded
         sys.exit(EXIT_INVALID if check.has_errors else EXIT_OK)
@@ -92,9 +145,11 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
                 check,
                 active_from=active_from.date() if active_from else local_today(),
                 only_valid=only_valid,
+                new_villages=check.new_village_keys if create_villages else (),
             )
     except RosterImportError as exc:
-        click.echo(str(exc), err=True)
+        hint = "（新村/社区需加 --create-villages 确认新建）" if check.new_villages else ""
+        click.echo(f"{exc}{hint}", err=True)
         sys.exit(EXIT_INVALID)
     except IntegrityError:
         click.echo(
@@ -103,11 +158,12 @@ def import_cadres_command(file: Path, dry_run: bool, only_valid: bool, active_fr
         sys.exit(EXIT_INVALID)
     click.echo(
         f"已导入：新增 {result.created} 人，更新 {result.updated} 人，不变 {result.unchanged} 人，"
-        f"新建村/社区 {result.villages_created} 个，跳过错误行 {result.skipped_rows} 行，"
-        f"关联此前的报名 {result.linked_registrations} 条。"
+        f"新建村/社区 {result.villages_created} 个，跳过 {result.skipped_rows} 行，"
+        f"关联此前的报名 {result.linked_registrations} 条。",
+        err=as_json,
     )
     for refused in result.refused_links:
-        click.echo(f"[提醒] {refused.message}")
+        click.echo(f"[提醒] {refused.message}", err=as_json)
     sys.exit(EXIT_OK)
 
 

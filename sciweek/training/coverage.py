@@ -38,6 +38,7 @@ from ..models import (
     Village,
     utcnow,
 )
+from ..placenames import natural_key
 
 # Within this many percentage points below target a town is "close".
 CLOSE_MARGIN = Decimal("10")
@@ -311,8 +312,8 @@ def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
         .outerjoin(target, and_(target.town_id == Cadre.town_id, target.year == year))
         .where(Cadre.town_id == town_id, on_roster_in(year))
         .where(or_(per_cadre.c.cadre_id.is_(None), ~func.coalesce(trained, literal(False))))
-        .order_by(Village.name, Cadre.name, Cadre.id)
     )
+    rows = sorted(db.session.execute(stmt), key=lambda r: (natural_key(r.village), r.name, r.id))
     return [
         UntrainedCadre(
             cadre_id=row.id,
@@ -323,7 +324,7 @@ def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
             attendances=int(row.attendances),
             hours=Decimal(row.hours or 0),
         )
-        for row in db.session.execute(stmt)
+        for row in rows
     ]
 
 

@@ -11,9 +11,11 @@ from wtforms import (
     FormField,
     HiddenField,
     SelectField,
+    SelectMultipleField,
+    StringField,
 )
-from wtforms.validators import DataRequired, NumberRange, Optional
-from wtforms.widgets import HiddenInput
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 from ..forms import DecimalField, Form, IntegerField, SubForm
 from ..inputs import coerce_id
@@ -21,15 +23,24 @@ from ..inputs import coerce_id
 
 class RosterUploadForm(Form):
     file = FileField(
-        _l("花名册文件（.xlsx 或 .csv）"), validators=[FileRequired(_l("请选择文件。"))]
+        _l("花名册文件（.xlsx、.csv 或 .txt）"), validators=[FileRequired(_l("请选择文件。"))]
     )
+    skip_hidden = BooleanField(_l("不导入表格中隐藏的行和被筛选掉的行"))
 
 
 class ConfirmImportForm(Form):
     active_from = DateField(
         _l("新干部进入花名册的日期"), validators=[DataRequired(_l("请填写日期。"))]
     )
-    only_valid = BooleanField(_l("只导入无误的行，跳过有错误的行"))
+    # Values "town_id:village name", one per new village of the preview; checked = create.
+    villages = SelectMultipleField(
+        _l("确认新建的村/社区"),
+        validate_choice=False,
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+    )
+    all_villages = BooleanField(_l("新建上面列出的全部村/社区"))
+    only_valid = BooleanField(_l("只导入无误的行，跳过有错误的行（及未确认新建的村/社区的行）"))
 
 
 class LeaveForm(Form):
@@ -63,3 +74,11 @@ class TargetsForm(Form):
 class LinkAttendeeForm(Form):
     registration_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
     cadre_id = SelectField(_l("对应的干部"), coerce=coerce_id, validate_choice=True)
+
+
+class TownAliasForm(Form):
+    town_id = SelectField(_l("镇街"), coerce=coerce_id, validate_choice=True)
+    alias = StringField(
+        _l("别名（花名册中的写法，如“城关”）"),
+        validators=[DataRequired(_l("请填写别名。")), Length(max=64)],
+    )

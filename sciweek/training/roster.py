@@ -1,54 +1,67 @@
-"""Reading cadre rosters (花名册) from .xlsx and .csv files: pure functions, no database.
+"""Reading cadre rosters (花名册) from .xlsx, .csv and .txt files: pure functions, no database.
 
-A roster file becomes a :class:`ParsedRoster`: the header row found beneath any title rows,
-one :class:`RosterRow` per person row with phone and ID numbers normalised, and every
-problem as an :class:`Issue` carrying the spreadsheet row number and column. Whether towns
-exist and who is already on the roster is decided later, in ``services``.
+A roster file becomes a :class:`ParsedRoster`: every visible sheet with a roster header
+(found beneath any title rows, on one row or two), one :class:`RosterRow` per person row with
+phone and ID numbers normalised, and every problem as an :class:`Issue` carrying the sheet,
+the spreadsheet row number and the column. Files come as township offices make them: an
+instructions sheet with an example row, one sheet per town, hidden and filtered rows, merged
+and two-row headers, town cells merged down the column, formulas in optional columns, CSV
+with semicolons or as Excel's UTF-16 "Unicode 文本". Whether towns exist and who is already
+on the roster is decided later, in ``services``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
 import re
-import zipfile
-from collections.abc import Mapping
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
 
-import openpyxl
-from defusedxml import DefusedXmlException
 from flask import current_app
 from flask_babel import gettext as _
-from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._reader import WorkSheetParser
 
 from ..identity import IdentityError, mask_id_number, normalize_id_number, normalize_phone
+from .sheets import (
+    CONTROL_CHARACTERS,
+    EMPTY,
+    HEADER_SEARCH_ROWS,
+    MAX_COLUMNS,
+    Cell,
+    RosterFileError,
+    RosterLimits,
+    SheetTable,
+    read_sheets,
+    too_many_rows,
+)
 
-# openpyxl parses with defusedxml (no entities, no external resources) when it is installed
-# and OPENPYXL_DEFUSEDXML is not "False"; refuse to run with a parser open to XXE.
-if not openpyxl.DEFUSEDXML:
-    raise ImportError("openpyxl must parse with defusedxml: install it, unset OPENPYXL_DEFUSEDXML")
+__all__ = [
+    "Cell",
+    "Issue",
+    "ParsedRoster",
+    "RosterFileError",
+    "RosterLimits",
+    "RosterRow",
+    "RowKey",
+    "SheetRead",
+    "parse_roster",
+    "read_sheets",
+    "row_ranges",
+]
 
-log = logging.getLogger(__name__)
-
-HEADER_SEARCH_ROWS = 30
-MAX_COLUMNS = 100  # columns read from each row; a roster has about ten
-MAX_ZIP_ENTRIES = 1_000  # parts in one .xlsx; a workbook has a dozen or so
-RATIO_CHECKED_ABOVE = 2**20  # a part this small cannot be a bomb worth refusing
-EXCEL_MAX_ROWS = 1_048_576
 MAX_FILENAME_CHARS = 120
 
 FIELDS = ("seq", "name", "gender", "birth_month", "post", "town", "village", "phone", "id_number")
 REQUIRED_FIELDS = ("name", "town", "village", "phone")
+# Cells whose value decides who the person is and where: a formula there may be stale.
+KEY_FIELDS = ("name", "town", "village", "phone", "id_number")
+# Header names by field, the usual first. Brackets, spaces and notes such as （必填）are
+# ignored when matching (see ``header_field``).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "seq": ("序号", "编号"),
-    "name": ("姓名", "名字"),
+    "name": ("姓名", "名字", "干部姓名"),
     "gender": ("性别",),
     "birth_month": ("出生年月", "出生日期", "出生年月日"),
-    "post": ("职务", "现任职务", "职位", "担任职务"),
+    "post": ("职务", "现任职务", "职位", "担任职务", "现职务"),
     "town": (
         "所属镇街",
         "镇街",
@@ -57,86 +70,109 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "所属乡镇(街道)",
         "乡镇/街道",
         "镇/街",
+        "镇/街道",
         "乡镇街道",
         "所属乡镇",
         "乡镇",
         "所在镇街",
+        "所在乡镇",
+        "所在乡镇(街道)",
+        "所在街道",
+        "所属街道",
+        "所属街镇",
+        "街镇",
+        "乡镇名称",
+        "镇街名称",
+        "镇(乡、街道)",
+        "乡(镇、街道)",
+        "乡镇(街)",
+        "镇(街)",
     ),
     "village": (
         "村/社区",
         "村(社区)",
         "所属村(社区)",
         "所属村/社区",
+        "所在村(社区)",
+        "所在村/社区",
         "村社区",
         "村(居)",
         "村居",
+        "村/居",
+        "所在村居",
         "行政村",
         "所在村",
         "村",
+        "社区",
+        "村名",
+        "村(社区)名称",
+        "村居名称",
+        "村(居)委会",
+        "村(社区)委会",
     ),
-    "phone": ("手机号", "手机号码", "联系电话", "手机", "电话", "电话号码", "联系方式"),
-    "id_number": ("身份证号", "身份证号码", "公民身份号码", "身份证"),
+    # The first seven say "mobile"; the rest may hold a landline, so a column they name is
+    # taken only when no column says mobile.
+    "phone": (
+        "手机号",
+        "手机号码",
+        "手机",
+        "移动电话",
+        "联系电话(手机)",
+        "联系方式(手机)",
+        "电话(手机)",
+        "联系电话",
+        "电话",
+        "电话号码",
+        "联系方式",
+        "联系号码",
+    ),
+    "id_number": ("身份证号", "身份证号码", "公民身份号码", "身份证", "身份证件号码"),
 }
-_ALIAS_TO_FIELD = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+_MOBILE_ALIASES = 7
+# A column named so holds a landline: never the mobile column, whatever the group above says.
+LANDLINE_WORDS = ("办公", "固定", "座机", "固话", "宅电", "家庭电话", "单位电话", "传真")
+# An example row (张三 beneath the header of an instructions sheet) says so in one of its cells
+# (normalize_header has turned （）【】 into plain brackets and dropped a trailing colon.)
+_EXAMPLE_CELL = re.compile(
+    r"^(?:\(?(?:示例|样例|范例|举例)\)?.*|\(?例\)?[:：0-9一二三]*|.*\((?:示例|样例|范例|例)\))$"
+)
+_ALIAS_TO_FIELD: dict[str, tuple[str, int]] = {}
 _SCIENTIFIC = re.compile(r"^\d+(\.\d+)?[eE]\+?\d+$")
 _FLOAT_TEXT = re.compile(r"^(\d+)\.0+$")
 _SPACES = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
 _CJK_SPACED = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
-# C0 and C1 control characters except tab, line feed and carriage return (which are spaces
-# in a cell). PostgreSQL text cannot hold NUL; none of them belongs in a roster.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BRACKETED = re.compile(r"\([^()]*\)")
+_CONTROL = CONTROL_CHARACTERS
+
+RowKey = tuple[str, int]  # (sheet, row number): one row of the file
 
 
-class RosterFileError(ValueError):
-    """The file cannot be read as a roster at all; the message is for people."""
+def _register_aliases() -> None:
+    for name, aliases in HEADER_ALIASES.items():
+        for position, alias in enumerate(aliases):
+            weak = name == "phone" and position >= _MOBILE_ALIASES
+            _ALIAS_TO_FIELD[alias] = (name, 1 if weak else 2)
 
 
-@dataclass(frozen=True)
-class RosterLimits:
-    """Bounds on the work one roster file may cause, checked before and while parsing.
-
-    From the ``SCIWEEK_ROSTER_*`` settings (see README); the defaults suit a district
-    (up to ~2,500 cadres) with a wide margin.
-    """
-
-    max_file_bytes: int = 10 * 2**20
-    max_unzipped_bytes: int = 30 * 2**20  # all parts of an .xlsx, as declared in the zip
-    max_zip_ratio: int = 100  # uncompressed / compressed size of one part
-    max_rows: int = 20_000  # data rows with content
-    max_cell_chars: int = 1_000
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> RosterLimits:
-        return cls(
-            max_file_bytes=config["SCIWEEK_ROSTER_MAX_FILE_MB"] * 2**20,
-            max_unzipped_bytes=config["SCIWEEK_ROSTER_MAX_UNZIPPED_MB"] * 2**20,
-            max_zip_ratio=config["SCIWEEK_ROSTER_MAX_ZIP_RATIO"],
-            max_rows=config["SCIWEEK_ROSTER_MAX_ROWS"],
-            max_cell_chars=config["SCIWEEK_ROSTER_MAX_CELL_CHARS"],
-        )
-
-
-@dataclass
-class Cell:
-    """One spreadsheet cell as read: ``kind`` is text, number, formula, date or empty."""
-
-    value: object
-    kind: str
+_register_aliases()
 
 
 @dataclass
 class Issue:
-    """A problem (``error``), a doubt (``warning``) or a note (``info``) about one row."""
+    """A problem (``error``), a doubt (``warning``), a note (``info``) or rows passed over
+    (``skipped``), about one row (or the whole sheet when ``row`` is None)."""
 
     row: int | None
     column: str
     message: str
     level: str = "error"
+    sheet: str = ""
 
 
 @dataclass
 class RosterRow:
     row: int
+    sheet: str = ""
     name: str = ""
     gender: str = ""
     birth_month: str = ""
@@ -146,15 +182,53 @@ class RosterRow:
     phone: str | None = None
     id_number: str | None = None
     valid: bool = True
+    hidden: str = ""  # "hidden" or "filtered" when the row was not shown in the sheet
+
+    @property
+    def key(self) -> RowKey:
+        return (self.sheet, self.row)
+
+
+@dataclass
+class SheetRead:
+    """One sheet the roster was read from: where its header is and what it maps."""
+
+    name: str
+    header_row: int
+    columns: dict[str, str]  # field -> "H（手机号码）"
+    rows_read: int = 0  # data rows with content beneath the header, examples included
 
 
 @dataclass
 class ParsedRoster:
     filename: str
-    header_row: int
-    columns: dict[str, str]  # field -> "H（手机号码）"
+    sheets: list[SheetRead] = field(default_factory=list)
     rows: list[RosterRow] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def header_row(self) -> int:
+        return self.sheets[0].header_row if self.sheets else 0
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """The first sheet's columns (the same in every sheet of a tidy workbook)."""
+        return self.sheets[0].columns if self.sheets else {}
+
+    def columns_of(self, sheet: str) -> dict[str, str]:
+        for read in self.sheets:
+            if read.name == sheet:
+                return read.columns
+        return self.columns
+
+    @property
+    def sheet_names(self) -> list[str]:
+        """The sheets read (none for a CSV file)."""
+        return [s.name for s in self.sheets if s.name]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self.sheets)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,312 +237,173 @@ class ParsedRoster:
     def from_dict(cls, data: dict) -> ParsedRoster:
         return cls(
             filename=data["filename"],
-            header_row=data["header_row"],
-            columns=data["columns"],
+            sheets=[SheetRead(**s) for s in data["sheets"]],
             rows=[RosterRow(**r) for r in data["rows"]],
             issues=[Issue(**i) for i in data["issues"]],
         )
 
 
-# --- reading files -------------------------------------------------------------------------
-
-
-def _megabytes(size: int) -> int:
-    return -(-size // 2**20)
-
-
-def read_table(filename: str, data: bytes, limits: RosterLimits) -> list[tuple[int, list[Cell]]]:
-    """Rows of cells with their 1-based spreadsheet row numbers, from .xlsx or .csv bytes.
-
-    Only rows with content are returned. Raises RosterFileError when the file is not a
-    readable table or breaks one of ``limits``.
-    """
-    if not data:
-        raise RosterFileError(_("文件是空的。"))
-    if len(data) > limits.max_file_bytes:
-        raise RosterFileError(
-            _(
-                "文件太大（上限 %(mb)s MB），请按镇街拆分后分别导入。",
-                mb=_megabytes(limits.max_file_bytes),
-            )
-        )
-    lower = filename.lower()
-    if lower.endswith(".xls") or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise RosterFileError(_("不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 后再导入。"))
-    if data[:4] == b"PK\x03\x04":
-        if not lower.endswith((".xlsx", ".xlsm")):
-            raise RosterFileError(_("只支持 .xlsx 和 .csv 文件。"))
-        return _read_xlsx(data, limits)
-    if lower.endswith((".xlsx", ".xlsm")):
-        raise RosterFileError(_("文件不是有效的 .xlsx 表格（可能已损坏或只是改了扩展名）。"))
-    if lower.endswith((".csv", ".txt")):
-        return _read_csv(data, limits)
-    raise RosterFileError(_("只支持 .xlsx 和 .csv 文件。"))
-
-
-def _too_many_rows(limits: RosterLimits) -> RosterFileError:
-    return RosterFileError(
-        _(
-            "表格超过 %(n)s 行，不像一份镇街花名册；请检查是否选错了文件，或拆分后导入。",
-            n=limits.max_rows,
-        )
-    )
-
-
-def _cell_too_long(row: int, column: int, length: int, limits: RosterLimits) -> RosterFileError:
-    return RosterFileError(
-        _(
-            "第 %(row)s 行 %(column)s 列的单元格有 %(n)s 个字符，超过上限 %(limit)s 个字符，"
-            "未读取；请检查是否选错了文件。",
-            row=row,
-            column=get_column_letter(column),
-            n=length,
-            limit=limits.max_cell_chars,
-        )
-    )
-
-
-def _beyond_excel(rows: int) -> RosterFileError:
-    return RosterFileError(
-        _(
-            "表格有第 %(rows)s 行，超出了 Excel 的上限（%(limit)s 行）：文件已损坏或是特意构造的，"
-            "未读取。",
-            rows=rows,
-            limit=EXCEL_MAX_ROWS,
-        )
-    )
-
-
-def _damaged() -> RosterFileError:
-    return RosterFileError(_("无法读取这个 .xlsx 文件（可能已损坏或设置了密码）。"))
-
-
-def _check_archive(entries: list[zipfile.ZipInfo], limits: RosterLimits) -> None:
-    """Refuse a zip whose parts would inflate beyond the limits, before anything is inflated.
-
-    The sizes are those the zip declares; zipfile never returns more than the declared size
-    of a part (it stops there and reports a CRC error), so they bound the real work.
-    """
-    if len(entries) > MAX_ZIP_ENTRIES:
-        raise _damaged()
-    total = sum(entry.file_size for entry in entries)
-    if total > limits.max_unzipped_bytes:
-        raise RosterFileError(
-            _(
-                "表格解压后有 %(size)s MB，超过上限 %(limit)s MB，未读取；"
-                "请删除多余的工作表、图片和空行，或按镇街拆分后分别导入。",
-                size=_megabytes(total),
-                limit=_megabytes(limits.max_unzipped_bytes),
-            )
-        )
-    for entry in entries:
-        ratio = entry.file_size / max(entry.compress_size, 1)
-        if entry.file_size > RATIO_CHECKED_ABOVE and ratio > limits.max_zip_ratio:
-            raise RosterFileError(
-                _(
-                    "表格中的 %(part)s 压缩比异常（%(ratio)s 倍，上限 %(limit)s 倍），"
-                    "可能是特意构造的文件，未读取；请在 Excel 中打开后另存为 .xlsx 再导入。",
-                    part=entry.filename[:80],
-                    ratio=int(ratio),
-                    limit=limits.max_zip_ratio,
-                )
-            )
-
-
-def _read_xlsx(data: bytes, limits: RosterLimits) -> list[tuple[int, list[Cell]]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            _check_archive(archive.infolist(), limits)
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-        try:
-            sheets = [
-                ws
-                for ws in workbook.worksheets
-                if getattr(ws, "sheet_state", "visible") == "visible"
-            ]
-            first = None
-            for sheet in sheets or workbook.worksheets:
-                table = _sheet_rows(workbook, sheet, limits)
-                if find_header(table) is not None:
-                    return table
-                if first is None:
-                    first = table
-            # No sheet has a header: return the first so the caller says so.
-            return first or []
-        finally:
-            workbook.close()
-    except RosterFileError:
-        raise
-    except Exception as exc:
-        # A damaged workbook fails anywhere in zipfile, zlib, the XML parser or openpyxl,
-        # with many kinds of exception (BadZipFile, zlib.error, ParseError, KeyError, ...),
-        # which openpyxl often wraps in a ValueError.
-        unsafe = _in_chain(exc, DefusedXmlException)
-        if unsafe is not None:
-            raise RosterFileError(
-                _(
-                    "表格中含有不安全的 XML 内容（实体声明），已拒绝读取；"
-                    "请在 Excel 中打开后另存为 .xlsx 再导入。"
-                )
-            ) from unsafe
-        log.info("unreadable roster workbook: %r", exc)
-        raise _damaged() from exc
-
-
-def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """``exc`` or the exception it was raised from (or during) that is a ``kind``."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _sheet_rows(workbook, sheet, limits: RosterLimits) -> list[tuple[int, list[Cell]]]:
-    """The rows with content of one sheet, as present in its XML.
-
-    openpyxl's read-only ``iter_rows`` makes up an empty row for every row number missing
-    before a row present and widens rows to the declared ``<dimension>``: a 2 KB file with
-    one cell at row 40,000,000 kept a worker busy for 30 s. Its own sheet parser yields only
-    the rows and cells present, so the work follows the size of the XML, which is bounded.
-    (These are openpyxl internals; pyproject.toml pins openpyxl 3.1.)
-    """
-    if (sheet.max_row or 0) > EXCEL_MAX_ROWS:
-        raise _beyond_excel(sheet.max_row)
-    table = []
-    with sheet._get_source() as source:
-        parser = WorkSheetParser(
-            source,
-            sheet._shared_strings,
-            data_only=False,
-            epoch=workbook.epoch,
-            date_formats=workbook._date_formats,
-            timedelta_formats=workbook._timedelta_formats,
-        )
-        for number, cells in parser.parse():
-            if number > EXCEL_MAX_ROWS:
-                raise _beyond_excel(number)
-            row = _xlsx_row(number, cells, limits)
-            if row:
-                table.append((number, row))
-                if len(table) > limits.max_rows + HEADER_SEARCH_ROWS:
-                    raise _too_many_rows(limits)
-    return table
-
-
-def _xlsx_row(number: int, cells: list[dict], limits: RosterLimits) -> list[Cell]:
-    """Cells by column (empty list for a row without content), columns past MAX_COLUMNS dropped."""
-    found: dict[int, Cell] = {}
-    for raw in cells:
-        column = raw["column"]
-        if column > MAX_COLUMNS:
-            continue
-        cell = _xlsx_cell(raw["value"], raw["data_type"])
-        if cell.kind == "empty":
-            continue
-        if isinstance(cell.value, str) and len(cell.value) > limits.max_cell_chars:
-            raise _cell_too_long(number, column, len(cell.value), limits)
-        found[column] = cell
-    if not found:
-        return []
-    return [found.get(column, Cell(None, "empty")) for column in range(1, max(found) + 1)]
-
-
-def _xlsx_cell(value: object, data_type: str | None) -> Cell:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return Cell(None, "empty")
-    if data_type == "f" or (isinstance(value, str) and value.startswith("=")):
-        return Cell(str(value), "formula")
-    if isinstance(value, bool):
-        return Cell(str(value), "text")
-    if isinstance(value, int | float):
-        return Cell(value, "number")
-    if isinstance(value, datetime | date):
-        return Cell(value, "date")
-    return Cell(str(value), "text")
-
-
-def _read_csv(data: bytes, limits: RosterLimits) -> list[tuple[int, list[Cell]]]:
-    sample = data[:4096]
-    if sample.count(b"\x00") * 100 > len(sample):
-        # NUL bytes everywhere: a binary file or UTF-16 text. A stray NUL in a cell is
-        # reported on its cell instead.
-        raise RosterFileError(_("文件不是文本格式的 CSV（可能选错了文件）。"))
-    text = None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        raise RosterFileError(_("无法识别 CSV 文件的编码，请另存为 UTF-8 或 GBK 编码。"))
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
-    # The csv module refuses fields over 131,072 characters with an English message; let
-    # it read any field the file can hold, and say in Chinese which cell is too long.
-    csv.field_size_limit(max(csv.field_size_limit(), limits.max_file_bytes))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    table = []
-    try:
-        start = 1
-        for values in reader:
-            values = values[:MAX_COLUMNS]
-            if any(not value.isspace() for value in values if value):
-                table.append((start, _csv_row(start, values, limits)))
-                if len(table) > limits.max_rows + HEADER_SEARCH_ROWS:
-                    raise _too_many_rows(limits)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise RosterFileError(_("CSV 文件格式有误：%(error)s", error=str(exc))) from exc
-    return table
-
-
-def _csv_row(number: int, values: list[str], limits: RosterLimits) -> list[Cell]:
-    cells = []
-    for column, value in enumerate(values, start=1):
-        value = value.strip()
-        if len(value) > limits.max_cell_chars:
-            raise _cell_too_long(number, column, len(value), limits)
-        if not value:
-            cells.append(Cell(None, "empty"))
-        elif value.startswith("="):
-            cells.append(Cell(value, "formula"))
+def row_ranges(numbers: list[int]) -> str:
+    """5、8–10、14: row numbers as short ranges, for messages."""
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
         else:
-            cells.append(Cell(value, "text"))
-    return cells
+            runs.append([number, number])
+    return "、".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 # --- header --------------------------------------------------------------------------------
+
+_IGNORED = ("", 0)  # a column the header names as no roster field (a landline)
 
 
 def normalize_header(value: object) -> str:
     text = _SPACES.sub("", str(value or ""))
     text = text.replace("（", "(").replace("）", ")").replace("／", "/").replace("＊", "*")
+    text = text.replace("【", "(").replace("】", ")")
     return text.strip("*:：")
 
 
-def _header_map(cells: list[Cell]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for index, cell in enumerate(cells):
-        if cell.kind != "text":
-            continue
-        name = _ALIAS_TO_FIELD.get(normalize_header(cell.value))
-        if name and name not in found:
-            found[name] = index
-    return found
+def header_field(value: object) -> tuple[str, int] | None:
+    """(field, strength) that a header cell names, ``_IGNORED`` for a landline column, or
+    None. Notes in brackets (（必填）, （11位）) are ignored; a mobile-only name is stronger
+    than 联系电话, which may hold a landline."""
+    label = normalize_header(value)
+    if not label:
+        return None
+    if any(word in label for word in LANDLINE_WORDS) and "手机" not in label:
+        return _IGNORED
+    hit = _ALIAS_TO_FIELD.get(label)
+    if hit is None:
+        bare = _BRACKETED.sub("", label).strip("*:：")
+        hit = _ALIAS_TO_FIELD.get(bare)
+        if hit is not None and hit[0] == "phone" and "手机" in label:
+            hit = ("phone", 2)
+    return hit
 
 
-def find_header(table: list[tuple[int, list[Cell]]]) -> tuple[int, dict[str, int]] | None:
-    """The first row (within the first rows) naming at least a name and a phone column."""
-    for position, (_number, cells) in enumerate(table[:HEADER_SEARCH_ROWS]):
-        mapping = _header_map(cells)
-        if "name" in mapping and "phone" in mapping and ("town" in mapping or "village" in mapping):
-            return position, mapping
+@dataclass
+class Header:
+    """Where a sheet's header is (one row or two) and the column of each field."""
+
+    position: int  # index in the table of the header's last row
+    number: int  # its spreadsheet row number
+    mapping: dict[str, int]  # field -> column index (0-based)
+    labels: dict[int, str]  # column index -> the header text shown in messages
+
+
+def _text_of(cells: list[Cell], index: int) -> str:
+    if index < len(cells) and cells[index].kind == "text":
+        return normalize_header(cells[index].value)
+    return ""
+
+
+def _header_from(rows: list[list[Cell]]) -> Header:
+    """The mapping of a header made of ``rows`` (the lower row's names win over a group
+    name merged above them: 手机号码 and 办公电话 under 联系方式)."""
+    width = max(len(cells) for cells in rows)
+    best: dict[str, tuple[int, int]] = {}  # field -> (score, -index)
+    labels: dict[int, str] = {}
+    for index in range(width):
+        for depth, cells in enumerate(reversed(rows)):
+            text = _text_of(cells, index)
+            hit = header_field(text)
+            if hit is None:
+                continue
+            labels[index] = text
+            name, strength = hit
+            if name:
+                score = (strength + 10 * (len(rows) - depth), -index)
+                if name not in best or score > best[name]:
+                    best[name] = score
+            break
+    mapping = {name: -score[1] for name, score in best.items()}
+    return Header(position=0, number=0, mapping=mapping, labels=labels)
+
+
+def _is_lower_header(upper: list[Cell], lower: list[Cell]) -> bool:
+    """Whether ``lower`` is the second row of a two-row header under ``upper``: it names
+    fields in cells that are not a copy of the cell above (a vertical merge)."""
+    for index in range(len(lower)):
+        text = _text_of(lower, index)
+        if text and text != _text_of(upper, index) and header_field(text) is not None:
+            return True
+    return False
+
+
+def _usable(mapping: dict[str, int]) -> bool:
+    return "name" in mapping and "phone" in mapping and ("town" in mapping or "village" in mapping)
+
+
+def find_header(table: list[tuple[int, list[Cell]]]) -> Header | None:
+    """The first row (within the first rows) naming at least a name, a phone and a town or
+    village column; with the row beneath it when the two make a two-row header."""
+    rows = table[:HEADER_SEARCH_ROWS]
+    for position, (number, cells) in enumerate(rows):
+        header_rows = [cells]
+        if position + 1 < len(table):
+            below_number, below = table[position + 1]
+            if below_number == number + 1 and _is_lower_header(cells, below):
+                header_rows.append(below)
+        header = _header_from(header_rows)
+        if _usable(header.mapping):
+            header.position = position + len(header_rows) - 1
+            header.number = table[header.position][0]
+            return header
     return None
+
+
+def _looks_like_header(cells: list[Cell]) -> bool:
+    """A header repeated on a printed page (or its second row): three cells name fields."""
+    named = 0
+    for cell in cells:
+        if cell.kind == "text" and header_field(cell.value) is not None:
+            named += 1
+    return named >= 3
+
+
+def header_rows(table: SheetTable) -> list[tuple[int, list[Cell]]]:
+    """The first rows of a sheet, as the header is searched in: each merged cell's value
+    copied over its range, so a group name (联系方式 over 手机号码 / 办公电话) or a name
+    merged over two header rows is seen in every column and row it covers. The data rows
+    are left as they are (town cells merged down are filled with a warning later)."""
+    head = [(number, list(cells)) for number, cells in table.rows[:HEADER_SEARCH_ROWS]]
+    if not head or not table.merged:
+        return head
+    last = head[-1][0]
+    by_number = dict(head)
+    # Each cell of the head is filled once at most; overlapping ranges (a crafted file)
+    # cannot make this loop longer than a few times the head's size.
+    budget = 4 * HEADER_SEARCH_ROWS * MAX_COLUMNS
+    for c1, r1, c2, r2 in table.merged:
+        if r1 > last or r1 not in by_number or c1 > MAX_COLUMNS:
+            continue
+        budget -= (min(r2, last) - r1 + 1) * (min(c2, MAX_COLUMNS) - c1 + 1)
+        if budget < 0:
+            break
+        top = by_number[r1][c1 - 1] if c1 - 1 < len(by_number[r1]) else EMPTY
+        if top.kind != "text":
+            continue
+        for number in range(r1, min(r2, last) + 1):
+            cells = by_number.get(number)
+            if cells is None:
+                continue
+            for column in range(c1, min(c2, MAX_COLUMNS) + 1):
+                while len(cells) < column:
+                    cells.append(EMPTY)
+                if cells[column - 1].kind == "empty":
+                    cells[column - 1] = top
+    return head
+
+
+def _is_example(cells: list[Cell]) -> bool:
+    """A row marked as an example (示例, 样例, 例 in the 序号 column, 张三（示例）)."""
+    return any(
+        cell.kind == "text" and _EXAMPLE_CELL.match(normalize_header(cell.value)) is not None
+        for cell in cells
+    )
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -560,43 +495,65 @@ def _read_id_number(cell: Cell) -> tuple[str | None, str | None]:
         return None, _("%(error)s（表中为：%(value)s）", error=str(exc), value=shown)
 
 
-def parse_roster(filename: str, data: bytes, limits: RosterLimits | None = None) -> ParsedRoster:
+def parse_roster(
+    filename: str,
+    data: bytes,
+    limits: RosterLimits | None = None,
+    *,
+    include_hidden: bool = True,
+) -> ParsedRoster:
     """Read a roster file; raise RosterFileError when it is not a readable roster at all.
 
-    ``limits`` default to the application's ``SCIWEEK_ROSTER_*`` settings.
+    Every visible sheet with a roster header is read; sheets without one are named in a
+    note. Rows hidden in the sheet (by hand or by a filter) are read with a warning, or
+    passed over with a note when ``include_hidden`` is False. ``limits`` default to the
+    application's ``SCIWEEK_ROSTER_*`` settings.
     """
     limits = limits or RosterLimits.from_config(current_app.config)
     filename = _clean_filename(filename)
-    table = read_table(filename, data, limits)
-    header = find_header(table)
-    if header is None:
+    tables = read_sheets(filename, data, limits)
+    parsed = ParsedRoster(filename=filename)
+    headers = []
+    for table in tables:
+        header = find_header(header_rows(table))
+        if table.hidden:
+            if header is not None:
+                parsed.issues.append(_hidden_sheet_note(table.name))
+        elif header is not None:
+            headers.append((table, header))
+        elif table.rows and len(tables) > 1:
+            parsed.issues.append(_no_header_note(table.name))
+    if not headers:
         raise RosterFileError(
             _(
                 "找不到表头：前 %(n)s 行中没有同时包含“姓名”“手机号”和“所属镇街”或“村/社区”的行。",
                 n=HEADER_SEARCH_ROWS,
             )
         )
-    position, mapping = header
-    if len(table) - position - 1 > limits.max_rows:
-        raise _too_many_rows(limits)
-    header_number, header_cells = table[position]
-    missing = [f for f in REQUIRED_FIELDS if f not in mapping]
-    if missing:
-        names = "、".join(HEADER_ALIASES[f][0] for f in missing)
-        raise RosterFileError(_("表头缺少必需的列：%(names)s。", names=names))
-    labels = {
-        name: _column_label(index, normalize_header(header_cells[index].value))
-        for name, index in mapping.items()
-    }
-    parsed = ParsedRoster(filename=filename, header_row=header_number, columns=labels)
-    header_texts = [normalize_header(c.value) for c in header_cells]
-    for number, cells in table[position + 1 :]:
-        if [normalize_header(c.value) for c in cells[: len(header_texts)]] == header_texts:
-            continue  # the header repeated on a printed page
-        _parse_row(parsed, number, cells, mapping)
+    for table, header in headers:
+        _SheetReader(parsed, table, header, include_hidden=include_hidden).read()
+    if len(parsed.rows) > limits.max_rows:
+        raise too_many_rows(limits)
     if not parsed.rows:
         parsed.issues.append(Issue(None, "", _("表头下面没有任何干部数据。")))
     return parsed
+
+
+def _hidden_sheet_note(sheet: str) -> Issue:
+    return Issue(None, "", _("工作表“%(sheet)s”是隐藏的，未读取。", sheet=sheet), "skipped", sheet)
+
+
+def _no_header_note(sheet: str) -> Issue:
+    return Issue(
+        None,
+        "",
+        _(
+            "工作表“%(sheet)s”中没有花名册表头（姓名、手机号、镇街或村/社区），未读取。",
+            sheet=sheet,
+        ),
+        "skipped",
+        sheet,
+    )
 
 
 def _clean_filename(filename: str) -> str:
@@ -615,53 +572,278 @@ def _excerpt(text: str, length: int = 30) -> str:
     return text if len(text) <= length else text[:length] + "…"
 
 
-def _parse_row(parsed: ParsedRoster, number: int, cells: list[Cell], mapping: dict[str, int]):
-    """Read one data row into ``parsed`` with its issues; a row empty in every key column
-    (a note or total line beneath the table) is passed over."""
-    reader = _RowReader(parsed.columns, number, cells, mapping)
-    if reader.is_blank():
-        return
-    reader.refuse_unreadable_cells()
-    parsed.rows.append(reader.read())
-    parsed.issues.extend(reader.issues)
+class _SheetReader:
+    """The data rows of one sheet beneath its header, into ``parsed``.
+
+    Notes that concern many rows (examples, hidden rows, formulas, merged town cells) are
+    gathered into one issue each, naming the rows.
+    """
+
+    def __init__(
+        self, parsed: ParsedRoster, table: SheetTable, header: Header, *, include_hidden: bool
+    ):
+        self.parsed = parsed
+        self.table = table
+        self.header = header
+        self.include_hidden = include_hidden
+        self.sheet = table.name
+        self.mapping = dict(header.mapping)
+        self.columns = {
+            name: _column_label(index, header.labels.get(index, ""))
+            for name, index in self.mapping.items()
+        }
+        self.read_info = SheetRead(name=self.sheet, header_row=header.number, columns=self.columns)
+        self.issues: list[Issue] = []
+        self.examples: list[int] = []
+        self.hidden: dict[str, list[int]] = {"hidden": [], "filtered": []}
+        self.formulas: dict[tuple[str, bool], list[int]] = {}
+        self.town_from_sheet = ""
+
+    def read(self) -> None:
+        self._missing_columns()
+        found: list[RosterRow] = []
+        for number, cells in self._data_rows():
+            row = self._row(number, cells)
+            if row is not None:
+                found.append(row)
+        if not found and self.sheet:
+            self._nothing_read()
+            return
+        self._summaries()
+        self.parsed.sheets.append(self.read_info)
+        self.parsed.rows.extend(found)
+        self.parsed.issues.extend(self.issues)
+
+    def _missing_columns(self) -> None:
+        """A required column missing stops the file; a sheet named after a town may go
+        without a town column (one sheet per town)."""
+        if "town" not in self.mapping and "village" in self.mapping and self.sheet:
+            self.town_from_sheet = self.sheet.strip()
+            self.note(
+                None,
+                "",
+                _(
+                    "工作表“%(sheet)s”没有镇街列，按工作表名称“%(sheet)s”作为每一行的镇街。",
+                    sheet=self.sheet,
+                ),
+                "warning",
+            )
+        missing = [
+            f
+            for f in REQUIRED_FIELDS
+            if f not in self.mapping and not (f == "town" and self.town_from_sheet)
+        ]
+        if missing:
+            names = "、".join(HEADER_ALIASES[f][0] for f in missing)
+            if self.sheet:
+                raise RosterFileError(
+                    _(
+                        "工作表“%(sheet)s”的表头缺少必需的列：%(names)s。",
+                        sheet=self.sheet,
+                        names=names,
+                    )
+                )
+            raise RosterFileError(_("表头缺少必需的列：%(names)s。", names=names))
+
+    def note(self, row: int | None, column: str, message: str, level: str) -> None:
+        self.issues.append(Issue(row, column, message, level, self.sheet))
+
+    def _data_rows(self) -> list[tuple[int, list[Cell]]]:
+        rows = self.table.rows[self.header.position + 1 :]
+        for name in ("town", "village"):
+            if name in self.mapping:
+                self._fill_down(rows, name)
+        return rows
+
+    def _fill_down(self, rows: list[tuple[int, list[Cell]]], name: str) -> None:
+        """Town (or village) cells merged down the column: the value in every row of the
+        range, with a warning naming the rows."""
+        column = self.mapping[name] + 1
+        spans = sorted(
+            (r1, r2)
+            for c1, r1, c2, r2 in self.table.merged
+            if c1 <= column <= c2 and r2 > r1 and r1 > self.header.number
+        )
+        if not spans:
+            return
+        starts = [r1 for r1, _r2 in spans]
+        by_number = {number: cells for number, cells in rows}
+        filled: dict[tuple[int, int], list[int]] = {}
+        for number, cells in rows:
+            at = bisect_right(starts, number) - 1
+            if at < 0:
+                continue
+            r1, r2 = spans[at]
+            if not (r1 < number <= r2) or r1 not in by_number:
+                continue
+            top = by_number[r1][column - 1] if column - 1 < len(by_number[r1]) else EMPTY
+            while len(cells) < column:
+                cells.append(EMPTY)
+            if top.kind != "empty" and cells[column - 1].kind == "empty":
+                cells[column - 1] = top
+                filled.setdefault((r1, r2), []).append(number)
+        what = _("镇街") if name == "town" else _("村/社区")
+        for (r1, r2), _numbers in sorted(filled.items()):
+            value = _excerpt(_plain_text(by_number[r1][column - 1]))
+            self.note(
+                r1,
+                self.columns[name],
+                _(
+                    "第 %(first)s–%(last)s 行的%(what)s是合并单元格，已把“%(value)s”填入每一行，"
+                    "请核对。",
+                    first=r1,
+                    last=r2,
+                    what=what,
+                    value=value,
+                ),
+                "warning",
+            )
+
+    def _row(self, number: int, cells: list[Cell]) -> RosterRow | None:
+        if _looks_like_header(cells):
+            return None  # the header repeated on a printed page
+        reader = _RowReader(self.columns, number, cells, self.mapping, self.sheet)
+        if reader.is_blank():
+            return None  # a note or total line beneath the table
+        self.read_info.rows_read += 1
+        if _is_example(cells):
+            self.examples.append(number)
+            return None
+        hidden = self.table.hidden_rows.get(number, "")
+        if hidden:
+            self.hidden[hidden].append(number)
+            if not self.include_hidden:
+                return None
+        reader.refuse_unreadable_cells()
+        row = reader.read(town=self.town_from_sheet)
+        row.hidden = hidden
+        self.issues.extend(reader.issues)
+        for key in reader.formula_results:
+            self.formulas.setdefault(key, []).append(number)
+        return row
+
+    def _nothing_read(self) -> None:
+        if self.examples:
+            message = _(
+                "工作表“%(sheet)s”只有示例行（第 %(rows)s 行），未读取。",
+                sheet=self.sheet,
+                rows=row_ranges(self.examples),
+            )
+        else:
+            message = _("工作表“%(sheet)s”的表头下面没有数据，未读取。", sheet=self.sheet)
+        self.parsed.issues.append(Issue(None, "", message, "skipped", self.sheet))
+
+    def _summaries(self) -> None:
+        """One issue for each kind of note that concerns many rows."""
+        if self.examples:
+            self.note(
+                self.examples[0],
+                "",
+                _(
+                    "第 %(rows)s 行是示例行（标有“示例”或“例”），未导入。",
+                    rows=row_ranges(self.examples),
+                ),
+                "skipped",
+            )
+        for kind, numbers in self.hidden.items():
+            if numbers:
+                self.note(numbers[0], "", self._hidden_message(kind, numbers), self._hidden_level())
+        for (name, used), numbers in sorted(self.formulas.items()):
+            self.note(
+                numbers[0], self.columns.get(name, ""), _formula_message(numbers, used), "warning"
+            )
+
+    def _hidden_level(self) -> str:
+        return "warning" if self.include_hidden else "skipped"
+
+    def _hidden_message(self, kind: str, numbers: list[int]) -> str:
+        rows = row_ranges(numbers)
+        if kind == "filtered":
+            if self.include_hidden:
+                return _(
+                    "第 %(rows)s 行（共 %(n)s 行）被筛选隐藏，已一并导入；"
+                    "如不应导入，请删除这些行，或上传时选择不导入隐藏的行。",
+                    rows=rows,
+                    n=len(numbers),
+                )
+            return _("第 %(rows)s 行（共 %(n)s 行）被筛选隐藏，未导入。", rows=rows, n=len(numbers))
+        if self.include_hidden:
+            return _(
+                "第 %(rows)s 行（共 %(n)s 行）在表格中是隐藏的，已一并导入；"
+                "如不应导入，请删除这些行，或上传时选择不导入隐藏的行。",
+                rows=rows,
+                n=len(numbers),
+            )
+        return _(
+            "第 %(rows)s 行（共 %(n)s 行）在表格中是隐藏的，未导入。", rows=rows, n=len(numbers)
+        )
+
+
+def _formula_message(numbers: list[int], used: bool) -> str:
+    if used:
+        return _(
+            "第 %(rows)s 行的单元格是公式，已使用文件中保存的计算结果，请核对。",
+            rows=row_ranges(numbers),
+        )
+    return _(
+        "第 %(rows)s 行的单元格是公式，文件中没有保存计算结果，已按空白处理。",
+        rows=row_ranges(numbers),
+    )
 
 
 class _RowReader:
     """The cells of one data row, read field by field; problems collect in ``issues``."""
 
-    KEY_FIELDS = ("name", "town", "village", "phone", "id_number")
-
     def __init__(
-        self, columns: dict[str, str], number: int, cells: list[Cell], mapping: dict[str, int]
+        self,
+        columns: dict[str, str],
+        number: int,
+        cells: list[Cell],
+        mapping: dict[str, int],
+        sheet: str = "",
     ):
         self.columns = columns
         self.number = number
         self.cells = cells
         self.mapping = mapping
+        self.sheet = sheet
         self.unusable: set[str] = set()  # cells reported as errors and not read any further
+        self.replaced: dict[str, Cell] = {}  # formula cells read as their saved result
+        self.formula_results: list[tuple[str, bool]] = []  # (field, saved result used)
         self.issues: list[Issue] = []
 
     def cell(self, name: str) -> Cell:
+        if name in self.replaced:
+            return self.replaced[name]
         index = self.mapping.get(name)
         if index is None or index >= len(self.cells) or name in self.unusable:
-            return Cell(None, "empty")
+            return EMPTY
         return self.cells[index]
 
     def problem(self, name: str, message: str, level: str = "error") -> None:
-        self.issues.append(Issue(self.number, self.columns.get(name, ""), message, level))
+        self.issues.append(
+            Issue(self.number, self.columns.get(name, ""), message, level, self.sheet)
+        )
 
     def is_blank(self) -> bool:
-        return all(self.cell(name).kind == "empty" for name in self.KEY_FIELDS)
+        return all(self.cell(name).kind == "empty" for name in KEY_FIELDS)
 
     def refuse_unreadable_cells(self) -> None:
-        """Formulas and control characters are errors; such cells are not read further."""
+        """Formulas in key cells and control characters are errors; such cells are not read
+        further. A formula in an optional cell (序号 =ROW()-3, 出生年月 =MID(...)) is read
+        as the result saved with it, noted once per column."""
         for name in FIELDS:
             value = self.cell(name)
+            if value.kind == "formula" and name not in KEY_FIELDS:
+                self.replaced[name] = value.cached or EMPTY
+                self.formula_results.append((name, value.cached is not None))
+                value = self.replaced[name]
             if value.kind == "formula":
                 self.problem(
                     name,
                     _(
-                        "单元格是公式（%(f)s），请改为直接填写的内容。",
+                        "单元格是公式（%(f)s），计算结果可能已过时；请改为直接填写的内容"
+                        "（可复制后“选择性粘贴 → 数值”）。",
                         f=_excerpt(str(value.value)),
                     ),
                 )
@@ -673,16 +855,21 @@ class _RowReader:
                 )
                 self.unusable.add(name)
 
-    def read(self) -> RosterRow:
-        """The row's values; ``valid`` is False when any of its issues is an error."""
-        row = RosterRow(row=self.number)
+    def read(self, town: str = "") -> RosterRow:
+        """The row's values; ``valid`` is False when any of its issues is an error.
+
+        ``town`` is the town of a sheet without a town column (its name)."""
+        row = RosterRow(row=self.number, sheet=self.sheet)
         row.name = self._name()
         row.gender = _plain_text(self.cell("gender"))[:4]
         row.birth_month = _plain_text(self.cell("birth_month"))[:10]
         row.post = _plain_text(self.cell("post"))[:60]
-        for name, label in (("town", _("所属镇街")), ("village", _("村/社区"))):
-            if name not in self.unusable:
-                setattr(row, name, self._place(name, label))
+        if "town" not in self.mapping and town:
+            row.town = town[:64]
+        elif "town" not in self.unusable:
+            row.town = self._place("town", _("所属镇街"))
+        if "village" not in self.unusable:
+            row.village = self._place("village", _("村/社区"))
         if "phone" not in self.unusable:
             row.phone = self._phone()
         if "id_number" not in self.unusable:

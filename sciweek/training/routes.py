@@ -21,12 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..forms import ConfirmForm
 from ..i18n import local_today
 from ..identity import mask_phone
 from ..inputs import parse_id, query_int
-from ..models import Cadre, CoverageTarget, Registration, Role, Town, Village
+from ..models import Cadre, CoverageTarget, Registration, Role, Town, TownAlias, Village
 from ..permissions import (
     COVERAGE_ROLES,
+    PLACE_ROLES,
     ROSTER_ROLES,
     TARGET_ROLES,
     coordinator_town_id,
@@ -34,6 +36,7 @@ from ..permissions import (
     roles_required,
     town_or_403,
 )
+from ..placenames import natural_key
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
@@ -42,17 +45,28 @@ from .coverage import (
     unmatched_attendees,
     untrained_cadres,
 )
-from .export import coverage_workbook, untrained_workbook
-from .forms import ConfirmImportForm, LeaveForm, LinkAttendeeForm, RosterUploadForm, TargetsForm
+from .export import coverage_workbook, roster_template_workbook, untrained_workbook
+from .forms import (
+    ConfirmImportForm,
+    LeaveForm,
+    LinkAttendeeForm,
+    RosterUploadForm,
+    TargetsForm,
+    TownAliasForm,
+)
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
+    NewVillage,
     RosterImportError,
     TrainingError,
+    add_town_alias,
     check_roster,
     clear_target,
     import_roster,
     link_registration_to_cadre,
     mark_cadre_left,
+    remove_town_alias,
+    roster_report,
     set_target,
 )
 from .uploads import discard_upload, load_upload, save_upload
@@ -150,13 +164,13 @@ def roster():
     year = _year()
     cadres = []
     if town is not None:
-        cadres = list(
+        cadres = sorted(
             db.session.execute(
                 select(Cadre, Village.name)
                 .join(Village, Village.id == Cadre.village_id)
                 .where(Cadre.town_id == town.id)
-                .order_by(Cadre.left_on.is_not(None), Village.name, Cadre.name, Cadre.id)
-            )
+            ),
+            key=lambda r: (r[0].left_on is not None, natural_key(r[1]), r[0].name, r[0].id),
         )
     return render_template(
         "training/roster.html",
@@ -201,7 +215,9 @@ def import_upload():
         upload = form.file.data
         data = upload.read(limits.max_file_bytes + 1)
         try:
-            parsed = parse_roster(upload.filename or "", data, limits)
+            parsed = parse_roster(
+                upload.filename or "", data, limits, include_hidden=not form.skip_hidden.data
+            )
         except RosterFileError as exc:
             form.file.errors = [str(exc)]
         else:
@@ -219,13 +235,23 @@ def import_preview(token: str):
         return redirect(url_for("training.import_upload"))
     check = check_roster(parsed, only_town_id=coordinator_town_id(current_user))
     form = ConfirmImportForm()
+    form.villages.choices = [(_village_value(v), v.village) for v in check.new_villages]
     if request.method == "GET":
         form.active_from.data = local_today()
     if form.validate_on_submit():
+        chosen = set(form.villages.data or [])
+        confirmed = [
+            v.key
+            for v in check.new_villages
+            if form.all_villages.data or _village_value(v) in chosen
+        ]
         try:
             with all_or_nothing():
                 result = import_roster(
-                    check, active_from=form.active_from.data, only_valid=form.only_valid.data
+                    check,
+                    active_from=form.active_from.data,
+                    only_valid=form.only_valid.data,
+                    new_villages=confirmed,
                 )
         except RosterImportError as exc:
             form.form_errors.append(str(exc))
@@ -238,7 +264,7 @@ def import_preview(token: str):
             flash(
                 _(
                     "已导入：新增 %(new)s 人，更新 %(updated)s 人，不变 %(same)s 人，"
-                    "新建村/社区 %(villages)s 个，跳过错误行 %(skipped)s 行，"
+                    "新建村/社区 %(villages)s 个，跳过 %(skipped)s 行，"
                     "关联此前的报名 %(linked)s 条。",
                     new=result.created,
                     updated=result.updated,
@@ -252,7 +278,72 @@ def import_preview(token: str):
             for refused in result.refused_links:
                 flash(refused.message, "warning")
             return redirect(url_for("training.roster"))
-    return render_template("training/preview.html", check=check, form=form, token=token)
+    return render_template(
+        "training/preview.html",
+        check=check,
+        report=roster_report(check),
+        form=form,
+        token=token,
+        village_fields={str(c.data): c for c in form.villages},
+        village_values=[_village_value(v) for v in check.new_villages],
+    )
+
+
+def _village_value(village: NewVillage) -> str:
+    return f"{village.town_id}:{village.village}"
+
+
+@bp.route("/manage/training/roster-template.xlsx")
+@roles_required(*ROSTER_ROLES)
+def roster_template():
+    """A blank roster workbook: the header, a 说明 sheet, phone and ID columns as text and
+    a list of the towns (a coordinator's own) to choose from."""
+    town_id = coordinator_town_id(current_user)
+    stmt = select(Town.name).order_by(Town.code)
+    if town_id is not None:
+        stmt = stmt.where(Town.id == town_id)
+    data = roster_template_workbook(list(db.session.scalars(stmt)))
+    return _xlsx_response(data, _("干部花名册模板.xlsx"))
+
+
+# --- town aliases ---------------------------------------------------------------------------
+
+
+@bp.route("/manage/training/town-aliases", methods=["GET", "POST"])
+@roles_required(*PLACE_ROLES)
+def town_aliases():
+    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    form = TownAliasForm()
+    form.town_id.choices = [(t.id, t.name) for t in towns]
+    if form.validate_on_submit():
+        town = db.get_or_404(Town, form.town_id.data)
+        try:
+            with all_or_nothing():
+                entry = add_town_alias(town, form.alias.data)
+        except TrainingError as exc:
+            form.alias.errors = [str(exc)]
+        except IntegrityError:
+            form.alias.errors = [_("这个别名刚被其他人添加，请刷新后查看。")]
+        else:
+            flash(
+                _("已添加：花名册中的“%(alias)s”即“%(town)s”。", alias=entry.alias, town=town.name),
+                "success",
+            )
+            return redirect(url_for("training.town_aliases"))
+    return render_template(
+        "training/town_aliases.html", towns=towns, form=form, remove_form=ConfirmForm()
+    )
+
+
+@bp.route("/manage/training/town-aliases/<int:alias_id>/remove", methods=["POST"])
+@roles_required(*PLACE_ROLES)
+def remove_alias(alias_id: int):
+    entry = db.get_or_404(TownAlias, alias_id)
+    if ConfirmForm().validate_on_submit():
+        name = entry.alias
+        remove_town_alias(entry)
+        flash(_("已删除别名“%(alias)s”。", alias=name), "success")
+    return redirect(url_for("training.town_aliases"))
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -306,17 +397,26 @@ def unmatched():
         town_id = query_int("town_id")
     form = LinkAttendeeForm()
     cadre_stmt = (
-        select(Cadre.id, Cadre.name, Cadre.phone, Village.name.label("village"), Town.name)
+        select(
+            Cadre.id,
+            Cadre.name,
+            Cadre.phone,
+            Village.name.label("village"),
+            Town.name,
+            Town.code.label("code"),
+        )
         .join(Village, Village.id == Cadre.village_id)
         .join(Town, Town.id == Cadre.town_id)
         .where(on_roster_in(year))
-        .order_by(Town.code, Village.name, Cadre.name)
     )
     if town_id is not None:
         cadre_stmt = cadre_stmt.where(Cadre.town_id == town_id)
+    cadre_rows = sorted(
+        db.session.execute(cadre_stmt), key=lambda r: (r.code, natural_key(r.village), r.name)
+    )
     form.cadre_id.choices = [
         (row.id, f"{row.name}（{row[4]}·{row.village}，{mask_phone(row.phone)}）")
-        for row in db.session.execute(cadre_stmt)
+        for row in cadre_rows
     ]
     attendees = unmatched_attendees(year, town_id)
     if form.validate_on_submit():

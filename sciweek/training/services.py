@@ -7,6 +7,7 @@ Nothing here commits: the caller commits once, so every state change is one tran
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,9 +24,17 @@ from ..models import (
     CoverageTarget,
     Registration,
     Town,
+    TownAlias,
     Village,
 )
-from .roster import Issue, ParsedRoster, RosterRow
+from ..placenames import (
+    natural_key,
+    normalize_place,
+    suggest_town,
+    village_core,
+    without_office,
+)
+from .roster import Issue, ParsedRoster, RosterRow, RowKey, row_ranges
 
 POST_SEPARATOR = "、"
 
@@ -42,7 +51,7 @@ class TrainingError(ValueError):
 class PlannedCadre:
     """One person from the file after merging their rows, and what importing would do."""
 
-    rows: list[int]
+    rows: list[RowKey]
     name: str
     gender: str
     birth_month: str
@@ -70,15 +79,30 @@ class TownCounts:
 
 
 @dataclass
+class NewVillage:
+    """A village the file names that is not on the town's list: created only when confirmed."""
+
+    town: str
+    village: str
+    town_id: int
+    rows: list[RowKey] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.town, self.village)
+
+
+@dataclass
 class RosterCheck:
-    """The preview report: every problem by row and column, and counts per town."""
+    """The preview report: every problem by sheet, row and column, and counts per town."""
 
     parsed: ParsedRoster
     issues: list[Issue]
     people: list[PlannedCadre]
-    invalid_rows: set[int]
+    invalid_rows: set[RowKey]
+    skipped_rows: set[RowKey]
     town_counts: dict[str, TownCounts]
-    new_villages: list[tuple[str, str]]
+    new_villages: list[NewVillage]
 
     @property
     def errors(self) -> list[Issue]:
@@ -86,11 +110,16 @@ class RosterCheck:
 
     @property
     def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.level == "warning"]
+        """Doubts and notes: what a person should look at before importing."""
+        return [i for i in self.issues if i.level in ("warning", "info")]
 
     @property
     def notes(self) -> list[Issue]:
         return [i for i in self.issues if i.level == "info"]
+
+    @property
+    def skipped(self) -> list[Issue]:
+        return [i for i in self.issues if i.level == "skipped"]
 
     @property
     def has_errors(self) -> bool:
@@ -98,15 +127,26 @@ class RosterCheck:
 
     @property
     def row_count(self) -> int:
-        return len(self.parsed.rows)
+        """Rows considered for import (rows skipped as another town's are not)."""
+        return len([r for r in self.parsed.rows if r.key not in self.skipped_rows])
 
     @property
     def valid_row_count(self) -> int:
-        return len([r for r in self.parsed.rows if r.row not in self.invalid_rows])
+        return len(
+            [
+                r
+                for r in self.parsed.rows
+                if r.key not in self.invalid_rows and r.key not in self.skipped_rows
+            ]
+        )
 
     @property
     def importable(self) -> list[PlannedCadre]:
         return [p for p in self.people if not set(p.rows) & self.invalid_rows]
+
+    @property
+    def new_village_keys(self) -> list[tuple[str, str]]:
+        return [v.key for v in self.new_villages]
 
 
 @dataclass
@@ -151,105 +191,237 @@ def _join_posts(posts: list[str]) -> str:
     return POST_SEPARATOR.join(p for p in posts if p)[:200]
 
 
+def rows_text(keys: list[RowKey]) -> str:
+    """第 2、3 行 / 城关镇 第 2 行、河西街道 第 3 行: rows named for people."""
+    sheets = list(dict.fromkeys(sheet for sheet, _row in keys))
+    if len(sheets) <= 1:
+        return _("第 %(rows)s 行", rows=row_ranges([row for _sheet, row in keys]))
+    return "、".join(
+        _(
+            "%(sheet)s 第 %(rows)s 行",
+            sheet=sheet,
+            rows=row_ranges([row for s, row in keys if s == sheet]),
+        )
+        for sheet in sheets
+    )
+
+
+REPORT_KEYS = (
+    "sheets",
+    "rows_read",
+    "valid_people",
+    "by_town",
+    "errors",
+    "warnings",
+    "skipped",
+    "new_villages",
+)
+
+
+def _issue_json(issue: Issue) -> dict:
+    return {
+        "sheet": issue.sheet,
+        "row": issue.row,
+        "column": issue.column,
+        "message": issue.message,
+    }
+
+
+def roster_report(check: RosterCheck) -> dict:
+    """The check as data: the JSON report of ``import-cadres --format json`` and what the
+    web preview shows. Keys: ``REPORT_KEYS``."""
+    by_town: dict[str, int] = defaultdict(int)
+    for person in check.importable:
+        by_town[person.town_name] += 1
+    return {
+        "sheets": check.parsed.sheet_names,
+        "rows_read": check.parsed.rows_read,
+        "valid_people": len(check.importable),
+        "by_town": dict(sorted(by_town.items())),
+        "errors": [_issue_json(i) for i in check.errors],
+        "warnings": [_issue_json(i) for i in check.warnings],
+        "skipped": [_issue_json(i) for i in check.skipped],
+        "new_villages": [
+            {"town": v.town, "village": v.village, "rows": [row for _sheet, row in v.rows]}
+            for v in check.new_villages
+        ],
+    }
+
+
+def unreadable_report(message: str) -> dict:
+    """The JSON report of a file that cannot be read as a roster at all."""
+    report: dict = {key: [] for key in REPORT_KEYS}
+    report.update(rows_read=0, valid_people=0, by_town={})
+    report["errors"] = [{"sheet": "", "row": None, "column": "", "message": message}]
+    return report
+
+
 class _Groups:
     """Union-find over file rows that share an ID number or a phone (one person)."""
 
     def __init__(self, rows: list[RosterRow]):
-        self.parent = {r.row: r.row for r in rows}
+        self.parent = {r.key: r.key for r in rows}
 
-    def find(self, key: int) -> int:
+    def find(self, key: RowKey) -> RowKey:
         while self.parent[key] != key:
             self.parent[key] = self.parent[self.parent[key]]
             key = self.parent[key]
         return key
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: RowKey, b: RowKey) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+            self.parent[rb] = ra
 
     def join_sharing(self, rows: list[RosterRow], attribute: str) -> None:
         """Put rows with the same non-empty value of ``attribute`` in one group."""
-        first: dict[str, int] = {}
+        first: dict[str, RowKey] = {}
         for row in rows:
             value = getattr(row, attribute)
             if not value:
                 continue
             if value in first:
-                self.union(first[value], row.row)
+                self.union(first[value], row.key)
             else:
-                first[value] = row.row
+                first[value] = row.key
 
 
 @dataclass
 class _Findings:
-    """What checking a roster found: its issues, and the rows that errors make invalid."""
+    """What checking a roster found: its issues, the rows that errors make invalid and the
+    rows passed over (another town's, in a town's own import)."""
 
-    columns: dict[str, str]
+    parsed: ParsedRoster
     issues: list[Issue]
-    invalid: set[int]
+    invalid: set[RowKey]
+    skipped: set[RowKey] = field(default_factory=set)
 
-    def error(self, row: int, column: str, message: str) -> None:
+    def label(self, key: RowKey, column: str) -> str:
+        return self.parsed.columns_of(key[0]).get(column, "")
+
+    def add(self, key: RowKey, column: str, message: str, level: str) -> None:
+        self.issues.append(Issue(key[1], self.label(key, column), message, level, key[0]))
+
+    def error(self, key: RowKey, column: str, message: str) -> None:
         """An error in one cell: the row will not be imported."""
-        self.issues.append(Issue(row, self.columns.get(column, ""), message))
-        self.invalid.add(row)
+        self.add(key, column, message, "error")
+        self.invalid.add(key)
 
 
 def check_roster(parsed: ParsedRoster, *, only_town_id: int | None = None) -> RosterCheck:
     """Check a parsed roster against towns, villages and the cadres already on the roster.
 
-    ``only_town_id`` restricts the file to one town (a coordinator's import). Reads a
-    constant number of queries whatever the file's size; writes nothing.
+    ``only_town_id`` restricts the file to one town (a coordinator's import): other towns'
+    rows are passed over with one note per sheet. Reads a constant number of queries
+    whatever the file's size; writes nothing.
 
     The steps: find each row's town; merge rows that are one person (一肩挑); match each
     person to the roster; list the villages to create; count per town.
     """
     findings = _Findings(
-        columns=parsed.columns,
+        parsed=parsed,
         issues=list(parsed.issues),
-        invalid={r.row for r in parsed.rows if not r.valid},
+        invalid={r.key for r in parsed.rows if not r.valid},
     )
     town_of = _towns_of_rows([r for r in parsed.rows if r.valid], findings, only_town_id)
-    rows = [r for r in parsed.rows if r.row in town_of]
+    rows = [r for r in parsed.rows if r.key in town_of]
     people = _plan_people(_one_person_groups(rows), town_of, findings)
     _match_existing(people, findings, only_town_id)
     new_villages = _villages_to_create(people, findings)
-    counts = _counts_by_town(parsed, town_of, people, findings.invalid, new_villages)
-    issues = findings.issues
-    issues.sort(key=lambda i: (i.row is None, i.row or 0))
+    counts = _counts_by_town(parsed, town_of, people, findings, new_villages)
+    order = {name: index for index, name in enumerate(s.name for s in parsed.sheets)}
+    issues = sorted(
+        findings.issues,
+        key=lambda i: (order.get(i.sheet, -1), i.row is None, i.row or 0),
+    )
     return RosterCheck(
         parsed=parsed,
         issues=issues,
         people=people,
         invalid_rows=findings.invalid,
+        skipped_rows=findings.skipped,
         town_counts=dict(sorted(counts.items())),
-        new_villages=sorted(new_villages),
+        new_villages=new_villages,
     )
+
+
+class TownDirectory:
+    """The district's towns found by what a roster writes: the name, the code, an alias set
+    by an admin (城关 for 城关镇), or the town's office (城关镇人民政府, 柳林街道办事处)."""
+
+    def __init__(self) -> None:
+        self.towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+        by_id = {t.id: t for t in self.towns}
+        self.by_key: dict[str, Town] = {}
+        for town in self.towns:
+            self.by_key.setdefault(normalize_place(town.name), town)
+            self.by_key.setdefault(normalize_place(town.code), town)
+        for alias, town_id in db.session.execute(select(TownAlias.alias, TownAlias.town_id)):
+            self.by_key.setdefault(normalize_place(alias), by_id[town_id])
+
+    def find(self, written: str) -> Town | None:
+        return self.by_key.get(normalize_place(written)) or self.by_key.get(without_office(written))
+
+    def unknown_message(self, written: str) -> str:
+        """Why ``written`` is no town, with the town it most likely means."""
+        meant = suggest_town(written, [t.name for t in self.towns])
+        if meant is None:
+            return _("未知的镇街“%(town)s”，请核对名称或请管理员先添加该镇街。", town=written)
+        return _(
+            "未知的镇街“%(town)s”。是否为“%(meant)s”？如是，请改正；或请管理员把“%(town)s”"
+            "添加为“%(meant)s”的别名（镇街别名）。",
+            town=written,
+            meant=meant,
+        )
 
 
 def _towns_of_rows(
     rows: list[RosterRow], findings: _Findings, only_town_id: int | None
-) -> dict[int, Town]:
-    """Each row's town (by name or code), keyed by row number; unknown or, for a town's own
-    import, foreign towns are errors and their rows are left out."""
-    towns = list(db.session.scalars(select(Town)))
-    town_by_key = {t.name: t for t in towns} | {t.code: t for t in towns}
-    town_of: dict[int, Town] = {}
+) -> dict[RowKey, Town]:
+    """Each row's town, keyed by row; an unknown town is an error (with the town it most
+    likely means); in a town's own import, other towns' rows are passed over."""
+    towns = TownDirectory()
+    town_of: dict[RowKey, Town] = {}
+    foreign: dict[str, list[RosterRow]] = defaultdict(list)  # sheet -> rows
     for row in rows:
-        town = town_by_key.get(row.town)
+        town = towns.find(row.town)
         if town is None:
-            findings.error(
-                row.row,
-                "town",
-                _("未知的镇街“%(town)s”，请核对名称或请管理员先添加该镇街。", town=row.town),
-            )
+            findings.error(row.key, "town", towns.unknown_message(row.town))
         elif only_town_id is not None and town.id != only_town_id:
-            findings.error(
-                row.row, "town", _("您只能导入本镇街的干部，这一行属于“%(town)s”。", town=town.name)
-            )
+            foreign[row.sheet].append(row)
+            findings.skipped.add(row.key)
         else:
-            town_of[row.row] = town
+            town_of[row.key] = town
+    for sheet, passed in foreign.items():
+        _note_foreign_rows(findings, sheet, passed, towns)
+    if only_town_id is not None and foreign and not town_of:
+        own = next((t.name for t in towns.towns if t.id == only_town_id), "")
+        findings.issues.append(
+            Issue(None, "", _("文件中没有本镇街（%(town)s）的行，没有可以导入的干部。", town=own))
+        )
     return town_of
+
+
+def _note_foreign_rows(
+    findings: _Findings, sheet: str, rows: list[RosterRow], towns: TownDirectory
+) -> None:
+    per_town: dict[str, int] = defaultdict(int)
+    for row in rows:
+        found = towns.find(row.town)
+        per_town[found.name if found else row.town] += 1
+    findings.issues.append(
+        Issue(
+            None,
+            findings.label((sheet, 0), "town"),
+            _(
+                "非本镇，已跳过 %(n)s 行（%(towns)s）。",
+                n=len(rows),
+                towns="、".join(f"{name} {count} 行" for name, count in per_town.items()),
+            ),
+            "skipped",
+            sheet,
+        )
+    )
 
 
 def _one_person_groups(rows: list[RosterRow]) -> list[list[RosterRow]]:
@@ -258,35 +430,39 @@ def _one_person_groups(rows: list[RosterRow]) -> list[list[RosterRow]]:
     groups = _Groups(rows)
     groups.join_sharing(rows, "id_number")
     groups.join_sharing(rows, "phone")
-    members: dict[int, list[RosterRow]] = defaultdict(list)
+    members: dict[RowKey, list[RosterRow]] = defaultdict(list)
     for row in rows:
-        members[groups.find(row.row)].append(row)
+        members[groups.find(row.key)].append(row)
     return list(members.values())
 
 
 def _plan_people(
-    groups: list[list[RosterRow]], town_of: dict[int, Town], findings: _Findings
+    groups: list[list[RosterRow]], town_of: dict[RowKey, Town], findings: _Findings
 ) -> list[PlannedCadre]:
     """One planned cadre per group of rows; groups whose rows disagree are errors."""
-    villages = {(v.town_id, v.name): v.id for v in db.session.execute(select(Village)).scalars()}
+    villages = {
+        (v.town_id, normalize_place(v.name)): v
+        for v in db.session.execute(select(Village)).scalars()
+    }
     people: list[PlannedCadre] = []
     for group in groups:
         posts = _merged_posts(group, town_of, findings)
         if posts is None:
             continue
         head = group[0]
-        town = town_of[head.row]
+        town = town_of[head.key]
+        village = villages.get((town.id, normalize_place(head.village)))
         people.append(
             PlannedCadre(
-                rows=[r.row for r in group],
+                rows=[r.key for r in group],
                 name=head.name,
                 gender=next((r.gender for r in group if r.gender), ""),
                 birth_month=next((r.birth_month for r in group if r.birth_month), ""),
                 posts=posts,
                 town_id=town.id,
                 town_name=town.name,
-                village_name=head.village,
-                village_id=villages.get((town.id, head.village)),
+                village_name=village.name if village else head.village,
+                village_id=village.id if village else None,
                 phone=next((r.phone for r in group if r.phone), None),
                 id_number=next((r.id_number for r in group if r.id_number), None),
             )
@@ -295,39 +471,36 @@ def _plan_people(
 
 
 def _merged_posts(
-    group: list[RosterRow], town_of: dict[int, Town], findings: _Findings
+    group: list[RosterRow], town_of: dict[RowKey, Town], findings: _Findings
 ) -> list[str] | None:
     """The posts of one person's rows, noting a merge of several rows; None (and an error
     on every row) when the rows cannot be one person."""
     head = group[0]
     if len(group) == 1:
         return [head.post] if head.post else []
-    listed = "、".join(str(r.row) for r in group)
+    listed = rows_text([r.key for r in group])
     conflict = _group_conflict(group, town_of)
     if conflict:
         column, why = conflict
         for row in group:
-            findings.error(row.row, column, _("第 %(rows)s 行：%(why)s", rows=listed, why=why))
+            findings.error(row.key, column, _("%(rows)s：%(why)s", rows=listed, why=why))
         return None
     posts = list(dict.fromkeys(r.post for r in group if r.post))
-    findings.issues.append(
-        Issue(
-            head.row,
-            "",
-            _(
-                "第 %(rows)s 行是同一人（%(name)s，身份证号或手机号相同），"
-                "合并为一名干部，职务：%(posts)s。",
-                rows=listed,
-                name=head.name,
-                posts=_join_posts(posts) or _("未填"),
-            ),
-            "info",
-        )
+    findings.add(
+        head.key,
+        "",
+        _(
+            "%(rows)s是同一人（%(name)s，身份证号或手机号相同），合并为一名干部，职务：%(posts)s。",
+            rows=listed,
+            name=head.name,
+            posts=_join_posts(posts) or _("未填"),
+        ),
+        "info",
     )
     return posts
 
 
-def _group_conflict(group: list[RosterRow], town_of: dict[int, Town]) -> tuple[str, str] | None:
+def _group_conflict(group: list[RosterRow], town_of: dict[RowKey, Town]) -> tuple[str, str] | None:
     """Why rows sharing a phone or ID number cannot be one person, or None."""
     if len({r.name for r in group}) > 1:
         return "name", _(
@@ -338,48 +511,88 @@ def _group_conflict(group: list[RosterRow], town_of: dict[int, Town]) -> tuple[s
         return "id_number", _("同一手机号对应了不同的身份证号，请核对。")
     if len({r.phone for r in group if r.phone}) > 1:
         return "phone", _("同一身份证号对应了不同的手机号，请核对。")
-    if len({(town_of[r.row].id, r.village) for r in group}) > 1:
+    if len({(town_of[r.key].id, normalize_place(r.village)) for r in group}) > 1:
         return "village", _("同一人填在了不同的村/社区，请核对。")
     return None
 
 
-def _villages_to_create(people: list[PlannedCadre], findings: _Findings) -> list[tuple[str, str]]:
-    """(town name, village name) of each village that importing would create, noted once."""
-    new_villages: dict[tuple[int, str], tuple[str, str]] = {}
+class _VillageIndex:
+    """The district's villages, to say which known village a new name most likely means."""
+
+    def __init__(self) -> None:
+        rows = db.session.execute(select(Village.town_id, Village.name, Town.name).join(Town))
+        self.by_core: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+        for town_id, name, town_name in rows:
+            self.by_core[village_core(name)].append((town_id, name, town_name))
+
+    def hint(self, village: NewVillage) -> str | None:
+        """A near-miss in the same town (城关1村 for 城关一村), or the village of another
+        town; None when the name is new everywhere."""
+        similar = self.by_core.get(village_core(village.village), [])
+        rows = rows_text(village.rows)
+        same_town = [name for town_id, name, _t in similar if town_id == village.town_id]
+        if same_town:
+            return _(
+                "%(rows)s：村/社区“%(village)s”不在%(town)s的名单上，是否为“%(meant)s”？"
+                "如是，请改正后重新上传；不确认新建，这些行就不会导入。",
+                rows=rows,
+                village=village.village,
+                town=village.town,
+                meant=same_town[0],
+            )
+        elsewhere = [(name, town) for _id, name, town in similar]
+        if elsewhere:
+            name, town = elsewhere[0]
+            return _(
+                "%(rows)s：“%(name)s”是%(other)s的村/社区，不在%(town)s的名单上，是否填错了镇街？",
+                rows=rows,
+                name=name,
+                other=town,
+                town=village.town,
+            )
+        return None
+
+
+def _villages_to_create(people: list[PlannedCadre], findings: _Findings) -> list[NewVillage]:
+    """Each village that importing would create, with its rows, in natural order; a name
+    close to a known village gets a warning with the village it most likely means."""
+    new: dict[tuple[int, str], NewVillage] = {}
     for person in people:
         if person.village_id is None and not set(person.rows) & findings.invalid:
-            new_villages[(person.town_id, person.village_name)] = (
-                person.town_name,
-                person.village_name,
+            village = new.setdefault(
+                (person.town_id, person.village_name),
+                NewVillage(
+                    town=person.town_name, village=person.village_name, town_id=person.town_id
+                ),
             )
-    for town_name, village_name in new_villages.values():
-        findings.issues.append(
-            Issue(
-                None,
-                findings.columns.get("village", ""),
-                _("将新建村/社区“%(village)s”（%(town)s）。", village=village_name, town=town_name),
-                "info",
-            )
-        )
-    return list(new_villages.values())
+            village.rows.extend(person.rows)
+    if new:
+        index = _VillageIndex()
+        for village in new.values():
+            hint = index.hint(village)
+            if hint is not None:
+                findings.add(village.rows[0], "village", hint, "warning")
+    return sorted(new.values(), key=lambda v: (v.town, natural_key(v.village)))
 
 
 def _counts_by_town(
     parsed: ParsedRoster,
-    town_of: dict[int, Town],
+    town_of: dict[RowKey, Town],
     people: list[PlannedCadre],
-    invalid: set[int],
-    new_villages: list[tuple[str, str]],
+    findings: _Findings,
+    new_villages: list[NewVillage],
 ) -> dict[str, TownCounts]:
     """Rows, error rows, people and what importing would do to them, per town."""
     counts: dict[str, TownCounts] = defaultdict(TownCounts)
     for row in parsed.rows:
-        key = town_of[row.row].name if row.row in town_of else (row.town or _("（未填镇街）"))
+        if row.key in findings.skipped:
+            continue
+        key = town_of[row.key].name if row.key in town_of else (row.town or _("（未填镇街）"))
         counts[key].rows += 1
-        if row.row in invalid:
+        if row.key in findings.invalid:
             counts[key].error_rows += 1
     for person in people:
-        if set(person.rows) & invalid:
+        if set(person.rows) & findings.invalid:
             continue
         c = counts[person.town_name]
         c.people += 1
@@ -390,8 +603,8 @@ def _counts_by_town(
             c.updated += 1
         else:
             c.unchanged += 1
-    for town_name, _village in new_villages:
-        counts[town_name].new_villages += 1
+    for village in new_villages:
+        counts[village.town].new_villages += 1
     return counts
 
 
@@ -481,8 +694,8 @@ def _refused_match(
         return "phone", _("手机号已登记在另一名干部（%(name)s）名下，请核对。", name=holder.name)
     if match.id in claimed:
         return "name", _(
-            "与第 %(row)s 行匹配到花名册上的同一名干部（%(name)s），请核对。",
-            row=claimed[match.id].rows[0],
+            "与%(rows)s匹配到花名册上的同一名干部（%(name)s），请核对。",
+            rows=rows_text(claimed[match.id].rows[:1]),
             name=match.name,
         )
     if only_town_id is not None and match.town_id != only_town_id:
@@ -500,17 +713,15 @@ def _plan_action(person: PlannedCadre, match: Cadre, findings: _Findings) -> Non
         person.action = "update" if _differs(match, person) else "unchanged"
         return
     person.action = "left"
-    findings.issues.append(
-        Issue(
-            person.rows[0],
-            "",
-            _(
-                "%(name)s 已于 %(date)s 离任，本次导入不会恢复；如已重新任职，请联系管理员。",
-                name=match.name,
-                date=match.left_on.isoformat(),
-            ),
-            level="warning",
-        )
+    findings.add(
+        person.rows[0],
+        "",
+        _(
+            "%(name)s 已于 %(date)s 离任，本次导入不会恢复；如已重新任职，请联系管理员。",
+            name=match.name,
+            date=match.left_on.isoformat(),
+        ),
+        "warning",
     )
 
 
@@ -529,16 +740,23 @@ def _differs(cadre: Cadre, person: PlannedCadre) -> bool:
 
 
 def import_roster(
-    check: RosterCheck, *, active_from: date, only_valid: bool = False
+    check: RosterCheck,
+    *,
+    active_from: date,
+    only_valid: bool = False,
+    new_villages: Iterable[tuple[str, str]] = (),
 ) -> ImportResult:
-    """Write the checked roster: new villages, new cadres, changed cadres.
+    """Write the checked roster: the confirmed new villages, new cadres, changed cadres.
 
-    Refuses while errors remain unless ``only_valid``; then rows with errors are skipped.
+    ``new_villages`` are the (town, village) pairs of ``check.new_villages`` that a person
+    confirmed. Refuses while errors remain or a new village is unconfirmed, unless
+    ``only_valid``; then rows with errors and rows in unconfirmed villages are skipped.
     Importing the same file twice changes nothing the second time. Earlier registrations
     with an imported cadre's phone are then linked to that cadre.
     """
-    people = _importable_people(check, only_valid)
-    result = ImportResult(skipped_rows=len(check.invalid_rows))
+    confirmed = set(new_villages) & set(check.new_village_keys)
+    people, skipped = _importable_people(check, only_valid, confirmed)
+    result = ImportResult(skipped_rows=len(check.invalid_rows) + skipped)
     result.villages_created = _create_villages(people)
     existing = _cadres_by_id([p.existing_id for p in people if p.existing_id])
     for person in people:
@@ -561,8 +779,11 @@ def import_roster(
     return result
 
 
-def _importable_people(check: RosterCheck, only_valid: bool) -> list[PlannedCadre]:
-    """The people to write, or RosterImportError when errors remain or nothing is left."""
+def _importable_people(
+    check: RosterCheck, only_valid: bool, confirmed: set[tuple[str, str]]
+) -> tuple[list[PlannedCadre], int]:
+    """The people to write and how many more rows are skipped (in unconfirmed villages),
+    or RosterImportError when errors remain or nothing is left."""
     if check.has_errors and not only_valid:
         raise RosterImportError(
             _(
@@ -570,16 +791,30 @@ def _importable_people(check: RosterCheck, only_valid: bool) -> list[PlannedCadr
                 n=len(check.errors),
             )
         )
-    people = check.importable
+    unconfirmed = [v for v in check.new_villages if v.key not in confirmed]
+    if unconfirmed and not only_valid:
+        raise RosterImportError(
+            _(
+                "有 %(n)s 个新村/社区没有确认新建（%(names)s），未导入任何数据。"
+                "请在预览中勾选确认新建，或改正表格后重新上传；也可以选择只导入无误的行，"
+                "跳过这些村/社区的行。",
+                n=len(unconfirmed),
+                names="、".join(f"{v.town}{v.village}" for v in unconfirmed[:10])
+                + ("…" if len(unconfirmed) > 10 else ""),
+            )
+        )
+    waiting = {(v.town_id, v.village) for v in unconfirmed}
+    people = [p for p in check.importable if (p.town_id, p.village_name) not in waiting]
+    skipped = sum(len(v.rows) for v in unconfirmed)
     if not people:
         raise RosterImportError(_("没有可以导入的行。"))
-    return people
+    return people, skipped
 
 
 def _create_villages(people: list[PlannedCadre]) -> int:
     """Create each village the people live in that is not there yet, once; return how many.
 
-    Sets ``village_id`` of those people.
+    Sets ``village_id`` of those people. Only confirmed villages reach here.
     """
     village_ids: dict[tuple[int, str], int] = {}
     for person in people:
@@ -746,3 +981,38 @@ def set_target(town_id: int, year: int, percent: Decimal, threshold_hours: Decim
         db.session.add(target)
     target.target_percent = percent
     target.threshold_hours = threshold_hours
+
+
+# --- town aliases ---------------------------------------------------------------------------
+
+
+def add_town_alias(town: Town, written: str) -> TownAlias:
+    """Let rosters write ``written`` for ``town`` (城关 for 城关镇).
+
+    Refused when it is empty, too long, or already names a town or another alias.
+    """
+    alias = normalize_place(written)
+    if not alias:
+        raise TrainingError(_("请填写别名。"))
+    if len(alias) > 64:
+        raise TrainingError(_("别名不能超过 64 个字。"))
+    for other in db.session.scalars(select(Town)):
+        if alias in (normalize_place(other.name), normalize_place(other.code)):
+            raise TrainingError(
+                _("“%(alias)s”已是镇街“%(town)s”的名称或代码。", alias=alias, town=other.name)
+            )
+    holder = db.session.scalar(select(TownAlias).where(TownAlias.alias == alias))
+    if holder is not None:
+        raise TrainingError(
+            _("别名“%(alias)s”已属于“%(town)s”。", alias=alias, town=holder.town.name)
+        )
+    entry = TownAlias(town_id=town.id, alias=alias)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def remove_town_alias(entry: TownAlias) -> None:
+    """Rosters no longer write this alias for its town."""
+    db.session.delete(entry)
+    db.session.flush()

@@ -64,7 +64,10 @@ def load_upload(token: str, user_id: int) -> ParsedRoster | None:
         return None
     if payload.get("user_id") != user_id:
         return None
-    return ParsedRoster.from_dict(payload["parsed"])
+    try:
+        return ParsedRoster.from_dict(payload["parsed"])
+    except (KeyError, TypeError):
+        return None  # stored by an earlier version of the preview: upload again
 
 
 def discard_upload(token: str) -> None:
