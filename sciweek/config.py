@@ -135,4 +135,12 @@ def load_config(instance_path: str) -> dict:
         # Scan URL on PostgreSQL: one statement per scan with those caches
         # (sciweek/checkin/fast.py); off, every scan takes the general path as on SQLite.
         "SCIWEEK_CHECKIN_FAST_PATH": _switch("SCIWEEK_CHECKIN_FAST_PATH", True),
+        # A session's check-in window (sciweek/checkin/windows.py): scans and self check-in
+        # count from this many minutes before its start to this many after its end.
+        "SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES": _number(
+            "SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES", 60, minimum=0
+        ),
+        "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES": _number(
+            "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", 30, minimum=0
+        ),
     }

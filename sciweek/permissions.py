@@ -48,6 +48,7 @@ __all__ = [
     "can",
     "can_check_in",
     "can_manage_activity",
+    "can_override_checkin_window",
     "coordinator_town_id",
     "init_app",
     "managed_activity_or_403",
@@ -101,6 +102,12 @@ def can_check_in(user: User, activity: Activity) -> bool:
     if user.role == Role.CHECKER:
         return any(a.id == activity.id for a in user.assigned_activities)
     return False
+
+
+def can_override_checkin_window(user: User, activity: Activity) -> bool:
+    """Check someone in outside the session's check-in window ("仍然签到", with a reason):
+    the activity's managers (its organizers, admins), never checkers."""
+    return can_manage_activity(user, activity)
 
 
 def activities_visible_to(user: User) -> Select:

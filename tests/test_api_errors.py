@@ -14,7 +14,7 @@ from flask_babel import refresh
 from sciweek import create_app
 from sciweek.extensions import db, limiter
 
-from .checkin_support import bearer, issue_ticket, token_for
+from .checkin_support import bearer, issue_ticket, sessions_now, token_for
 from .conftest import DEFAULT_PASSWORD
 
 SNAKE = re.compile(r"[a-z]+(_[a-z]+)*")
@@ -23,7 +23,7 @@ BIG = "A" * 5000  # over the API's 4 KB body limit
 
 @pytest.fixture
 def door(make):
-    activity = make.activity(capacity=2)
+    activity = make.activity(capacity=2, sessions=sessions_now())
     organizer = make.user("admin")
     checker = make.user("checker")
     checker.assigned_activities.append(activity)

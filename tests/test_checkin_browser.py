@@ -23,7 +23,7 @@ from sciweek.registration.qr import qr_png
 from sciweek.registration.tickets import ticket_url
 
 from .browser_support import watch_policy_violations
-from .checkin_support import LiveServer, issue_ticket
+from .checkin_support import LiveServer, issue_ticket, sessions_now
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
 from .waiting import wait_until
 
@@ -89,7 +89,7 @@ def site(tmp_path, monkeypatch):
     with app.app_context():
         db.create_all()
         make = Factory()
-        activity = make.activity(title="科普讲座", kind="training")
+        activity = make.activity(title="科普讲座", kind="training", sessions=sessions_now())
         checker = make.user("checker", username="doorphone")
         checker.assigned_activities.append(activity)
         db.session.commit()

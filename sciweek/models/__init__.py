@@ -10,7 +10,14 @@ from .activities import (
     Campaign,
     activity_departments,
 )
-from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult, scan_outcome
+from .checkin import (
+    SCAN_RESULT_VALUES,
+    WINDOW_OVERRIDE_REASON_MAX,
+    ApiToken,
+    ScanLog,
+    ScanResult,
+    scan_outcome,
+)
 from .places import Department, Town, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
@@ -23,6 +30,7 @@ from .types import UTCDateTime, utcnow
 
 __all__ = [
     "SCAN_RESULT_VALUES",
+    "WINDOW_OVERRIDE_REASON_MAX",
     "ApiToken",
     "ScanLog",
     "ScanResult",
