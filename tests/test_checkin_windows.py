@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from flask_babel import refresh
 from sqlalchemy import func, select, update
 
 from sciweek import create_app
@@ -410,6 +411,7 @@ def test_the_self_check_in_page_says_when_the_session_is(app, client, make):
     page = client.get(f"/checkin/self/{code}").get_data(as_text=True)
     assert f"本场次 {starts.month}月{starts.day}日 09:30 开始" in page
     assert 'id="self-form"' not in page
+    refresh()  # the fixture's app context (and Flask-Babel's cached locale) spans requests
     english = client.get(f"/checkin/self/{code}?lang=en").get_data(as_text=True)
     assert f"This session starts on {starts.day} {starts:%b} 09:30" in english
 
