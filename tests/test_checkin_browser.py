@@ -126,6 +126,16 @@ def login(page, base, username="doorphone"):
     page.wait_for_load_state()
 
 
+def type_code(page, text: str) -> str:
+    """Type a code into the scanner page and press Enter: the result it shows for this scan
+    (the data-result the scanner sets again)."""
+    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+    page.fill("#code-input", text)
+    page.press("#code-input", "Enter")
+    page.wait_for_selector("#result[data-result]", state="attached")
+    return page.get_attribute("#result", "data-result")
+
+
 def launch(playwright, video: Path | None = None):
     args = list(BASE_ARGS)
     if video is not None:
@@ -208,12 +218,7 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
         )
 
         def scan(text):
-            # The answer is the data-result the scanner sets again for this scan.
-            page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
-            page.fill("#code-input", text)
-            page.press("#code-input", "Enter")
-            page.wait_for_selector("#result[data-result]", state="attached")
-            return page.get_attribute("#result", "data-result")
+            return type_code(page, text)
 
         assert scan(site.short_codes[0].lower()) == "ok"
         assert scan(site.ticket_urls[0]) == "already_checked_in"
@@ -348,11 +353,7 @@ def test_a_too_early_ticket_is_refused_then_checked_in_anyway_by_an_organizer(
         page = context.new_page()
 
         def scan(text):
-            page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
-            page.fill("#code-input", text)
-            page.press("#code-input", "Enter")
-            page.wait_for_selector("#result[data-result]", state="attached")
-            return page.get_attribute("#result", "data-result")
+            return type_code(page, text)
 
         def roster_loaded():
             page.wait_for_function(

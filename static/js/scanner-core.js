@@ -112,7 +112,7 @@
 
   // The offline answer to a scan of a roster entry (null: not in the roster) at a session,
   // shaped like the server's answer. The session's check-in window is judged at scannedAt,
-  // as the server judges the synced scan; override: an organizer's "仍然签到". Changes
+  // as the server judges the synced scan; override: an organizer checks in anyway. Changes
   // nothing: the caller notes an 'ok'.
   function decideOffline(roster, entry, sessionId, scannedAt, override) {
     var session = entry ? rosterSession(roster, sessionId) : null;

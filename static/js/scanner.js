@@ -1,5 +1,5 @@
 /* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins, undo,
-   organizers' "仍然签到" outside a session's check-in window, offline decisions from a
+   organizers checking in anyway outside a session's check-in window, offline decisions from a
    downloaded roster, and an IndexedDB queue synced when online.
    The decisions themselves (what a code is, what an offline scan answers) are in
    scanner-core.js; this file wires them to the camera, the page and the network.
@@ -240,7 +240,7 @@
     return null;
   }
 
-  // "本场次 12月6日 09:30 开始": the server's message, or (decided offline) the page's.
+  // When the session starts or ended: the server's message, or (decided offline) the page's.
   function notNowText(answer) {
     if (answer.message) { return answer.message; }
     var session = sessionById(answer.session_id);
@@ -438,7 +438,7 @@
     });
   }
 
-  // overrideReason: an organizer's "仍然签到" after a not_now answer (sent with the scan).
+  // overrideReason: an organizer checks in anyway after a not_now answer (sent with the scan).
   function scan(text, force, overrideReason) {
     text = (text || '').replace(/^\s+|\s+$/g, '');
     if (!text) { return; }
@@ -608,7 +608,7 @@
     });
   }
 
-  // "仍然签到": send the refused scan (or walk-in) again with the organizer's reason.
+  // Check in anyway: send the refused scan (or walk-in) again with the organizer's reason.
   function override(event) {
     event.preventDefault();
     var input = $('override-reason');
