@@ -22,7 +22,7 @@ from sciweek.checkin.codes import make_self_code
 from sciweek.config import ConfigError
 from sciweek.extensions import db
 from sciweek.i18n import LOCAL_TZ, to_local
-from sciweek.models import ActivitySession, CheckIn, Registration, ScanLog, utcnow
+from sciweek.models import ActivitySession, CheckIn, Registration, ScanLog, ScanResult, utcnow
 from sciweek.training.coverage import coverage_by_town
 
 from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
@@ -436,6 +436,8 @@ def test_the_scanner_offers_the_override_to_organizers_only(client, auth, door):
         f"本场次 {starts.month}月{starts.day}日 09:30 开始"
     )
     assert config["texts"]["not_now"] == "不在签到时间"
+    # Every scan result has its words on the page.
+    assert {str(result) for result in ScanResult} <= set(config["texts"])
     auth.logout()
     auth.login(door.checker)
     config, page = scanner_config(client, activity)

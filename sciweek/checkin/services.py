@@ -171,7 +171,8 @@ def session_choice(session: ActivitySession) -> dict:
 
 
 def pick_session(activity: Activity, session_id: int | None, at: datetime) -> ActivitySession:
-    """The session a scan is for: the one named, the one under way, or the next one today.
+    """The session a scan is for: the one named, the one whose check-in window holds ``at``
+    (``windows.CheckInWindow.sessions_open``), or the next one today.
 
     Raises CheckInProblem (listing the sessions) when that is not clear.
     """
@@ -252,9 +253,10 @@ def _answer_from_log(log: ScanLog, activity: Activity) -> ScanAnswer:
     if registration is not None and log.result == ScanResult.WRONG_ACTIVITY:
         other = registration.activity
         answer.wrong_activity_title = _public_title(other.status, other.title)
-    session = db.session.get(ActivitySession, log.session_id) if log.session_id else None
-    if log.result == ScanResult.NOT_NOW and session is not None:
-        answer.outside = windows.not_now(session, log.scanned_at or log.recorded_at)
+    if log.result == ScanResult.NOT_NOW and log.session_id is not None:
+        session = db.session.get(ActivitySession, log.session_id)
+        if session is not None:
+            answer.outside = windows.not_now(session, log.scanned_at or log.recorded_at)
     answer.counts = session_counts(activity, answer.session_id)
     return answer
 

@@ -17,7 +17,8 @@ edges both must answer alike.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -61,21 +62,6 @@ class CheckInWindow:
     opens_before: timedelta = timedelta(minutes=DEFAULT_OPENS_BEFORE_MINUTES)
     closes_after: timedelta = timedelta(minutes=DEFAULT_CLOSES_AFTER_MINUTES)
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> CheckInWindow:
-        return cls(
-            opens_before=timedelta(
-                minutes=config.get(
-                    "SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES", DEFAULT_OPENS_BEFORE_MINUTES
-                )
-            ),
-            closes_after=timedelta(
-                minutes=config.get(
-                    "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", DEFAULT_CLOSES_AFTER_MINUTES
-                )
-            ),
-        )
-
     def opens_at(self, session: Timed) -> datetime:
         return session.starts_at - self.opens_before
 
@@ -107,8 +93,21 @@ class CheckInWindow:
 
 
 def checkin_window() -> CheckInWindow:
-    """The window this app's configuration sets."""
-    return CheckInWindow.from_config(current_app.config)
+    """The window this app's configuration sets (read on every scan: tests and a running
+    app may change the settings; the window object is made once per pair of values)."""
+    config = current_app.config
+    return _window(
+        config.get("SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES", DEFAULT_OPENS_BEFORE_MINUTES),
+        config.get("SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", DEFAULT_CLOSES_AFTER_MINUTES),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _window(opens_before_minutes: float, closes_after_minutes: float) -> CheckInWindow:
+    return CheckInWindow(
+        opens_before=timedelta(minutes=opens_before_minutes),
+        closes_after=timedelta(minutes=closes_after_minutes),
+    )
 
 
 @dataclass(frozen=True)
