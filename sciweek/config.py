@@ -148,4 +148,12 @@ def load_config(instance_path: str) -> dict:
         # How long after a session ends its paper 签到表 may still be typed in
         # (sciweek/checkin/paper.py).
         "SCIWEEK_PAPER_ENTRY_DAYS": _number("SCIWEEK_PAPER_ENTRY_DAYS", 14, minimum=0),
+        # A session's check-in window (sciweek/checkin/windows.py): scans and self check-in
+        # count from this many minutes before its start to this many after its end.
+        "SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES": _number(
+            "SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES", 60, minimum=0
+        ),
+        "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES": _number(
+            "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", 30, minimum=0
+        ),
     }

@@ -58,6 +58,17 @@ def format_datetime(value: datetime | None) -> str:
     return f"{format_date(value)} {format_time(value)}"
 
 
+def format_day_time(value: datetime, *, reference: datetime) -> str:
+    """12月6日 09:30 (English: 6 Dec 09:30) in Asia/Shanghai; with the year
+    (2027年12月6日 09:30) when it is not the year of ``reference``."""
+    local = to_local(value)
+    if local.year != to_local(reference).year:
+        return format_datetime(value)
+    if _is_english():
+        return f"{local.day} {local.strftime('%b')} {format_time(value)}"
+    return f"{local.month}月{local.day}日 {format_time(value)}"
+
+
 def format_span(starts: datetime, ends: datetime) -> str:
     """A session's time: one date when it starts and ends the same local day."""
     if to_local(starts).date() == to_local(ends).date():

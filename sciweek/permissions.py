@@ -57,6 +57,7 @@ __all__ = [
     "can_check_in",
     "can_manage_activity",
     "can_print_signin_sheet",
+    "can_override_checkin_window",
     "coordinator_town_id",
     "init_app",
     "managed_activity_or_403",
@@ -131,6 +132,12 @@ def can_print_signin_sheet(user: User, activity: Activity) -> bool:
 def session_or_404(session_id: int) -> ActivitySession:
     """A session by id (404 when there is none); the caller checks its activity."""
     return db.get_or_404(ActivitySession, session_id)
+
+
+def can_override_checkin_window(user: User, activity: Activity) -> bool:
+    """Check someone in outside the session's check-in window ("仍然签到", with a reason):
+    the activity's managers (its organizers, admins), never checkers."""
+    return can_manage_activity(user, activity)
 
 
 def activities_visible_to(user: User) -> Select:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from sciweek.checkin.services import create_api_token
 from sciweek.extensions import db
-from sciweek.models import Registration
+from sciweek.models import Registration, utcnow
 from sciweek.registration.services import RegistrationRequest, register_for_activity
 
 from .conftest import require_or_skip
 from .live_server import LiveServer  # noqa: F401 - shared with check-in tests
+
+
+def sessions_now(*, started: timedelta = timedelta(minutes=30)) -> list[tuple[datetime, datetime]]:
+    """One two-hour session that began ``started`` ago: its check-in window is open now, so
+    a door test scans within it (checkin/windows.py). For ``make.activity(sessions=...)``."""
+    starts = utcnow().replace(microsecond=0) - started
+    return [(starts, starts + timedelta(hours=2))]
 
 
 def issue_ticket(activity, name="张三", phone="13800138000", **kwargs):

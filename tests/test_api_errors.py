@@ -14,7 +14,7 @@ from flask_babel import refresh
 from sciweek import create_app
 from sciweek.extensions import db, limiter
 
-from .checkin_support import bearer, issue_ticket, token_for
+from .checkin_support import bearer, issue_ticket, sessions_now, token_for
 from .conftest import DEFAULT_PASSWORD
 
 SNAKE = re.compile(r"[a-z]+(_[a-z]+)*")
@@ -23,7 +23,7 @@ BIG = "A" * 5000  # over the API's 4 KB body limit
 
 @pytest.fixture
 def door(make):
-    activity = make.activity(capacity=2)
+    activity = make.activity(capacity=2, sessions=sessions_now())
     organizer = make.user("admin")
     checker = make.user("checker")
     checker.assigned_activities.append(activity)
@@ -65,6 +65,8 @@ CASES = [
     (SCAN, "POST", "/api/v1/checkins", "checker", {"code": "X", "activity_id": "1"}, 400, "invalid"),
     (SCAN, "POST", "/api/v1/checkins", "checker", {"code": "X", "activity_id": "ACT", "scanned_at": "2099-01-01T00:00:00Z"}, 400, "invalid"),
     (SCAN, "POST", "/api/v1/checkins", "checker", {"code": "X", "activity_id": "ACT", "session_id": "OTHER"}, 400, "bad_request"),
+    (SCAN, "POST", "/api/v1/checkins", "checker", {"code": "X", "activity_id": "ACT", "override_reason": "提前到场"}, 403, "forbidden"),
+    (SCAN, "POST", "/api/v1/checkins", "admin", {"code": "X", "activity_id": "ACT", "override_reason": " "}, 400, "invalid"),
     # undo
     (UNDO, "POST", "/api/v1/checkins/CHECKIN/undo", None, None, 401, "unauthorized"),
     (UNDO, "POST", "/api/v1/checkins/CHECKIN/undo", "checker", None, 403, "forbidden"),
@@ -86,6 +88,7 @@ CASES = [
     (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", "{", 400, "invalid_json"),
     (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {"phone": "13900000009"}, 400, "invalid"),
     (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {"name": "王五", "phone": "12345"}, 400, "invalid"),
+    (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {**PERSON, "override_reason": "现场补录"}, 403, "forbidden"),
     # no such URL under /api/
     (None, "GET", "/api/v1/nothing-here", None, None, 404, "not_found"),
     (None, "POST", "/api/v2/checkins", "checker", {"code": "X"}, 404, "not_found"),

@@ -24,9 +24,10 @@ from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast
     bearer,
     issue_ticket,
     scan_path,
+    sessions_now,
     token_for,
 )
-from .conftest import DEFAULT_PASSWORD, local
+from .conftest import DEFAULT_PASSWORD
 
 BASE = "https://sciweek.example.cn"
 
@@ -35,7 +36,7 @@ BASE = "https://sciweek.example.cn"
 def door(make):
     """An activity, an organizer of it, a checker assigned to it, and their tokens."""
     department = make.department()
-    activity = make.activity(departments=[department], capacity=2)
+    activity = make.activity(departments=[department], capacity=2, sessions=sessions_now())
     organizer = make.user("organizer", department=department)
     checker = make.user("checker")
     checker.assigned_activities.append(activity)
@@ -339,11 +340,13 @@ def test_oversized_body_is_413_json(client, door):
 
 
 def test_ambiguous_session_is_400_listing_sessions(client, make):
+    # Two sessions whose check-in windows are both open (and neither has ended).
+    now = utcnow().replace(microsecond=0)
     activity = make.activity(
         kind="training",
         sessions=[
-            (local(2026, 12, 1, 9), local(2026, 12, 1, 11)),
-            (local(2026, 12, 2, 9), local(2026, 12, 2, 11)),
+            (now - timedelta(minutes=30), now + timedelta(hours=1)),
+            (now + timedelta(minutes=30), now + timedelta(hours=2)),
         ],
     )
     token = token_for(make.user("admin"))

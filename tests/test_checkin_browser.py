@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -18,12 +19,13 @@ from sqlalchemy import func, select
 from sciweek import create_app
 from sciweek.checkin.codes import make_self_code
 from sciweek.extensions import db
-from sciweek.models import CheckIn, ScanLog, utcnow
+from sciweek.i18n import to_local
+from sciweek.models import CheckIn, Registration, ScanLog, User, utcnow
 from sciweek.registration.qr import qr_png
 from sciweek.registration.tickets import ticket_url
 
 from .browser_support import watch_policy_violations
-from .checkin_support import LiveServer, issue_ticket
+from .checkin_support import LiveServer, issue_ticket, sessions_now
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
 from .waiting import wait_until
 
@@ -89,7 +91,7 @@ def site(tmp_path, monkeypatch):
     with app.app_context():
         db.create_all()
         make = Factory()
-        activity = make.activity(title="科普讲座", kind="training")
+        activity = make.activity(title="科普讲座", kind="training", sessions=sessions_now())
         checker = make.user("checker", username="doorphone")
         checker.assigned_activities.append(activity)
         db.session.commit()
@@ -122,6 +124,16 @@ def login(page, base, username="doorphone"):
     page.fill("input[name=password]", DEFAULT_PASSWORD)
     page.click("form button[type=submit]")
     page.wait_for_load_state()
+
+
+def type_code(page, text: str) -> str:
+    """Type a code into the scanner page and press Enter: the result it shows for this scan
+    (the data-result the scanner sets again)."""
+    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+    page.fill("#code-input", text)
+    page.press("#code-input", "Enter")
+    page.wait_for_selector("#result[data-result]", state="attached")
+    return page.get_attribute("#result", "data-result")
 
 
 def launch(playwright, video: Path | None = None):
@@ -206,12 +218,7 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
         )
 
         def scan(text):
-            # The answer is the data-result the scanner sets again for this scan.
-            page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
-            page.fill("#code-input", text)
-            page.press("#code-input", "Enter")
-            page.wait_for_selector("#result[data-result]", state="attached")
-            return page.get_attribute("#result", "data-result")
+            return type_code(page, text)
 
         assert scan(site.short_codes[0].lower()) == "ok"
         assert scan(site.ticket_urls[0]) == "already_checked_in"
@@ -305,3 +312,106 @@ def test_self_checkin_from_the_projector_and_an_expired_code(chromium_available,
     assert count(site.app, CheckIn, CheckIn.method == "self") == 2
     # The projector's data: QR code and the self check-in page ran under the site's headers.
     assert violations == []
+
+
+def test_a_too_early_ticket_is_refused_then_checked_in_anyway_by_an_organizer(
+    chromium_available, site
+):
+    """Session windows at the door: a ticket three hours early answers 本场次 … 开始; the
+    organizer checks one person in anyway with a reason (online), and another offline,
+    decided from the roster and synced later; a checker is offered no override."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with site.app.app_context():
+        make = Factory()
+        department = make.department()
+        make.user("organizer", username="organizer-door", department=department)
+        starts = utcnow().replace(microsecond=0) + timedelta(hours=3)
+        activity = make.activity(
+            title="果树修剪培训",
+            kind="training",
+            departments=[department],
+            sessions=[(starts, starts + timedelta(hours=2))],
+        )
+        checker = db.session.scalar(select(User).where(User.username == "doorphone"))
+        checker.assigned_activities.append(activity)
+        db.session.commit()
+        codes = [
+            issue_ticket(activity, name=name, phone=phone).registration.short_code
+            for name, phone in [("王五", "13800000011"), ("赵六", "13800000012")]
+        ]
+        activity_id = activity.id
+        local_start = to_local(starts)
+        db.session.remove()
+    says = f"本场次 {local_start.month}月{local_start.day}日 {local_start:%H:%M} 开始"
+    url = f"{site.server.url}/manage/activities/{activity_id}/scan"
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        violations = watch_policy_violations(context)
+        page = context.new_page()
+
+        def scan(text):
+            return type_code(page, text)
+
+        def roster_loaded():
+            page.wait_for_function(
+                "() => document.getElementById('roster-status').textContent.length > 0"
+            )
+
+        login(page, site.server.url, "organizer-door")
+        page.goto(url)
+        roster_loaded()
+        assert scan(codes[0]) == "not_now"
+        expect(page.locator("#result-title")).to_have_text(says)
+        expect(page.locator("#override-form")).to_be_visible()
+        page.fill("#override-reason", "提前到场帮忙布置会场")
+        page.click("#override-button")
+        page.wait_for_selector("#result[data-result=ok]")
+        expect(page.locator("#override-form")).to_be_hidden()
+        assert "王五" in page.inner_text("#result")
+
+        # Offline: the roster's session and window settings decide, with the same words.
+        context.set_offline(True)
+        assert scan(codes[1]) == "not_now"
+        expect(page.locator("#result-title")).to_have_text(says)
+        page.fill("#override-reason", "离线补录")
+        page.click("#override-button")
+        page.wait_for_selector("#result[data-result=ok]")
+        expect(page.locator("#net-status")).to_have_text("离线 — 2 条待同步")
+        context.set_offline(False)
+        page.wait_for_function(
+            "() => document.getElementById('net-status').textContent === '在线'", timeout=20000
+        )
+
+        # A checker is told the time and offered nothing more.
+        page.click("form[action='/logout'] button")
+        login(page, site.server.url)
+        page.goto(url)
+        roster_loaded()
+        assert scan(codes[0]) == "already_checked_in"
+        page.eval_on_selector("#code-input", "input => input.value = ''")
+        assert page.locator("#override-form").count() == 0
+        browser.close()
+    assert violations == []
+
+    with site.app.app_context():
+        rows = db.session.execute(
+            select(Registration.name, CheckIn.window_override_reason, User.username)
+            .join(CheckIn, CheckIn.registration_id == Registration.id)
+            .join(User, User.id == CheckIn.checked_in_by_id)
+            .order_by(Registration.name)
+        ).all()
+        assert sorted(rows) == sorted(
+            [
+                ("王五", "提前到场帮忙布置会场", "organizer-door"),
+                ("赵六", "离线补录", "organizer-door"),
+            ]
+        )
+        results = db.session.scalars(
+            select(ScanLog.result).where(ScanLog.activity_id == activity_id).order_by(ScanLog.id)
+        ).all()
+        # The offline scans were queued and synced: the refusal too, judged at its time.
+        assert results == ["not_now", "ok", "not_now", "ok", "already_checked_in"]
+        db.session.remove()

@@ -17,7 +17,7 @@ from sciweek import create_app
 from sciweek.extensions import db
 from sciweek.models import CheckIn, ScanLog
 
-from .checkin_support import LiveServer, bearer, issue_ticket, token_for
+from .checkin_support import LiveServer, bearer, issue_ticket, sessions_now, token_for
 from .conftest import Factory
 
 DEVICES = 6
@@ -32,7 +32,7 @@ def seeded(empty_database_url, tmp_path, monkeypatch):
     with app.app_context():
         db.create_all()
         make = Factory()
-        activity = make.activity(capacity=None)
+        activity = make.activity(capacity=None, sessions=sessions_now())
         tokens = []
         for _ in range(DEVICES):
             checker = make.user("checker")

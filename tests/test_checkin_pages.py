@@ -15,13 +15,13 @@ from sciweek.checkin.codes import make_self_code, read_self_code
 from sciweek.extensions import db
 from sciweek.models import CheckIn, Registration, ScanLog, utcnow
 
-from .checkin_support import bearer, issue_ticket, token_for
+from .checkin_support import bearer, issue_ticket, sessions_now, token_for
 
 
 @pytest.fixture
 def training(make):
     department = make.department()
-    activity = make.activity(kind="training", departments=[department])
+    activity = make.activity(kind="training", departments=[department], sessions=sessions_now())
     organizer = make.user("organizer", department=department)
     checker = make.user("checker")
     checker.assigned_activities.append(activity)
@@ -278,7 +278,7 @@ def test_device_holding_the_ticket_checks_in_with_one_tap(app, client, training)
 
 
 def test_registering_on_this_device_is_proof_enough(app, client, make):
-    activity = make.activity(kind="training", sessions=None)
+    activity = make.activity(kind="training", sessions=sessions_now())
     response = client.post(
         f"/activities/{activity.id}/register", data={"name": "王五", "phone": "13700137000"}
     )

@@ -8,7 +8,7 @@ import requests
 from sciweek import create_app
 from sciweek.extensions import db
 
-from .checkin_support import issue_ticket, token_for
+from .checkin_support import issue_ticket, sessions_now, token_for
 from .live_server import LiveServer
 
 
@@ -44,7 +44,7 @@ def assert_protected(response, *, referrer="same-origin", camera="()"):
 
 @pytest.fixture
 def sample(app, make):
-    activity = make.activity(kind="training", title="果树修剪")
+    activity = make.activity(kind="training", title="果树修剪", sessions=sessions_now())
     checker = make.user("checker")
     checker.assigned_activities.append(activity)
     db.session.commit()

@@ -23,7 +23,9 @@ BEGIN and COMMIT round trips, and an error anywhere in it undoes all of it):
 * **One statement** (data-modifying CTEs, built with SQLAlchemy Core in ``_scan_statement``):
   find the registration (by secret hash or short code) and its refusal, from the same rule
   the general path applies to a loaded row (``Registration.scan_refusal``: wrong activity,
-  cancelled, waitlisted); ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial
+  cancelled, waitlisted); unless the session's check-in window is closed at the scan's time
+  (decided in Python before the statement, from the cached session times, and bound as
+  ``not_now``: ``checkin.windows``), ``INSERT`` the check-in ``ON CONFLICT DO NOTHING`` (the partial
   unique index ``uq_checkins_live`` decides races, as on the general path); read the live
   check-in when there was one already; answer by the same ``scan_outcome`` as the general
   path; ``INSERT`` the scan-log row ``ON CONFLICT (user_id, nonce) DO NOTHING``; and read
@@ -61,6 +63,7 @@ import psycopg
 from flask import current_app
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Integer,
     String,
     bindparam,
@@ -294,6 +297,9 @@ _CODE = bindparam("code", type_=String())
 _AT = bindparam("at", type_=UTCDateTime())
 _NOW = bindparam("now", type_=UTCDateTime())
 _SCANNED_AT = bindparam("scanned_at", type_=UTCDateTime())
+# The session's check-in window was closed at the scan's time (``checkin.windows``, decided
+# in Python from the cached session times before the statement): no check-in is inserted.
+_NOT_NOW = bindparam("not_now", type_=Boolean())
 
 # How the ticket is found: by the hash of its secret, by this activity's short code, or
 # not at all (the scanned text is no ticket; the scan is still logged as invalid).
@@ -338,7 +344,7 @@ def _scan_statement(kind: str, count_live: bool):
             ["registration_id", "session_id", "checked_in_at", "recorded_at", "method"]
             + ["checked_in_by_id"],
             select(decided.c.id, _SESSION_ID, _AT, _NOW, _METHOD, _USER_ID).where(
-                decided.c.refusal.is_(None)
+                decided.c.refusal.is_(None), _NOT_NOW.is_(False)
             ),
         )
         .on_conflict_do_nothing(
@@ -375,6 +381,7 @@ def _scan_statement(kind: str, count_live: bool):
                 refusal=decided.c.refusal,
                 checked_in_now=ins.c.id.is_not(None),
                 checked_in_before=existing.c.id.is_not(None),
+                not_now=_NOT_NOW,
             ).label("result"),
             func.coalesce(ins.c.id, existing.c.id).label("checkin_id"),
             func.coalesce(ins.c.checked_in_at, existing.c.checked_in_at).label("checked_in_at"),
@@ -551,8 +558,11 @@ def scan_ticket(
     nonce: str | None = None,
     scanned_at: datetime | None = None,
     method: str = "scan",
+    not_now: bool = False,
 ) -> FastScan | None:
     """The scan in one statement: the same decision and rows as the general path.
+    ``not_now``: the session's check-in window is closed at the scan's time (no check-in;
+    a live one made earlier still answers ``already_checked_in``).
 
     None when the statement wrote nothing and the general path must answer (a repeated
     nonce, or a race lost to a check-in the statement could not see). Raises
@@ -583,6 +593,7 @@ def scan_ticket(
         "at": at,
         "now": now,
         "scanned_at": scanned_at,
+        "not_now": not_now,
     }
     try:
         row = _run(kind, cached_count is None, params)

@@ -66,6 +66,7 @@ from ..permissions import (
     activities_visible_to,
     can_check_in,
     can_manage_activity,
+    can_override_checkin_window,
     managed_activity_or_403,
     roles_required,
 )
@@ -74,7 +75,7 @@ from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from ..security import allow_camera
 from ..transactions import all_or_nothing
-from . import services
+from . import services, windows
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .fast import DoorUser
 from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
@@ -182,14 +183,21 @@ def api_check_in():
             session_id=body.session_id,
             nonce=body.nonce,
             scanned_at=body.scanned_at,
+            override_reason=body.override_reason,
         )
     except services.NoSuchActivity:
         abort(404)
     except services.ScanNotAllowed:
         abort(403)
+    except services.OverrideNotAllowed:
+        raise _override_forbidden() from None
     except services.UnknownUser:
         raise _unauthorized() from None
     return jsonify(answer.as_json())
+
+
+def _override_forbidden() -> ApiError:
+    return ApiError("forbidden", _("只有本活动的组织者可以在签到时间以外签到。"), status=403)
 
 
 @bp.route("/api/v1/checkins/<int:checkin_id>/undo", methods=["POST"])
@@ -220,8 +228,16 @@ def api_walk_in(activity_id: int):
     session = services.pick_session(activity, body.session_id, utcnow())
     try:
         answer = services.register_walk_in(
-            g.api_user, activity, session, body.name, body.phone, nonce=body.nonce
+            g.api_user,
+            activity,
+            session,
+            body.name,
+            body.phone,
+            nonce=body.nonce,
+            override_reason=body.override_reason,
         )
+    except services.OverrideNotAllowed:
+        raise _override_forbidden() from None
     except RegistrationRefused as exc:
         if exc.field:
             raise invalid({exc.field: exc.message}) from None
@@ -284,6 +300,8 @@ def scanner(activity_id: int):
         ScanResult.CANCELLED: _("报名已取消"),
         ScanResult.WAITLISTED: _("候补中，尚未确认名额"),
         ScanResult.UNDONE: _("已撤销签到"),
+        ScanResult.NOT_NOW: _("不在签到时间"),
+        "override_note": _("仍然签到：{reason}"),
         "offline_pending": _("离线 — {n} 条待同步"),
         "online": _("在线"),
         "synced": _("已同步"),
@@ -302,9 +320,16 @@ def scanner(activity_id: int):
         "tail_hint": _("手机号请输入后 4 位"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
     }
+    now = utcnow()
+    can_override = can_override_checkin_window(current_user, activity)
     config = {
         "activityId": activity.id,
-        "sessions": [services.session_choice(s) for s in activity.sessions],
+        # With each session's not_now messages, for scans the page answers offline.
+        "sessions": [
+            {**services.session_choice(s), "not_now": windows.not_now_messages(s, now)}
+            for s in activity.sessions
+        ],
+        "checkinWindow": windows.checkin_window().settings(),
         "sessionId": query_int("session"),
         "baseUrl": current_app.config["SCIWEEK_BASE_URL"],
         "urls": {
@@ -315,12 +340,18 @@ def scanner(activity_id: int):
             "serviceWorker": url_for("checkin.scanner_service_worker"),
         },
         "canUndo": can_manage_activity(current_user, activity),
+        "canOverride": can_override,
         "csrfToken": generate_csrf(),
         "userId": current_user.id,
         "texts": texts,
     }
     response = Response(
-        render_template("checkin/scanner.html", activity=activity, config=json.dumps(config))
+        render_template(
+            "checkin/scanner.html",
+            activity=activity,
+            config=json.dumps(config),
+            can_override=can_override,
+        )
     )
     response.headers["Cache-Control"] = "private, no-cache"
     return allow_camera(response)
@@ -382,6 +413,8 @@ def self_check_in(code: str):
     except services.SelfCheckInRefused as exc:
         return render_template("checkin/self.html", problem=exc.message, form=None), 400
     held = services.tickets_held_for(session.activity, device.tickets_on_device())
+    # Outside the session's check-in window the page says when it is, not a form.
+    outside = windows.not_now(session, utcnow())
     # Two kinds of form on one page: a button per ticket held here, or phone and short code.
     with_held_ticket = request.method == "POST" and "registration_id" in request.form
     form = SelfCheckInForm(formdata=None) if with_held_ticket else SelfCheckInForm()
@@ -414,6 +447,7 @@ def self_check_in(code: str):
             activity=session.activity,
             answer=answer,
             refusal=problem,
+            outside=outside,
         ),
         status,
     )

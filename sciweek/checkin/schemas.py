@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from ..inputs import INT32_MAX
+from ..models import WINDOW_OVERRIDE_REASON_MAX
 from .services import NONCE_MAX
 
 
@@ -48,6 +49,13 @@ def _iso_time(value: str | None) -> str | None:
     return value
 
 
+def _reason(value: str | None) -> str | None:
+    """Absent or null: no override. Given: a reason in words (not blank), kept trimmed."""
+    if value is None:
+        return None
+    return _printable(_not_blank(value)).strip()
+
+
 Id = Annotated[int, Field(gt=0, le=INT32_MAX)]
 Text = Annotated[str, AfterValidator(_not_blank)]
 Nonce = Annotated[
@@ -55,6 +63,10 @@ Nonce = Annotated[
     Field(max_length=NONCE_MAX),
     AfterValidator(lambda v: _printable(v) if v else v),
     AfterValidator(_empty_as_none),
+]
+# "仍然签到": an organizer checks someone in outside the session's check-in window, saying why.
+OverrideReason = Annotated[
+    str | None, Field(max_length=WINDOW_OVERRIDE_REASON_MAX), AfterValidator(_reason)
 ]
 
 
@@ -70,6 +82,7 @@ class ScanBody(_Body):
     session_id: Id | None = None
     nonce: Nonce = None
     scanned_at: Annotated[str | None, AfterValidator(_iso_time)] = None
+    override_reason: OverrideReason = None
 
 
 class WalkInBody(_Body):
@@ -80,3 +93,4 @@ class WalkInBody(_Body):
     phone: Annotated[Text, Field(max_length=30), AfterValidator(_printable)]
     session_id: Id | None = None
     nonce: Nonce = None
+    override_reason: OverrideReason = None

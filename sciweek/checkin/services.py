@@ -46,11 +46,11 @@ from ..models import (
     scan_outcome,
     utcnow,
 )
-from ..permissions import can_check_in
+from ..permissions import can_check_in, can_override_checkin_window
 from ..registration import services as registration_services
 from ..registration.tickets import normalize_short_code
 from ..tokens import hash_secret
-from . import fast
+from . import fast, windows
 from .codes import (
     ScannedCode,
     loggable_text,
@@ -59,8 +59,6 @@ from .codes import (
     read_sheet_code,
 )
 
-# A session counts as "under way" from this long before its start until its end.
-EARLY_DOOR = timedelta(minutes=60)
 # Offline scans older than this are refused rather than silently back-dated.
 LATE_SCAN_LIMIT = timedelta(days=14)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -98,6 +96,8 @@ class ScanAnswer:
     counts: dict[str, int] = field(default_factory=dict)
     wrong_activity_title: str | None = None
     person: dict | None = None
+    # For a ``not_now`` answer: the session's times and its window (``checkin.windows``).
+    outside: windows.NotNow | None = None
 
     def snapshot(self) -> None:
         """Copy what the answer shows of the registration, so no reload follows the commit."""
@@ -125,6 +125,8 @@ class ScanAnswer:
             return _("候补中，尚未确认名额")
         if self.result == ScanResult.UNDONE:
             return _("已撤销签到")
+        if self.result == ScanResult.NOT_NOW:
+            return self.outside.message() if self.outside is not None else _("不在签到时间")
         return _("无效票码")
 
     def as_json(self) -> dict:
@@ -143,6 +145,8 @@ class ScanAnswer:
             data["conflict"] = self.conflict
         if self.counts:
             data["counts"] = self.counts
+        if self.result == ScanResult.NOT_NOW and self.outside is not None:
+            data.update(self.outside.as_json())
         return data
 
 
@@ -173,7 +177,8 @@ def session_choice(session: ActivitySession) -> dict:
 
 
 def pick_session(activity: Activity, session_id: int | None, at: datetime) -> ActivitySession:
-    """The session a scan is for: the one named, the one under way, or the next one today.
+    """The session a scan is for: the one named, the one whose check-in window holds ``at``
+    (``windows.CheckInWindow.sessions_open``), or the next one today.
 
     Raises CheckInProblem (listing the sessions) when that is not clear.
     """
@@ -185,7 +190,7 @@ def pick_session(activity: Activity, session_id: int | None, at: datetime) -> Ac
         raise CheckInProblem(_("场次不属于此活动。"), [session_choice(s) for s in sessions])
     if len(sessions) == 1:
         return sessions[0]
-    under_way = [s for s in sessions if s.starts_at - EARLY_DOOR <= at <= s.ends_at]
+    under_way = windows.checkin_window().sessions_open(sessions, at)
     if len(under_way) == 1:
         return under_way[0]
     if not under_way:
@@ -200,9 +205,9 @@ def pick_session(activity: Activity, session_id: int | None, at: datetime) -> Ac
 
 def sheet_code_fresh(session: ActivitySession, now: datetime) -> bool:
     """The self check-in code printed on a session's paper 签到表 (``codes.make_sheet_code``)
-    works while the door is open: from ``EARLY_DOOR`` before the start to the end. Paper
+    works while the session's check-in window is open (``windows.checkin_window``). Paper
     cannot rotate like the projector's code, so a photo of it works as long."""
-    return session.starts_at - EARLY_DOOR <= now <= session.ends_at
+    return windows.checkin_window().state(session, now) == windows.WindowState.OPEN
 
 
 def parse_scan_time(raw: object, now: datetime) -> datetime | None:
@@ -261,6 +266,10 @@ def _answer_from_log(log: ScanLog, activity: Activity) -> ScanAnswer:
     if registration is not None and log.result == ScanResult.WRONG_ACTIVITY:
         other = registration.activity
         answer.wrong_activity_title = _public_title(other.status, other.title)
+    if log.result == ScanResult.NOT_NOW and log.session_id is not None:
+        session = db.session.get(ActivitySession, log.session_id)
+        if session is not None:
+            answer.outside = windows.not_now(session, log.scanned_at or log.recorded_at)
     answer.counts = session_counts(activity, answer.session_id)
     return answer
 
@@ -329,11 +338,13 @@ def _record_checkin(
     user: User | None,
     at: datetime,
     method: str,
+    window_override_reason: str | None = None,
 ) -> tuple[int, datetime, bool]:
     """(id, time) of the live check-in for (registration, session), and whether we made it.
 
     The partial unique index ``uq_checkins_live`` decides who wins when two devices scan
     one ticket at the same moment; the loser reports the winner's check-in.
+    ``window_override_reason``: why ``user`` checks the person in outside the window.
     """
     new_id = _insert_unless_exists(
         CheckIn,
@@ -344,6 +355,7 @@ def _record_checkin(
             "recorded_at": utcnow(),
             "method": method,
             "checked_in_by_id": user.id if user is not None else None,
+            "window_override_reason": window_override_reason,
         },
         ["registration_id", "session_id"],
         where=CheckIn.undone_at.is_(None),
@@ -373,12 +385,19 @@ def _check_in_and_log(
     nonce: str | None,
     scanned_at: datetime | None,
     logged_code: str,
+    override_reason: str | None = None,
 ) -> ScanAnswer:
-    """Check in ``registration`` unless ``result`` (its refusal) says why not, write the scan
-    log (flushed; the caller commits), answer. No registration: the code was invalid."""
+    """Check in ``registration`` unless ``result`` (its refusal) or the session's check-in
+    window says why not, write the scan log (flushed; the caller commits), answer. No
+    registration: the code was invalid. ``override_reason``: an organizer checks the person
+    in outside the window (the caller has checked that they may)."""
     # A resent scan (same nonce) must leave no trace: what follows is undone to this
     # savepoint when the scan log already holds the nonce. Without a nonce, no savepoint.
     savepoint = db.session.begin_nested() if nonce is not None else None
+    at = scanned_at or utcnow()
+    outside = windows.not_now(session, at)
+    # The reason is kept only when it made a difference: the window was closed.
+    override_reason = override_reason if outside is not None else None
     answer = ScanAnswer(
         result=ScanResult.INVALID,
         session_id=session.id,
@@ -386,17 +405,27 @@ def _check_in_and_log(
         scanned_at=scanned_at,
     )
     created = False
+    not_now = outside is not None and override_reason is None
     if registration is not None and result is None:
-        answer.checkin_id, answer.checked_in_at, created = _record_checkin(
-            registration, session, user, scanned_at or utcnow(), method
-        )
+        if not_now:
+            # Outside the window nothing is written; a check-in made earlier still answers.
+            answer.checkin_id, answer.checked_in_at = _live_checkin(
+                registration.id, session.id
+            ) or (None, None)
+        else:
+            answer.checkin_id, answer.checked_in_at, created = _record_checkin(
+                registration, session, user, at, method, override_reason
+            )
     answer.result = scan_outcome(
         unknown=registration is None,
         refused=result is not None,
         refusal=result,
         checked_in_now=created,
         checked_in_before=answer.checkin_id is not None and not created,
+        not_now=not_now,
     )
+    if answer.result == ScanResult.NOT_NOW:
+        answer.outside = outside
     if answer.result == ScanResult.WRONG_ACTIVITY:
         other = registration.activity
         answer.wrong_activity_title = _public_title(other.status, other.title)
@@ -416,6 +445,7 @@ def _check_in_and_log(
             "scanned_at": scanned_at,
             "checked_in_at": answer.checked_in_at,
             "recorded_at": utcnow(),
+            "window_override_reason": override_reason,
         },
         ["user_id", "nonce"],
     )
@@ -446,6 +476,11 @@ class UnknownUser(Exception):
     """The token's cached user no longer exists (401)."""
 
 
+class OverrideNotAllowed(Exception):
+    """Checking someone in outside the session's window is for the activity's organizers and
+    admins (``permissions.can_override_checkin_window``); checkers get a 403."""
+
+
 def door_user_for_token(raw: str) -> User | fast.DoorUser | None:
     """The token's user for the scan URL: on the fast path a ``fast.DoorUser`` snapshot from
     the per-process cache, else ``user_for_token``."""
@@ -463,16 +498,20 @@ def scan(
     session_id: int | None = None,
     nonce: str | None = None,
     scanned_at: object = None,
+    override_reason: str | None = None,
 ) -> ScanAnswer:
     """Scan ``text`` (ticket URL, bare secret or short code) at the door of ``activity_id``:
     the one entry for a scan. Checks that ``user`` may check in there, picks the session,
     checks in, logs the scan and commits.
 
-    ``scanned_at`` is an offline device's time as sent (ISO 8601 text) or None. A repeated
-    ``nonce`` gets the stored answer. Raises ``NoSuchActivity``, ``ScanNotAllowed``,
-    ``UnknownUser``, and ``CheckInProblem`` for a bad time or an unclear session.
+    ``scanned_at`` is an offline device's time as sent (ISO 8601 text) or None; the
+    session's check-in window is judged at that time (``checkin.windows``). A repeated
+    ``nonce`` gets the stored answer. ``override_reason``: an organizer checks the person in
+    even outside the window ("仍然签到"; rare, so always on the general path). Raises
+    ``NoSuchActivity``, ``ScanNotAllowed``, ``OverrideNotAllowed``, ``UnknownUser``, and
+    ``CheckInProblem`` for a bad time or an unclear session.
     """
-    if fast.enabled():
+    if fast.enabled() and override_reason is None:
         answer = _scan_fast(
             user,
             activity_id,
@@ -492,11 +531,20 @@ def scan(
         raise NoSuchActivity
     if not can_check_in(person, activity):
         raise ScanNotAllowed
+    if override_reason is not None and not can_override_checkin_window(person, activity):
+        raise OverrideNotAllowed
     now = utcnow()
     at = parse_scan_time(scanned_at, now)
     session = pick_session(activity, session_id, at or now)
     return _scan_ticket(
-        person, activity, session, text, base_url=base_url, nonce=nonce, scanned_at=at
+        person,
+        activity,
+        session,
+        text,
+        base_url=base_url,
+        nonce=nonce,
+        scanned_at=at,
+        override_reason=override_reason,
     )
 
 
@@ -521,9 +569,18 @@ def _scan_fast(
     now = utcnow()
     at = parse_scan_time(scanned_at, now)
     session = pick_session(activity, session_id, at or now)
+    # The window is decided here, from the cached session times; the statement is told.
+    outside = windows.not_now(session, at or now)
     try:
         done = fast.scan_ticket(
-            user, activity, session, text, base_url=base_url, nonce=nonce, scanned_at=at
+            user,
+            activity,
+            session,
+            text,
+            base_url=base_url,
+            nonce=nonce,
+            scanned_at=at,
+            not_now=outside is not None,
         )
     except fast.StaleCache:
         return None
@@ -554,6 +611,8 @@ def _scan_fast(
         answer.wrong_activity_title = _public_title(*done.ticket_activity)
     elif done.registration is not None:
         answer.person = _person(*done.registration)
+    if done.result == ScanResult.NOT_NOW:
+        answer.outside = outside
     return answer
 
 
@@ -566,11 +625,13 @@ def _scan_ticket(
     base_url: str,
     nonce: str | None = None,
     scanned_at: datetime | None = None,
+    override_reason: str | None = None,
 ) -> ScanAnswer:
     """The general path of ``scan`` (any database): check in whoever ``text`` belongs to.
 
     Every scan is logged, failed ones too. A repeated nonce returns the stored answer.
-    The caller has checked that ``user`` may check in for ``activity``.
+    The caller has checked that ``user`` may check in for ``activity`` (and override the
+    window, with ``override_reason``).
     """
     begin_write()  # SQLite: decide on the latest state, under the write lock
     code = parse_scanned_code(text, base_url)
@@ -585,6 +646,7 @@ def _scan_ticket(
         nonce=nonce,
         scanned_at=scanned_at,
         logged_code=code.loggable if code is not None else loggable_text(text),
+        override_reason=override_reason,
     )
 
 
@@ -596,16 +658,26 @@ def register_walk_in(
     phone: str,
     *,
     nonce: str | None = None,
+    override_reason: str | None = None,
 ) -> ScanAnswer:
     """Register someone at the door and check them in at once.
 
     A person already registered (same phone) is checked in on that registration.
-    Raises RegistrationRefused for a bad name or phone, or a closed activity.
+    Outside the session's check-in window nobody is registered: the answer is ``not_now``
+    (logged), unless an organizer gives ``override_reason``.
+    Raises RegistrationRefused for a bad name or phone, or a closed activity, and
+    OverrideNotAllowed for an override by someone who may not.
     """
+    if override_reason is not None and not can_override_checkin_window(user, activity):
+        raise OverrideNotAllowed
+    _check_walk_in_person(name, phone)
     begin_write()
     stored = _logged_scan(user.id, nonce)
     if stored is not None:
         return _answer_from_log(stored, activity)
+    outside = windows.not_now(session, utcnow())
+    if outside is not None and override_reason is None:
+        return _log_not_now(user, activity, outside, method="walk_in", nonce=nonce)
     request = registration_services.RegistrationRequest(name=name, phone=phone)
     try:
         registration = registration_services.register_for_activity(
@@ -624,6 +696,49 @@ def register_walk_in(
         nonce=nonce,
         scanned_at=None,
         logged_code=registration.short_code,
+        override_reason=override_reason,
+    )
+
+
+def _check_walk_in_person(name: str, phone: str) -> None:
+    """A bad name or phone is refused next to its field whatever the time (the registration
+    checks both again)."""
+    registration_services.clean_name(name)
+    try:
+        normalize_phone(phone)
+    except IdentityError as exc:
+        raise registration_services.RegistrationRefused(str(exc), field="phone") from None
+
+
+def _log_not_now(
+    user: User, activity: Activity, outside: windows.NotNow, *, method: str, nonce: str | None
+) -> ScanAnswer:
+    """Answer ``not_now`` to a door action that names no ticket yet (a walk-in), writing
+    only the scan log."""
+    logged = _insert_unless_exists(
+        ScanLog,
+        {
+            "user_id": user.id,
+            "nonce": nonce,
+            "activity_id": activity.id,
+            "session_id": outside.session_id,
+            "method": method,
+            "result": str(ScanResult.NOT_NOW),
+            "code": "",
+            "recorded_at": utcnow(),
+        },
+        ["user_id", "nonce"],
+    )
+    if logged is None:  # the same nonce, sent twice at once: the first one's answer
+        stored = _logged_scan(user.id, nonce)
+        if stored is None:  # pragma: no cover
+            raise RuntimeError("scan log conflict without a stored scan")
+        return _answer_from_log(stored, activity)
+    return ScanAnswer(
+        result=ScanResult.NOT_NOW,
+        session_id=outside.session_id,
+        outside=outside,
+        counts=session_counts(activity, outside.session_id),
     )
 
 
@@ -741,6 +856,7 @@ def self_check_in(session: ActivitySession, proof: SelfCheckInProof) -> ScanAnsw
     begin_write()  # SQLite: decide on the latest state, under the write lock
     activity = session.activity
     registration = _registration_proven_by(activity, proof)
+    # Outside the session's check-in window the answer is not_now (checkin.windows).
     return _check_in_and_log(
         user=None,
         activity=activity,
@@ -817,6 +933,8 @@ def roster(activity: Activity) -> dict:
     return {
         "activity": {"id": activity.id, "title": activity.title, "status": activity.status},
         "sessions": [session_choice(s) for s in activity.sessions],
+        # The offline scanner applies the sessions' check-in windows with these settings.
+        "checkin_window": windows.checkin_window().settings(),
         "generated_at": utcnow().isoformat(),
         "registrations": [
             {

@@ -12,6 +12,7 @@ from .activities import (
 )
 from .checkin import (
     SCAN_RESULT_VALUES,
+    WINDOW_OVERRIDE_REASON_MAX,
     ApiToken,
     CheckInMethod,
     ScanLog,
@@ -30,6 +31,7 @@ from .types import UTCDateTime, utcnow
 
 __all__ = [
     "SCAN_RESULT_VALUES",
+    "WINDOW_OVERRIDE_REASON_MAX",
     "ApiToken",
     "ScanLog",
     "ScanResult",

@@ -39,6 +39,7 @@ class ScanResult(enum.StrEnum):
     WRONG_ACTIVITY = "wrong_activity"
     CANCELLED = "cancelled"
     WAITLISTED = "waitlisted"
+    NOT_NOW = "not_now"  # outside the session's check-in window (checkin/windows.py)
     UNDONE = "undone"  # an organizer took a check-in back
 
 
@@ -55,21 +56,30 @@ class CheckInMethod(enum.StrEnum):
     DEMO = "demo"  # demo data
 
 
-def scan_outcome(*, unknown, refused, refusal, checked_in_now, checked_in_before):
+def scan_outcome(*, unknown, refused, refusal, checked_in_now, checked_in_before, not_now):
     """The answer to a scan, in this order: an unknown code is ``invalid``; a ticket that
     may not be checked in here gets its refusal (``Registration.scan_refusal``); else
-    ``ok`` when this scan made the check-in, ``already_checked_in`` when one was there.
+    ``ok`` when this scan made the check-in, ``already_checked_in`` when one was there;
+    else ``not_now`` when the scan fell outside the session's check-in window (then no
+    check-in was attempted: ``checkin.windows``).
 
     Python values on the general path (``checkin.services``), SQL expressions inside the
-    fast path's statement (``checkin.fast``), where the answer is NULL when neither check-in
-    is visible (a race lost to a check-in committed after the statement began).
+    fast path's statement (``checkin.fast``), where the answer is NULL when no check-in is
+    visible and the window was open (a race lost to a check-in committed after the
+    statement began). The offline scanner's copy is ``scanResult`` in
+    ``static/js/scanner-core.js``.
     """
     return first_case(
         (unknown, ScanResult.INVALID),
         (refused, refusal),
         (checked_in_now, ScanResult.OK),
         (checked_in_before, ScanResult.ALREADY_CHECKED_IN),
+        (not_now, ScanResult.NOT_NOW),
     )
+
+
+# The longest reason an organizer may give for checking someone in outside the window.
+WINDOW_OVERRIDE_REASON_MAX = 200
 
 
 class ScanLog(db.Model):
@@ -108,5 +118,8 @@ class ScanLog(db.Model):
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # ... and when the server learnt of it.
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Why ``user`` checked the person in outside the session's window ("仍然签到"); None
+    # for every other scan (the same reason is kept on the check-in).
+    window_override_reason: Mapped[str | None] = mapped_column(String(WINDOW_OVERRIDE_REASON_MAX))
 
     user: Mapped[User | None] = relationship()

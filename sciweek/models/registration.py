@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .accounts import User
 from .activities import Activity, ActivitySession, ActivityStatus, _in_check
-from .checkin import ScanResult
+from .checkin import WINDOW_OVERRIDE_REASON_MAX, ScanResult
 from .places import Town, Village
 from .types import UTCDateTime, first_case, negate, str_enum, utcnow
 
@@ -205,6 +205,9 @@ class CheckIn(db.Model):
     checked_in_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set when an organizer (``checked_in_by_id``) checked the person in outside the
+    # session's check-in window, with this reason ("仍然签到", ``checkin.windows``).
+    window_override_reason: Mapped[str | None] = mapped_column(String(WINDOW_OVERRIDE_REASON_MAX))
 
     registration: Mapped[Registration] = relationship(back_populates="checkins")
     session: Mapped[ActivitySession] = relationship()

@@ -1,8 +1,9 @@
 /* The door scanner's decisions, without the DOM: what a scanned text is, and what a scan
    answers when the server cannot be asked (offline, from the downloaded roster).
 
-   The server decides with Registration.scan_refusal and scan_outcome (sciweek/models/);
-   this is their copy for the browser. tests/scan_cases.json lists the cases that both must
+   The server decides with Registration.scan_refusal and scan_outcome (sciweek/models/) and
+   the sessions' check-in windows (sciweek/checkin/windows.py); this is their copy for the
+   browser. tests/scan_cases.json lists the cases that both must
    answer alike: pytest runs them on the server, node --test (tests/js/) runs them here.
    Plain ES5, no build step: a browser script (window.sciweekScannerCore, used by
    scanner.js) and a CommonJS module for node. */
@@ -17,6 +18,10 @@
   'use strict';
 
   var SECRET = /^[A-Za-z0-9_-]{32}$/;
+  var MINUTE = 60 * 1000;
+  // The server's defaults (SCIWEEK_CHECKIN_OPENS_BEFORE_MINUTES / _CLOSES_AFTER_MINUTES), for
+  // a roster saved before the roster carried its settings.
+  var DEFAULT_WINDOW = { opens_before_minutes: 60, closes_after_minutes: 30 };
   var SHORT_CODE = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$/;
 
   function trim(text) {
@@ -58,10 +63,40 @@
     return null;
   }
 
-  // The answer to a scan (scan_outcome).
-  function scanResult(ticket) {
+  // Where a time falls against a session's check-in window (checkin/windows.py): 'before',
+  // 'open' (both ends included) or 'after'. session: {starts_at, ends_at} (ISO 8601);
+  // settings: {opens_before_minutes, closes_after_minutes} (the roster's checkin_window);
+  // at: ISO 8601 text or milliseconds.
+  function windowState(session, settings, at) {
+    settings = settings || DEFAULT_WINDOW;
+    var time = typeof at === 'number' ? at : Date.parse(at);
+    if (time < Date.parse(session.starts_at) - settings.opens_before_minutes * MINUTE) {
+      return 'before';
+    }
+    if (time > Date.parse(session.ends_at) + settings.closes_after_minutes * MINUTE) {
+      return 'after';
+    }
+    return 'open';
+  }
+
+  // The answer to a scan (scan_outcome). scan: {window: 'before' | 'open' | 'after',
+  // override: an organizer checks the person in anyway}; omitted: an open window.
+  function scanResult(ticket, scan) {
     if (!ticket) { return 'invalid'; }
-    return scanRefusal(ticket) || (ticket.checked_in ? 'already_checked_in' : 'ok');
+    var refusal = scanRefusal(ticket);
+    if (refusal) { return refusal; }
+    if (ticket.checked_in) { return 'already_checked_in'; }
+    var closed = scan && scan.window && scan.window !== 'open' && !scan.override;
+    return closed ? 'not_now' : 'ok';
+  }
+
+  // A session of the roster, by id; null when the roster does not hold it.
+  function rosterSession(roster, sessionId) {
+    var sessions = (roster && roster.sessions) || [];
+    for (var i = 0; i < sessions.length; i++) {
+      if (sessions[i].id === sessionId) { return sessions[i]; }
+    }
+    return null;
   }
 
   // A roster entry (GET /api/v1/activities/<id>/roster) as a ticket; null for none.
@@ -76,14 +111,23 @@
   }
 
   // The offline answer to a scan of a roster entry (null: not in the roster) at a session,
-  // shaped like the server's answer. Changes nothing: the caller notes an 'ok'.
-  function decideOffline(roster, entry, sessionId, scannedAt) {
+  // shaped like the server's answer. The session's check-in window is judged at scannedAt,
+  // as the server judges the synced scan; override: an organizer checks in anyway. Changes
+  // nothing: the caller notes an 'ok'.
+  function decideOffline(roster, entry, sessionId, scannedAt, override) {
+    var session = entry ? rosterSession(roster, sessionId) : null;
+    var scan = {
+      // A session the roster does not know is left to the server.
+      window: session ? windowState(session, roster.checkin_window, scannedAt) : 'open',
+      override: !!override
+    };
     var answer = {
-      result: scanResult(rosterTicket(roster, entry, sessionId)),
+      result: scanResult(rosterTicket(roster, entry, sessionId), scan),
       registration: null,
       checked_in_at: null,
       session_id: sessionId
     };
+    if (answer.result === 'not_now') { answer.window = { state: scan.window }; }
     if (entry) {
       answer.registration = {
         id: entry.id, name: entry.name, phone_masked: entry.phone_masked, short_code: entry.short_code
@@ -101,6 +145,7 @@
     parseCode: parseCode,
     scanRefusal: scanRefusal,
     scanResult: scanResult,
+    windowState: windowState,
     rosterTicket: rosterTicket,
     decideOffline: decideOffline
   };

@@ -1,5 +1,6 @@
 /* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins, undo,
-   offline decisions from a downloaded roster, and an IndexedDB queue synced when online.
+   organizers checking in anyway outside a session's check-in window, offline decisions from a
+   downloaded roster, and an IndexedDB queue synced when online.
    The decisions themselves (what a code is, what an offline scan answers) are in
    scanner-core.js; this file wires them to the camera, the page and the network.
    Plain ES5 with XMLHttpRequest: runs in WeChat's built-in browser without a build step. */
@@ -232,7 +233,23 @@
     return 'bad';
   }
 
+  function sessionById(id) {
+    for (var i = 0; i < cfg.sessions.length; i++) {
+      if (cfg.sessions[i].id === id) { return cfg.sessions[i]; }
+    }
+    return null;
+  }
+
+  // When the session starts or ended: the server's message, or (decided offline) the page's.
+  function notNowText(answer) {
+    if (answer.message) { return answer.message; }
+    var session = sessionById(answer.session_id);
+    var state = answer.window && answer.window.state;
+    return (session && session.not_now && session.not_now[state]) || T.not_now;
+  }
+
   function resultTitle(answer) {
+    if (answer.result === 'not_now') { return notNowText(answer); }
     if (answer.result === 'already_checked_in') {
       return answer.checked_in_at ? fmt(T.already_at, { time: hhmm(answer.checked_in_at) }) : T.already_checked_in;
     }
@@ -240,7 +257,16 @@
   }
 
   var undoTarget = null;
-  function showResult(answer, note) {
+  var overrideRetry = null;  // sends the refused scan or walk-in again, with a reason
+
+  function showOverride(retry) {
+    var form = $('override-form');
+    overrideRetry = cfg.canOverride && form ? retry || null : null;
+    if (form) { form.hidden = !overrideRetry; }
+  }
+
+  // retry(reason): how to send this scan again as an organizer's override (not_now only).
+  function showResult(answer, note, retry) {
     var cls = resultClass(answer.result);
     var box = $('result');
     box.className = 'result result-' + cls;
@@ -257,6 +283,7 @@
     $('result-detail').textContent = lines.join('\n');
     undoTarget = cfg.canUndo && answer.result === 'ok' && answer.checkin_id ? answer.checkin_id : null;
     $('undo-button').hidden = !undoTarget;
+    showOverride(answer.result === 'not_now' ? retry : null);
     beep(cls);
   }
 
@@ -267,6 +294,7 @@
     $('result-title').textContent = text;
     $('result-detail').textContent = '';
     $('undo-button').hidden = true;
+    showOverride(null);
     beep('bad');
   }
 
@@ -332,7 +360,7 @@
   function decideLocally(item, callback) {
     var code = core.parseCode(item.code, cfg.baseUrl);
     function decide(r) {
-      var answer = core.decideOffline(state.roster, r, item.session_id, item.scanned_at);
+      var answer = core.decideOffline(state.roster, r, item.session_id, item.scanned_at, item.override_reason);
       if (answer.result === 'ok') { r.checked_in[String(item.session_id)] = item.scanned_at; }
       item.local = { result: answer.result, registration_id: r ? r.id : null };
       if (state.roster) { rosterSave(state.roster); }
@@ -361,7 +389,18 @@
   function payload(item) {
     var body = { code: item.code, activity_id: item.activity_id, session_id: item.session_id, nonce: item.nonce };
     if (item.offline) { body.scanned_at = item.scanned_at; }
+    if (item.override_reason) { body.override_reason = item.override_reason; }
     return body;
+  }
+
+  function retryScan(item) {
+    return function (reason) { scan(item.code, true, reason); };
+  }
+
+  function overrideNote(item, note) {
+    if (!item.override_reason) { return note; }
+    var text = fmt(T.override_note, { reason: item.override_reason });
+    return note ? text + ' · ' + note : text;
   }
 
   // Send one queued scan. interactive: the person at the door is waiting for this answer.
@@ -374,8 +413,8 @@
         // "Another device was first" only when this device had let the person in itself.
         var otherDevice = data.conflict && item.local && item.local.result === 'ok';
         var note = otherDevice ? fmt(T.conflict, { time: hhmm(data.checked_in_at) }) : (item.offline ? T.synced : '');
-        if (interactive) { showResult(data); }
-        addRecent(item.nonce, data, note);
+        if (interactive) { showResult(data, '', retryScan(item)); }
+        addRecent(item.nonce, data, overrideNote(item, note));
         done && done(true);
       } else if (status === 0 || status >= 500 || status === 401) {
         // Unreachable (or logged out): decide from the roster now, sync later.
@@ -384,8 +423,8 @@
           item.offline = true;
           decideLocally(item, function (answer, note) {
             queuePut(item, refreshPending);
-            if (interactive) { showResult(answer, note); }
-            addRecent(item.nonce, answer, note);
+            if (interactive) { showResult(answer, note, retryScan(item)); }
+            addRecent(item.nonce, answer, overrideNote(item, note));
             renderCounts();
           });
         }
@@ -399,7 +438,8 @@
     });
   }
 
-  function scan(text, force) {
+  // overrideReason: an organizer checks in anyway after a not_now answer (sent with the scan).
+  function scan(text, force, overrideReason) {
     text = (text || '').replace(/^\s+|\s+$/g, '');
     if (!text) { return; }
     var now = Date.now();
@@ -420,6 +460,7 @@
       created: now,
       offline: false
     };
+    if (overrideReason) { item.override_reason = overrideReason; }
     queuePut(item, function () {
       refreshPending();
       send(item, true);
@@ -543,18 +584,20 @@
 
   function walkIn(event) {
     event.preventDefault();
+    sendWalkIn($('walk-in-name').value, $('walk-in-phone').value, null);
+  }
+
+  function sendWalkIn(name, phone, overrideReason) {
     if (!state.online) { showMessage(T.walk_in_offline); return; }
     var nonce = newNonce();
-    var body = {
-      name: $('walk-in-name').value, phone: $('walk-in-phone').value,
-      session_id: state.sessionId, nonce: nonce
-    };
+    var body = { name: name, phone: phone, session_id: state.sessionId, nonce: nonce };
+    if (overrideReason) { body.override_reason = overrideReason; }
     request('POST', cfg.urls.walkIn, body, function (status, data) {
       if (status === 200 && data && data.result) {
-        showResult(data);
-        addRecent(nonce, data, '');
+        showResult(data, '', function (reason) { sendWalkIn(name, phone, reason); });
+        addRecent(nonce, data, overrideNote({ override_reason: overrideReason }, ''));
         applyAnswer(data);
-        $('walk-in-name').value = ''; $('walk-in-phone').value = '';
+        if (data.result !== 'not_now') { $('walk-in-name').value = ''; $('walk-in-phone').value = ''; }
         fetchRoster();
       } else if (status === 0) {
         setOnline(false);
@@ -563,6 +606,18 @@
         showMessage((data && data.message) || T.error);
       }
     });
+  }
+
+  // Check in anyway: send the refused scan (or walk-in) again with the organizer's reason.
+  function override(event) {
+    event.preventDefault();
+    var input = $('override-reason');
+    var reason = input.value.replace(/^\s+|\s+$/g, '');
+    if (!reason || !overrideRetry) { input.focus(); return; }
+    var retry = overrideRetry;
+    showOverride(null);
+    input.value = '';
+    retry(reason);
   }
 
   function undo() {
@@ -584,10 +639,10 @@
     var sessions = cfg.sessions, now = Date.now(), i;
     if (cfg.sessionId) { return cfg.sessionId; }
     if (sessions.length === 1) { return sessions[0].id; }
-    for (i = 0; i < sessions.length; i++) {
-      var start = Date.parse(sessions[i].starts_at) - 3600 * 1000, end = Date.parse(sessions[i].ends_at);
-      if (start <= now && now <= end) { return sessions[i].id; }
-    }
+    // The session whose check-in window is open, preferring one not yet ended (as the server).
+    var open = sessions.filter(function (s) { return core.windowState(s, cfg.checkinWindow, now) === 'open'; });
+    var running = open.filter(function (s) { return now <= Date.parse(s.ends_at); });
+    if (running.length || open.length) { return (running[0] || open[0]).id; }
     for (i = 0; i < sessions.length; i++) {
       if (Date.parse(sessions[i].ends_at) > now) { return sessions[i].id; }
     }
@@ -616,6 +671,7 @@
   $('search-input').oninput = renderSearch;
   $('walk-in-form').onsubmit = walkIn;
   $('undo-button').onclick = undo;
+  if ($('override-form')) { $('override-form').onsubmit = override; }
   $('camera-button').onclick = startCamera;
 
   window.addEventListener('online', function () { setOnline(true); sync(); });
