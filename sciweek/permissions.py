@@ -47,12 +47,14 @@ __all__ = [
     "activities_visible_to",
     "can",
     "can_check_in",
+    "can_work_roster_door",
     "can_manage_activity",
     "coordinator_town_id",
     "init_app",
     "managed_activity_or_403",
     "own_town_ids",
     "roles_required",
+    "roster_door_town_id",
     "town_or_403",
 ]
 
@@ -101,6 +103,22 @@ def can_check_in(user: User, activity: Activity) -> bool:
     if user.role == Role.CHECKER:
         return any(a.id == activity.id for a in user.assigned_activities)
     return False
+
+
+def can_work_roster_door(user: User, activity: Activity) -> bool:
+    """The roster door of a training (its invited cadres: search, check-in): door staff of
+    the activity, and coordinators whose town's cadres it invites."""
+    if can_check_in(user, activity):
+        return True
+    return user.role == Role.COORDINATOR and activity.invites_cadres_of(user.town_id)
+
+
+def roster_door_town_id(user: User, activity: Activity) -> int | None:
+    """At a training's roster door: None when ``user`` sees every invited cadre (door staff),
+    else the one town whose cadres they see and check in (a coordinator's own)."""
+    if can_check_in(user, activity):
+        return None
+    return coordinator_town_id(user)
 
 
 def activities_visible_to(user: User) -> Select:
@@ -165,6 +183,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "staff": STAFF_ROLES,
     "manage": EDITOR_ROLES,
     "door": DOOR_ROLES,
+    "roster_door": STAFF_ROLES,
     "coverage": COVERAGE_ROLES,
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
@@ -173,6 +192,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,
     "door": can_check_in,
+    "roster_door": can_work_roster_door,
 }
 
 

@@ -74,10 +74,16 @@ from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from ..security import allow_camera
 from ..transactions import all_or_nothing
-from . import services
+from . import roster_door, services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .fast import DoorUser
-from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
+from .forms import (
+    ApiTokenForm,
+    CadreSelfCheckInForm,
+    CheckerForm,
+    HeldTicketForm,
+    SelfCheckInForm,
+)
 from .schemas import ScanBody, WalkInBody
 
 bp = Blueprint("checkin", __name__)
@@ -382,24 +388,25 @@ def self_check_in(code: str):
     except services.SelfCheckInRefused as exc:
         return render_template("checkin/self.html", problem=exc.message, form=None), 400
     held = services.tickets_held_for(session.activity, device.tickets_on_device())
-    # Two kinds of form on one page: a button per ticket held here, or phone and short code.
-    with_held_ticket = request.method == "POST" and "registration_id" in request.form
-    form = SelfCheckInForm(formdata=None) if with_held_ticket else SelfCheckInForm()
+    # Three kinds of form on one page: a button per ticket held here, phone and short code,
+    # and (trainings with a roster) a roster cadre's phone and ID number's last 6.
+    posted = _posted_self_check_in()
+    form = SelfCheckInForm() if posted == "ticket" else SelfCheckInForm(formdata=None)
+    cadre_form = (
+        CadreSelfCheckInForm(prefix="cadre")
+        if posted == "cadre"
+        else CadreSelfCheckInForm(None, prefix="cadre")
+    )
     answer, status, problem = None, 200, None
-    proof: services.SelfCheckInProof | None = None
-    if with_held_ticket:
-        held_form = HeldTicketForm()
-        held_form.validate()  # a tampered id reads as None, and is refused as not held
-        proof = services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
-    elif form.validate_on_submit():
-        proof = services.PhoneAndShortCode(form.phone.data, form.short_code.data)
-    elif request.method == "POST":
+    proof = _self_check_in_proof(posted, held, form, cadre_form)
+    if posted is not None and proof is None:
         status = 400
     if proof is not None:
         try:
-            answer = services.self_check_in(session, proof)
+            answer = _check_in_self(session, proof)
         except services.SelfCheckInRefused as exc:
-            target = getattr(form, exc.field, None) if exc.field else None
+            posted_form = cadre_form if posted == "cadre" else form
+            target = getattr(posted_form, exc.field, None) if exc.field else None
             if target is not None:
                 target.errors.append(exc.message)
             else:
@@ -409,6 +416,8 @@ def self_check_in(code: str):
         render_template(
             "checkin/self.html",
             form=form,
+            cadre_form=cadre_form,
+            cadre_posted=posted == "cadre",
             held=held,
             session=session,
             activity=session.activity,
@@ -417,6 +426,36 @@ def self_check_in(code: str):
         ),
         status,
     )
+
+
+def _posted_self_check_in() -> str | None:
+    """Which self check-in form was sent: ``held``, ``cadre``, ``ticket``; None for a GET."""
+    if request.method != "POST":
+        return None
+    if "registration_id" in request.form:
+        return "held"
+    if "cadre-id_tail" in request.form:
+        return "cadre"
+    return "ticket"
+
+
+def _self_check_in_proof(posted, held, form, cadre_form):
+    """The proof the posted form holds, or None (a form with errors, or a GET)."""
+    if posted == "held":
+        held_form = HeldTicketForm()
+        held_form.validate()  # a tampered id reads as None, and is refused as not held
+        return services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
+    if posted == "cadre" and cadre_form.validate_on_submit():
+        return roster_door.PhoneAndIdTail(cadre_form.phone.data, cadre_form.id_tail.data)
+    if posted == "ticket" and form.validate_on_submit():
+        return services.PhoneAndShortCode(form.phone.data, form.short_code.data)
+    return None
+
+
+def _check_in_self(session: ActivitySession, proof) -> services.ScanAnswer:
+    if isinstance(proof, roster_door.PhoneAndIdTail):
+        return roster_door.cadre_self_check_in(session, proof)
+    return services.self_check_in(session, proof)
 
 
 # --- API tokens ------------------------------------------------------------------------------

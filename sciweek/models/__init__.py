@@ -9,6 +9,7 @@ from .activities import (
     Audience,
     Campaign,
     activity_departments,
+    activity_roster_towns,
 )
 from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult, scan_outcome
 from .places import Department, Town, Village
@@ -47,6 +48,7 @@ __all__ = [
     "User",
     "Village",
     "activity_departments",
+    "activity_roster_towns",
     "checker_assignments",
     "scan_outcome",
     "utcnow",
