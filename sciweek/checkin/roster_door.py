@@ -121,9 +121,7 @@ def registration_for_cadre(activity: Activity, cadre: Cadre) -> Registration:
         )
         try:
             # The registration finds its cadre by the phone, as one made online does.
-            issued = registration_services.register_for_activity(
-                activity.id, request, walk_in=True
-            )
+            issued = registration_services.register_for_activity(activity.id, request, walk_in=True)
         except registration_services.AlreadyRegistered as exc:
             return _linked(exc.registration, cadre)
         return _linked(issued.registration, cadre)
@@ -182,7 +180,7 @@ def _door_cadre(user: User, activity: Activity, cadre_id: int) -> Cadre:
     cadre = invited_cadre(activity, cadre_id)
     if cadre is None:
         raise services.CheckInProblem(
-            _("此人不在本培训的参训干部名单中。"), kind="not_invited", field="cadre_id"
+            _("此人不在本培训的参训干部名单中。"), kind="not_invited"
         )
     town_id = roster_door_town_id(user, activity)
     if town_id is not None and cadre.town_id != town_id:

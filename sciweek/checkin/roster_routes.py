@@ -51,9 +51,7 @@ def _roster_door_activity(activity_id: int, user: User) -> Activity:
 
 
 def _not_your_town() -> ApiError:
-    return ApiError(
-        "not_your_town", _("您只能查找和签到本镇街花名册上的干部。"), status=403
-    )
+    return ApiError("not_your_town", _("您只能查找和签到本镇街花名册上的干部。"), status=403)
 
 
 # --- API ---------------------------------------------------------------------------------
@@ -168,9 +166,7 @@ def cadre_check_in(activity_id: int):
     session = _chosen_session(activity, form.session_id.data)
     try:
         with all_or_nothing():
-            answer = roster_door.check_in_cadre(
-                current_user, activity, session, form.cadre_id.data
-            )
+            answer = roster_door.check_in_cadre(current_user, activity, session, form.cadre_id.data)
     except roster_door.NotYourTown:
         abort(403)
     except (services.CheckInProblem, RegistrationRefused) as exc:

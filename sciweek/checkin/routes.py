@@ -213,7 +213,7 @@ def api_undo_check_in(checkin_id: int):
 @api_view
 def api_roster(activity_id: int):
     activity = _door_activity(activity_id, g.api_user)
-    response = jsonify(services.roster(activity))
+    response = jsonify(roster_door.add_roster_cadres(services.roster(activity), activity))
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -47,9 +47,7 @@ def invited_filter(activity: Activity) -> ColumnElement[bool]:
     if not activity.invites_roster or dates is None:
         return false()
     first, last = dates
-    on_roster = and_(
-        Cadre.active_from <= last, or_(Cadre.left_on.is_(None), Cadre.left_on > first)
-    )
+    on_roster = and_(Cadre.active_from <= last, or_(Cadre.left_on.is_(None), Cadre.left_on > first))
     if activity.roster_whole_district:
         return on_roster
     town_invited = exists().where(

@@ -44,6 +44,7 @@ from .coverage import (
 )
 from .export import coverage_workbook, untrained_workbook
 from .forms import ConfirmImportForm, LeaveForm, LinkAttendeeForm, RosterUploadForm, TargetsForm
+from .invitations import trainings_inviting
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
     RosterImportError,
@@ -123,6 +124,7 @@ def town_detail(town_id: int):
         summary=summary,
         by_village=by_village,
         untrained_count=len(cadres),
+        trainings=trainings_inviting(town.id),
     )
 
 
