@@ -305,7 +305,9 @@ def scanner(activity_id: int):
         "error": _("出错了，请重试。"),
         "conflict": _("另一台设备已先签到（{time}）"),
         "no_match": _("没有找到"),
-        "tail_hint": _("手机号请输入后 4 位"),
+        "tail_hint": _("手机号请输入后 4 位或完整号码；身份证号请输入后 4 位。"),
+        "roster_cadre": _("花名册"),
+        "no_phone": _("无手机"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
     }
     config = {
@@ -317,6 +319,7 @@ def scanner(activity_id: int):
             "checkin": url_for("checkin.api_check_in"),
             "roster": url_for("checkin.api_roster", activity_id=activity.id),
             "walkIn": url_for("checkin.api_walk_in", activity_id=activity.id),
+            "rosterCheckin": url_for("roster_door.api_roster_check_in", activity_id=activity.id),
             "undo": url_for("checkin.api_undo_check_in", checkin_id=0).replace("/0/", "/{id}/"),
             "serviceWorker": url_for("checkin.scanner_service_worker"),
         },
