@@ -67,9 +67,7 @@ def build_door(make: Factory, *, capacity=None, waitlist=True, under_way=True) -
         waitlist_enabled=waitlist,
     )
     training.roster_towns = [chengguan, dongshan]
-    zhang = _cadre(
-        chengguan, "城关一村", "张建国", "13861721234", id_number("11010519491231002")
-    )
+    zhang = _cadre(chengguan, "城关一村", "张建国", "13861721234", id_number("11010519491231002"))
     li = _cadre(chengguan, "城关二村", "李秀英", "13974835678")
     wang = _cadre(chengguan, "城关一村", "王老汉", None, id_number("44052418800101001"))
     zhao = _cadre(dongshan, "东山村", "赵东山", "13752912468", id_number("33010619940404449"))

@@ -143,10 +143,13 @@ def test_search_finds_registrations_and_invited_cadres_alike(client, door):
     assert search("钱西河")["entries"] == []  # a town not invited
     assert search("孙离任")["entries"] == []  # left the roster before the training
     digits = search("13800")
-    assert digits["entries"] == [] and "后 4 位" in digits["hint"]
+    assert digits["entries"] == []
+    assert "后 4 位" in digits["hint"]
     found = search("王老汉")["entries"]
-    assert found[0]["kind"] == "cadre" and found[0]["phone_masked"] == ""
-    assert found[0]["id_masked"].endswith("0014") and "*" in found[0]["id_masked"]
+    assert found[0]["kind"] == "cadre"
+    assert found[0]["phone_masked"] == ""
+    assert found[0]["id_masked"].endswith("0014")
+    assert "*" in found[0]["id_masked"]
 
 
 def test_a_phone_is_matched_on_what_its_mask_shows_only(client, door):
@@ -340,10 +343,13 @@ def test_coordinator_sees_and_checks_in_own_town_cadres_only(client, auth, door)
     page = client.get(f"/manage/activities/{door.training.id}/cadres")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "张建国" in text and "李秀英" in text and "王老汉" in text
+    assert "张建国" in text
+    assert "李秀英" in text
+    assert "王老汉" in text
     assert "赵东山" not in text  # 东山镇, also invited, is not theirs
     assert "钱西河" not in text
-    assert door.zhang.phone not in text and "138****1234" in text
+    assert door.zhang.phone not in text
+    assert "138****1234" in text
 
     found = client.get(f"/manage/activities/{door.training.id}/cadres", query_string={"q": "赵"})
     assert "赵东山" not in found.get_data(as_text=True)
@@ -365,7 +371,8 @@ def test_coordinator_roster_search_for_another_towns_cadre_is_refused(client, au
     assert refused.status_code == 403
     assert refused.get_json()["error"] == "not_your_town"
     own = client.get(api, query_string={"q": "赵东山"})
-    assert own.status_code == 200 and own.get_json()["entries"] == []
+    assert own.status_code == 200
+    assert own.get_json()["entries"] == []
     assert "其他镇街" in own.get_json()["hint"]
     page = client.get(
         f"/manage/activities/{door.training.id}/cadres", query_string={"town": door.dongshan.id}
@@ -406,11 +413,14 @@ def test_coordinator_of_a_town_not_invited_and_unassigned_checker_are_refused(
 def test_door_staff_see_every_invited_town_and_may_narrow_to_one(client, auth, door):
     auth.login(door.checker)
     text = client.get(f"/manage/activities/{door.training.id}/cadres").get_data(as_text=True)
-    assert "张建国" in text and "赵东山" in text and "钱西河" not in text
+    assert "张建国" in text
+    assert "赵东山" in text
+    assert "钱西河" not in text
     narrowed = client.get(
         f"/manage/activities/{door.training.id}/cadres", query_string={"town": door.dongshan.id}
     ).get_data(as_text=True)
-    assert "赵东山" in narrowed and "张建国" not in narrowed
+    assert "赵东山" in narrowed
+    assert "张建国" not in narrowed
 
 
 def test_coordinator_finds_the_door_from_their_towns_page(client, auth, door):
@@ -420,7 +430,7 @@ def test_coordinator_finds_the_door_from_their_towns_page(client, auth, door):
     assert f"/manage/activities/{door.training.id}/cadres" in page
 
 
-# --- self check-in ---------------------------------------------------------------------------------
+# --- self check-in ----------------------------------------------------------------------------
 
 
 def _self_post(client, code, phone, id_tail):
@@ -437,7 +447,8 @@ def test_roster_cadre_checks_in_themself_with_phone_and_id_tail(app, client, doo
     text = done.get_data(as_text=True)
     assert done.status_code == 200, text
     assert "签到成功" in text
-    assert "张**" in text and "张建国" not in text
+    assert "张**" in text
+    assert "张建国" not in text
     [registration] = registrations_of(door.zhang)
     assert registration.checkins[0].method == "self"
 
@@ -499,7 +510,8 @@ def test_offline_roster_carries_the_cadres_masked(client, door):
     assert names(data["cadres"]) == ["张建国", "王老汉", "赵东山"]  # 李秀英 holds a registration
     [li] = data["registrations"]
     assert li["id"] == ticket.registration_id
-    assert li["cadre_id"] == door.li.id and li["village"] == "城关二村"
+    assert li["cadre_id"] == door.li.id
+    assert li["village"] == "城关二村"
     zhang = next(c for c in data["cadres"] if c["name"] == "张建国")
     assert zhang["phone_masked"] == "138****1234"
     assert zhang["id_masked"] == "110105********002X"
@@ -521,9 +533,9 @@ def test_cadre_checked_in_at_the_door_moves_to_the_registrations(client, door):
     [zhao] = data["registrations"]
     assert zhao["name"] == "赵东山"
     assert zhao["id_masked"].endswith(door.zhao.id_number[-4:])
-    assert zhao["checked_in"] == {str(door.training.sessions[0].id): zhao["checked_in"][
-        str(door.training.sessions[0].id)
-    ]}
+    assert zhao["checked_in"] == {
+        str(door.training.sessions[0].id): zhao["checked_in"][str(door.training.sessions[0].id)]
+    }
 
 
 # --- coverage -------------------------------------------------------------------------------------

@@ -179,9 +179,7 @@ def _register_cadre_without_phone(activity: Activity, cadre: Cadre) -> Registrat
 def _door_cadre(user: User, activity: Activity, cadre_id: int) -> Cadre:
     cadre = invited_cadre(activity, cadre_id)
     if cadre is None:
-        raise services.CheckInProblem(
-            _("此人不在本培训的参训干部名单中。"), kind="not_invited"
-        )
+        raise services.CheckInProblem(_("此人不在本培训的参训干部名单中。"), kind="not_invited")
     town_id = roster_door_town_id(user, activity)
     if town_id is not None and cadre.town_id != town_id:
         raise NotYourTown

@@ -159,14 +159,16 @@ def cadre_list(activity_id: int):
 def cadre_check_in(activity_id: int):
     activity = _roster_door_activity(activity_id, current_user)
     form = RosterCheckInForm()
-    back = {k: request.args[k] for k in ("q", "town") if request.args.get(k)}
+    query, town = request.args.get("q") or None, request.args.get("town") or None
     if not form.validate_on_submit():
         flash(_("请求无效，请刷新页面后重试。"), "error")
-        return redirect(url_for("roster_door.cadre_list", activity_id=activity.id, **back))
+        return redirect(url_for("roster_door.cadre_list", activity_id=activity.id, q=query))
     session = _chosen_session(activity, form.session_id.data)
     try:
         with all_or_nothing():
-            answer = roster_door.check_in_cadre(current_user, activity, session, form.cadre_id.data)
+            answer = roster_door.check_in_cadre(
+                current_user, activity, session, form.cadre_id.data or 0
+            )
     except roster_door.NotYourTown:
         abort(403)
     except (services.CheckInProblem, RegistrationRefused) as exc:
@@ -174,7 +176,13 @@ def cadre_check_in(activity_id: int):
     else:
         person = answer.person["name"] if answer.person else ""
         level = "success" if answer.result == ScanResult.OK else "warning"
-        flash(f"{person}：{answer.message()}", level)
+        flash(_("%(name)s：%(result)s", name=person, result=answer.message()), level)
     return redirect(
-        url_for("roster_door.cadre_list", activity_id=activity.id, session=session.id, **back)
+        url_for(
+            "roster_door.cadre_list",
+            activity_id=activity.id,
+            session=session.id,
+            q=query,
+            town=town,
+        )
     )

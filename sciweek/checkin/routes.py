@@ -56,6 +56,7 @@ from ..models import (
     ActivityStatus,
     ApiToken,
     CheckIn,
+    Registration,
     ScanResult,
     User,
     utcnow,
@@ -442,20 +443,29 @@ def _posted_self_check_in() -> str | None:
     return "ticket"
 
 
-def _self_check_in_proof(posted, held, form, cadre_form):
+def _self_check_in_proof(
+    posted: str | None,
+    held: list[Registration],
+    form: SelfCheckInForm,
+    cadre_form: CadreSelfCheckInForm,
+) -> services.SelfCheckInProof | roster_door.CadreProof | None:
     """The proof the posted form holds, or None (a form with errors, or a GET)."""
     if posted == "held":
         held_form = HeldTicketForm()
         held_form.validate()  # a tampered id reads as None, and is refused as not held
         return services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
     if posted == "cadre" and cadre_form.validate_on_submit():
-        return roster_door.PhoneAndIdTail(cadre_form.phone.data, cadre_form.id_tail.data)
+        return roster_door.PhoneAndIdTail(
+            cadre_form.phone.data or "", cadre_form.id_tail.data or ""
+        )
     if posted == "ticket" and form.validate_on_submit():
         return services.PhoneAndShortCode(form.phone.data, form.short_code.data)
     return None
 
 
-def _check_in_self(session: ActivitySession, proof) -> services.ScanAnswer:
+def _check_in_self(
+    session: ActivitySession, proof: services.SelfCheckInProof | roster_door.CadreProof
+) -> services.ScanAnswer:
     if isinstance(proof, roster_door.PhoneAndIdTail):
         return roster_door.cadre_self_check_in(session, proof)
     return services.self_check_in(session, proof)
