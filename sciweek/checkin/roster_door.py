@@ -208,13 +208,27 @@ def check_in_cadre(
         return services._answer_from_log(stored, activity)
     cadre = _door_cadre(user, activity, cadre_id)
     registration = registration_for_cadre(activity, cadre)
+    return _check_in(user, session, registration, "roster", nonce=nonce, scanned_at=scanned_at)
+
+
+def _check_in(
+    user: User | None,
+    session: ActivitySession,
+    registration: Registration,
+    method: str,
+    *,
+    nonce: str | None = None,
+    scanned_at: datetime | None = None,
+) -> services.ScanAnswer:
+    """Check ``registration`` in at ``session`` by the scan rules, and log it (as a scan)."""
+    activity = session.activity
     return services._check_in_and_log(
         user=user,
         activity=activity,
         session=session,
         registration=registration,
         result=services._status_result(registration, activity),
-        method="roster",
+        method=method,
         nonce=nonce,
         scanned_at=scanned_at,
         logged_code=registration.short_code,
@@ -293,17 +307,7 @@ def cadre_self_check_in(session: ActivitySession, proof: CadreProof) -> services
         registration = registration_for_cadre(activity, cadre)
     except registration_services.RegistrationRefused as exc:
         raise services.SelfCheckInRefused(exc.message) from None
-    return services._check_in_and_log(
-        user=None,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=services._status_result(registration, activity),
-        method="self",
-        nonce=None,
-        scanned_at=None,
-        logged_code=registration.short_code,
-    )
+    return _check_in(None, session, registration, "self")
 
 
 # --- searching ---------------------------------------------------------------------------
