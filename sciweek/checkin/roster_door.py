@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, exists, false, func, or_, select, update
+from sqlalchemy import Select, and_, case, exists, false, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -44,6 +44,7 @@ from ..models import (
     Cadre,
     CheckIn,
     Registration,
+    RegistrationStatus,
     User,
     Village,
     utcnow,
@@ -68,6 +69,12 @@ class NotYourTown(Exception):
 _DIGIT_LETTERS = str.maketrans("0123456789", "abcdefghij")
 
 
+# ``Registration.is_standing`` with the status as a literal, not a bound parameter: then the
+# partial unique indexes (``WHERE status <> 'cancelled'``) serve the look-ups below (with a
+# parameter SQLite cannot tell that they apply, and scans the activity's registrations).
+_STANDING = Registration.status != literal(RegistrationStatus.CANCELLED.value, literal_execute=True)
+
+
 def no_phone_key(cadre_id: int) -> str:
     """What a registration made for a cadre without a phone holds in place of the phone:
     unique per cadre (so the one-per-phone index also guards these), never a phone, never
@@ -83,10 +90,11 @@ def _standing_registration_of(activity_id: int, cadre: Cadre) -> Registration | 
         select(Registration)
         .where(
             Registration.activity_id == activity_id,
-            Registration.is_standing,
+            _STANDING,
             or_(Registration.cadre_id == cadre.id, Registration.phone == phone),
         )
-        .order_by((Registration.cadre_id == cadre.id).desc(), Registration.id)
+        # (CASE, not the comparison: NULL sorts first on PostgreSQL, last on SQLite.)
+        .order_by(case((Registration.cadre_id == cadre.id, 0), else_=1), Registration.id)
         .limit(1)
     )
 
@@ -134,9 +142,10 @@ def _register_cadre_without_phone(activity: Activity, cadre: Cadre) -> Registrat
     The same place-taking statement as ``register_for_activity`` (which requires a phone),
     in a savepoint; a conflict means another request registered the cadre first.
     """
-    problem = registration_services.registration_open_problem(activity)
-    if problem and not activity.is_published:
-        raise registration_services.RegistrationRefused(problem)
+    if not activity.is_published:  # a door skips the registration window, not the status
+        raise registration_services.RegistrationRefused(
+            registration_services.registration_open_problem(activity) or _("活动未开放签到。")
+        )
     begin_write()
     for _attempt in range(5):
         values = {
@@ -326,11 +335,12 @@ def _matches(query: DoorQuery, name, phone, id_number):
 
 
 def _holds_registration(activity: Activity):
-    """SQL: this cadre (``Cadre``) holds a standing registration for ``activity``."""
-    return exists().where(
-        Registration.activity_id == activity.id,
-        Registration.is_standing,
-        or_(Registration.cadre_id == Cadre.id, Registration.phone == Cadre.phone),
+    """SQL: this cadre (``Cadre``) holds a standing registration for ``activity``, linked to
+    them or made with their phone (two EXISTS, each served by its partial unique index)."""
+    standing = and_(Registration.activity_id == activity.id, _STANDING)
+    return or_(
+        exists().where(standing, Registration.cadre_id == Cadre.id),
+        exists().where(standing, Registration.phone == Cadre.phone),
     )
 
 
