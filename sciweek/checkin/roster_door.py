@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, case, exists, false, func, literal, or_, select, update
+from sqlalchemy import Row, Select, and_, case, exists, false, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -45,6 +45,7 @@ from ..models import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    Town,
     User,
     Village,
     utcnow,
@@ -375,15 +376,16 @@ def registration_entry(
     }
 
 
-def cadre_entry(cadre: Cadre) -> dict:
-    """An invited cadre holding no registration, as the door lists them (masked only)."""
+def cadre_entry(cadre: Row) -> dict:
+    """An invited cadre holding no registration, as the door lists them (masked only); a row
+    of ``_cadres_without_registration``."""
     return {
         "kind": "cadre",
         "registration_id": None,
         "cadre_id": cadre.id,
         "name": cadre.name,
-        "village": cadre.village.name,
-        "town": cadre.town.name,
+        "village": cadre.village,
+        "town": cadre.town,
         "posts": cadre.posts,
         "phone_masked": mask_phone(cadre.phone),
         "id_masked": mask_id_number(cadre.id_number),
@@ -420,10 +422,22 @@ def _registrations_of(activity: Activity, town_id: int | None) -> Select:
 
 
 def _cadres_without_registration(activity: Activity, town_id: int | None) -> Select:
+    """Rows (no ORM objects: a district has thousands) for ``cadre_entry``."""
     return (
         invited_cadres(activity, town_id)
+        .with_only_columns(
+            Cadre.id,
+            Cadre.name,
+            Cadre.posts,
+            Cadre.phone,
+            Cadre.id_number,
+            Village.name.label("village"),
+            Town.name.label("town"),
+        )
+        .select_from(Cadre)
+        .join(Village, Village.id == Cadre.village_id)
+        .join(Town, Town.id == Cadre.town_id)
         .where(~_holds_registration(activity))
-        .options(selectinload(Cadre.village), selectinload(Cadre.town))
         .order_by(Cadre.town_id, Cadre.village_id, Cadre.id)
     )
 
@@ -481,7 +495,7 @@ def search_door(
         _matches(query, Registration.name, Registration.phone, Cadre.id_number)
     )
     entries = _registration_entries(registrations.limit(limit))
-    cadres = db.session.scalars(
+    cadres = db.session.execute(
         _cadres_without_registration(activity, town)
         .where(_matches(query, Cadre.name, Cadre.phone, Cadre.id_number))
         .limit(max(limit - len(entries), 0))
@@ -506,7 +520,7 @@ def door_list(
     town = door_town_scope(user, activity, town_id)
     stmt = _registrations_of(activity, town).where(Registration.cadre_id.is_not(None))
     entries = _registration_entries(stmt.limit(limit))
-    cadres = db.session.scalars(_cadres_without_registration(activity, town).limit(limit)).all()
+    cadres = db.session.execute(_cadres_without_registration(activity, town).limit(limit)).all()
     return entries + [cadre_entry(c) for c in cadres]
 
 
@@ -519,18 +533,21 @@ def add_roster_cadres(roster: dict, activity: Activity) -> dict:
     the invited cadres holding no registration. Masked values only: never a full phone or
     ID number, and no hash of one (with the mask beside it, a phone's hash gives the
     number away in 10,000 tries)."""
-    details = {
-        entry["registration_id"]: entry
-        for entry in _registration_entries(
-            _registrations_of(activity, None).where(Registration.cadre_id.is_not(None))
+    linked = {
+        row.id: row
+        for row in db.session.execute(
+            select(Registration.id, Registration.cadre_id, Cadre.id_number, Village.name)
+            .join(Cadre, Cadre.id == Registration.cadre_id)
+            .join(Village, Village.id == func.coalesce(Registration.village_id, Cadre.village_id))
+            .where(Registration.activity_id == activity.id)
         )
     }
     for registration in roster["registrations"]:
-        linked = details.get(registration["id"])
-        registration["cadre_id"] = linked["cadre_id"] if linked else None
-        registration["village"] = linked["village"] if linked else ""
-        registration["id_masked"] = linked["id_masked"] if linked else ""
+        row = linked.get(registration["id"])
+        registration["cadre_id"] = row.cadre_id if row else None
+        registration["village"] = row.name if row else ""
+        registration["id_masked"] = mask_id_number(row.id_number) if row else ""
     roster["cadres"] = [
-        cadre_entry(c) for c in db.session.scalars(_cadres_without_registration(activity, None))
+        cadre_entry(c) for c in db.session.execute(_cadres_without_registration(activity, None))
     ]
     return roster
