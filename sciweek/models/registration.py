@@ -33,6 +33,8 @@ class RegistrationStatus(enum.StrEnum):
 
 
 REGISTRATION_STATUS_VALUES = tuple(s.value for s in RegistrationStatus)
+# For the partial indexes' SQL (a registration that still holds or awaits a place).
+_CANCELLED = RegistrationStatus.CANCELLED.value
 
 
 class Registration(db.Model):
@@ -48,8 +50,8 @@ class Registration(db.Model):
             "activity_id",
             "phone",
             unique=True,
-            postgresql_where=text("status <> 'cancelled'"),
-            sqlite_where=text("status <> 'cancelled'"),
+            postgresql_where=text(f"status <> '{_CANCELLED}'"),
+            sqlite_where=text(f"status <> '{_CANCELLED}'"),
         ),
         Index("ix_registrations_waitlist", "activity_id", "status", "id"),
         # One active registration per roster cadre per activity, so that (cadre, session)
@@ -59,8 +61,8 @@ class Registration(db.Model):
             "activity_id",
             "cadre_id",
             unique=True,
-            postgresql_where=text("status <> 'cancelled' AND cadre_id IS NOT NULL"),
-            sqlite_where=text("status <> 'cancelled' AND cadre_id IS NOT NULL"),
+            postgresql_where=text(f"status <> '{_CANCELLED}' AND cadre_id IS NOT NULL"),
+            sqlite_where=text(f"status <> '{_CANCELLED}' AND cadre_id IS NOT NULL"),
         ),
     )
 
