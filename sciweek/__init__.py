@@ -11,6 +11,7 @@ from . import cli, database, errors, i18n, inputs, permissions, security, transa
 from .accounts import auth
 from .accounts.routes import bp as accounts_bp
 from .activities.routes import bp as activities_bp
+from .checkin.roster_routes import bp as roster_door_bp
 from .checkin.routes import bp as checkin_bp
 from .config import instance_path, load_config
 from .extensions import csrf, db, limiter, migrate
@@ -76,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(manage_bp, url_prefix="/manage")
     app.register_blueprint(registration_bp)
     app.register_blueprint(checkin_bp)
+    app.register_blueprint(roster_door_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(training_bp)
 

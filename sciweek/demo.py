@@ -284,6 +284,11 @@ def _demo_activity(
             )
             for d in range(1 + number % 3)
         ]
+        # Trainings are for the cadres of their town; every fourth for the whole district.
+        if number % 4 == 0:
+            activity.roster_whole_district = True
+        else:
+            activity.roster_towns = [town]
     else:
         activity.sessions = [ActivitySession(starts_at=_at(day, 9, 30), ends_at=_at(day, 16))]
     return activity

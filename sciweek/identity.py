@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from typing import TypeGuard
 
 from flask_babel import gettext as _
 
@@ -51,12 +52,16 @@ def normalize_phone(raw: str) -> str:
     return value
 
 
+def is_mobile(value: str | None) -> TypeGuard[str]:
+    """A stored mobile number, not what stands in for one (a purged registration's ``x…``,
+    a roster cadre without a phone's key)."""
+    return bool(value) and PHONE_RE.match(value or "") is not None
+
+
 def mask_phone(phone: str | None) -> str:
-    """138****8000."""
-    if not phone:
+    """138****8000; nothing for what is not a mobile number."""
+    if not is_mobile(phone):
         return ""
-    if len(phone) < 7:
-        return "*" * len(phone)
     return f"{phone[:3]}****{phone[-4:]}"
 
 

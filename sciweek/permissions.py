@@ -55,6 +55,7 @@ __all__ = [
     "activities_visible_to",
     "can",
     "can_check_in",
+    "can_work_roster_door",
     "can_manage_activity",
     "can_print_signin_sheet",
     "can_override_checkin_window",
@@ -64,6 +65,7 @@ __all__ = [
     "own_town_ids",
     "roles_required",
     "session_or_404",
+    "roster_door_town_id",
     "town_or_403",
 ]
 
@@ -140,6 +142,22 @@ def can_override_checkin_window(user: User, activity: Activity) -> bool:
     return can_manage_activity(user, activity)
 
 
+def can_work_roster_door(user: User, activity: Activity) -> bool:
+    """The roster door of a training (its invited cadres: search, check-in): door staff of
+    the activity, and coordinators whose town's cadres it invites."""
+    if can_check_in(user, activity):
+        return True
+    return user.role == Role.COORDINATOR and activity.invites_cadres_of(user.town_id)
+
+
+def roster_door_town_id(user: User, activity: Activity) -> int | None:
+    """At a training's roster door: None when ``user`` sees every invited cadre (door staff),
+    else the one town whose cadres they see and check in (a coordinator's own)."""
+    if can_check_in(user, activity):
+        return None
+    return coordinator_town_id(user)
+
+
 def activities_visible_to(user: User) -> Select:
     """The back-office activity list for ``user``."""
     stmt = select(Activity)
@@ -202,6 +220,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "staff": STAFF_ROLES,
     "manage": EDITOR_ROLES,
     "door": DOOR_ROLES,
+    "roster_door": STAFF_ROLES,
     "coverage": COVERAGE_ROLES,
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
@@ -213,6 +232,7 @@ _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,
     "door": can_check_in,
     "signin_sheet": can_print_signin_sheet,
+    "roster_door": can_work_roster_door,
 }
 
 

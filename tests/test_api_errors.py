@@ -52,6 +52,8 @@ UNDO = "/api/v1/checkins/<int:checkin_id>/undo"
 ROSTER = "/api/v1/activities/<int:activity_id>/roster"
 WALK_IN = "/api/v1/activities/<int:activity_id>/walk-ins"
 PERSON = {"name": "王五", "phone": "13900000009"}
+SEARCH = "/api/v1/activities/<int:activity_id>/roster/search"
+ROSTER_CHECKIN = "/api/v1/activities/<int:activity_id>/roster-checkins"
 CASES = [
     # scan
     (SCAN, "POST", "/api/v1/checkins", None, {"code": "X", "activity_id": "ACT"}, 401, "unauthorized"),
@@ -89,6 +91,20 @@ CASES = [
     (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {"phone": "13900000009"}, 400, "invalid"),
     (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {"name": "王五", "phone": "12345"}, 400, "invalid"),
     (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {**PERSON, "override_reason": "现场补录"}, 403, "forbidden"),
+    # roster door: search and check-in of invited cadres
+    (SEARCH, "GET", "/api/v1/activities/ACT/roster/search?q=张", None, None, 401, "unauthorized"),
+    (SEARCH, "GET", "/api/v1/activities/ACT/roster/search?q=张", "stranger", None, 403, "forbidden"),
+    (SEARCH, "GET", "/api/v1/activities/OTHER/roster/search?q=张", "checker", None, 404, "not_found"),
+    (SEARCH, "POST", "/api/v1/activities/ACT/roster/search", "checker", None, 405, "method_not_allowed"),
+    (SEARCH, "GET", "/api/v1/activities/ACT/roster/search?town_id=x", "checker", None, 400, "bad_request"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", None, {"cadre_id": 1}, 401, "unauthorized"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "stranger", {"cadre_id": 1}, 403, "forbidden"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/OTHER/roster-checkins", "checker", {"cadre_id": 1}, 404, "not_found"),
+    (ROSTER_CHECKIN, "GET", "/api/v1/activities/ACT/roster-checkins", "checker", None, 405, "method_not_allowed"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", {"cadre_id": 1, "nonce": BIG}, 413, "too_large"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", "[", 400, "invalid_json"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", {"cadre_id": "1"}, 400, "invalid"),
+    (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", {"cadre_id": 1}, 400, "not_invited"),
     # no such URL under /api/
     (None, "GET", "/api/v1/nothing-here", None, None, 404, "not_found"),
     (None, "POST", "/api/v2/checkins", "checker", {"code": "X"}, 404, "not_found"),

@@ -184,7 +184,8 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
             "() => document.getElementById('roster-status').textContent.length > 0"
         )
 
-        # Door search: a name, or a phone's last four digits only (never a longer part).
+        # Door search: a name, a phone's last four digits, or a whole phone compared on the
+        # digits its mask shows (138****0001): never another part of a number.
         def search(text):
             page.fill("#search-input", text)
             return page.inner_text("#search-results")
@@ -193,7 +194,9 @@ def test_offline_scans_are_queued_and_synced(chromium_available, site):
         assert "李四" not in search("0001")
         assert "李四" in search("李")
         assert "张三" in search("０００１")  # full-width digits from a Chinese keyboard
-        for longer in ("00001", "13800000001", "138"):
+        assert "张三" in search("13800000001")
+        assert "李四" not in search("13800000001")
+        for longer in ("00001", "138", "1380000"):
             assert "张三" not in search(longer)
             assert "后 4 位" in search(longer)
         page.fill("#search-input", "")

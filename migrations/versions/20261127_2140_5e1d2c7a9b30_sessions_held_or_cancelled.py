@@ -1,7 +1,7 @@
 """sessions held or cancelled
 
 Revision ID: 5e1d2c7a9b30
-Revises: dbdbf6c2b392
+Revises: 7f3c2a91d5e4
 Create Date: 2026-11-27 21:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5e1d2c7a9b30'
-down_revision = 'dbdbf6c2b392'
+down_revision = '7f3c2a91d5e4'
 branch_labels = None
 depends_on = None
 

@@ -33,3 +33,23 @@ class HeldTicketForm(Form):
     """Self check-in with a ticket this device holds (one button per ticket)."""
 
     registration_id = IntegerField(widget=HiddenInput())
+
+
+class CadreSelfCheckInForm(Form):
+    """Self check-in of a roster cadre: the phone on the roster and the last 6 characters
+    of the ID number (``roster_door.PhoneAndIdTail``)."""
+
+    phone = StringField(
+        _l("花名册登记的手机号"), validators=[DataRequired(_l("请填写手机号。")), Length(max=20)]
+    )
+    id_tail = StringField(
+        _l("身份证号后 6 位"),
+        validators=[DataRequired(_l("请填写身份证号后 6 位。")), Length(max=12)],
+    )
+
+
+class RosterCheckInForm(Form):
+    """The check-in button of a cadre on a training's door list."""
+
+    cadre_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
+    session_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])

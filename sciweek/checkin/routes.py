@@ -56,6 +56,7 @@ from ..models import (
     ActivityStatus,
     ApiToken,
     CheckIn,
+    Registration,
     ScanResult,
     User,
     utcnow,
@@ -75,10 +76,16 @@ from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
 from ..security import allow_camera
 from ..transactions import all_or_nothing
-from . import services, windows
+from . import roster_door, services, windows
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .fast import DoorUser
-from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
+from .forms import (
+    ApiTokenForm,
+    CadreSelfCheckInForm,
+    CheckerForm,
+    HeldTicketForm,
+    SelfCheckInForm,
+)
 from .schemas import ScanBody, WalkInBody
 
 bp = Blueprint("checkin", __name__)
@@ -215,7 +222,7 @@ def api_undo_check_in(checkin_id: int):
 @api_view
 def api_roster(activity_id: int):
     activity = _door_activity(activity_id, g.api_user)
-    response = jsonify(services.roster(activity))
+    response = jsonify(roster_door.add_roster_cadres(services.roster(activity), activity))
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -317,7 +324,9 @@ def scanner(activity_id: int):
         "error": _("出错了，请重试。"),
         "conflict": _("另一台设备已先签到（{time}）"),
         "no_match": _("没有找到"),
-        "tail_hint": _("手机号请输入后 4 位"),
+        "tail_hint": _("手机号请输入后 4 位或完整号码；身份证号请输入后 4 位。"),
+        "roster_cadre": _("花名册"),
+        "no_phone": _("无手机"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
     }
     now = utcnow()
@@ -336,6 +345,7 @@ def scanner(activity_id: int):
             "checkin": url_for("checkin.api_check_in"),
             "roster": url_for("checkin.api_roster", activity_id=activity.id),
             "walkIn": url_for("checkin.api_walk_in", activity_id=activity.id),
+            "rosterCheckin": url_for("roster_door.api_roster_check_in", activity_id=activity.id),
             "undo": url_for("checkin.api_undo_check_in", checkin_id=0).replace("/0/", "/{id}/"),
             "serviceWorker": url_for("checkin.scanner_service_worker"),
         },
@@ -415,24 +425,25 @@ def self_check_in(code: str):
     held = services.tickets_held_for(session.activity, device.tickets_on_device())
     # Outside the session's check-in window the page says when it is, not a form.
     outside = windows.not_now(session, utcnow())
-    # Two kinds of form on one page: a button per ticket held here, or phone and short code.
-    with_held_ticket = request.method == "POST" and "registration_id" in request.form
-    form = SelfCheckInForm(formdata=None) if with_held_ticket else SelfCheckInForm()
+    # Three kinds of form on one page: a button per ticket held here, phone and short code,
+    # and (trainings with a roster) a roster cadre's phone and ID number's last 6.
+    posted = _posted_self_check_in()
+    form = SelfCheckInForm() if posted == "ticket" else SelfCheckInForm(formdata=None)
+    cadre_form = (
+        CadreSelfCheckInForm(prefix="cadre")
+        if posted == "cadre"
+        else CadreSelfCheckInForm(None, prefix="cadre")
+    )
     answer, status, problem = None, 200, None
-    proof: services.SelfCheckInProof | None = None
-    if with_held_ticket:
-        held_form = HeldTicketForm()
-        held_form.validate()  # a tampered id reads as None, and is refused as not held
-        proof = services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
-    elif form.validate_on_submit():
-        proof = services.PhoneAndShortCode(form.phone.data, form.short_code.data)
-    elif request.method == "POST":
+    proof = _self_check_in_proof(posted, held, form, cadre_form)
+    if posted is not None and proof is None:
         status = 400
     if proof is not None:
         try:
-            answer = services.self_check_in(session, proof)
+            answer = _check_in_self(session, proof)
         except services.SelfCheckInRefused as exc:
-            target = getattr(form, exc.field, None) if exc.field else None
+            posted_form = cadre_form if posted == "cadre" else form
+            target = getattr(posted_form, exc.field, None) if exc.field else None
             if target is not None:
                 target.errors.append(exc.message)
             else:
@@ -442,6 +453,8 @@ def self_check_in(code: str):
         render_template(
             "checkin/self.html",
             form=form,
+            cadre_form=cadre_form,
+            cadre_posted=posted == "cadre",
             held=held,
             session=session,
             activity=session.activity,
@@ -451,6 +464,45 @@ def self_check_in(code: str):
         ),
         status,
     )
+
+
+def _posted_self_check_in() -> str | None:
+    """Which self check-in form was sent: ``held``, ``cadre``, ``ticket``; None for a GET."""
+    if request.method != "POST":
+        return None
+    if "registration_id" in request.form:
+        return "held"
+    if "cadre-id_tail" in request.form:
+        return "cadre"
+    return "ticket"
+
+
+def _self_check_in_proof(
+    posted: str | None,
+    held: list[Registration],
+    form: SelfCheckInForm,
+    cadre_form: CadreSelfCheckInForm,
+) -> services.SelfCheckInProof | roster_door.CadreProof | None:
+    """The proof the posted form holds, or None (a form with errors, or a GET)."""
+    if posted == "held":
+        held_form = HeldTicketForm()
+        held_form.validate()  # a tampered id reads as None, and is refused as not held
+        return services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
+    if posted == "cadre" and cadre_form.validate_on_submit():
+        return roster_door.PhoneAndIdTail(
+            cadre_form.phone.data or "", cadre_form.id_tail.data or ""
+        )
+    if posted == "ticket" and form.validate_on_submit():
+        return services.PhoneAndShortCode(form.phone.data, form.short_code.data)
+    return None
+
+
+def _check_in_self(
+    session: ActivitySession, proof: services.SelfCheckInProof | roster_door.CadreProof
+) -> services.ScanAnswer:
+    if isinstance(proof, roster_door.PhoneAndIdTail):
+        return roster_door.cadre_self_check_in(session, proof)
+    return services.self_check_in(session, proof)
 
 
 # --- API tokens ------------------------------------------------------------------------------

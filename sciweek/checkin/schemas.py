@@ -94,3 +94,13 @@ class WalkInBody(_Body):
     session_id: Id | None = None
     nonce: Nonce = None
     override_reason: OverrideReason = None
+
+
+class RosterCheckInBody(_Body):
+    """POST /api/v1/activities/<id>/roster-checkins: an invited cadre checked in from the
+    door's list (``checkin.roster_door``); ``scanned_at`` for a check-in made offline."""
+
+    cadre_id: Id
+    session_id: Id | None = None
+    nonce: Nonce = None
+    scanned_at: Annotated[str | None, AfterValidator(_iso_time)] = None

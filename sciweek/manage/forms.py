@@ -26,7 +26,7 @@ from ..extensions import db
 from ..forms import DecimalField, Form, IntegerField, SubForm
 from ..i18n import LOCAL_TZ
 from ..inputs import coerce_id, parse_id
-from ..models import Campaign, Department, Village
+from ..models import ActivityKind, Campaign, Department, Village
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 YEAR_MIN, YEAR_MAX = 2000, 2100
@@ -124,6 +124,11 @@ class ActivityForm(Form):
         _l("报名截止"), format=DATETIME_FORMAT, validators=[Optional(), _in_year_range]
     )
     sessions = FieldList(FormField(SessionForm), min_entries=1, max_entries=50)
+    # Trainings: whose roster cadres the training is for (training/invitations.py).
+    roster_whole_district = BooleanField(_l("全区花名册上的干部"))
+    roster_towns = SelectMultipleField(
+        _l("以下镇街花名册上的干部"), coerce=coerce_id, validate_choice=False
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,6 +142,7 @@ class ActivityForm(Form):
         ]
         self.town_id.choices = none + town_choices()
         self.village_id.choices = none + village_choices()
+        self.roster_towns.choices = town_choices()
 
     def validate_departments(self, field):
         if not field.data:
@@ -150,6 +156,14 @@ class ActivityForm(Form):
             village = db.session.get(Village, field.data)
             if village is None or village.town_id != self.town_id.data:
                 raise ValidationError(_l("所选村/社区不属于所选镇街。"))
+
+    def validate_roster_towns(self, field):
+        known = {value for value, _label in field.choices}
+        if not set(field.data or []) <= known:
+            raise ValidationError(_l("所选镇街不存在。"))
+        invites = bool(field.data) or self.roster_whole_district.data
+        if invites and self.kind.data != ActivityKind.TRAINING:
+            raise ValidationError(_l("只有培训活动可以指定参训干部。"))
 
     def validate_registration_closes_at(self, field):
         opens = self.registration_opens_at.data

@@ -46,6 +46,8 @@ from ..permissions import (
     roles_required,
     session_or_404,
 )
+from ..training.invitations import set_roster_towns
+from ..training.services import TrainingError
 from ..transactions import all_or_nothing
 from .forms import ActivityForm, CancelForm, DepartmentForm, PaperSheetForm, aware
 from .services import (
@@ -117,7 +119,12 @@ def _save(form: ActivityForm, activity: Activity | None):
     try:
         with all_or_nothing():
             activity = save_activity(activity, _form_data(form), current_user)
-    except SchedulingError as exc:
+            set_roster_towns(
+                activity,
+                whole_district=bool(form.roster_whole_district.data),
+                town_ids=list(form.roster_towns.data or []),
+            )
+    except (SchedulingError, TrainingError) as exc:
         form.form_errors.append(str(exc))
         return None
     except IntegrityError:
@@ -174,6 +181,7 @@ def _fill_form(form: ActivityForm, activity: Activity) -> None:
     form.campaign_id.data = activity.campaign_id or 0
     form.town_id.data = activity.town_id or 0
     form.village_id.data = activity.village_id or 0
+    form.roster_towns.data = [t.id for t in activity.roster_towns]
     for field in ("registration_opens_at", "registration_closes_at"):
         value = getattr(activity, field)
         getattr(form, field).data = to_local(value).replace(tzinfo=None) if value else None

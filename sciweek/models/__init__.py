@@ -9,6 +9,7 @@ from .activities import (
     Audience,
     Campaign,
     activity_departments,
+    activity_roster_towns,
 )
 from .checkin import (
     SCAN_RESULT_VALUES,
@@ -58,6 +59,7 @@ __all__ = [
     "User",
     "Village",
     "activity_departments",
+    "activity_roster_towns",
     "checker_assignments",
     "scan_outcome",
     "utcnow",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     true,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -78,6 +79,14 @@ activity_departments = Table(
     Column("department_id", ForeignKey("departments.id", ondelete="RESTRICT"), primary_key=True),
 )
 
+# The towns whose roster cadres a training is for (see ``Activity.roster_towns``).
+activity_roster_towns = Table(
+    "activity_roster_towns",
+    db.metadata,
+    Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
+    Column("town_id", ForeignKey("towns.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
 
 class Activity(db.Model):
     """One published thing people attend. Cancelled activities are kept, never deleted."""
@@ -115,6 +124,11 @@ class Activity(db.Model):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     audience: Mapped[Audience] = mapped_column(str_enum(Audience), default=Audience.PUBLIC)
+    # A training names the cadres it is for: every cadre of the district's roster, or those
+    # of ``roster_towns`` (training/invitations.py). They are found and checked in at its door.
+    roster_whole_district: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     capacity: Mapped[int | None] = mapped_column(Integer)
     # Confirmed registrations, changed only by atomic conditional UPDATEs.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -137,6 +151,9 @@ class Activity(db.Model):
     village: Mapped[Village | None] = relationship()
     departments: Mapped[list[Department]] = relationship(
         secondary=activity_departments, order_by="Department.id"
+    )
+    roster_towns: Mapped[list[Town]] = relationship(
+        secondary=activity_roster_towns, order_by="Town.code"
     )
     sessions: Mapped[list[ActivitySession]] = relationship(
         back_populates="activity",
@@ -161,6 +178,20 @@ class Activity(db.Model):
         sessions that were held, not cancelled (``ActivitySession.counts_for_coverage``):
         cancelling a training after a session has begun leaves that session held."""
         return self.kind == ActivityKind.TRAINING
+
+    @property
+    def invites_roster(self) -> bool:
+        """A training that names the cadres it is for (the whole district or some towns)."""
+        return self.kind == ActivityKind.TRAINING and (
+            self.roster_whole_district or bool(self.roster_towns)
+        )
+
+    def invites_cadres_of(self, town_id: int | None) -> bool:
+        """Are the roster cadres of ``town_id`` invited? The SQL twin of this rule (with the
+        roster dates) is ``training.invitations.invited_cadres``."""
+        if town_id is None or not self.invites_roster:
+            return False
+        return self.roster_whole_district or any(t.id == town_id for t in self.roster_towns)
 
     @property
     def places_left(self) -> int | None:

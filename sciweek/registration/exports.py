@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 
 from ..i18n import format_datetime
-from ..identity import mask_phone
+from ..identity import is_mobile, mask_phone
 from ..models import Activity
 from .labels import STATUS_LABELS
 from .services import effective_status, list_registrants
@@ -31,7 +31,7 @@ def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str]
             [
                 number,
                 r.name,
-                r.phone if full_phone else mask_phone(r.phone),
+                r.phone if full_phone and is_mobile(r.phone) else mask_phone(r.phone),
                 r.town.name if r.town else "",
                 r.village.name if r.village else "",
                 str(STATUS_LABELS[effective_status(r)]),

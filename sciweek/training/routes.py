@@ -54,6 +54,7 @@ from .forms import (
     TargetsForm,
     TownAliasForm,
 )
+from .invitations import trainings_inviting
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
     NewVillage,
@@ -137,6 +138,7 @@ def town_detail(town_id: int):
         summary=summary,
         by_village=by_village,
         untrained_count=len(cadres),
+        trainings=trainings_inviting(town.id),
     )
 
 

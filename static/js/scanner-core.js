@@ -141,7 +141,97 @@
     return answer;
   }
 
+  // An invited roster cadre holding no registration (the roster's "cadres"), decided
+  // offline: a check-in makes their registration on the server, so it is refused only
+  // when the training is cancelled or they were checked in here already. The server's
+  // answer, when the scan is synced, is the last word (a full training waitlists them).
+  function decideCadreOffline(roster, cadre, sessionId, scannedAt) {
+    var ticket = {
+      registration_status: 'confirmed',
+      activity_status: roster.activity.status,
+      same_activity: true,
+      checked_in: !!cadre.checked_in[String(sessionId)]
+    };
+    var answer = {
+      result: scanResult(ticket),
+      registration: { id: null, name: cadre.name, phone_masked: cadre.phone_masked, short_code: '' },
+      checked_in_at: null,
+      session_id: sessionId,
+      cadre_id: cadre.cadre_id
+    };
+    if (answer.result === 'already_checked_in') {
+      answer.checked_in_at = cadre.checked_in[String(sessionId)];
+    } else if (answer.result === 'ok') {
+      answer.checked_in_at = scannedAt;
+    }
+    return answer;
+  }
+
+  // ---- door search (sciweek/checkin/door_query.py; cases: tests/door_search_cases.json) ----
+
+  function halfWidth(text) {
+    return text.replace(/[\uff01-\uff5e]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) - 0xfee0);
+    }).replace(/\u3000/g, ' ');
+  }
+
+  // identity.normalize_phone: 11 digits, or null.
+  function normalizePhone(text) {
+    var value = halfWidth(text).replace(/[\s\-\u2014\u2013()\uff08\uff09.\u00b7]/g, '');
+    if (value.slice(0, 3) === '+86') { value = value.slice(3); }
+    else if (value.slice(0, 4) === '0086') { value = value.slice(4); }
+    else if (value.slice(0, 2) === '86' && value.length === 13) { value = value.slice(2); }
+    return /^1[3-9][0-9]{9}$/.test(value) ? value : null;
+  }
+
+  // What a door search asks for: {kind: 'empty' | 'tail' | 'phone' | 'digits' | 'name', value}.
+  function parseQuery(text) {
+    var value = trim(halfWidth(text || '')).slice(0, 50);
+    if (!value) { return { kind: 'empty', value: '' }; }
+    var compact = value.replace(/[\s\-\u2014\u2013()\uff08\uff09.\u00b7+]/g, '').toUpperCase();
+    if (/^[0-9]{3}[0-9X]$/.test(compact)) { return { kind: 'tail', value: compact }; }
+    var phone = normalizePhone(value);
+    if (phone) { return { kind: 'phone', value: phone }; }
+    if (/^[0-9X]+$/.test(compact)) { return { kind: 'digits', value: compact }; }
+    return { kind: 'name', value: value };
+  }
+
+  // Does a roster entry (a registration or a cadre, masked values only) answer the query?
+  // A phone is compared on what its mask shows: the first 3 and the last 4 digits.
+  function matchesQuery(query, entry) {
+    var phone = entry.phone_masked || '', id = entry.id_masked || '';
+    if (query.kind === 'name') { return (entry.name || '').indexOf(query.value) >= 0; }
+    if (query.kind === 'tail') {
+      var byPhone = /^[0-9]{4}$/.test(query.value) && phone.length === 11 && phone.slice(-4) === query.value;
+      return byPhone || (id.length > 0 && id.slice(-4) === query.value);
+    }
+    if (query.kind === 'phone') {
+      return phone.length === 11 && phone.slice(0, 3) === query.value.slice(0, 3) &&
+        phone.slice(-4) === query.value.slice(-4);
+    }
+    return false;
+  }
+
+  // The door search over a downloaded roster: registrations first, then invited cadres
+  // holding none; at most ``limit`` entries, each {kind: 'registration' | 'cadre', entry}.
+  function searchRoster(roster, text, limit) {
+    var query = parseQuery(text), hits = [], i;
+    var lists = [['registration', roster ? roster.registrations || [] : []],
+                 ['cadre', roster ? roster.cadres || [] : []]];
+    if (query.kind === 'empty' || query.kind === 'digits') { return { query: query, hits: hits }; }
+    for (var l = 0; l < lists.length; l++) {
+      for (i = 0; i < lists[l][1].length && hits.length < limit; i++) {
+        if (matchesQuery(query, lists[l][1][i])) { hits.push({ kind: lists[l][0], entry: lists[l][1][i] }); }
+      }
+    }
+    return { query: query, hits: hits };
+  }
+
   return {
+    decideCadreOffline: decideCadreOffline,
+    parseQuery: parseQuery,
+    matchesQuery: matchesQuery,
+    searchRoster: searchRoster,
     parseCode: parseCode,
     scanRefusal: scanRefusal,
     scanResult: scanResult,

@@ -19,6 +19,7 @@
     roster: null,          // the server's roster JSON
     byHash: {},            // secret_sha256 -> registration
     byShort: {},           // short_code -> registration
+    byCadre: {},           // cadre_id -> invited roster cadre holding no registration
     pending: 0,            // scans waiting in the queue
     online: navigator.onLine !== false,
     syncing: false,
@@ -168,12 +169,15 @@
     state.roster = data;
     state.byHash = {};
     state.byShort = {};
+    state.byCadre = {};
+    var cadres = data.cadres || [];
     for (var i = 0; i < data.registrations.length; i++) {
       var r = data.registrations[i];
       state.byHash[r.secret_sha256] = r;
       state.byShort[r.short_code] = r;
     }
-    $('roster-status').textContent = fmt(T.roster_loaded, { n: data.registrations.length, time: hhmm(data.generated_at) });
+    for (var c = 0; c < cadres.length; c++) { state.byCadre[cadres[c].cadre_id] = cadres[c]; }
+    $('roster-status').textContent = fmt(T.roster_loaded, { n: data.registrations.length + cadres.length, time: hhmm(data.generated_at) });
     state.counts = null;
     renderCounts();
     renderSearch();
@@ -196,11 +200,17 @@
   }
 
   function markLocal(data, item) {
-    if (!item.local || !item.local.registration_id || item.local.result !== 'ok') { return; }
-    for (var i = 0; i < data.registrations.length; i++) {
-      var r = data.registrations[i];
-      if (r.id === item.local.registration_id && !r.checked_in[String(item.session_id)]) {
-        r.checked_in[String(item.session_id)] = item.scanned_at;
+    if (!item.local || item.local.result !== 'ok') { return; }
+    var cadreId = item.local.cadre_id, lists = [data.registrations, data.cadres || []];
+    if (!item.local.registration_id && !cadreId) { return; }
+    for (var l = 0; l < lists.length; l++) {
+      for (var i = 0; i < lists[l].length; i++) {
+        var r = lists[l][i];
+        // A cadre let in offline may have a registration by now: it is the same person.
+        var same = item.local.registration_id ? r.id === item.local.registration_id && l === 0 : r.cadre_id === cadreId;
+        if (same && !r.checked_in[String(item.session_id)]) {
+          r.checked_in[String(item.session_id)] = item.scanned_at;
+        }
       }
     }
   }
@@ -356,8 +366,37 @@
 
   // ---- scanning ------------------------------------------------------------------
 
+  // The roster entry a cadre check-in is for: the cadre, or the registration they hold
+  // by now (the roster was refreshed since the search).
+  function cadreEntry(cadreId) {
+    if (state.byCadre[cadreId]) { return { kind: 'cadre', entry: state.byCadre[cadreId] }; }
+    var regs = state.roster ? state.roster.registrations : [];
+    for (var i = 0; i < regs.length; i++) {
+      if (regs[i].cadre_id === cadreId) { return { kind: 'registration', entry: regs[i] }; }
+    }
+    return null;
+  }
+
+  function decideCadreLocally(item, callback) {
+    var found = state.roster ? cadreEntry(item.cadre_id) : null, answer;
+    if (found && found.kind === 'cadre') {
+      answer = core.decideCadreOffline(state.roster, found.entry, item.session_id, item.scanned_at);
+    } else {
+      answer = core.decideOffline(state.roster, found ? found.entry : null, item.session_id, item.scanned_at);
+    }
+    if (found && answer.result === 'ok') { found.entry.checked_in[String(item.session_id)] = item.scanned_at; }
+    item.local = {
+      result: answer.result,
+      registration_id: found && found.kind === 'registration' ? found.entry.id : null,
+      cadre_id: item.cadre_id
+    };
+    if (state.roster) { rosterSave(state.roster); }
+    callback(answer, found || !state.roster ? T.offline_decided : T.not_in_roster);
+  }
+
   // Decide a scan from the roster when the server cannot be reached.
   function decideLocally(item, callback) {
+    if (item.kind === 'cadre') { decideCadreLocally(item, callback); return; }
     var code = core.parseCode(item.code, cfg.baseUrl);
     function decide(r) {
       var answer = core.decideOffline(state.roster, r, item.session_id, item.scanned_at, item.override_reason);
@@ -373,6 +412,10 @@
 
   function applyAnswer(answer) {
     if (answer.counts) { state.counts = answer.counts; }
+    var cadre = answer.cadre_id ? state.byCadre[answer.cadre_id] : null;
+    if (cadre && (answer.result === 'ok' || answer.result === 'already_checked_in')) {
+      cadre.checked_in[String(answer.session_id)] = answer.checked_in_at;
+    }
     if (state.roster && answer.registration) {
       var r = state.byShort[answer.registration.short_code];
       if (r && r.id === answer.registration.id) {
@@ -387,7 +430,9 @@
   }
 
   function payload(item) {
-    var body = { code: item.code, activity_id: item.activity_id, session_id: item.session_id, nonce: item.nonce };
+    var body = item.kind === 'cadre'
+      ? { cadre_id: item.cadre_id, session_id: item.session_id, nonce: item.nonce }
+      : { code: item.code, activity_id: item.activity_id, session_id: item.session_id, nonce: item.nonce };
     if (item.offline) { body.scanned_at = item.scanned_at; }
     if (item.override_reason) { body.override_reason = item.override_reason; }
     return body;
@@ -405,7 +450,8 @@
 
   // Send one queued scan. interactive: the person at the door is waiting for this answer.
   function send(item, interactive, done) {
-    request('POST', cfg.urls.checkin, payload(item), function (status, data) {
+    var url = item.kind === 'cadre' ? cfg.urls.rosterCheckin : cfg.urls.checkin;
+    request('POST', url, payload(item), function (status, data) {
       if (status === 200 && data && data.result) {
         setOnline(true);
         queueDelete(item.nonce, refreshPending);
@@ -435,6 +481,26 @@
         if (interactive) { showMessage((data && data.message) || T.error); }
         done && done(true);
       }
+    });
+  }
+
+  // Check in an invited roster cadre who holds no registration (the server makes it).
+  function checkInCadre(cadre) {
+    if (!state.sessionId) { showMessage(T.choose_session); return; }
+    var item = {
+      kind: 'cadre',
+      nonce: newNonce(),
+      code: 'cadre:' + cadre.cadre_id,
+      cadre_id: cadre.cadre_id,
+      activity_id: cfg.activityId,
+      session_id: state.sessionId,
+      scanned_at: new Date().toISOString(),
+      created: Date.now(),
+      offline: false
+    };
+    queuePut(item, function () {
+      refreshPending();
+      send(item, true);
     });
   }
 
@@ -529,35 +595,58 @@
 
   function renderSearch() {
     var list = $('search-results');
-    var q = $('search-input').value.replace(/^\s+|\s+$/g, '');
+    var q = $('search-input').value;
     list.innerHTML = '';
-    if (!q || !state.roster) { return; }
-    // Phones are found by their last four digits only, as on the registrant list
-    // (identity.phone_tail): full-width digits count, longer numbers match nothing.
-    q = q.replace(/[\uff10-\uff19]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) - 0xfee0); });
-    var hits = [], regs = state.roster.registrations, tail = /^[0-9]{4}$/.test(q);
-    if (!tail && /^[0-9]+$/.test(q)) {
+    if (!q.replace(/^\s+|\s+$/g, '') || !state.roster) { return; }
+    // The same reading of a query as the server's (checkin/door_query.py): phones by their
+    // last four digits or whole (compared on what the mask shows), ID numbers by their last
+    // four, else a part of a name; registrations first, then roster cadres holding none.
+    var found = core.searchRoster(state.roster, q, 20);
+    if (found.query.kind === 'digits') {
       var hint = document.createElement('li');
       hint.textContent = T.tail_hint;
       list.appendChild(hint);
       return;
     }
-    for (var i = 0; i < regs.length && hits.length < 20; i++) {
-      var r = regs[i];
-      if (tail ? r.phone_masked.slice(-4) === q : r.name.indexOf(q) >= 0) { hits.push(r); }
-    }
-    if (!hits.length) {
+    if (!found.hits.length) {
       var none = document.createElement('li');
       none.textContent = T.no_match;
       list.appendChild(none);
     }
-    for (var j = 0; j < hits.length; j++) { list.appendChild(searchRow(hits[j])); }
+    for (var j = 0; j < found.hits.length; j++) {
+      var hit = found.hits[j];
+      list.appendChild(hit.kind === 'cadre' ? cadreRow(hit.entry) : searchRow(hit.entry));
+    }
+  }
+
+  function cadreRow(c) {
+    var li = document.createElement('li');
+    li.setAttribute('data-cadre-id', c.cadre_id);
+    var label = document.createElement('span');
+    label.textContent = c.name + ' · ' + (c.village || '') + ' · ' + (c.phone_masked || T.no_phone) +
+      (c.id_masked ? ' · ' + c.id_masked.slice(-4) : '') + ' · ' + T.roster_cadre;
+    li.appendChild(label);
+    var at = c.checked_in[String(state.sessionId)];
+    if (at) {
+      var done = document.createElement('span');
+      done.className = 'done';
+      done.textContent = fmt(T.already_at, { time: hhmm(at) });
+      li.appendChild(done);
+    } else {
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'primary';
+      button.textContent = T.check_in;
+      button.onclick = function () { checkInCadre(c); };
+      li.appendChild(button);
+    }
+    return li;
   }
 
   function searchRow(r) {
     var li = document.createElement('li');
     var label = document.createElement('span');
-    label.textContent = r.name + ' · ' + r.phone_masked + ' · ' + r.short_code;
+    label.textContent = r.name + ' · ' + (r.village ? r.village + ' · ' : '') + (r.phone_masked || T.no_phone) + ' · ' + r.short_code;
     li.appendChild(label);
     var at = r.checked_in[String(state.sessionId)];
     if (at) {
@@ -688,7 +777,7 @@
   }
 
   // Exposed for the browser tests and for debugging at the door.
-  window.sciweekScanner = { scan: scan, sync: sync, state: state };
+  window.sciweekScanner = { scan: scan, checkInCadre: checkInCadre, sync: sync, state: state };
 
   rosterLoad(function (data) {
     if (data && !state.roster) { useRoster(data); }

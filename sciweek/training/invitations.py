@@ -1,0 +1,124 @@
+"""Whose roster cadres a training is for: the towns it names, or the whole district.
+
+A training's invited cadres are found and checked in at its door (``checkin.roster_door``)
+without having registered online: towns summon their cadres, the roster is the invitation
+list. A cadre is invited when the training invites their town (``Activity.roster_towns``)
+or the whole district (``Activity.roster_whole_district``), and they are on the roster
+during the training: joined on or before its last day, not left before its first day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
+
+from ..extensions import db
+from ..i18n import to_local
+from ..models import (
+    Activity,
+    ActivityKind,
+    ActivitySession,
+    ActivityStatus,
+    Cadre,
+    Town,
+    activity_roster_towns,
+    utcnow,
+)
+from .services import TrainingError
+
+
+def roster_dates(activity: Activity) -> tuple[date, date] | None:
+    """The first and last local day of the training's sessions (None without sessions)."""
+    if not activity.sessions:
+        return None
+    first = min(s.starts_at for s in activity.sessions)
+    last = max(s.ends_at for s in activity.sessions)
+    return to_local(first).date(), to_local(last).date()
+
+
+def invited_filter(activity: Activity) -> ColumnElement[bool]:
+    """SQL: this cadre (``Cadre``) is invited to ``activity``.
+
+    The Python twin, without the roster dates, is ``Activity.invites_cadres_of``.
+    """
+    dates = roster_dates(activity)
+    if not activity.invites_roster or dates is None:
+        return false()
+    first, last = dates
+    on_roster = and_(Cadre.active_from <= last, or_(Cadre.left_on.is_(None), Cadre.left_on > first))
+    if activity.roster_whole_district:
+        return on_roster
+    town_invited = exists().where(
+        activity_roster_towns.c.activity_id == activity.id,
+        activity_roster_towns.c.town_id == Cadre.town_id,
+    )
+    return and_(on_roster, town_invited)
+
+
+def invited_cadres(activity: Activity, town_id: int | None = None) -> Select:
+    """The cadres ``activity`` is for (of ``town_id`` only, when given)."""
+    stmt = select(Cadre).where(invited_filter(activity))
+    if town_id is not None:
+        stmt = stmt.where(Cadre.town_id == town_id)
+    return stmt
+
+
+def invited_cadre(activity: Activity, cadre_id: int) -> Cadre | None:
+    """The cadre with this id, when ``activity`` is for them."""
+    return db.session.scalar(invited_cadres(activity).where(Cadre.id == cadre_id))
+
+
+def set_roster_towns(activity: Activity, *, whole_district: bool, town_ids: list[int]) -> None:
+    """Name the cadres a training is for: the whole district, or the towns ``town_ids``.
+
+    Only trainings invite cadres; an activity of another kind keeps none (an organizer who
+    turns a training into outreach gets a refusal while towns are still named).
+    """
+    wanted = set(town_ids)
+    if activity.kind != ActivityKind.TRAINING:
+        if whole_district or wanted:
+            raise TrainingError(_("只有培训活动可以指定参训干部。"))
+        activity.roster_whole_district = False
+        activity.roster_towns = []
+        return
+    towns = list(db.session.scalars(select(Town).where(Town.id.in_(wanted)))) if wanted else []
+    if len(towns) != len(wanted):
+        raise TrainingError(_("所选镇街不存在。"))
+    activity.roster_whole_district = whole_district
+    # The whole district includes every town: naming some as well would mean nothing.
+    activity.roster_towns = [] if whole_district else towns
+    db.session.flush()
+
+
+# Trainings a coordinator's town is invited to are listed on the town's page from this long ago.
+RECENT_TRAININGS = timedelta(days=30)
+
+
+def trainings_inviting(town_id: int, now: datetime | None = None) -> list[Activity]:
+    """Published trainings inviting this town's cadres, ending after a month ago, by start."""
+    since = (now or utcnow()) - RECENT_TRAININGS
+    last_end = (
+        select(ActivitySession.ends_at)
+        .where(ActivitySession.activity_id == Activity.id)
+        .correlate(Activity)
+        .order_by(ActivitySession.ends_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    town_invited = exists().where(
+        activity_roster_towns.c.activity_id == Activity.id,
+        activity_roster_towns.c.town_id == town_id,
+    )
+    activities = db.session.scalars(
+        select(Activity)
+        .where(
+            Activity.kind == ActivityKind.TRAINING,
+            Activity.status == ActivityStatus.PUBLISHED,
+            or_(Activity.roster_whole_district == true(), town_invited),
+            last_end >= since,
+        )
+        .order_by(Activity.id)
+    ).all()
+    return sorted(activities, key=lambda a: (a.starts_at or since, a.id))

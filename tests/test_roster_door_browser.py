@@ -1,0 +1,172 @@
+"""A training's door for its roster cadres in headless Chromium at phone width.
+
+A checker's phone searches the roster (a cadre's phone tail, an ID number's tail), checks in
+cadres who never registered, one of them while the hall's network is down; a cadre checks
+themself in on their own phone with the ID number's last 6; the town's coordinator sees
+them attended. A live gunicorn server runs against a temporary SQLite database.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from sqlalchemy import func, select
+
+from sciweek import create_app
+from sciweek.checkin.codes import make_self_code
+from sciweek.extensions import db
+from sciweek.models import CheckIn, Registration, utcnow
+
+from .browser_support import watch_policy_violations
+from .checkin_support import LiveServer
+from .conftest import Factory
+from .roster_door_support import build_door
+from .test_checkin_browser import chromium_available, launch, login  # noqa: F401 - fixture
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    database_url = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
+    secret_key = secrets.token_urlsafe(32)
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
+    server = LiveServer(
+        database_url, tmp_path / "server", workers=2, env={"SCIWEEK_SECRET_KEY": secret_key}
+    )
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    with app.app_context():
+        db.create_all()
+        door = build_door(Factory())
+        facts = {
+            "activity_id": door.training.id,
+            "session_id": door.training.sessions[0].id,
+            "checker": door.checker.username,
+            "coordinator": door.coordinator.username,
+            "zhang": door.zhang.id,
+            "wang": door.wang.id,
+            "zhao": (door.zhao.id, door.zhao.phone, door.zhao.id_number),
+        }
+        db.session.remove()
+    server.start()
+    yield app, server, secret_key, facts
+    server.stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _registrations_of(app, cadre_id) -> list[tuple[int, int]]:
+    """(registration id, live check-ins) of the cadre's registrations."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(Registration.id, func.count(CheckIn.id))
+            .outerjoin(CheckIn, (CheckIn.registration_id == Registration.id))
+            .where(Registration.cadre_id == cadre_id)
+            .group_by(Registration.id)
+        ).all()
+        db.session.remove()
+        return [tuple(row) for row in rows]
+
+
+def test_training_door_with_roster_cadres_at_phone_width(chromium_available, site):  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    app, server, secret_key, facts = site
+    activity_id, session_id = facts["activity_id"], facts["session_id"]
+    with sync_playwright() as p:
+        browser = launch(p)
+        door_phone = browser.new_context(viewport=PHONE)
+        violations = watch_policy_violations(door_phone)
+        page = door_phone.new_page()
+        login(page, server.url, facts["checker"])
+        page.goto(f"{server.url}/manage/activities/{activity_id}/scan?session={session_id}")
+        page.wait_for_function(
+            "() => document.getElementById('roster-status').textContent.length > 0"
+        )
+
+        def search(text):
+            page.fill("#search-input", text)
+            return page.locator("#search-results li")
+
+        def answer():
+            page.wait_for_selector("#result[data-result]", state="attached")
+            return page.get_attribute("#result", "data-result")
+
+        # A cadre who never registered, found by their phone's last four.
+        rows = search("1234")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("张建国")
+        expect(rows.first).to_contain_text("花名册")
+        expect(rows.first).to_contain_text("138****1234")
+        page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+        rows.first.locator("button").click()
+        assert answer() == "ok"
+        expect(page.locator("#result-title")).to_have_text("签到成功")
+        assert [n for _id, n in _registrations_of(app, facts["zhang"])] == [1]
+        expect(search("1234").first).to_contain_text("已于")  # no second button
+
+        # One without a phone, by the last four of the ID number.
+        rows = search("0014")
+        expect(rows.first).to_contain_text("王老汉")
+        expect(rows.first).to_contain_text("无手机")
+        page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+        rows.first.locator("button").click()
+        assert answer() == "ok"
+
+        # The hall's network fails: the cadre is let in from the downloaded roster ...
+        door_phone.set_offline(True)
+        rows = search("赵东山")
+        page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+        rows.first.locator("button").click()
+        assert answer() == "ok"
+        expect(page.locator("#result-detail")).to_contain_text("离线判断")
+        assert _registrations_of(app, facts["zhao"][0]) == []
+        # ... and registered and checked in on the server when it is back.
+        door_phone.set_offline(False)
+        page.evaluate("window.sciweekScanner.sync()")
+        page.wait_for_function(
+            "() => document.getElementById('net-status').textContent === '在线'", timeout=20000
+        )
+        assert [n for _id, n in _registrations_of(app, facts["zhao"][0])] == [1]
+
+        # 赵东山 then checks himself in on his own phone: one check-in still.
+        code = make_self_code(secret_key, session_id, utcnow().timestamp())
+        own_phone = browser.new_context(viewport=PHONE)
+        violations += watch_policy_violations(own_phone)
+        mine = own_phone.new_page()
+        mine.goto(f"{server.url}/checkin/self/{code}")
+        _cadre_id, phone, id_no = facts["zhao"]
+        mine.fill("#cadre-self-form input[type=tel]", phone)
+        mine.fill("#cadre-self-form input[name=cadre-id_tail]", "000000")
+        with mine.expect_navigation():
+            mine.click("#cadre-self-form button[type=submit]")
+        assert "不符" in mine.inner_text("#cadre-self-form")
+        mine.fill("#cadre-self-form input[name=cadre-id_tail]", id_no[-6:].lower())
+        mine.click("#cadre-self-form button[type=submit]")
+        mine.wait_for_selector("#self-result")
+        result = mine.inner_text("#self-result")
+        assert "已签到" in result
+        assert "赵**" in result
+        assert "赵东山" not in result
+        assert [n for _id, n in _registrations_of(app, facts["zhao"][0])] == [1]
+
+        # The town's coordinator sees who came, their own town's cadres only.
+        office = browser.new_context()
+        violations += watch_policy_violations(office)
+        desk = office.new_page()
+        login(desk, server.url, facts["coordinator"])
+        desk.goto(f"{server.url}/manage/activities/{activity_id}/cadres")
+        table = desk.inner_text("table.cadre-list")
+        assert "张建国" in table
+        assert "王老汉" in table
+        assert "李秀英" in table
+        assert "赵东山" not in table
+        zhang_row = desk.locator("tr", has_text="张建国")
+        expect(zhang_row).to_contain_text("已签到")
+        li_row = desk.locator("tr", has_text="李秀英")
+        li_row.locator("button").click()
+        desk.wait_for_load_state()
+        expect(desk.locator(".flash-success")).to_contain_text("李秀英：签到成功")
+        browser.close()
+    assert violations == []
