@@ -14,7 +14,7 @@ from sciweek import create_app
 from sciweek.checkin.services import scan
 from sciweek.extensions import db
 from sciweek.i18n import to_local
-from sciweek.models import CheckIn, ScanLog, utcnow
+from sciweek.models import CheckIn, Registration, ScanLog, utcnow
 from sciweek.training.coverage import coverage_by_town
 
 from .checkin_support import register_person as _register
@@ -46,7 +46,16 @@ def sheet(make, auth):
         "li": _register(activity, "李四", "13800138002", east),
         "wang": _register(activity, "王五", "13800138003", east),
     }
-    scan(organizer, activity.id, people["wang"].short_code, base_url="https://x")
+    # Scanned at the door during the session, on a phone that was offline until now.
+    during = activity.sessions[0].starts_at + timedelta(minutes=30)
+    scan(
+        organizer,
+        activity.id,
+        people["wang"].short_code,
+        base_url="https://x",
+        session_id=activity.sessions[0].id,
+        scanned_at=during.isoformat(),
+    )
     db.session.commit()
     auth.login(organizer)
     return activity, activity.sessions[0], organizer, people
@@ -379,3 +388,39 @@ def test_simultaneous_saves_of_one_sheet_make_one_check_in_each(live_sheet, tmp_
         )
         assert logged == len(ids)  # one "ok" per check-in made, whoever made it
         db.session.remove()
+
+
+def test_invited_cadres_without_registration_are_on_the_sheet_and_ticked_in(client, sheet):
+    """A training names its town: the town's roster cadres who never registered are lines
+    of the sheet, and ticking one registers them, linked to the cadre, and checks them in."""
+    activity, session, organizer, people = sheet
+    town = activity.town
+    zhao = cadre(town, "东村", "赵六", phone="13900139006")
+    no_phone = cadre(town, "东村", "钱七")
+    no_phone.phone = None  # an elderly village cadre: no mobile on the roster
+    activity.roster_towns = [town]
+    db.session.commit()
+    page = client.get(f"/manage/sessions/{session.id}/paper").get_data(as_text=True)
+    assert f'value="c{zhao.id}"' in page
+    assert f'value="c{no_phone.id}"' in page
+    response = client.post(
+        f"/manage/sessions/{session.id}/paper",
+        data={"present": [f"c{zhao.id}", f"c{no_phone.id}"], "on_paper": ""},
+        follow_redirects=True,
+    )
+    assert "补录签到 2 人" in response.get_data(as_text=True)
+    for person in (zhao, no_phone):
+        [registration] = db.session.scalars(
+            select(Registration).where(
+                Registration.activity_id == activity.id, Registration.cadre_id == person.id
+            )
+        ).all()
+        assert _live(registration, session).method == "paper"
+    # Now registered: the next sheet lists them through their registrations, once each.
+    page = client.get(f"/manage/sessions/{session.id}/paper").get_data(as_text=True)
+    assert f'value="c{zhao.id}"' not in page
+    names = [
+        name for _n, name, _v in re.findall(r'data-number="(\d+)" data-search="(\S+) (\S+)"', page)
+    ]
+    assert names.count("赵六") == 1
+    assert names.count("钱七") == 1

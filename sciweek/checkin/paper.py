@@ -44,32 +44,32 @@ from ..models import (
     User,
     utcnow,
 )
+from ..registration.services import RegistrationRefused
+from ..training.invitations import invited_cadre, invited_cadres
+from . import roster_door
 from .services import CheckInProblem, _record_checkin, undo_check_in
 
 # --- who is on the sheet -------------------------------------------------------------
 
 
 def invited_roster_cadres(activity: Activity) -> list[Cadre]:
-    """The roster cadres a training is for, whether or not they registered online.
-
-    Trainings do not yet name the towns whose cadres they summon, so for now these are the
-    cadres linked to the activity's confirmed registrations (each already on the sheet
-    through that registration). When a training names its towns (issue 11, roster
-    attendance), this returns the cadres on those towns' rosters, and the sheet gains a line
-    for each one without a registration. Not for other kinds of activity.
-    """
-    return list(
-        db.session.scalars(
-            select(Cadre)
-            .join(Registration, Registration.cadre_id == Cadre.id)
-            .where(
-                Registration.activity_id == activity.id,
-                Registration.status == RegistrationStatus.CONFIRMED,
-            )
-            .options(selectinload(Cadre.village))
-            .order_by(Cadre.id)
+    """The roster cadres a training is for (the towns it names, or the whole district:
+    ``training.invitations``), and the cadres linked to its confirmed registrations, whether
+    or not they registered online. Not for other kinds of activity."""
+    invited = invited_cadres(activity).options(selectinload(Cadre.village)).order_by(Cadre.id)
+    linked = (
+        select(Cadre)
+        .join(Registration, Registration.cadre_id == Cadre.id)
+        .where(
+            Registration.activity_id == activity.id,
+            Registration.status == RegistrationStatus.CONFIRMED,
         )
+        .options(selectinload(Cadre.village))
+        .order_by(Cadre.id)
     )
+    found = {c.id: c for c in db.session.scalars(invited)}
+    found.update((c.id, c) for c in db.session.scalars(linked))
+    return list(found.values())
 
 
 @dataclass
@@ -156,7 +156,9 @@ def sheet_rows(activity: Activity, session: ActivitySession) -> list[SheetRow]:
                 checked_in_at=at,
             )
         )
+    # A cadre holds a registration when it is linked to them or made with their phone.
     registered = {r.cadre_id for r in registrations if r.cadre_id is not None}
+    registered_phones = {r.phone for r in registrations}
     rows.extend(
         SheetRow(
             number=0,
@@ -167,7 +169,7 @@ def sheet_rows(activity: Activity, session: ActivitySession) -> list[SheetRow]:
             short_code_masked="",
         )
         for c in cadres.values()
-        if c.id not in registered
+        if c.id not in registered and not (c.phone and c.phone in registered_phones)
     )
     rows.sort(key=lambda row: (row.village, row.name, row.key))
     for number, row in enumerate(rows, start=1):
@@ -228,13 +230,17 @@ class PaperEntryResult:
 
 
 def registration_for_roster_cadre(activity: Activity, cadre_id: int) -> Registration:
-    """The registration through which a roster cadre listed without one is checked in.
-
-    None is listed so yet (see ``invited_roster_cadres``): the line is stale. When the
-    roster work lands, this creates the registration linked to the cadre, in the same
-    transaction (and finds the one they made online meanwhile).
-    """
-    raise PaperEntryRefused(_("名单已变化，请刷新页面后重新勾选。"))
+    """The registration through which an invited roster cadre listed without one is checked
+    in: made now, linked to the cadre, in this transaction (or the one they made online
+    meanwhile: ``roster_door.registration_for_cadre``). A cadre no longer invited: the line
+    is stale."""
+    cadre = invited_cadre(activity, cadre_id)
+    if cadre is None:
+        raise PaperEntryRefused(_("名单已变化，请刷新页面后重新勾选。"))
+    try:
+        return roster_door.registration_for_cadre(activity, cadre)
+    except RegistrationRefused as exc:
+        raise PaperEntryRefused(exc.message) from None
 
 
 def _eligible(activity: Activity, ids: set[int]) -> dict[int, Registration]:

@@ -761,7 +761,9 @@ def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
     if session is None:
         raise SelfCheckInRefused(_("签到二维码无效。"))
     if printed_for is not None and not sheet_code_fresh(session, now):
-        raise SelfCheckInRefused(_("签到表上的二维码只在场次开始前 1 小时至场次结束时有效。"))
+        # The printed code works only within the session's check-in window: say when it is.
+        outside = windows.not_now(session, now)
+        raise SelfCheckInRefused(outside.message() if outside else _("签到二维码无效。"))
     if printed_for is None and not fresh:
         raise SelfCheckInRefused(_("签到二维码已过期，请重新扫描现场大屏上的二维码。"))
     if session.activity.status != ActivityStatus.PUBLISHED:
