@@ -11,6 +11,17 @@ from .activities import (
     activity_departments,
 )
 from .checkin import SCAN_RESULT_VALUES, ApiToken, ScanLog, ScanResult, scan_outcome
+from .notifications import (
+    DUE_STATUSES,
+    EVENT_VALUES,
+    FINAL_STATUSES,
+    OUTBOX_STATUS_VALUES,
+    Channel,
+    NotificationEvent,
+    OutboxMessage,
+    OutboxStatus,
+    SmsDailyCount,
+)
 from .places import Department, Town, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
@@ -22,6 +33,15 @@ from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "DUE_STATUSES",
+    "EVENT_VALUES",
+    "OUTBOX_STATUS_VALUES",
+    "FINAL_STATUSES",
+    "Channel",
+    "NotificationEvent",
+    "OutboxMessage",
+    "OutboxStatus",
+    "SmsDailyCount",
     "SCAN_RESULT_VALUES",
     "ApiToken",
     "ScanLog",

@@ -1,0 +1,308 @@
+"""Delivering outbox messages: claim, check, send, record — one message at a time.
+
+Exactly once: a worker first *claims* a due message (``queued``/``deferred`` →
+``sending``, committed, under the row's lock), then hands it to the gateway, then
+records the answer (committed). Two workers, a repeated job or a job redelivered after
+a crash find the message claimed or done and leave it. The only moment of doubt is a
+worker dying between the gateway's acceptance and the record: the sweep finds such a
+message ``sending`` for longer than ``SCIWEEK_SMS_STALE_SECONDS`` and sends it again
+with the same idempotency key when the backend is idempotent (the gateway delivers it
+once), or marks it ``failed`` (reason ``interrupted``) when it is not.
+
+Before sending, in the claim's transaction: an invalid phone is skipped
+(``invalid_phone``), quiet hours defer the message to their end (not counted as an
+attempt), and the per-phone daily cap is taken (``daily_cap`` when reached; a failed
+send gives it back). Gateway errors are retried with exponential backoff up to
+``SCIWEEK_SMS_MAX_ATTEMPTS``, then the message is ``failed`` with the gateway's answer.
+
+Later senders add checks with ``delivery_check`` (opt-outs: a function of the message
+returning a skip reason or None).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..database import begin_write
+from ..extensions import db
+from ..i18n import LOCAL_TZ, to_local
+from ..identity import IdentityError, normalize_phone
+from ..models import (
+    DUE_STATUSES,
+    NotificationEvent,
+    OutboxMessage,
+    OutboxStatus,
+    SmsDailyCount,
+    utcnow,
+)
+from . import messages, sealing
+from .backends import GatewayError, Receipt, Sms, sms_backend
+
+MAX_BACKOFF = timedelta(hours=1)
+# Events a person asked for this very minute: never held back by quiet hours.
+QUIET_HOURS_EXEMPT = frozenset({NotificationEvent.VERIFICATION})
+
+DeliveryCheck = Callable[[OutboxMessage], str | None]
+_CHECKS: list[DeliveryCheck] = []
+
+
+def delivery_check(check: DeliveryCheck) -> DeliveryCheck:
+    """Register a check run before each send: it returns a skip reason (e.g.
+    ``opted_out``) or None. For the later opt-out feature."""
+    _CHECKS.append(check)
+    return check
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    status: OutboxStatus | None  # None: not claimed (someone else has it, or not due)
+    retry_in: float | None = None  # seconds, when a retry was scheduled
+
+
+def quiet_until(now: datetime, quiet: tuple[int, int] | None) -> datetime | None:
+    """The end of the quiet hours ``now`` falls in (UTC), or None outside them.
+
+    ``quiet`` is (start, end) in minutes after local midnight; it may span midnight."""
+    if quiet is None:
+        return None
+    start, end = quiet
+    local = to_local(now)
+    minute = local.hour * 60 + local.minute
+    inside = (start <= minute or minute < end) if start > end else (start <= minute < end)
+    if not inside:
+        return None
+    end_day = local.date() + timedelta(days=1) if start > end and minute >= start else local.date()
+    end_at = datetime.combine(end_day, time(end // 60, end % 60), tzinfo=LOCAL_TZ)
+    return end_at.astimezone(now.tzinfo)
+
+
+def backoff(attempts: int, base: float) -> float:
+    """Seconds before try number ``attempts + 1``: base, 2·base, 4·base ... (≤ 1 hour),
+    with up to 10 % jitter so that retries of many messages spread out."""
+    delay = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
+    return delay * (1 + random.random() / 10)
+
+
+def _take_daily_place(phone: str, now: datetime, cap: int) -> bool:
+    """Count one message for ``phone`` today (local day); False when the cap is reached."""
+    if cap <= 0:
+        return True
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(SmsDailyCount).values(phone=phone, day=to_local(now).date(), sent=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone", "day"],
+        set_={"sent": SmsDailyCount.sent + 1},
+        where=SmsDailyCount.sent < cap,
+    ).returning(SmsDailyCount.sent)
+    return db.session.execute(stmt).first() is not None
+
+
+def _give_back_daily_place(phone: str, day) -> None:
+    db.session.execute(
+        update(SmsDailyCount)
+        .where(SmsDailyCount.phone == phone, SmsDailyCount.day == day, SmsDailyCount.sent > 0)
+        .values(sent=SmsDailyCount.sent - 1)
+    )
+
+
+def _finish(
+    message: OutboxMessage, status: OutboxStatus, reason: str = "", error: str = ""
+) -> None:
+    message.status = status
+    message.reason = reason
+    if error:
+        message.last_error = error
+    message.sealed = None  # the ticket link is not kept once the message is done
+
+
+def _claim(message_id: int, now: datetime) -> Sms | Outcome:
+    """The claim's transaction: lock the message, decide, and mark it ``sending``."""
+    config = current_app.config
+    begin_write()
+    message = db.session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status.in_(DUE_STATUSES),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if message is None:
+        db.session.rollback()
+        return Outcome(message_id, None)
+    try:
+        phone = normalize_phone(message.recipient)
+    except IdentityError:
+        phone = None
+    reason = "invalid_phone" if phone is None else None
+    for check in _CHECKS:
+        reason = reason or check(message)
+    if reason:
+        _finish(message, OutboxStatus.SKIPPED, reason)
+        db.session.commit()
+        return Outcome(message_id, OutboxStatus.SKIPPED)
+    assert phone is not None
+    until = None
+    if message.event not in QUIET_HOURS_EXEMPT:
+        until = quiet_until(now, config["SCIWEEK_SMS_QUIET_HOURS"])
+    if until is not None:
+        message.status = OutboxStatus.DEFERRED
+        message.next_attempt_at = until
+        message.dispatched_at = None  # the sweep hands it over when the time comes
+        db.session.commit()
+        return Outcome(message_id, OutboxStatus.DEFERRED)
+    if not _take_daily_place(phone, now, config["SCIWEEK_SMS_DAILY_CAP"]):
+        _finish(message, OutboxStatus.SKIPPED, "daily_cap")
+        db.session.commit()
+        return Outcome(message_id, OutboxStatus.SKIPPED)
+    params = dict(message.params or {})
+    rendered = messages.render(
+        params.get("template", str(message.event)),
+        params,
+        sealing.unseal(config["SECRET_KEY"], message.sealed),
+        signature=config["SCIWEEK_SMS_SIGNATURE"],
+        locale=config["BABEL_DEFAULT_LOCALE"],
+    )
+    sms = Sms(
+        key=message.dedupe_key,
+        to=phone,
+        text=rendered.text,
+        template=rendered.template,
+        params=rendered.params,
+        segments=rendered.segments,
+    )
+    message.status = OutboxStatus.SENDING
+    message.claimed_at = now
+    message.attempts += 1
+    message.segments = rendered.segments
+    db.session.commit()
+    return sms
+
+
+def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
+    """Claim, send and record one message (three short transactions, see the module)."""
+    now = now or utcnow()
+    sms = _claim(message_id, now)
+    if isinstance(sms, Outcome):
+        return sms
+    backend = sms_backend(current_app._get_current_object())  # type: ignore[attr-defined]
+    try:
+        receipt: Receipt | GatewayError = backend.send(sms)
+    except GatewayError as exc:
+        receipt = exc
+    return _record(message_id, now, sms.to, receipt)
+
+
+def _record(
+    message_id: int, claimed_at: datetime, phone: str, receipt: Receipt | GatewayError
+) -> Outcome:
+    config = current_app.config
+    begin_write()
+    message = db.session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_at == claimed_at,
+        )
+        .with_for_update()
+    )
+    if message is None:  # the sweep gave up on this claim meanwhile
+        db.session.rollback()
+        return Outcome(message_id, None)
+    now = utcnow()
+    outcome = Outcome(message_id, OutboxStatus.SENT)
+    if isinstance(receipt, Receipt):
+        _finish(message, OutboxStatus.SENT)
+        message.sent_at = now
+        message.provider_ref = receipt.ref
+        if receipt.segments:
+            message.segments = receipt.segments
+    else:
+        _give_back_daily_place(phone, to_local(claimed_at).date())
+        if receipt.retryable and message.attempts < config["SCIWEEK_SMS_MAX_ATTEMPTS"]:
+            delay = backoff(message.attempts, config["SCIWEEK_SMS_RETRY_SECONDS"])
+            message.status = OutboxStatus.QUEUED
+            message.last_error = receipt.answer
+            message.next_attempt_at = now + timedelta(seconds=delay)
+            # The retry job is handed over now; the sweep waits until it is overdue.
+            message.dispatched_at = message.next_attempt_at
+            outcome = Outcome(message_id, OutboxStatus.QUEUED, retry_in=delay)
+        else:
+            _finish(message, OutboxStatus.FAILED, "gateway", receipt.answer)
+            outcome = Outcome(message_id, OutboxStatus.FAILED)
+    db.session.commit()
+    return outcome
+
+
+def take_due(
+    now: datetime | None = None, limit: int = 5000, redispatch_after: float = 300
+) -> list[int]:
+    """Mark due messages as handed to the broker and return their ids, oldest first.
+
+    Due: ``queued`` or ``deferred`` with ``next_attempt_at`` passed, never handed over
+    or handed over more than ``redispatch_after`` seconds ago (a job lost with a broker
+    or a publish that failed). One UPDATE ... RETURNING, so two sweeps never both take
+    a message (a repeat would be harmless anyway: the claim decides)."""
+    now = now or utcnow()
+    begin_write()
+    stale = now - timedelta(seconds=redispatch_after)
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status.in_(DUE_STATUSES),
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.dispatched_at.is_(None), OutboxMessage.dispatched_at < stale),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    ids = db.session.scalars(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(due.scalar_subquery()),
+            or_(OutboxMessage.dispatched_at.is_(None), OutboxMessage.dispatched_at < stale),
+        )
+        .values(dispatched_at=now)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def recover_interrupted(now: datetime | None = None) -> int:
+    """Messages left ``sending`` by a worker that died (older than the stale limit):
+    sent again when the backend is idempotent, else failed as ``interrupted``."""
+    now = now or utcnow()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stale = now - timedelta(seconds=app.config["SCIWEEK_SMS_STALE_SECONDS"])
+    begin_write()
+    condition = (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.claimed_at < stale)
+    if sms_backend(app).idempotent:
+        values: dict = {"status": OutboxStatus.QUEUED, "dispatched_at": None}
+    else:
+        values = {
+            "status": OutboxStatus.FAILED,
+            "reason": "interrupted",
+            "last_error": "delivery interrupted; not repeated (the gateway may have it)",
+            "sealed": None,
+        }
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount or 0
