@@ -191,7 +191,7 @@ def _claim(message_id: int, now: datetime) -> Sms | Outcome:
 
 def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
     """Claim, send and record one message (three short transactions, see the module)."""
-    now = now or utcnow()
+    given, now = now, now or utcnow()
     sms = _claim(message_id, now)
     if isinstance(sms, Outcome):
         return sms
@@ -200,11 +200,15 @@ def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
         receipt: Receipt | GatewayError = backend.send(sms)
     except GatewayError as exc:
         receipt = exc
-    return _record(message_id, now, sms.to, receipt)
+    return _record(message_id, now, sms.to, receipt, given or utcnow())
 
 
 def _record(
-    message_id: int, claimed_at: datetime, phone: str, receipt: Receipt | GatewayError
+    message_id: int,
+    claimed_at: datetime,
+    phone: str,
+    receipt: Receipt | GatewayError,
+    now: datetime,
 ) -> Outcome:
     config = current_app.config
     begin_write()
@@ -220,7 +224,6 @@ def _record(
     if message is None:  # the sweep gave up on this claim meanwhile
         db.session.rollback()
         return Outcome(message_id, None)
-    now = utcnow()
     outcome = Outcome(message_id, OutboxStatus.SENT)
     if isinstance(receipt, Receipt):
         _finish(message, OutboxStatus.SENT)

@@ -77,6 +77,15 @@ TEMPLATES = {
 }
 
 
+def provider_template_text(name: str, locale: str = "zh") -> str:
+    """The text to register with a template provider: parameters as {1}, {2}, ..."""
+    template = TEMPLATES[name]
+    with force_locale(locale):
+        return str(template.text) % {
+            param: "{%d}" % (i + 1) for i, param in enumerate(template.order)
+        }
+
+
 def activity_params(activity: Activity) -> dict[str, str]:
     """What the texts say about an activity, as it is now (stored with the message)."""
     starts = activity.starts_at
