@@ -82,7 +82,7 @@ def provider_template_text(name: str, locale: str = "zh") -> str:
     template = TEMPLATES[name]
     with force_locale(locale):
         return str(template.text) % {
-            param: "{%d}" % (i + 1) for i, param in enumerate(template.order)
+            param: f"{{{i + 1}}}" for i, param in enumerate(template.order)
         }
 
 
