@@ -21,6 +21,7 @@ import hmac
 import json
 import math
 import re
+import socket
 import threading
 import time
 import uuid
@@ -215,6 +216,12 @@ class FakeGateway:
 
             def log_message(self, *args):  # quiet
                 pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body leave in two writes: without this, Nagle's algorithm
+                # holds the body back until the client's delayed ACK (~40 ms a request).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self):  # noqa: N802 - the stdlib's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

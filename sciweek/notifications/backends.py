@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -71,13 +72,14 @@ class ConsoleBackend:
         return Receipt(ref=f"console-{sms.key}", segments=sms.segments)
 
 
+_PLACEHOLDER = re.compile(r"\{(phone|text|id|template|segments)\}")
+
+
 def _fill(template: object, values: dict[str, str]) -> object:
     """The JSON template with {phone}, {text}, {id}, ... replaced in its strings only."""
     if isinstance(template, str):
-        out = template
-        for name, value in values.items():
-            out = out.replace("{" + name + "}", value)
-        return out
+        # One pass: a value that itself contains "{id}" is not filled again.
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
     if isinstance(template, list):
         return [_fill(item, values) for item in template]
     if isinstance(template, dict):

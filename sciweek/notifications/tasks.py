@@ -22,7 +22,7 @@ def dispatch() -> int:
     """Hand every due message to delivery jobs of ``BATCH`` messages; returns how many."""
     app, total = _app(), 0
     while True:
-        ids = take_due(redispatch_after=max(300, 2 * app.config["SCIWEEK_SMS_STALE_SECONDS"]))
+        ids = take_due(redispatch_after=2 * app.config["SCIWEEK_SMS_STALE_SECONDS"])
         for start in range(0, len(ids), BATCH):
             jobs.submit(app, DELIVER_JOB, ids[start : start + BATCH])
         total += len(ids)
