@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import secrets
@@ -136,6 +137,10 @@ def _sms_config() -> dict:
             "SCIWEEK_SMS_TENCENT_APP_ID",
         ),
     }.get(backend, ())
+    try:
+        json.loads(settings["SCIWEEK_SMS_HTTP_TEMPLATE"])
+    except ValueError:
+        raise ConfigError("SCIWEEK_SMS_HTTP_TEMPLATE must be a JSON document.") from None
     missing = [name for name in required if not settings[name]]
     if missing:
         raise ConfigError(f"SCIWEEK_SMS_BACKEND={backend} needs {', '.join(missing)}.")
