@@ -138,7 +138,7 @@ def _sms_config() -> dict:
         ),
     }.get(backend, ())
     try:
-        json.loads(settings["SCIWEEK_SMS_HTTP_TEMPLATE"])
+        json.loads(str(settings["SCIWEEK_SMS_HTTP_TEMPLATE"]))
     except ValueError:
         raise ConfigError("SCIWEEK_SMS_HTTP_TEMPLATE must be a JSON document.") from None
     missing = [name for name in required if not settings[name]]

@@ -223,6 +223,23 @@ class FakeGateway:
                 # holds the body back until the client's delayed ACK (~40 ms a request).
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+            def do_GET(self):  # noqa: N802 - the stdlib's name
+                """``/stats``: what the gateway received (for the benchmark)."""
+                with gateway.lock:
+                    keys = [r.get("id") for r in gateway.requests]
+                    stats = {
+                        "requests": len(keys),
+                        "delivered": len(gateway.delivered),
+                        "repeated_requests": len(keys) - len(set(keys)),
+                        "phones": len({m["phone"] for m in gateway.delivered.values()}),
+                    }
+                data = json.dumps(stats).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self):  # noqa: N802 - the stdlib's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if gateway.delay:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Base, db
 from .activities import Activity, _in_check
 from .registration import Registration
 from .types import UTCDateTime, str_enum, utcnow
+
+# Flask-SQLAlchemy makes db.Model at run time; the type checker sees its declarative base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 
 class NotificationEvent(enum.StrEnum):
@@ -56,7 +63,7 @@ DUE_STATUSES = (OutboxStatus.QUEUED, OutboxStatus.DEFERRED)
 FINAL_STATUSES = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.SKIPPED)
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         CheckConstraint(_in_check("event", EVENT_VALUES), name="event"),
@@ -107,7 +114,7 @@ class OutboxMessage(db.Model):
     registration: Mapped[Registration | None] = relationship()
 
 
-class SmsDailyCount(db.Model):
+class SmsDailyCount(Model):
     """Messages handed to the gateway per phone and local day: the daily cap's counter.
 
     Raised by one conditional upsert, so two workers can never both take the last one.

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -75,7 +75,7 @@ class ConsoleBackend:
 _PLACEHOLDER = re.compile(r"\{(phone|text|id|template|segments)\}")
 
 
-def _fill(template: object, values: dict[str, str]) -> object:
+def _fill(template: Any, values: dict[str, str]) -> Any:
     """The JSON template with {phone}, {text}, {id}, ... replaced in its strings only."""
     if isinstance(template, str):
         # One pass: a value that itself contains "{id}" is not filled again.

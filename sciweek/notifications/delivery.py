@@ -30,7 +30,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..database import begin_write
+from ..database import begin_write, rowcount_result
 from ..extensions import db
 from ..i18n import LOCAL_TZ, to_local
 from ..identity import IdentityError, normalize_phone
@@ -97,8 +97,8 @@ def _take_daily_place(phone: str, now: datetime, cap: int) -> bool:
         return True
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(SmsDailyCount).values(phone=phone, day=to_local(now).date(), sent=1)
-    stmt = stmt.on_conflict_do_update(
+    upsert = insert(SmsDailyCount).values(phone=phone, day=to_local(now).date(), sent=1)
+    stmt = upsert.on_conflict_do_update(
         index_elements=["phone", "day"],
         set_={"sent": SmsDailyCount.sent + 1},
         where=SmsDailyCount.sent < cap,
@@ -124,7 +124,14 @@ def _finish(
     message.sealed = None  # the ticket link is not kept once the message is done
 
 
-def _claim(message_id: int, now: datetime) -> Sms | Outcome:
+@dataclass(frozen=True)
+class _Claim:
+    sms: Sms
+    attempts: int  # including this one
+    claimed_at: datetime
+
+
+def _claim(message_id: int, now: datetime) -> _Claim | Outcome:
     """The claim's transaction: lock the message, decide, and mark it ``sending``."""
     config = current_app.config
     begin_write()
@@ -185,65 +192,78 @@ def _claim(message_id: int, now: datetime) -> Sms | Outcome:
     message.claimed_at = now
     message.attempts += 1
     message.segments = rendered.segments
+    claim = _Claim(sms, message.attempts, now)
     db.session.commit()
-    return sms
+    return claim
 
 
 def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
     """Claim, send and record one message (three short transactions, see the module)."""
     given, now = now, now or utcnow()
-    sms = _claim(message_id, now)
-    if isinstance(sms, Outcome):
-        return sms
+    claim = _claim(message_id, now)
+    if isinstance(claim, Outcome):
+        return claim
     backend = sms_backend(current_app._get_current_object())  # type: ignore[attr-defined]
     try:
-        receipt: Receipt | GatewayError = backend.send(sms)
+        receipt: Receipt | GatewayError = backend.send(claim.sms)
     except GatewayError as exc:
         receipt = exc
-    return _record(message_id, now, sms.to, receipt, given or utcnow())
+    return _record(message_id, claim, receipt, given or utcnow())
 
 
 def _record(
     message_id: int,
-    claimed_at: datetime,
-    phone: str,
+    claim: _Claim,
     receipt: Receipt | GatewayError,
     now: datetime,
 ) -> Outcome:
+    """The record's transaction: one UPDATE, only if this worker's claim still holds."""
     config = current_app.config
     begin_write()
-    message = db.session.scalar(
-        select(OutboxMessage)
+    values: dict
+    if isinstance(receipt, Receipt):
+        values = {
+            "status": OutboxStatus.SENT,
+            "sent_at": now,
+            "provider_ref": receipt.ref,
+            "segments": receipt.segments or claim.sms.segments,
+            "sealed": None,  # the ticket link is not kept once the message is done
+        }
+        outcome = Outcome(message_id, OutboxStatus.SENT)
+    elif receipt.retryable and claim.attempts < config["SCIWEEK_SMS_MAX_ATTEMPTS"]:
+        delay = backoff(claim.attempts, config["SCIWEEK_SMS_RETRY_SECONDS"])
+        retry_at = now + timedelta(seconds=delay)
+        # The retry job is handed over now; the sweep waits until it is overdue.
+        values = {
+            "status": OutboxStatus.QUEUED,
+            "last_error": receipt.answer,
+            "next_attempt_at": retry_at,
+            "dispatched_at": retry_at,
+        }
+        outcome = Outcome(message_id, OutboxStatus.QUEUED, retry_in=delay)
+    else:
+        values = {
+            "status": OutboxStatus.FAILED,
+            "reason": "gateway",
+            "last_error": receipt.answer,
+            "sealed": None,
+        }
+        outcome = Outcome(message_id, OutboxStatus.FAILED)
+    result = rowcount_result(
+        update(OutboxMessage)
         .where(
             OutboxMessage.id == message_id,
             OutboxMessage.status == OutboxStatus.SENDING,
-            OutboxMessage.claimed_at == claimed_at,
+            OutboxMessage.claimed_at == claim.claimed_at,
         )
-        .with_for_update()
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
-    if message is None:  # the sweep gave up on this claim meanwhile
+    if result.rowcount != 1:  # the sweep gave up on this claim meanwhile
         db.session.rollback()
         return Outcome(message_id, None)
-    outcome = Outcome(message_id, OutboxStatus.SENT)
-    if isinstance(receipt, Receipt):
-        _finish(message, OutboxStatus.SENT)
-        message.sent_at = now
-        message.provider_ref = receipt.ref
-        if receipt.segments:
-            message.segments = receipt.segments
-    else:
-        _give_back_daily_place(phone, to_local(claimed_at).date())
-        if receipt.retryable and message.attempts < config["SCIWEEK_SMS_MAX_ATTEMPTS"]:
-            delay = backoff(message.attempts, config["SCIWEEK_SMS_RETRY_SECONDS"])
-            message.status = OutboxStatus.QUEUED
-            message.last_error = receipt.answer
-            message.next_attempt_at = now + timedelta(seconds=delay)
-            # The retry job is handed over now; the sweep waits until it is overdue.
-            message.dispatched_at = message.next_attempt_at
-            outcome = Outcome(message_id, OutboxStatus.QUEUED, retry_in=delay)
-        else:
-            _finish(message, OutboxStatus.FAILED, "gateway", receipt.answer)
-            outcome = Outcome(message_id, OutboxStatus.FAILED)
+    if isinstance(receipt, GatewayError):
+        _give_back_daily_place(claim.sms.to, to_local(claim.claimed_at).date())
     db.session.commit()
     return outcome
 
@@ -301,7 +321,7 @@ def recover_interrupted(now: datetime | None = None) -> int:
             "last_error": "delivery interrupted; not repeated (the gateway may have it)",
             "sealed": None,
         }
-    result = db.session.execute(
+    result = rowcount_result(
         update(OutboxMessage)
         .where(condition)
         .values(**values)

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .. import jobs
+from ..database import rowcount_result
 from ..extensions import db
 from ..models import (
     DUE_STATUSES,
@@ -172,7 +173,7 @@ def enqueue_for_registrants(
         "provider_ref",
     ]
     dialect = db.session.get_bind().dialect.name
-    result = db.session.execute(
+    result = rowcount_result(
         _insert(dialect)(OutboxMessage).from_select(columns, source).on_conflict_do_nothing()
     )
     _dispatch_after_commit(db.session())
@@ -182,7 +183,7 @@ def enqueue_for_registrants(
 def supersede(activity_id: int, events: Iterable[NotificationEvent], *, reason: str) -> int:
     """Skip the activity's messages of ``events`` that are still waiting (not yet claimed
     by a worker): a newer message replaces them. Returns how many."""
-    result = db.session.execute(
+    result = rowcount_result(
         update(OutboxMessage)
         .where(
             OutboxMessage.activity_id == activity_id,

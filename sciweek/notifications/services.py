@@ -19,7 +19,7 @@ def status_counts(activity_id: int) -> dict[OutboxStatus, int]:
         .where(OutboxMessage.activity_id == activity_id)
         .group_by(OutboxMessage.status)
     ).all()
-    found = dict(rows)
+    found: dict[OutboxStatus, int] = {status: n for status, n in rows}
     return {status: int(found.get(status, 0)) for status in OutboxStatus}
 
 
