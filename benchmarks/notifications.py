@@ -122,20 +122,17 @@ def setup(url: str, instance: str, n: int):
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         db.create_all()
-        db.session.execute(
-            text(
-                "INSERT INTO departments (name, code, former_names) VALUES ('区科协', 'kx', '');"
-                "INSERT INTO activities (kind, title, description, venue, audience, capacity,"
-                " confirmed_count, waitlist_enabled, status, cancel_reason, sequence,"
-                " created_at, updated_at)"
-                " VALUES ('outreach', '科普大讲堂', '', '文化礼堂', 'public', NULL, :n, true,"
-                " 'published', '', 0, now(), now());"
-                "INSERT INTO activity_sessions (activity_id, starts_at, ends_at, note, created_at)"
-                " VALUES (1, now() + interval '3 days', now() + interval '3 days 2 hours', '',"
-                " now());"
-            ),
-            {"n": n},
-        )
+        for statement in (
+            "INSERT INTO departments (name, code, former_names) VALUES ('区科协', 'kx', '')",
+            "INSERT INTO activities (kind, title, description, venue, audience, capacity,"
+            " confirmed_count, waitlist_enabled, status, cancel_reason, sequence,"
+            " created_at, updated_at)"
+            " VALUES ('outreach', '科普大讲堂', '', '文化礼堂', 'public', NULL, :n, true,"
+            " 'published', '', 0, now(), now())",
+            "INSERT INTO activity_sessions (activity_id, starts_at, ends_at, note, created_at)"
+            " VALUES (1, now() + interval '3 days', now() + interval '3 days 2 hours', '', now())",
+        ):
+            db.session.execute(text(statement), {"n": n})
         db.session.execute(
             text(
                 "INSERT INTO registrations (activity_id, name, phone, status, secret_hash,"
@@ -180,9 +177,9 @@ def main() -> int:
         from sciweek.models import Activity
 
         app = setup(url, str(tmp / "instance"), args.registrants)
-        print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load {os.getloadavg()}")
+        print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load {os.getloadavg()}", flush=True)
         ceiling = gateway_ceiling(ceiling_url + "/send")
-        print(f"fake gateway ceiling (2 client processes): {ceiling:.0f} messages/s")
+        print(f"fake gateway ceiling (2 client processes): {ceiling:.0f} messages/s", flush=True)
 
         with app.app_context():
             activity = db.session.get(Activity, 1)
@@ -192,7 +189,7 @@ def main() -> int:
             enqueue = time.perf_counter() - started
             queued = db.session.scalar(text("SELECT count(*) FROM outbox_messages"))
             db.session.rollback()
-        print(f"enqueue: {queued} messages in {enqueue:.2f} s (goal < 2 s)")
+        print(f"enqueue: {queued} messages in {enqueue:.2f} s (goal < 2 s)", flush=True)
 
         worker_env = {**os.environ, **env, "SCIWEEK_DATABASE_URL": url}
         worker = subprocess.Popen(
@@ -216,7 +213,7 @@ def main() -> int:
             env=worker_env,
             start_new_session=True,
         )
-        print(f"load before delivery {os.getloadavg()}")
+        print(f"load before delivery {os.getloadavg()}", flush=True)
         deadline = time.monotonic() + 600
         with app.app_context():
             while time.monotonic() < deadline:
@@ -245,14 +242,16 @@ def main() -> int:
         duplicates = received["delivered"] - received["phones"]
         print(
             f"delivery: {sent} sent in {seconds:.1f} s = {rate:.0f} messages/s with "
-            f"{args.processes} worker processes (goal >= 200); statuses {by_status}"
+            f"{args.processes} worker processes (goal >= 200); statuses {by_status}",
+            flush=True,
         )
         print(
             f"gateway: {received['requests']} requests, {received['delivered']} SMS to "
             f"{received['phones']} phones, {received['repeated_requests']} repeated requests; "
-            f"duplicates delivered: {duplicates} (goal 0)"
+            f"duplicates delivered: {duplicates} (goal 0)",
+            flush=True,
         )
-        print(f"rate / gateway ceiling: {rate / ceiling:.2f}; load {os.getloadavg()}")
+        print(f"rate / gateway ceiling: {rate / ceiling:.2f}; load {os.getloadavg()}", flush=True)
         ok = sent == queued == args.registrants and duplicates == 0
         return 0 if ok else 1
     finally:

@@ -11,7 +11,7 @@ from flask import Flask
 
 from ..models import OUTBOX_STATUS_VALUES
 from ..transactions import commits
-from .delivery import deliver_one, recover_interrupted, take_due
+from .delivery import deliver, recover_interrupted, take_due
 from .services import log_rows
 
 
@@ -46,6 +46,6 @@ def outbox_command(activity_id, status, fmt):
 def outbox_deliver_command():
     """Deliver due messages now, in this process (what the periodic sweep does)."""
     recover_interrupted()
-    outcomes = [deliver_one(message_id) for message_id in take_due(redispatch_after=0)]
+    outcomes = deliver(take_due(redispatch_after=0))
     counts = Counter(str(o.status) for o in outcomes if o.status is not None)
     click.echo(json.dumps(dict(sorted(counts.items()))))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import begin_write, rowcount_result
@@ -126,27 +126,16 @@ def _finish(
 
 @dataclass(frozen=True)
 class _Claim:
+    message_id: int
     sms: Sms
     attempts: int  # including this one
     claimed_at: datetime
 
 
-def _claim(message_id: int, now: datetime) -> _Claim | Outcome:
-    """The claim's transaction: lock the message, decide, and mark it ``sending``."""
+def _decide(message: OutboxMessage, now: datetime) -> _Claim | Outcome:
+    """For a locked, due message: skip, defer, or mark it ``sending`` (flushed by the
+    caller's commit) and return what to send."""
     config = current_app.config
-    begin_write()
-    message = db.session.scalar(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.status.in_(DUE_STATUSES),
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .with_for_update(skip_locked=True)
-    )
-    if message is None:
-        db.session.rollback()
-        return Outcome(message_id, None)
     try:
         phone = normalize_phone(message.recipient)
     except IdentityError:
@@ -156,8 +145,7 @@ def _claim(message_id: int, now: datetime) -> _Claim | Outcome:
         reason = reason or check(message)
     if reason:
         _finish(message, OutboxStatus.SKIPPED, reason)
-        db.session.commit()
-        return Outcome(message_id, OutboxStatus.SKIPPED)
+        return Outcome(message.id, OutboxStatus.SKIPPED)
     assert phone is not None
     until = None
     if message.event not in QUIET_HOURS_EXEMPT:
@@ -166,12 +154,10 @@ def _claim(message_id: int, now: datetime) -> _Claim | Outcome:
         message.status = OutboxStatus.DEFERRED
         message.next_attempt_at = until
         message.dispatched_at = None  # the sweep hands it over when the time comes
-        db.session.commit()
-        return Outcome(message_id, OutboxStatus.DEFERRED)
+        return Outcome(message.id, OutboxStatus.DEFERRED)
     if not _take_daily_place(phone, now, config["SCIWEEK_SMS_DAILY_CAP"]):
         _finish(message, OutboxStatus.SKIPPED, "daily_cap")
-        db.session.commit()
-        return Outcome(message_id, OutboxStatus.SKIPPED)
+        return Outcome(message.id, OutboxStatus.SKIPPED)
     params = dict(message.params or {})
     rendered = messages.render(
         params.get("template", str(message.event)),
@@ -192,34 +178,73 @@ def _claim(message_id: int, now: datetime) -> _Claim | Outcome:
     message.claimed_at = now
     message.attempts += 1
     message.segments = rendered.segments
-    claim = _Claim(sms, message.attempts, now)
+    return _Claim(message.id, sms, message.attempts, now)
+
+
+def _claim(message_ids: list[int], now: datetime) -> list[_Claim | Outcome]:
+    """The claim's transaction: lock the due messages among ``message_ids`` (skipping
+    those another worker holds), decide each, and commit. Synchronous commit: a claim
+    must survive a database crash, or a sent message could be claimed again."""
+    begin_write()
+    found = {
+        m.id: m
+        for m in db.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(message_ids),
+                OutboxMessage.status.in_(DUE_STATUSES),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboxMessage.id)
+            .with_for_update(skip_locked=True)
+        )
+    }
+    decided = [_decide(found[i], now) if i in found else Outcome(i, None) for i in message_ids]
     db.session.commit()
-    return claim
+    return decided
+
+
+def deliver(message_ids: list[int], now: datetime | None = None) -> list[Outcome]:
+    """Claim, send and record these messages (see the module); one outcome per id.
+
+    The claim is the unit of doubt should the worker die: with an idempotent backend the
+    whole list is claimed in one transaction (a cut-off claim is simply sent again under
+    the same key); otherwise one message at a time, so that at most one is in doubt.
+    """
+    given, now = now, now or utcnow()
+    backend = sms_backend(current_app._get_current_object())  # type: ignore[attr-defined]
+    group = max(len(message_ids), 1) if backend.idempotent else 1
+    outcomes: list[Outcome] = []
+    for start in range(0, len(message_ids), group):
+        for claim in _claim(message_ids[start : start + group], now):
+            if isinstance(claim, Outcome):
+                outcomes.append(claim)
+                continue
+            try:
+                receipt: Receipt | GatewayError = backend.send(claim.sms)
+            except GatewayError as exc:
+                receipt = exc
+            outcomes.append(_record(claim, receipt, given or utcnow()))
+    return outcomes
 
 
 def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
-    """Claim, send and record one message (three short transactions, see the module)."""
-    given, now = now, now or utcnow()
-    claim = _claim(message_id, now)
-    if isinstance(claim, Outcome):
-        return claim
-    backend = sms_backend(current_app._get_current_object())  # type: ignore[attr-defined]
-    try:
-        receipt: Receipt | GatewayError = backend.send(claim.sms)
-    except GatewayError as exc:
-        receipt = exc
-    return _record(message_id, claim, receipt, given or utcnow())
+    """``deliver`` for one message."""
+    return deliver([message_id], now)[0]
 
 
-def _record(
-    message_id: int,
-    claim: _Claim,
-    receipt: Receipt | GatewayError,
-    now: datetime,
-) -> Outcome:
-    """The record's transaction: one UPDATE, only if this worker's claim still holds."""
+def _record(claim: _Claim, receipt: Receipt | GatewayError, now: datetime) -> Outcome:
+    """The record's transaction: one UPDATE, only if this worker's claim still holds.
+
+    PostgreSQL commits it asynchronously (no wait for the WAL flush): should the database
+    crash and lose it, the message is left ``sending`` as if the worker had died after
+    sending, which the sweep settles (see the module). The claim's commit is the one that
+    must be durable."""
     config = current_app.config
+    message_id = claim.message_id
     begin_write()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     values: dict
     if isinstance(receipt, Receipt):
         values = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from .. import jobs
-from .delivery import deliver_one, recover_interrupted, take_due
+from .delivery import deliver as deliver_messages
+from .delivery import recover_interrupted, take_due
 from .outbox import DISPATCH_JOB
 
 DELIVER_JOB = "sciweek.notifications.deliver"
@@ -35,8 +36,7 @@ def deliver(ids: list[int]) -> None:
     """Deliver these messages one by one; a gateway error schedules that message's retry
     after its backoff (the job engine's countdown)."""
     app = _app()
-    for message_id in ids:
-        outcome = deliver_one(int(message_id))
+    for outcome in deliver_messages([int(i) for i in ids]):
         if outcome.retry_in is not None:
             jobs.submit(app, DELIVER_JOB, [outcome.message_id], countdown=outcome.retry_in)
 
