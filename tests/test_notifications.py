@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from sciweek.extensions import db
 from sciweek.models import (
@@ -26,6 +26,7 @@ from sciweek.models import (
     utcnow,
 )
 from sciweek.notifications import delivery, messages, outbox, sealing, sms
+from sciweek.notifications.backends import sms_backend
 from sciweek.registration.services import (
     RegistrationRequest,
     cancel_registration,
@@ -562,3 +563,27 @@ def test_organizers_see_counts_and_people_notified(client, make, auth):
     auth.logout()
     auth.login(make.user("organizer"))  # another department
     assert client.get(f"/manage/activities/{activity.id}/notifications").status_code == 403
+
+
+def test_an_answer_does_not_overwrite_a_claim_the_sweep_gave_up(make, app, monkeypatch):
+    register(make.activity(), PHONES[0])
+    register(make.activity(), PHONES[1])
+    backend = sms_backend(app)
+    send = backend.send
+
+    def slow_send(sms):
+        # While the gateway takes its time, the sweep recovers the first claim as stale.
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.recipient == PHONES[0])
+            .values(status=OutboxStatus.QUEUED, claimed_at=None)
+        )
+        db.session.commit()
+        return send(sms)
+
+    monkeypatch.setattr(backend, "send", slow_send)
+    ids = [m.id for m in outbox_rows()]
+    db.session.rollback()
+    outcomes = delivery.deliver(ids, now=DAYTIME)
+    assert [o.status for o in outcomes] == [None, OutboxStatus.SENT]
+    assert [m.status for m in outbox_rows()] == [OutboxStatus.QUEUED, OutboxStatus.SENT]

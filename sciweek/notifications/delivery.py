@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import begin_write, rowcount_result
@@ -46,6 +46,8 @@ from . import messages, sealing
 from .backends import GatewayError, Receipt, Sms, sms_backend
 
 MAX_BACKOFF = timedelta(hours=1)
+# Idempotent backends: answers recorded together, at most this many (see ``deliver``).
+RECORD_EVERY = 10
 # Events a person asked for this very minute: never held back by quiet hours.
 QUIET_HOURS_EXEMPT = frozenset({NotificationEvent.VERIFICATION})
 
@@ -208,24 +210,32 @@ def deliver(message_ids: list[int], now: datetime | None = None) -> list[Outcome
     """Claim, send and record these messages (see the module); one outcome per id.
 
     The claim is the unit of doubt should the worker die: with an idempotent backend the
-    whole list is claimed in one transaction (a cut-off claim is simply sent again under
-    the same key); otherwise one message at a time, so that at most one is in doubt.
+    whole list is claimed in one transaction and the answers are recorded
+    ``RECORD_EVERY`` at a time (a cut-off message is simply sent again under the same key,
+    at most that many per worker process); otherwise one message at a time, so that at
+    most one is in doubt.
     """
     given, now = now, now or utcnow()
     backend = sms_backend(current_app._get_current_object())  # type: ignore[attr-defined]
     group = max(len(message_ids), 1) if backend.idempotent else 1
+    record_every = RECORD_EVERY if backend.idempotent else 1
     outcomes: list[Outcome] = []
     for start in range(0, len(message_ids), group):
+        answered: list[tuple[_Claim, Receipt | GatewayError]] = []
         for claim in _claim(message_ids[start : start + group], now):
             if isinstance(claim, Outcome):
                 outcomes.append(claim)
                 continue
             try:
-                receipt: Receipt | GatewayError = backend.send(claim.sms)
+                answered.append((claim, backend.send(claim.sms)))
             except GatewayError as exc:
-                receipt = exc
-            outcomes.append(_record(claim, receipt, given or utcnow()))
-    return outcomes
+                answered.append((claim, exc))
+            if len(answered) >= record_every:
+                outcomes += _record(answered, given or utcnow())
+                answered = []
+        outcomes += _record(answered, given or utcnow())
+    order = {message_id: i for i, message_id in enumerate(message_ids)}
+    return sorted(outcomes, key=lambda o: order[o.message_id])
 
 
 def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
@@ -233,19 +243,8 @@ def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
     return deliver([message_id], now)[0]
 
 
-def _record(claim: _Claim, receipt: Receipt | GatewayError, now: datetime) -> Outcome:
-    """The record's transaction: one UPDATE, only if this worker's claim still holds.
-
-    PostgreSQL commits it asynchronously (no wait for the WAL flush): should the database
-    crash and lose it, the message is left ``sending`` as if the worker had died after
-    sending, which the sweep settles (see the module). The claim's commit is the one that
-    must be durable."""
+def _record_values(claim: _Claim, receipt: Receipt | GatewayError, now: datetime):
     config = current_app.config
-    message_id = claim.message_id
-    begin_write()
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    values: dict
     if isinstance(receipt, Receipt):
         values = {
             "status": OutboxStatus.SENT,
@@ -254,8 +253,8 @@ def _record(claim: _Claim, receipt: Receipt | GatewayError, now: datetime) -> Ou
             "segments": receipt.segments or claim.sms.segments,
             "sealed": None,  # the ticket link is not kept once the message is done
         }
-        outcome = Outcome(message_id, OutboxStatus.SENT)
-    elif receipt.retryable and claim.attempts < config["SCIWEEK_SMS_MAX_ATTEMPTS"]:
+        return values, Outcome(claim.message_id, OutboxStatus.SENT)
+    if receipt.retryable and claim.attempts < config["SCIWEEK_SMS_MAX_ATTEMPTS"]:
         delay = backoff(claim.attempts, config["SCIWEEK_SMS_RETRY_SECONDS"])
         retry_at = now + timedelta(seconds=delay)
         # The retry job is handed over now; the sweep waits until it is overdue.
@@ -265,28 +264,77 @@ def _record(claim: _Claim, receipt: Receipt | GatewayError, now: datetime) -> Ou
             "next_attempt_at": retry_at,
             "dispatched_at": retry_at,
         }
-        outcome = Outcome(message_id, OutboxStatus.QUEUED, retry_in=delay)
-    else:
-        values = {
-            "status": OutboxStatus.FAILED,
-            "reason": "gateway",
-            "last_error": receipt.answer,
-            "sealed": None,
-        }
-        outcome = Outcome(message_id, OutboxStatus.FAILED)
+        return values, Outcome(claim.message_id, OutboxStatus.QUEUED, retry_in=delay)
+    values = {
+        "status": OutboxStatus.FAILED,
+        "reason": "gateway",
+        "last_error": receipt.answer,
+        "sealed": None,
+    }
+    return values, Outcome(claim.message_id, OutboxStatus.FAILED)
+
+
+def _record(answered: list[tuple[_Claim, Receipt | GatewayError]], now: datetime) -> list[Outcome]:
+    """The record's transaction: one UPDATE per message, each only if this worker's claim
+    still holds (else the sweep gave up on it meanwhile: no outcome to report).
+
+    PostgreSQL commits it asynchronously (no wait for the WAL flush): should the database
+    crash and lose it, the messages are left ``sending`` as if the worker had died after
+    sending, which the sweep settles (see the module). The claim's commit is the one that
+    must be durable."""
+    if not answered:
+        return []
+    begin_write()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    decided = [
+        (claim, receipt, *_record_values(claim, receipt, now)) for claim, receipt in answered
+    ]
+    # One executemany per shape of change (sent, retry, failed): few round trips.
+    shapes: dict[tuple[str, ...], list[dict]] = {}
+    for claim, _receipt, values, _outcome in decided:
+        row = {f"new_{k}": v for k, v in values.items()}
+        shapes.setdefault(tuple(sorted(values)), []).append(
+            {**row, "b_id": claim.message_id, "b_claimed_at": claim.claimed_at}
+        )
+    updated = 0
+    for columns, rows in shapes.items():
+        statement = (
+            update(OutboxMessage.__table__)
+            .where(
+                OutboxMessage.id == bindparam("b_id"),
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.claimed_at == bindparam("b_claimed_at"),
+            )
+            .values({c: bindparam(f"new_{c}") for c in columns})
+        )
+        updated += rowcount_result(statement, rows).rowcount
+    if updated != len(decided):
+        # Some claim was given up by the sweep meanwhile: find which, one by one.
+        db.session.rollback()
+        return [_record_one(*item) for item in decided]
+    for claim, receipt, _values, _outcome in decided:
+        if isinstance(receipt, GatewayError):
+            _give_back_daily_place(claim.sms.to, to_local(claim.claimed_at).date())
+    db.session.commit()
+    return [outcome for _claim, _receipt, _values, outcome in decided]
+
+
+def _record_one(claim: _Claim, receipt, values: dict, outcome: Outcome) -> Outcome:
+    begin_write()
     result = rowcount_result(
         update(OutboxMessage)
         .where(
-            OutboxMessage.id == message_id,
+            OutboxMessage.id == claim.message_id,
             OutboxMessage.status == OutboxStatus.SENDING,
             OutboxMessage.claimed_at == claim.claimed_at,
         )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # the sweep gave up on this claim meanwhile
+    if result.rowcount != 1:
         db.session.rollback()
-        return Outcome(message_id, None)
+        return Outcome(claim.message_id, None)
     if isinstance(receipt, GatewayError):
         _give_back_daily_place(claim.sms.to, to_local(claim.claimed_at).date())
     db.session.commit()
