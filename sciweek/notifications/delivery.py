@@ -25,9 +25,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import cast
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import Table, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import begin_write, rowcount_result
@@ -300,7 +301,7 @@ def _record(answered: list[tuple[_Claim, Receipt | GatewayError]], now: datetime
     updated = 0
     for columns, rows in shapes.items():
         statement = (
-            update(OutboxMessage.__table__)
+            update(cast(Table, OutboxMessage.__table__))
             .where(
                 OutboxMessage.id == bindparam("b_id"),
                 OutboxMessage.status == OutboxStatus.SENDING,
