@@ -7,7 +7,18 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, database, errors, i18n, inputs, permissions, security, transactions
+from . import (
+    cli,
+    database,
+    errors,
+    i18n,
+    inputs,
+    jobs,
+    notifications,
+    permissions,
+    security,
+    transactions,
+)
 from .accounts import auth
 from .accounts.routes import bp as accounts_bp
 from .activities.routes import bp as activities_bp
@@ -18,6 +29,7 @@ from .extensions import csrf, db, limiter, migrate
 from .feeds.routes import bp as feeds_bp
 from .health import bp as health_bp
 from .manage.routes import bp as manage_bp
+from .notifications.routes import bp as notifications_bp
 from .registration.routes import bp as registration_bp
 from .training.routes import bp as training_bp
 
@@ -68,6 +80,8 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
     auth.init_app(app)
     permissions.init_app(app)
+    jobs.init_app(app)
+    notifications.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -80,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(roster_door_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(training_bp)
+    app.register_blueprint(notifications_bp)
 
 
 def register_errors(app: Flask) -> None:

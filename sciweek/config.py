@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import secrets
@@ -55,6 +56,95 @@ def _number(name: str, default: int | float, *, minimum: int, whole: bool = True
         kind = "a whole number" if whole else "a number"
         raise ConfigError(f"{name} must be {kind} of at least {minimum} (got {raw!r}).")
     return value
+
+
+SMS_BACKENDS = ("console", "http", "tencent")
+DEFAULT_SMS_HTTP_TEMPLATE = '{"phone": "{phone}", "text": "{text}", "id": "{id}"}'
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _text(name, default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {value!r}).")
+    return value
+
+
+def _quiet_hours(name: str, default: str) -> tuple[int, int] | None:
+    """``21:00-08:00`` as minutes after midnight (start, end); ``off`` for none."""
+    raw = _text(name, default).strip().lower()
+    if raw in ("off", "none", "0"):
+        return None
+    try:
+        start, end = (part.strip() for part in raw.split("-"))
+        minutes = []
+        for part in (start, end):
+            hours, mins = part.split(":")
+            if not (hours.isascii() and hours.isdigit() and mins.isascii() and mins.isdigit()):
+                raise ValueError
+            if not (0 <= int(hours) <= 23 and 0 <= int(mins) <= 59):
+                raise ValueError
+            minutes.append(int(hours) * 60 + int(mins))
+    except ValueError:
+        raise ConfigError(f"{name} must look like 21:00-08:00, or be off (got {raw!r}).") from None
+    return minutes[0], minutes[1]
+
+
+def _template_ids(name: str) -> dict[str, str]:
+    """``confirmed=1234567,changed=1234568``: a provider's approved template per event."""
+    raw = _text(name).strip()
+    found: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        event, _sep, template_id = (x.strip() for x in item.partition("="))
+        if not event or not template_id:
+            raise ConfigError(f"{name} must look like confirmed=1234567,changed=1234568.")
+        found[event] = template_id
+    return found
+
+
+def _sms_config() -> dict:
+    """Notifications (sciweek/notifications/): the SMS channel and the job engine."""
+    backend = _choice("SCIWEEK_SMS_BACKEND", "console", SMS_BACKENDS)
+    settings = {
+        # Empty: no broker; messages are delivered in this process right after commit.
+        "SCIWEEK_BROKER_URL": _text("SCIWEEK_BROKER_URL").strip(),
+        "SCIWEEK_JOBS_QUEUE": _text("SCIWEEK_JOBS_QUEUE", "sciweek").strip(),
+        "SCIWEEK_JOBS_SWEEP_SECONDS": _number("SCIWEEK_JOBS_SWEEP_SECONDS", 60, minimum=1),
+        "SCIWEEK_SMS_BACKEND": backend,
+        "SCIWEEK_SMS_SIGNATURE": _text("SCIWEEK_SMS_SIGNATURE", "科普报名").strip(),
+        "SCIWEEK_SMS_DAILY_CAP": _number("SCIWEEK_SMS_DAILY_CAP", 10, minimum=0),
+        "SCIWEEK_SMS_QUIET_HOURS": _quiet_hours("SCIWEEK_SMS_QUIET_HOURS", "21:00-08:00"),
+        "SCIWEEK_SMS_MAX_ATTEMPTS": _number("SCIWEEK_SMS_MAX_ATTEMPTS", 5, minimum=1),
+        "SCIWEEK_SMS_RETRY_SECONDS": _number("SCIWEEK_SMS_RETRY_SECONDS", 30, minimum=1),
+        "SCIWEEK_SMS_TIMEOUT_SECONDS": _number("SCIWEEK_SMS_TIMEOUT_SECONDS", 10, minimum=1),
+        "SCIWEEK_SMS_STALE_SECONDS": _number("SCIWEEK_SMS_STALE_SECONDS", 120, minimum=1),
+        "SCIWEEK_SMS_HTTP_URL": _text("SCIWEEK_SMS_HTTP_URL").strip(),
+        "SCIWEEK_SMS_HTTP_KEY": _text("SCIWEEK_SMS_HTTP_KEY").strip(),
+        "SCIWEEK_SMS_HTTP_TEMPLATE": _text("SCIWEEK_SMS_HTTP_TEMPLATE", DEFAULT_SMS_HTTP_TEMPLATE),
+        "SCIWEEK_SMS_TENCENT_SECRET_ID": _text("SCIWEEK_SMS_TENCENT_SECRET_ID").strip(),
+        "SCIWEEK_SMS_TENCENT_SECRET_KEY": _text("SCIWEEK_SMS_TENCENT_SECRET_KEY").strip(),
+        "SCIWEEK_SMS_TENCENT_APP_ID": _text("SCIWEEK_SMS_TENCENT_APP_ID").strip(),
+        "SCIWEEK_SMS_TENCENT_REGION": _text("SCIWEEK_SMS_TENCENT_REGION", "ap-guangzhou").strip(),
+        "SCIWEEK_SMS_TENCENT_ENDPOINT": _text(
+            "SCIWEEK_SMS_TENCENT_ENDPOINT", "https://sms.tencentcloudapi.com"
+        ).strip(),
+        "SCIWEEK_SMS_TENCENT_TEMPLATES": _template_ids("SCIWEEK_SMS_TENCENT_TEMPLATES"),
+    }
+    required = {
+        "http": ("SCIWEEK_SMS_HTTP_URL",),
+        "tencent": (
+            "SCIWEEK_SMS_TENCENT_SECRET_ID",
+            "SCIWEEK_SMS_TENCENT_SECRET_KEY",
+            "SCIWEEK_SMS_TENCENT_APP_ID",
+        ),
+    }.get(backend, ())
+    try:
+        json.loads(str(settings["SCIWEEK_SMS_HTTP_TEMPLATE"]))
+    except ValueError:
+        raise ConfigError("SCIWEEK_SMS_HTTP_TEMPLATE must be a JSON document.") from None
+    missing = [name for name in required if not settings[name]]
+    if missing:
+        raise ConfigError(f"SCIWEEK_SMS_BACKEND={backend} needs {', '.join(missing)}.")
+    return settings
 
 
 def instance_path(default: str) -> str:
@@ -156,4 +246,8 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES": _number(
             "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", 30, minimum=0
         ),
+        **_sms_config(),
+        # Not from the environment: tests turn off the in-process delivery after commit
+        # (with no broker) to look at messages while they are still queued.
+        "NOTIFICATIONS_DELIVER_AFTER_COMMIT": True,
     }

@@ -56,10 +56,11 @@ import sqlite3
 from collections.abc import Callable
 from contextvars import ContextVar
 from time import monotonic
+from typing import cast
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import DisconnectionError
 
 from .extensions import db
@@ -129,6 +130,11 @@ def begin_write(session=None) -> None:
         session.connection()  # BEGIN IMMEDIATE, now
     finally:
         _begin_immediate_now.reset(token)
+
+
+def rowcount_result(statement, params=None) -> CursorResult:
+    """Execute a DML statement in the current session; its result, typed with ``rowcount``."""
+    return cast(CursorResult, db.session.execute(statement, params))
 
 
 def reads_only(view: Callable) -> Callable:

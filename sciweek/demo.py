@@ -27,6 +27,7 @@ from .models import (
     User,
     Village,
 )
+from .notifications import outbox
 from .registration.services import (
     AlreadyRegistered,
     RegistrationRefused,
@@ -153,7 +154,8 @@ def seed_demo(today: date | None = None) -> str:
     db.session.flush()
     created["activities"] = _seed_activities(today, list(towns.values()), departments, campaigns)
     db.session.flush()
-    created["registrations"] = _seed_registrations(today)
+    with outbox.muted():  # demo people are not told anything
+        created["registrations"] = _seed_registrations(today)
     created["cadres"], created["check-ins"] = _seed_training(today)
     # Users, activities, sessions and check-ins written: the scan caches forget them.
     signals.door_access_changed.send(seed_demo)

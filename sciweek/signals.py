@@ -18,3 +18,23 @@ door_access_changed = _signals.signal("door-access-changed")
 
 #: A check-in changed other than by a scan (an undo): live counts must be counted afresh.
 checkins_changed = _signals.signal("checkins-changed")
+
+# --- what people must be told (notifications/events.py writes the outbox) ------------
+# Sent inside the transaction of the change; receivers only flush.
+
+#: A registration was decided (confirmed or waitlisted). Sender: the activity id;
+#: keywords: registration_id, phone, status, short_code, secret (the ticket secret, known
+#: only now), walk_in.
+registration_made = _signals.signal("registration-made")
+
+#: A waitlisted registration got a place. Sender: the Registration.
+registration_promoted = _signals.signal("registration-promoted")
+
+#: Staff cancelled a registration (not the registrant). Sender: the Registration.
+registration_cancelled_by_staff = _signals.signal("registration-cancelled-by-staff")
+
+#: An activity's time or place changed (its SEQUENCE rose). Sender: the Activity.
+activity_rescheduled = _signals.signal("activity-rescheduled")
+
+#: An activity was cancelled (with its reason). Sender: the Activity.
+activity_cancelled = _signals.signal("activity-cancelled")

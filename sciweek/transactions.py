@@ -129,6 +129,17 @@ def after_commit(fn: Callable[[], None], session: Session | None = None) -> None
     session.info.setdefault(_AFTER_COMMIT, []).append(fn)
 
 
+def after_commit_once(key: str, fn: Callable[[], None], session: Session | None = None) -> None:
+    """``after_commit(fn)``, unless a function was already queued under ``key`` in this
+    transaction (e.g. one delivery job per transaction, however many messages it wrote)."""
+    session = session if session is not None else db.session()
+    queued = session.info.setdefault(_AFTER_COMMIT, [])
+    if any(getattr(queued_fn, "sciweek_once_key", None) == key for queued_fn in queued):
+        return
+    fn.sciweek_once_key = key  # type: ignore[attr-defined]
+    queued.append(fn)
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     if session.in_nested_transaction():

@@ -143,6 +143,8 @@ def app_config(tmp_path, database_url):
         "RATELIMIT_ENABLED": False,
         "SCIWEEK_BASE_URL": "https://sciweek.example.cn",
         "SERVER_NAME": None,
+        # Messages stay queued for tests to look at (no broker: no in-process delivery).
+        "NOTIFICATIONS_DELIVER_AFTER_COMMIT": False,
     }
 
 

@@ -51,6 +51,7 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", f"/manage/activities/{activity.id}/registrations"),
         ("GET", f"/manage/activities/{activity.id}/registrations.xlsx"),
         ("GET", f"/manage/activities/{activity.id}/checkers"),
+        ("GET", f"/manage/activities/{activity.id}/notifications"),
         ("GET", "/manage/departments"),
         ("GET", "/manage/training/targets"),
         ("GET", f"/manage/sessions/{activity.sessions[0].id}/paper"),

@@ -289,3 +289,37 @@ def test_a_misspelt_yes_no_setting_refuses_to_start(monkeypatch, tmp_path):
     monkeypatch.setenv("SCIWEEK_CHECKIN_FAST_PATH", "nope")
     with pytest.raises(ConfigError, match="SCIWEEK_CHECKIN_FAST_PATH"):
         create_app()
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"SCIWEEK_SMS_BACKEND": "aliyun"}, "SCIWEEK_SMS_BACKEND must be one of"),
+        ({"SCIWEEK_SMS_BACKEND": "http"}, "needs SCIWEEK_SMS_HTTP_URL"),
+        ({"SCIWEEK_SMS_BACKEND": "tencent"}, "needs SCIWEEK_SMS_TENCENT_SECRET_ID"),
+        ({"SCIWEEK_SMS_QUIET_HOURS": "21-8"}, "SCIWEEK_SMS_QUIET_HOURS must look like"),
+        ({"SCIWEEK_SMS_QUIET_HOURS": "２１:００-08:00"}, "SCIWEEK_SMS_QUIET_HOURS must look like"),
+        ({"SCIWEEK_SMS_HTTP_TEMPLATE": "{phone}"}, "SCIWEEK_SMS_HTTP_TEMPLATE must be a JSON"),
+        ({"SCIWEEK_SMS_TENCENT_TEMPLATES": "confirmed"}, "SCIWEEK_SMS_TENCENT_TEMPLATES must"),
+        ({"SCIWEEK_SMS_DAILY_CAP": "-1"}, "SCIWEEK_SMS_DAILY_CAP"),
+    ],
+)
+def test_unclear_notification_settings_refuse_to_start(monkeypatch, tmp_path, variables, message):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        create_app()
+
+
+def test_notification_settings_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SCIWEEK_SMS_QUIET_HOURS", "22:30-07:00")
+    monkeypatch.setenv("SCIWEEK_SMS_TENCENT_TEMPLATES", "confirmed=101, changed = 102")
+    app = create_app()
+    assert app.config["SCIWEEK_SMS_QUIET_HOURS"] == (22 * 60 + 30, 7 * 60)
+    assert app.config["SCIWEEK_SMS_TENCENT_TEMPLATES"] == {"confirmed": "101", "changed": "102"}
+    assert app.config["SCIWEEK_SMS_BACKEND"] == "console"
+    assert app.config["SCIWEEK_BROKER_URL"] == ""
+    monkeypatch.setenv("SCIWEEK_SMS_QUIET_HOURS", "off")
+    assert create_app().config["SCIWEEK_SMS_QUIET_HOURS"] is None

@@ -1,7 +1,7 @@
 """town aliases
 
 Revision ID: 5b1e7c9d2a40
-Revises: 5e1d2c7a9b30
+Revises: 381bb446cac5
 Create Date: 2026-11-27 22:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5b1e7c9d2a40'
-down_revision = '5e1d2c7a9b30'
+down_revision = '381bb446cac5'
 branch_labels = None
 depends_on = None
 

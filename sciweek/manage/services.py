@@ -123,6 +123,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     signals.door_access_changed.send(activity)
     if before is not None and before != _timing_and_place(activity):
         activity.sequence += 1
+        signals.activity_rescheduled.send(activity)
     if more_places:
         # New places go to the waitlist first, in order, in this same transaction.
         fill_from_waitlist(activity.id)
@@ -211,6 +212,7 @@ def cancel_activity(
     activity.cancelled_at = now
     activity.sequence += 1
     signals.door_access_changed.send(activity)
+    signals.activity_cancelled.send(activity)
     return plan
 
 

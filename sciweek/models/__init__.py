@@ -20,6 +20,17 @@ from .checkin import (
     ScanResult,
     scan_outcome,
 )
+from .notifications import (
+    DUE_STATUSES,
+    EVENT_VALUES,
+    FINAL_STATUSES,
+    OUTBOX_STATUS_VALUES,
+    Channel,
+    NotificationEvent,
+    OutboxMessage,
+    OutboxStatus,
+    SmsDailyCount,
+)
 from .places import Department, Town, TownAlias, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
@@ -31,6 +42,15 @@ from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "DUE_STATUSES",
+    "EVENT_VALUES",
+    "OUTBOX_STATUS_VALUES",
+    "FINAL_STATUSES",
+    "Channel",
+    "NotificationEvent",
+    "OutboxMessage",
+    "OutboxStatus",
+    "SmsDailyCount",
     "SCAN_RESULT_VALUES",
     "WINDOW_OVERRIDE_REASON_MAX",
     "ApiToken",

@@ -271,7 +271,7 @@ def organizer_cancel(registration_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        promoted = services.cancel_registration(registration.id)
+        promoted = services.cancel_registration(registration.id, by_staff=True)
         message = _("已取消该报名。")
         if promoted is not None:
             message += " " + _("候补的 %(name)s 已转为正式报名。", name=promoted.name)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.util import identity_key
 
+from .. import signals
 from ..database import begin_write
 from ..extensions import db
 from ..identity import IdentityError, normalize_phone, phone_tail
@@ -320,6 +321,15 @@ def register_for_activity(
             if activity is not None and activity.status != ActivityStatus.PUBLISHED:
                 raise RegistrationRefused(registration_open_problem(activity))
             raise RegistrationRefused(_("名额已满。"))
+        signals.registration_made.send(
+            activity_id,
+            registration_id=inserted[0],
+            phone=phone,
+            status=inserted[1],
+            short_code=values["short_code"],
+            secret=secret,
+            walk_in=walk_in,
+        )
         return IssuedTicket(inserted[0], secret, status=inserted[1])
     raise RuntimeError("could not register after several short-code collisions")
 
@@ -447,10 +457,11 @@ def _lock_activity(activity_id: int) -> None:
     )
 
 
-def cancel_registration(registration_id: int) -> Registration | None:
+def cancel_registration(registration_id: int, *, by_staff: bool = False) -> Registration | None:
     """Cancel a registration; a freed place goes to the first waitlisted person.
 
-    One transaction. Returns the promoted registration, if any.
+    One transaction. Returns the promoted registration, if any. The promoted person is
+    told, and so is the registrant when staff cancelled (``by_staff``).
     """
     begin_write()
     registration = db.session.get(Registration, registration_id)
@@ -476,6 +487,10 @@ def cancel_registration(registration_id: int) -> Registration | None:
         else:
             _release_place(registration.activity_id)
     db.session.flush()
+    if by_staff:
+        signals.registration_cancelled_by_staff.send(registration)
+    if promoted is not None:
+        signals.registration_promoted.send(promoted)
     return promoted
 
 
@@ -506,6 +521,7 @@ def fill_from_waitlist(activity_id: int) -> int:
         candidate.status = RegistrationStatus.CONFIRMED
         candidate.confirmed_at = utcnow()
         db.session.flush()
+        signals.registration_promoted.send(candidate)
         promoted += 1
     return promoted
 

@@ -1,0 +1,26 @@
+"""Notifications: a transactional outbox of SMS messages, delivered by the job engine.
+
+* ``outbox``    — the interface for senders: write messages in the change's transaction
+* ``events``    — which domain events write which messages (signal receivers)
+* ``messages``  — the texts (gettext, Chinese first), fitted to one SMS segment
+* ``delivery``  — claim, check (quiet hours, daily cap, invalid phone), send, record
+* ``backends``  — console, generic HTTP JSON gateway, Tencent Cloud SMS
+* ``tasks``     — the jobs: dispatch, deliver, the periodic sweep (``sciweek.jobs``)
+* ``services``, ``routes``, ``cli`` — the delivery log
+
+See docs/notifications.md.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import cli, events, tasks
+
+
+def init_app(app: Flask) -> None:
+    events.connect()
+    cli.init_app(app)
+
+
+__all__ = ["init_app", "tasks"]

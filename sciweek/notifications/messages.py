@@ -1,0 +1,150 @@
+"""What each notification says: one gettext text per template, Chinese first.
+
+A message stores its parameters (``OutboxMessage.params``, never a secret) and, sealed,
+its secret ones (the ticket link); the text is rendered when it is delivered, in the
+site's default language. Providers that send only pre-approved templates (Tencent Cloud)
+get the template's parameters in ``TEMPLATES[name].order``: register each text below
+with {1}, {2}, ... in that order (docs/notifications.md lists them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..i18n import to_local
+from ..models import Activity, NotificationEvent
+from . import sms
+
+
+@dataclass(frozen=True)
+class Template:
+    """One kind of text: its gettext message, its parameters in the provider's order,
+    and which parameters may be shortened to fit one segment (in that order)."""
+
+    name: str
+    event: NotificationEvent
+    text: object  # a lazy gettext string with %(name)s placeholders
+    order: tuple[str, ...]
+    shrinkable: tuple[str, ...] = ("title", "place", "reason")
+
+
+TEMPLATES = {
+    t.name: t
+    for t in (
+        Template(
+            "confirmed",
+            NotificationEvent.CONFIRMED,
+            _l("报名成功：“%(title)s”，%(when)s，%(place)s。电子票：%(ticket)s"),
+            ("title", "when", "place", "ticket"),
+        ),
+        Template(
+            "waitlisted",
+            NotificationEvent.WAITLISTED,
+            _l("已登记候补：“%(title)s”，%(when)s。有空位将按顺序递补并短信通知。票码%(code)s"),
+            ("title", "when", "code"),
+        ),
+        Template(
+            "promoted",
+            NotificationEvent.PROMOTED,
+            _l("候补成功：您已获得“%(title)s”的名额，%(when)s，%(place)s。票码%(code)s"),
+            ("title", "when", "place", "code"),
+        ),
+        Template(
+            "changed",
+            NotificationEvent.CHANGED,
+            _l("活动变更：“%(title)s”改为%(when)s，地点%(place)s。请按新安排参加。"),
+            ("title", "when", "place"),
+        ),
+        Template(
+            "cancelled",
+            NotificationEvent.CANCELLED,
+            _l("活动取消：“%(title)s”（%(when)s）已取消，原因：%(reason)s。"),
+            ("title", "when", "reason"),
+            shrinkable=("title", "reason"),
+        ),
+        Template(
+            "cancelled_by_staff",
+            NotificationEvent.CANCELLED,
+            _l("报名取消：您报名的“%(title)s”（%(when)s）已被主办方取消，如有疑问请联系主办方。"),
+            ("title", "when"),
+        ),
+    )
+}
+
+
+def provider_template_text(name: str, locale: str = "zh") -> str:
+    """The text to register with a template provider: parameters as {1}, {2}, ..."""
+    template = TEMPLATES[name]
+    with force_locale(locale):
+        return str(template.text) % {
+            param: f"{{{i + 1}}}" for i, param in enumerate(template.order)
+        }
+
+
+def activity_params(activity: Activity) -> dict[str, str]:
+    """What the texts say about an activity, as it is now (stored with the message)."""
+    starts = activity.starts_at
+    town = activity.town.name if activity.town is not None else ""
+    return {
+        "title": activity.title,
+        "starts_at": starts.isoformat() if starts else "",
+        "place": activity.venue.strip() or town,
+    }
+
+
+def format_when(iso: str, locale: str) -> str:
+    """12月10日09:00 (zh) or 10 Dec 09:00 (en), Asia/Shanghai; compact for SMS."""
+    if not iso:
+        return ""
+    local = to_local(datetime.fromisoformat(iso))
+    if locale == "en":
+        return f"{local.day} {local.strftime('%b')} {local.strftime('%H:%M')}"
+    return f"{local.month}月{local.day}日{local.strftime('%H:%M')}"
+
+
+@dataclass(frozen=True)
+class RenderedText:
+    template: str
+    text: str  # with the 【签名】
+    params: tuple[str, ...]  # the template's parameters in the provider's order
+    segments: int
+
+
+def render(
+    template_name: str,
+    params: dict,
+    secrets: dict[str, str],
+    *,
+    signature: str,
+    locale: str = "zh",
+) -> RenderedText:
+    """The text of a message, fitted to one 70-character segment where the content
+    allows (the title, then place and reason are shortened; a ticket link never is)."""
+    template = TEMPLATES[template_name]
+    with force_locale(locale):
+        values = {
+            "title": params.get("title", ""),
+            "when": format_when(params.get("starts_at", ""), locale),
+            "place": params.get("place", "") or "-",
+            "reason": params.get("reason", ""),
+            "code": params.get("code", ""),
+        }
+        link = secrets.get("ticket_url")
+        values["ticket"] = link or _("票码%(code)s", code=values["code"])
+
+        def one(values: dict) -> str:
+            return sms.signed(signature, str(template.text) % values)
+
+        fitted = sms.fit_one_segment(one, values, template.shrinkable)
+        text = one(fitted)
+    return RenderedText(
+        template=template_name,
+        text=text,
+        params=tuple(str(fitted[name]) for name in template.order),
+        segments=sms.segment_count(text),
+    )

@@ -1,0 +1,82 @@
+"""The delivery log: what was sent to whom, per activity, for the back office and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+
+from ..extensions import db
+from ..identity import mask_phone
+from ..models import OutboxMessage, OutboxStatus
+
+
+def status_counts(activity_id: int) -> dict[OutboxStatus, int]:
+    """Messages of an activity by status (every status, zeros included)."""
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count(OutboxMessage.id))
+        .where(OutboxMessage.activity_id == activity_id)
+        .group_by(OutboxMessage.status)
+    ).all()
+    found: dict[OutboxStatus, int] = {status: n for status, n in rows}
+    return {status: int(found.get(status, 0)) for status in OutboxStatus}
+
+
+def people_notified(activity_id: int) -> int:
+    """How many different people of this activity got at least one message (已通知 N 人)."""
+    return int(
+        db.session.scalar(
+            select(func.count(func.distinct(OutboxMessage.recipient))).where(
+                OutboxMessage.activity_id == activity_id,
+                OutboxMessage.status == OutboxStatus.SENT,
+            )
+        )
+        or 0
+    )
+
+
+def messages_query(activity_id: int | None = None, status: str | None = None) -> Select:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if activity_id is not None:
+        stmt = stmt.where(OutboxMessage.activity_id == activity_id)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    return stmt
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One message as scripts see it (``flask outbox --format json``): phone masked."""
+
+    id: int
+    event: str
+    channel: str
+    to: str
+    activity_id: int | None
+    registration_id: int | None
+    status: str
+    created_at: str | None
+    sent_at: str | None
+
+    @classmethod
+    def of(cls, message: OutboxMessage) -> LogRow:
+        return cls(
+            id=message.id,
+            event=str(message.event),
+            channel=str(message.channel),
+            to=mask_phone(message.recipient),
+            activity_id=message.activity_id,
+            registration_id=message.registration_id,
+            status=str(message.status),
+            created_at=_iso(message.created_at),
+            sent_at=_iso(message.sent_at),
+        )
+
+
+def log_rows(activity_id: int | None = None, status: str | None = None) -> list[LogRow]:
+    return [LogRow.of(m) for m in db.session.scalars(messages_query(activity_id, status))]
