@@ -130,7 +130,7 @@ def test_migration_keeps_sessions_held_before_an_earlier_cancellation(
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True})
     cancelled_at = local(2026, 6, 2, 12)
     with app.app_context():
-        upgrade(revision="0d7eac1dd0d9")
+        upgrade(revision="5e1d2c7a9b30-1")  # just before this migration
         rows = {"cancelled": "cancelled", "on": "published"}
         ids = {}
         for key, status in rows.items():
