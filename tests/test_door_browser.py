@@ -45,7 +45,7 @@ def door(live_database, tmp_path):
         waitlist_enabled=True,
         sessions=[(now - timedelta(minutes=10), now + timedelta(hours=2))],
     )
-    organizer = make.user("organizer", username="door-organizer", department=department)
+    make.user("organizer", username="door-organizer", department=department)
     checker = make.user("checker", username="door-checker")
     checker.assigned_activities.append(fair)
     db.session.commit()
@@ -120,7 +120,8 @@ def test_undo_is_hidden_before_a_scan_and_for_checkers(browser, door):
     assert type_code(page, door.confirmed_code) == "already_checked_in"
     assert not page.is_visible("#undo-button")
     organizer.close()
-    assert checker.violations == [] and organizer.violations == []
+    assert checker.violations == []
+    assert organizer.violations == []
 
 
 def test_projector_shows_the_counter_above_the_fold_and_refreshes_it(browser, door):
@@ -135,10 +136,9 @@ def test_projector_shows_the_counter_above_the_fold_and_refreshes_it(browser, do
     assert page.locator("footer").count() == 0
     for element in ("#projector-in", "#projector-qr", ".projector h1"):
         box = page.locator(element).bounding_box()
-        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 1080, (
-            element,
-            box,
-        )
+        assert box is not None, element
+        assert box["y"] >= 0, (element, box)
+        assert box["y"] + box["height"] <= 1080, (element, box)
     assert page.inner_text("#projector-in") == "0"
     # Someone is checked in at the door: the counter follows within about 5 seconds.
     answer = requests.post(

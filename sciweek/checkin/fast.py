@@ -87,6 +87,7 @@ from ..models import (
     ScanResult,
     User,
     scan_outcome,
+    short_code_preference,
     utcnow,
 )
 from ..models.types import UTCDateTime
@@ -294,13 +295,13 @@ _AT = bindparam("at", type_=UTCDateTime())
 _NOW = bindparam("now", type_=UTCDateTime())
 _SCANNED_AT = bindparam("scanned_at", type_=UTCDateTime())
 
-# How the ticket is found: by the hash of its secret, by this activity's short code, or
-# not at all (the scanned text is no ticket; the scan is still logged as invalid).
+# How the ticket is found: by the hash of its secret, by its short code (this activity's
+# ticket first, else another activity's, which is ``wrong_activity``: the decided CTE takes
+# one, ``short_code_preference``), or not at all (the scanned text is no ticket; the scan
+# is still logged as invalid).
 _FOUND_BY = {
     "secret": lambda: Registration.secret_hash == _LOOKUP,
-    "short_code": lambda: (
-        (Registration.activity_id == _ACTIVITY_ID) & (Registration.short_code == _LOOKUP)
-    ),
+    "short_code": lambda: Registration.short_code == _LOOKUP,
     "none": false,
 }
 
@@ -329,8 +330,10 @@ def _scan_statement(kind: str, count_live: bool):
         )
         .join(Activity, Activity.id == Registration.activity_id)
         .where(_FOUND_BY[kind]())
-        .cte("decided")
     )
+    if kind == "short_code":
+        decided = decided.order_by(short_code_preference(_ACTIVITY_ID)).limit(1)
+    decided = decided.cte("decided")
     ins = (
         insert(checkins)
         .from_select(

@@ -10,6 +10,7 @@ URLs (no blueprint prefix):
   GET  /manage/activities/scan-sw.js             its service worker (offline)
   GET  /manage/activities/<id>/sessions/<sid>/projector    rotating self check-in QR
   GET  /manage/activities/<id>/sessions/<sid>/self-code    the current code, JSON
+  GET  /manage/activities/<id>/sessions/<sid>/counts       the live counter, JSON
   GET|POST /checkin/self/<code>                  a participant checks themself in
   GET|POST /manage/tokens                        API tokens of the logged-in user
   GET|POST /manage/activities/<id>/checkers      assign checkers (organizers)
@@ -40,12 +41,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
-from ..activities.services import first_session_start
 from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
 from ..forms import ConfirmForm
@@ -53,7 +52,6 @@ from ..inputs import query_int
 from ..models import (
     Activity,
     ActivitySession,
-    ActivityStatus,
     ApiToken,
     CheckIn,
     ScanResult,
@@ -63,7 +61,6 @@ from ..models import (
 from ..permissions import (
     DOOR_ROLES,
     EDITOR_ROLES,
-    activities_visible_to,
     can_check_in,
     can_manage_activity,
     managed_activity_or_403,
@@ -83,6 +80,8 @@ from .schemas import ScanBody, WalkInBody
 bp = Blueprint("checkin", __name__)
 
 API_MAX_BODY = 4 * 1024
+# How often the projector's counter asks for the live counts.
+PROJECTOR_COUNTS_SECONDS = 5
 
 
 def self_checkin_rate_limit() -> str:
@@ -246,29 +245,13 @@ def _activity_session_or_404(activity: Activity, session_id: int) -> ActivitySes
 @bp.route("/manage/checkin")
 @roles_required(*DOOR_ROLES)
 def door_activities():
-    # activities_visible_to is exactly the door permission for these roles. The door's
-    # day first: activities still running or ahead, soonest first; then those that are
-    # over, most recent first.
-    now = utcnow()
-    last_end = (
-        select(func.max(ActivitySession.ends_at))
-        .where(ActivitySession.activity_id == Activity.id)
-        .correlate(Activity)
-        .scalar_subquery()
-    )
-    published = (
-        activities_visible_to(current_user)
-        .where(Activity.status == ActivityStatus.PUBLISHED)
-        .options(selectinload(Activity.sessions))
-    )
-    ahead = db.session.scalars(
-        published.where(last_end >= now).order_by(first_session_start(), Activity.id).limit(200)
-    ).all()
-    over = db.session.scalars(
-        published.where(last_end < now).order_by(last_end.desc(), Activity.id).limit(50)
-    ).all()
-    activities = [*ahead, *over]
-    return render_template("checkin/index.html", activities=activities)
+    # The door's week first (today and the next 7 days), then later sessions; sessions that
+    # are over only on ?when=past.
+    if request.args.get("when") == "past":
+        past = services.door_sessions_past(current_user, utcnow())
+        return render_template("checkin/index.html", past=past)
+    week, later = services.door_sessions_ahead(current_user, utcnow())
+    return render_template("checkin/index.html", week=week, later=later)
 
 
 @bp.route("/manage/activities/<int:activity_id>/scan")
@@ -357,7 +340,22 @@ def projector(activity_id: int, session_id: int):
         session=session,
         code_url=url_for("checkin.self_code", activity_id=activity.id, session_id=session.id),
         slot_seconds=SELF_CODE_SLOT_SECONDS,
+        counts_url=url_for(
+            "checkin.session_counts", activity_id=activity.id, session_id=session.id
+        ),
+        counts_seconds=PROJECTOR_COUNTS_SECONDS,
     )
+
+
+@bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/counts")
+@roles_required(*DOOR_ROLES)
+def session_counts(activity_id: int, session_id: int):
+    """The live counter alone, for the projector to poll every few seconds."""
+    activity = _door_activity_or_403(activity_id)
+    session = _activity_session_or_404(activity, session_id)
+    response = jsonify(services.session_counts(activity, session.id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/self-code")

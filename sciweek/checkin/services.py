@@ -19,12 +19,12 @@ from __future__ import annotations
 import secrets
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import signals
 from ..database import begin_write
@@ -44,9 +44,10 @@ from ..models import (
     User,
     checker_assignments,
     scan_outcome,
+    short_code_preference,
     utcnow,
 )
-from ..permissions import can_check_in
+from ..permissions import activities_visible_to, can_check_in
 from ..registration import services as registration_services
 from ..registration.tickets import normalize_short_code
 from ..tokens import hash_secret
@@ -192,6 +193,52 @@ def pick_session(activity: Activity, session_id: int | None, at: datetime) -> Ac
     raise CheckInProblem(_("请选择场次。"), [session_choice(s) for s in sessions])
 
 
+# The door list: the coming week first, past sessions on a page of their own.
+DOOR_WEEK_DAYS = 7
+DOOR_LIST_LIMIT = 200
+
+
+def _door_sessions(user: User):
+    """Sessions of published activities ``user`` may check in for, with their activity."""
+    visible = activities_visible_to(user).where(Activity.status == ActivityStatus.PUBLISHED)
+    return (
+        select(ActivitySession)
+        .join(Activity, Activity.id == ActivitySession.activity_id)
+        .where(Activity.id.in_(visible.with_only_columns(Activity.id)))
+        .options(selectinload(ActivitySession.activity).selectinload(Activity.departments))
+    )
+
+
+def door_sessions_ahead(user: User, now: datetime) -> tuple[list, list]:
+    """(today and the next seven days, later): sessions in time order. Today's sessions stay
+    in the first list after they ended (late arrivals, a scanner that was offline)."""
+    today = datetime.combine(to_local(now).date(), time.min, LOCAL_TZ)
+    week_end = today + timedelta(days=DOOR_WEEK_DAYS + 1)
+    in_order = _door_sessions(user).order_by(ActivitySession.starts_at, ActivitySession.id)
+    week = db.session.scalars(
+        in_order.where(
+            ActivitySession.ends_at >= today, ActivitySession.starts_at < week_end
+        ).limit(DOOR_LIST_LIMIT)
+    ).all()
+    later = db.session.scalars(
+        in_order.where(ActivitySession.starts_at >= week_end).limit(DOOR_LIST_LIMIT)
+    ).all()
+    return list(week), list(later)
+
+
+def door_sessions_past(user: User, now: datetime) -> list[ActivitySession]:
+    """Sessions that ended before today, the most recent first."""
+    today = datetime.combine(to_local(now).date(), time.min, LOCAL_TZ)
+    return list(
+        db.session.scalars(
+            _door_sessions(user)
+            .where(ActivitySession.ends_at < today)
+            .order_by(ActivitySession.starts_at.desc(), ActivitySession.id.desc())
+            .limit(DOOR_LIST_LIMIT)
+        )
+    )
+
+
 def parse_scan_time(raw: object, now: datetime) -> datetime | None:
     """An offline scan's ISO 8601 time; a time without zone is Asia/Shanghai."""
     if raw is None or raw == "":
@@ -261,9 +308,10 @@ def _find_registration(activity: Activity, code: ScannedCode) -> Registration | 
     if code.kind == "secret":
         return registration_services.registration_by_secret(code.value)
     return db.session.scalar(
-        select(Registration).where(
-            Registration.activity_id == activity.id, Registration.short_code == code.value
-        )
+        select(Registration)
+        .where(Registration.short_code == code.value)
+        .order_by(short_code_preference(activity.id))
+        .limit(1)
     )
 
 

@@ -17,6 +17,7 @@ from .registration import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    short_code_preference,
 )
 from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
@@ -49,5 +50,6 @@ __all__ = [
     "activity_departments",
     "checker_assignments",
     "scan_outcome",
+    "short_code_preference",
     "utcnow",
 ]
