@@ -46,6 +46,7 @@ __all__ = [
     "TARGET_ROLES",
     "activities_visible_to",
     "can",
+    "can_admit_over_capacity",
     "can_check_in",
     "can_manage_activity",
     "coordinator_town_id",
@@ -101,6 +102,12 @@ def can_check_in(user: User, activity: Activity) -> bool:
     if user.role == Role.CHECKER:
         return any(a.id == activity.id for a in user.assigned_activities)
     return False
+
+
+def can_admit_over_capacity(user: User, activity: Activity) -> bool:
+    """Admitting someone beyond capacity at the door (超额签到) is the organizers' decision
+    (and admins'); checkers may not."""
+    return can_manage_activity(user, activity)
 
 
 def activities_visible_to(user: User) -> Select:
@@ -165,6 +172,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "staff": STAFF_ROLES,
     "manage": EDITOR_ROLES,
     "door": DOOR_ROLES,
+    "admit_over_capacity": EDITOR_ROLES,
     "coverage": COVERAGE_ROLES,
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
@@ -173,6 +181,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,
     "door": can_check_in,
+    "admit_over_capacity": can_admit_over_capacity,
 }
 
 

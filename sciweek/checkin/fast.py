@@ -316,7 +316,7 @@ def _scan_statement(kind: str, count_live: bool):
     (user_id, nonce) DO NOTHING``. ``count_live``: count the session's live check-ins too.
     """
     checkins, scan_log = CheckIn.__table__, ScanLog.__table__
-    decided = (
+    found = (
         select(
             Registration.id,
             Registration.activity_id,
@@ -332,8 +332,8 @@ def _scan_statement(kind: str, count_live: bool):
         .where(_FOUND_BY[kind]())
     )
     if kind == "short_code":
-        decided = decided.order_by(short_code_preference(_ACTIVITY_ID)).limit(1)
-    decided = decided.cte("decided")
+        found = found.order_by(short_code_preference(_ACTIVITY_ID)).limit(1)
+    decided = found.cte("decided")
     ins = (
         insert(checkins)
         .from_select(
@@ -429,6 +429,10 @@ def _scan_statement(kind: str, count_live: bool):
         .where(Activity.id == _ACTIVITY_ID)
         .scalar_subquery()
         .label("expected"),
+        select(Activity.over_capacity_count)
+        .where(Activity.id == _ACTIVITY_ID)
+        .scalar_subquery()
+        .label("over_capacity"),
         # A resent nonce whose first scan did not check in (refused, or undone since) must
         # not check in now: divide by zero, which fails and so undoes the whole statement.
         (literal(1) // case((log_id.is_(None) & exists(select(ins.c.id)), 0), else_=1)).label(
@@ -456,6 +460,15 @@ def _compiled(dialect, kind: str, count_live: bool) -> Compiled:
                 compiled = _scan_statement(kind, count_live).compile(dialect=dialect)
                 forms[kind, count_live] = compiled
     return compiled
+
+
+def counts_of(checked_in: int, expected: int, over_capacity: int) -> dict[str, int]:
+    """The live counter as every answer gives it (this path and ``services.session_counts``):
+    ``over_capacity`` only when someone was admitted beyond capacity (超额签到)."""
+    counts = {"checked_in": checked_in, "expected": expected}
+    if over_capacity:
+        counts["over_capacity"] = over_capacity
+    return counts
 
 
 @dataclass(frozen=True)
@@ -548,7 +561,7 @@ def scan_ticket(
         checkin_id=row.checkin_id,
         # A new check-in answers with the time this scan gave, as on the general path.
         checked_in_at=at if created else row.checked_in_at,
-        counts={"checked_in": live, "expected": int(row.expected or 0)},
+        counts=counts_of(live, int(row.expected or 0), int(row.over_capacity or 0)),
         registration=(row.registration_id, row.name, row.phone, row.short_code) if found else None,
         ticket_activity=(row.activity_status, row.activity_title) if found else None,
     )

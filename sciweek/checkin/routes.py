@@ -5,6 +5,7 @@ URLs (no blueprint prefix):
   POST /api/v1/checkins/<id>/undo                take a check-in back (organizers)
   GET  /api/v1/activities/<id>/roster            hashes and names for offline scanning
   POST /api/v1/activities/<id>/walk-ins          register at the door and check in
+  POST /api/v1/activities/<id>/over-capacity     admit a waitlisted person beyond capacity
   GET  /manage/checkin                           activities this user may check in for
   GET  /manage/activities/<id>/scan              the phone scanner page
   GET  /manage/activities/scan-sw.js             its service worker (offline)
@@ -61,6 +62,7 @@ from ..models import (
 from ..permissions import (
     DOOR_ROLES,
     EDITOR_ROLES,
+    can_admit_over_capacity,
     can_check_in,
     can_manage_activity,
     managed_activity_or_403,
@@ -75,7 +77,7 @@ from . import services
 from .codes import SELF_CODE_SLOT_SECONDS, make_self_code
 from .fast import DoorUser
 from .forms import ApiTokenForm, CheckerForm, HeldTicketForm, SelfCheckInForm
-from .schemas import ScanBody, WalkInBody
+from .schemas import OverCapacityBody, ScanBody, WalkInBody
 
 bp = Blueprint("checkin", __name__)
 
@@ -216,16 +218,51 @@ def api_roster(activity_id: int):
 def api_walk_in(activity_id: int):
     body = json_body(WalkInBody)
     activity = _door_activity(activity_id, g.api_user)
+    if body.over_capacity and not can_admit_over_capacity(g.api_user, activity):
+        abort(403)
+    if body.no_phone and body.phone.strip():
+        raise invalid({"phone": _("选择了“无手机”，就不要填写手机号。")})
     session = services.pick_session(activity, body.session_id, utcnow())
+    person = services.WalkIn(
+        name=body.name, phone=None if body.no_phone else body.phone, village_id=body.village_id
+    )
     try:
-        answer = services.register_walk_in(
-            g.api_user, activity, session, body.name, body.phone, nonce=body.nonce
+        answer = services.admit_walk_in(
+            g.api_user,
+            activity,
+            session,
+            person,
+            nonce=body.nonce,
+            over_capacity=body.over_capacity,
         )
     except RegistrationRefused as exc:
-        if exc.field:
-            raise invalid({exc.field: exc.message}) from None
-        raise ApiError("registration_refused", exc.message) from None
+        raise _refused(exc) from None
     return jsonify(answer.as_json())
+
+
+@bp.route("/api/v1/activities/<int:activity_id>/over-capacity", methods=["POST"])
+@api_view
+def api_admit_over_capacity(activity_id: int):
+    body = json_body(OverCapacityBody)
+    activity = _door_activity(activity_id, g.api_user)
+    if not can_admit_over_capacity(g.api_user, activity):
+        abort(403)
+    session = services.pick_session(activity, body.session_id, utcnow())
+    try:
+        answer = services.admit_registration_over_capacity(
+            g.api_user, activity, session, body.registration_id, nonce=body.nonce
+        )
+    except services.NoSuchRegistration:
+        abort(404)
+    except RegistrationRefused as exc:
+        raise _refused(exc) from None
+    return jsonify(answer.as_json())
+
+
+def _refused(exc: RegistrationRefused) -> ApiError:
+    if exc.field:
+        return invalid({exc.field: exc.message})
+    return ApiError("registration_refused", exc.message)
 
 
 # --- scanner page -----------------------------------------------------------------------

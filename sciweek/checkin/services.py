@@ -33,15 +33,18 @@ from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
 from ..models import (
     Activity,
+    ActivityKind,
     ActivitySession,
     ActivityStatus,
     ApiToken,
     CheckIn,
     Registration,
+    RegistrationStatus,
     Role,
     ScanLog,
     ScanResult,
     User,
+    Village,
     checker_assignments,
     scan_outcome,
     short_code_preference,
@@ -145,7 +148,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _person(registration_id: int, name: str, phone: str, short_code: str) -> dict:
+def _person(registration_id: int, name: str, phone: str | None, short_code: str) -> dict:
     """Who a ticket belongs to, as an answer shows them (phone masked)."""
     return {
         "id": registration_id,
@@ -262,13 +265,16 @@ def parse_scan_time(raw: object, now: datetime) -> datetime | None:
 
 
 def session_counts(activity: Activity, session_id: int) -> dict[str, int]:
-    """Checked in at this session / confirmed places (the live counter)."""
+    """Checked in at this session / confirmed places (the live counter), and the people
+    admitted beyond capacity when there are any (``counts_of``)."""
     checked_in = db.session.scalar(
         select(func.count(CheckIn.id)).where(
             CheckIn.session_id == session_id, CheckIn.undone_at.is_(None)
         )
     )
-    return {"checked_in": int(checked_in or 0), "expected": activity.confirmed_count}
+    return fast.counts_of(
+        int(checked_in or 0), activity.confirmed_count, activity.over_capacity_count
+    )
 
 
 def _logged_scan(user_id: int | None, nonce: str | None) -> ScanLog | None:
@@ -632,30 +638,137 @@ def register_walk_in(
     *,
     nonce: str | None = None,
 ) -> ScanAnswer:
+    """Register someone at the door and check them in at once (``admit_walk_in``)."""
+    return admit_walk_in(user, activity, session, WalkIn(name=name, phone=phone), nonce=nonce)
+
+
+# --- walk-ins without a phone, admissions over capacity (超额签到) ---------------------
+
+
+@dataclass(frozen=True)
+class WalkIn:
+    """Someone registered at the door: a name and a phone, or, without a phone (无手机,
+    ``phone`` None), a name and the village they live in."""
+
+    name: str
+    phone: str | None = None
+    village_id: int | None = None
+
+
+def admit_walk_in(
+    user: User,
+    activity: Activity,
+    session: ActivitySession,
+    person: WalkIn,
+    *,
+    nonce: str | None = None,
+    over_capacity: bool = False,
+) -> ScanAnswer:
     """Register someone at the door and check them in at once.
 
-    A person already registered (same phone) is checked in on that registration.
-    Raises RegistrationRefused for a bad name or phone, or a closed activity.
+    A person already registered (same phone; without a phone, same name and village) is
+    checked in on that registration. When the activity is full the person is waitlisted,
+    unless ``over_capacity`` (an organizer's 超额签到, ``permissions.can_admit_over_capacity``):
+    then admitted beyond capacity (``registration.services.admit_over_capacity``) and
+    checked in. Walk-ins without a phone are for activities other than trainings: at a
+    training only roster cadres come without one. Raises RegistrationRefused for a bad
+    name, phone or village, or a closed activity.
     """
     begin_write()
     stored = _logged_scan(user.id, nonce)
     if stored is not None:
         return _answer_from_log(stored, activity)
-    request = registration_services.RegistrationRequest(name=name, phone=phone)
+    request = _walk_in_request(activity, person)
     try:
         registration = registration_services.register_for_activity(
-            activity.id, request, walk_in=True
+            activity.id, request, walk_in=True, waitlist_when_full=over_capacity
         ).registration
     except registration_services.AlreadyRegistered as exc:
         registration = exc.registration
     begin_write()  # (no-op: the registration took the write lock; one transaction)
+    method = "walk_in"
+    if over_capacity and registration.status == RegistrationStatus.WAITLISTED:
+        registration_services.admit_over_capacity(registration, user.id)
+        method = OVER_CAPACITY_METHOD
     return _check_in_and_log(
         user=user,
         activity=activity,
         session=session,
         registration=registration,
         result=_status_result(registration, activity),
-        method="walk_in",
+        method=method,
+        nonce=nonce,
+        scanned_at=None,
+        logged_code=registration.short_code,
+    )
+
+
+# The scan log's and the check-in's method for an admission over capacity: with the log's
+# user and time, who admitted whom and when.
+OVER_CAPACITY_METHOD = "over_capacity"
+
+
+def _walk_in_request(
+    activity: Activity, person: WalkIn
+) -> registration_services.RegistrationRequest:
+    if person.phone is not None:
+        return registration_services.RegistrationRequest(name=person.name, phone=person.phone)
+    if activity.kind == ActivityKind.TRAINING:
+        raise registration_services.RegistrationRefused(
+            _(
+                "培训签到只认花名册：没有手机的干部，请按姓名在花名册中找到本人后签到，"
+                "不能作为无手机现场人员登记。"
+            ),
+            field="phone",
+        )
+    village = db.session.get(Village, person.village_id) if person.village_id else None
+    if village is None:
+        raise registration_services.RegistrationRefused(
+            _("没有手机的，请选择所在村/社区。"), field="village_id"
+        )
+    return registration_services.RegistrationRequest(
+        name=person.name,
+        phone="",
+        town_id=village.town_id,
+        village_id=village.id,
+        without_phone=True,
+    )
+
+
+class NoSuchRegistration(Exception):
+    """The registration to admit is not one of this activity's (the API answers 404)."""
+
+
+def admit_registration_over_capacity(
+    user: User,
+    activity: Activity,
+    session: ActivitySession,
+    registration_id: int,
+    *,
+    nonce: str | None = None,
+) -> ScanAnswer:
+    """An organizer admits a waitlisted person at the door beyond capacity (超额签到) and
+    checks them in. Someone confirmed meanwhile (another device admitted them, a place was
+    freed) is simply checked in; a cancelled registration is answered ``cancelled``.
+    A repeated ``nonce`` gets the stored answer. The caller has checked that ``user`` may
+    admit over capacity here.
+    """
+    begin_write()
+    stored = _logged_scan(user.id, nonce)
+    if stored is not None:
+        return _answer_from_log(stored, activity)
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.activity_id != activity.id:
+        raise NoSuchRegistration
+    if registration.status == RegistrationStatus.WAITLISTED:
+        registration_services.admit_over_capacity(registration, user.id)
+    return _check_in_and_log(
+        user=user,
+        activity=activity,
+        session=session,
+        registration=registration,
+        result=_status_result(registration, activity),
+        method=OVER_CAPACITY_METHOD,
         nonce=nonce,
         scanned_at=None,
         logged_code=registration.short_code,
