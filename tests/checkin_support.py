@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+import requests
 
 from sciweek.checkin.services import create_api_token
 from sciweek.extensions import db
@@ -10,6 +13,29 @@ from sciweek.registration.services import RegistrationRequest, register_for_acti
 
 from .conftest import require_or_skip
 from .live_server import LiveServer  # noqa: F401 - shared with check-in tests
+
+
+def fire_together(url, bodies_and_headers) -> list[tuple[int, dict]]:
+    """POST each (body, headers) to ``url`` from its own thread, all released at the same
+    moment; (status, JSON answer) in the same order."""
+    barrier = threading.Barrier(len(bodies_and_headers))
+    results: list = [None] * len(bodies_and_headers)
+
+    def fire(i, body, headers):
+        with requests.Session() as http:
+            barrier.wait()
+            response = http.post(url, json=body, headers=headers, timeout=30)
+            results[i] = (response.status_code, response.json())
+
+    threads = [
+        threading.Thread(target=fire, args=(i, body, headers))
+        for i, (body, headers) in enumerate(bodies_and_headers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
 
 
 def issue_ticket(activity, name="张三", phone="13800138000", **kwargs):

@@ -168,3 +168,53 @@ def _registration(app, *where) -> Registration | None:
         db.session.expunge_all()
         db.session.remove()
         return row
+
+
+def test_organizer_admits_over_capacity_and_registers_a_villager_without_a_phone(browser, door):
+    # A checker sees the waitlisted person refused, with nothing to override it.
+    checker = new_context(browser, **PHONE)
+    page = checker.new_page()
+    log_in(page, door.base, "door-checker")
+    page.goto(f"{door.base}/manage/activities/{door.activity_id}/scan")
+    page.wait_for_function("() => document.getElementById('roster-status').textContent")
+    assert type_code(page, door.waitlisted_code) == "waitlisted"
+    assert not page.is_visible("#admit-button")
+    page.click(".walk-in summary")
+    assert page.locator("#walk-in-over-capacity").count() == 0
+    checker.close()
+
+    organizer = new_context(browser, **PHONE)
+    page = organizer.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # "现场确有空座，超额签到此人？"
+    log_in(page, door.base, "door-organizer")
+    page.goto(f"{door.base}/manage/activities/{door.activity_id}/scan")
+    page.wait_for_function("() => document.getElementById('roster-status').textContent")
+    assert type_code(page, door.waitlisted_code) == "waitlisted"
+    assert page.is_visible("#admit-button")
+    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+    page.click("#admit-button")
+    page.wait_for_selector("#result[data-result=ok]")
+    assert "李四" in page.inner_text("#result")
+    assert page.inner_text("#count-over") == "+超额 1"
+    registration = _registration(door.app, Registration.id == door.waitlisted.registration_id)
+    assert registration.over_capacity
+
+    # An elderly villager without a phone: name and village.
+    page.click(".walk-in summary")
+    page.fill("#walk-in-name", "王大爷")
+    page.check("#walk-in-no-phone")
+    assert not page.is_visible("#walk-in-phone")
+    page.select_option("#walk-in-village", str(door.village_id))
+    page.check("#walk-in-over-capacity")  # the fair is full
+    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+    page.click("#walk-in-form button[type=submit]")
+    page.wait_for_selector("#result[data-result=ok]")
+    assert "王大爷 · 无手机" in page.inner_text("#result")
+    assert page.inner_text("#count-over") == "+超额 2"
+    organizer.close()
+    assert checker.violations == []
+    assert organizer.violations == []
+    villager = _registration(door.app, Registration.name == "王大爷")
+    assert villager.phone is None
+    assert villager.village_id == door.village_id
+    assert _count(door.app) == 2

@@ -321,6 +321,11 @@ def scanner(activity_id: int):
         "no_match": _("没有找到"),
         "tail_hint": _("手机号请输入后 4 位"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
+        "no_phone": _("无手机"),
+        "admit": _("超额签到"),
+        "admit_confirm": _("名额已满。现场确有空座，超额签到此人？"),
+        "over_count": _("+超额 {n}"),
+        "choose_village": _("请选择村/社区。"),
     }
     config = {
         "activityId": activity.id,
@@ -332,15 +337,25 @@ def scanner(activity_id: int):
             "roster": url_for("checkin.api_roster", activity_id=activity.id),
             "walkIn": url_for("checkin.api_walk_in", activity_id=activity.id),
             "undo": url_for("checkin.api_undo_check_in", checkin_id=0).replace("/0/", "/{id}/"),
+            "overCapacity": url_for("checkin.api_admit_over_capacity", activity_id=activity.id),
             "serviceWorker": url_for("checkin.scanner_service_worker"),
         },
         "canUndo": can_manage_activity(current_user, activity),
+        "canAdmitOverCapacity": can_admit_over_capacity(current_user, activity),
         "csrfToken": generate_csrf(),
         "userId": current_user.id,
         "texts": texts,
     }
     response = Response(
-        render_template("checkin/scanner.html", activity=activity, config=json.dumps(config))
+        render_template(
+            "checkin/scanner.html",
+            activity=activity,
+            config=json.dumps(config),
+            # None where walk-ins without a phone are not taken (trainings).
+            village_choices=services.village_choices(activity)
+            if services.walk_ins_without_phone_allowed(activity)
+            else None,
+        )
     )
     response.headers["Cache-Control"] = "private, no-cache"
     return allow_camera(response)

@@ -43,6 +43,7 @@ from ..models import (
     Role,
     ScanLog,
     ScanResult,
+    Town,
     User,
     Village,
     checker_assignments,
@@ -708,12 +709,26 @@ def admit_walk_in(
 OVER_CAPACITY_METHOD = "over_capacity"
 
 
+def walk_ins_without_phone_allowed(activity: Activity) -> bool:
+    """Everywhere but at trainings, whose phone-less attendees are roster cadres."""
+    return activity.kind != ActivityKind.TRAINING
+
+
+def village_choices(activity: Activity) -> list[tuple[str, list[Village]]]:
+    """Villages by town for a walk-in without a phone: the activity's town first."""
+    towns = db.session.scalars(
+        select(Town).options(selectinload(Town.villages)).order_by(Town.id)
+    ).all()
+    ordered = sorted(towns, key=lambda town: town.id != activity.town_id)
+    return [(town.name, list(town.villages)) for town in ordered if town.villages]
+
+
 def _walk_in_request(
     activity: Activity, person: WalkIn
 ) -> registration_services.RegistrationRequest:
     if person.phone is not None:
         return registration_services.RegistrationRequest(name=person.name, phone=person.phone)
-    if activity.kind == ActivityKind.TRAINING:
+    if not walk_ins_without_phone_allowed(activity):
         raise registration_services.RegistrationRefused(
             _(
                 "培训签到只认花名册：没有手机的干部，请按姓名在花名册中找到本人后签到，"
@@ -969,6 +984,7 @@ def roster(activity: Activity) -> dict:
                 "name": r.name,
                 "phone_masked": mask_phone(r.phone),
                 "status": registration_services.effective_status(r),
+                "over_capacity": r.over_capacity,
                 "checked_in": checked.get(r.id, {}),
             }
             for r in registrations

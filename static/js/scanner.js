@@ -1,4 +1,5 @@
-/* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins, undo,
+/* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins (also without
+   a phone), undo and admission over capacity (organizers),
    offline decisions from a downloaded roster, and an IndexedDB queue synced when online.
    The decisions themselves (what a code is, what an offline scan answers) are in
    scanner-core.js; this file wires them to the camera, the page and the network.
@@ -31,6 +32,11 @@
 
   function fmt(text, values) {
     return text.replace(/\{(\w+)\}/g, function (m, k) { return values[k] !== undefined ? values[k] : m; });
+  }
+
+  // "name · 138****8000 · K7M2QX"; a walk-in without a phone shows 无手机.
+  function personLabel(person) {
+    return person.name + ' · ' + (person.phone_masked || T.no_phone) + ' · ' + person.short_code;
   }
 
   function hhmm(iso) {
@@ -240,6 +246,7 @@
   }
 
   var undoTarget = null;
+  var admitTarget = null;
   function showResult(answer, note) {
     var cls = resultClass(answer.result);
     var box = $('result');
@@ -247,9 +254,7 @@
     box.setAttribute('data-result', answer.result);
     $('result-title').textContent = resultTitle(answer);
     var lines = [];
-    if (answer.registration) {
-      lines.push(answer.registration.name + ' · ' + answer.registration.phone_masked + ' · ' + answer.registration.short_code);
-    }
+    if (answer.registration) { lines.push(personLabel(answer.registration)); }
     if (answer.result === 'wrong_activity' || answer.result === 'invalid') {
       if (answer.message && answer.message !== $('result-title').textContent) { lines.push(answer.message); }
     }
@@ -257,6 +262,9 @@
     $('result-detail').textContent = lines.join('\n');
     undoTarget = cfg.canUndo && answer.result === 'ok' && answer.checkin_id ? answer.checkin_id : null;
     $('undo-button').hidden = !undoTarget;
+    // A waitlisted person at a full activity: an organizer may admit them (超额签到).
+    admitTarget = cfg.canAdmitOverCapacity && answer.result === 'waitlisted' && answer.registration ? answer.registration.id : null;
+    $('admit-button').hidden = !admitTarget;
     beep(cls);
   }
 
@@ -267,6 +275,7 @@
     $('result-title').textContent = text;
     $('result-detail').textContent = '';
     $('undo-button').hidden = true;
+    $('admit-button').hidden = true;
     beep('bad');
   }
 
@@ -292,18 +301,22 @@
   }
 
   function renderCounts() {
-    var checked = 0, expected = 0;
+    var checked = 0, expected = 0, over = 0;
     if (state.counts) {
       checked = state.counts.checked_in; expected = state.counts.expected;
+      over = state.counts.over_capacity || 0;
     } else if (state.roster) {
       for (var i = 0; i < state.roster.registrations.length; i++) {
         var r = state.roster.registrations[i];
-        if (r.status === 'confirmed') { expected++; }
+        // Confirmed places, and beside them those admitted over capacity (as the server counts).
+        if (r.status === 'confirmed') { if (r.over_capacity) { over++; } else { expected++; } }
         if (r.checked_in[String(state.sessionId)]) { checked++; }
       }
     }
     $('count-in').textContent = checked;
     $('count-expected').textContent = expected;
+    $('count-over').textContent = over ? fmt(T.over_count, { n: over }) : '';
+    $('count-over').hidden = !over;
   }
 
   function setOnline(online) {
@@ -349,7 +362,10 @@
       var r = state.byShort[answer.registration.short_code];
       if (r && r.id === answer.registration.id) {
         var sid = String(answer.session_id);
-        if (answer.result === 'ok' || answer.result === 'already_checked_in') { r.checked_in[sid] = answer.checked_in_at; }
+        if (answer.result === 'ok' || answer.result === 'already_checked_in') {
+          r.checked_in[sid] = answer.checked_in_at;
+          r.status = 'confirmed';  // (also after an admission over capacity)
+        }
         if (answer.result === 'undone') { delete r.checked_in[sid]; }
         if (answer.result === 'cancelled' || answer.result === 'waitlisted') { r.status = answer.result; }
       }
@@ -516,7 +532,7 @@
   function searchRow(r) {
     var li = document.createElement('li');
     var label = document.createElement('span');
-    label.textContent = r.name + ' · ' + r.phone_masked + ' · ' + r.short_code;
+    label.textContent = personLabel(r);
     li.appendChild(label);
     var at = r.checked_in[String(state.sessionId)];
     if (at) {
@@ -531,6 +547,12 @@
       button.textContent = T.check_in;
       button.onclick = function () { scan(r.short_code, true); };
       li.appendChild(button);
+    } else if (r.status === 'waitlisted' && cfg.canAdmitOverCapacity) {
+      var admitButton = document.createElement('button');
+      admitButton.type = 'button';
+      admitButton.textContent = T.admit;
+      admitButton.onclick = function () { admit(r.id); };
+      li.appendChild(admitButton);
     } else {
       var status = document.createElement('span');
       status.textContent = T[r.status] || r.status;
@@ -545,10 +567,17 @@
     event.preventDefault();
     if (!state.online) { showMessage(T.walk_in_offline); return; }
     var nonce = newNonce();
+    var noPhone = !!($('walk-in-no-phone') && $('walk-in-no-phone').checked);
     var body = {
-      name: $('walk-in-name').value, phone: $('walk-in-phone').value,
+      name: $('walk-in-name').value, phone: noPhone ? '' : $('walk-in-phone').value,
       session_id: state.sessionId, nonce: nonce
     };
+    if (noPhone) {
+      if (!$('walk-in-village').value) { showMessage(T.choose_village); return; }
+      body.no_phone = true;
+      body.village_id = parseInt($('walk-in-village').value, 10);
+    }
+    if ($('walk-in-over-capacity') && $('walk-in-over-capacity').checked) { body.over_capacity = true; }
     request('POST', cfg.urls.walkIn, body, function (status, data) {
       if (status === 200 && data && data.result) {
         showResult(data);
@@ -559,6 +588,32 @@
       } else if (status === 0) {
         setOnline(false);
         showMessage(T.walk_in_offline);
+      } else {
+        showMessage((data && data.message) || T.error);
+      }
+    });
+  }
+
+  // Walk-in without a phone: the village instead of the phone.
+  function toggleNoPhone() {
+    var noPhone = $('walk-in-no-phone').checked;
+    $('walk-in-phone-field').hidden = noPhone;
+    $('walk-in-phone').required = !noPhone;
+    $('walk-in-village-field').hidden = !noPhone;
+    $('walk-in-village').required = noPhone;
+  }
+
+  // 超额签到: an organizer admits a waitlisted person beyond capacity and checks them in.
+  function admit(registrationId) {
+    if (!registrationId || !window.confirm(T.admit_confirm)) { return; }
+    var nonce = newNonce();
+    var body = { registration_id: registrationId, session_id: state.sessionId, nonce: nonce };
+    request('POST', cfg.urls.overCapacity, body, function (status, data) {
+      if (status === 200 && data && data.result) {
+        showResult(data);
+        addRecent(nonce, data, '');
+        applyAnswer(data);
+        fetchRoster();
       } else {
         showMessage((data && data.message) || T.error);
       }
@@ -616,6 +671,8 @@
   $('search-input').oninput = renderSearch;
   $('walk-in-form').onsubmit = walkIn;
   $('undo-button').onclick = undo;
+  $('admit-button').onclick = function () { admit(admitTarget); };
+  if ($('walk-in-no-phone')) { $('walk-in-no-phone').onchange = toggleNoPhone; }
   $('camera-button').onclick = startCamera;
 
   window.addEventListener('online', function () { setOnline(true); sync(); });
