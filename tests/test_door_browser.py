@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sciweek.extensions import db
 from sciweek.models import CheckIn, Registration, utcnow
 
+from . import browser_support
 from .browser_support import CHROMIUM, CHROMIUM_ARGS, watch_policy_violations
 from .checkin_support import LiveServer, bearer, issue_ticket, token_for
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
@@ -81,11 +82,7 @@ def new_context(browser, **options):
 
 
 def log_in(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_load_state()
+    browser_support.log_in(page, base, username, DEFAULT_PASSWORD)
 
 
 def type_code(page, text: str) -> str:

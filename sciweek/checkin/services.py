@@ -691,6 +691,20 @@ def admit_walk_in(
     if over_capacity and registration.status == RegistrationStatus.WAITLISTED:
         registration_services.admit_over_capacity(registration, user.id)
         method = OVER_CAPACITY_METHOD
+    return _check_in_known(user, activity, session, registration, method=method, nonce=nonce)
+
+
+def _check_in_known(
+    user: User,
+    activity: Activity,
+    session: ActivitySession,
+    registration: Registration,
+    *,
+    method: str,
+    nonce: str | None,
+) -> ScanAnswer:
+    """Check in a registration found at the door (not scanned: no device time), unless it
+    is refused here; logged under its short code."""
     return _check_in_and_log(
         user=user,
         activity=activity,
@@ -777,16 +791,8 @@ def admit_registration_over_capacity(
         raise NoSuchRegistration
     if registration.status == RegistrationStatus.WAITLISTED:
         registration_services.admit_over_capacity(registration, user.id)
-    return _check_in_and_log(
-        user=user,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=_status_result(registration, activity),
-        method=OVER_CAPACITY_METHOD,
-        nonce=nonce,
-        scanned_at=None,
-        logged_code=registration.short_code,
+    return _check_in_known(
+        user, activity, session, registration, method=OVER_CAPACITY_METHOD, nonce=nonce
     )
 
 
