@@ -91,11 +91,21 @@ def load_config(instance_path: str) -> dict:
         # psycopg 3 is the PostgreSQL driver.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
     roster_file_mb = _number("SCIWEEK_ROSTER_MAX_FILE_MB", 10, minimum=1)
+    pool_size = _number("SCIWEEK_DATABASE_POOL_SIZE", 10, minimum=1)
     return {
         "SCIWEEK_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(instance, production),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pooled connections are pinged only after being idle (database.py), not on every
+        # checkout; the pool holds as many connections as a process has threads.
+        "SQLALCHEMY_ENGINE_OPTIONS": (
+            {"pool_size": pool_size, "max_overflow": 10}
+            if database_url.startswith("postgresql")
+            else {}
+        ),
+        "SCIWEEK_DATABASE_PING_IDLE_SECONDS": _number(
+            "SCIWEEK_DATABASE_PING_IDLE_SECONDS", 10.0, minimum=0, whole=False
+        ),
         "SCIWEEK_BASE_URL": _text("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "RATELIMIT_STORAGE_URI": _text("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,

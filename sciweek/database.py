@@ -37,6 +37,17 @@ never wait for it and never block the writer, so:
 
 PostgreSQL locks rows, not the database: ``begin_write()`` does nothing there, and the
 services lock the rows they decide on (see ``registration.services``).
+
+PostgreSQL: a round trip to check a connection only when it may have gone stale
+-------------------------------------------------------------------------------
+SQLAlchemy's ``pool_pre_ping`` checks every connection it hands out with one round trip,
+which doubles the round trips of a request that makes one (a scan at the door). Here a
+pooled connection is checked only when it has lain idle for
+``SCIWEEK_DATABASE_PING_IDLE_SECONDS`` (default 10 s): a server restarted or a connection
+dropped by a firewall during a quiet spell is noticed and replaced before use, as with
+``pool_pre_ping``. A connection dropped while in constant use fails the statement that uses
+it; SQLAlchemy then invalidates it and every older connection of the pool, so one request
+per process sees the error (the scan retries it: ``checkin/fast.py``).
 """
 
 from __future__ import annotations
@@ -44,10 +55,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextvars import ContextVar
+from time import monotonic
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from .extensions import db
 from .models.types import UTCDateTime
@@ -137,4 +150,32 @@ def render_migration_item(type_, obj, autogen_context):
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to bind per app yet; importing this module installs the listeners."""
+    """Importing this module installs the SQLite listeners; PostgreSQL engines get the
+    check of idle connections (see the module docstring)."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "postgresql":
+        _ping_idle_connections(engine, float(app.config["SCIWEEK_DATABASE_PING_IDLE_SECONDS"]))
+
+
+_RETURNED_AT = "sciweek_returned_at"
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(dbapi_connection, connection_record) -> None:
+        if connection_record is not None:
+            connection_record.info[_RETURNED_AT] = monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _check_if_idle(dbapi_connection, connection_record, connection_proxy) -> None:
+        returned_at = connection_record.info.get(_RETURNED_AT)
+        if returned_at is None or monotonic() - returned_at < idle_seconds:
+            return  # just opened, or in use moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out another (a new one).
+            raise DisconnectionError("idle connection is no longer usable") from exc

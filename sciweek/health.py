@@ -25,13 +25,14 @@ def healthz():
 def healthz_db():
     """200 when the database answers one round trip, 503 with a JSON body when it does not."""
     try:
-        # The round trip is the checkout: with the app's pool_pre_ping (config.py) the pool
-        # sends the dialect's cheapest statement (PostgreSQL: an empty query) on a pooled
-        # connection before handing it out, and reconnects if it is dead; a new connection
-        # has just been opened. A SELECT through the Connection would add a second round
-        # trip (and BEGIN, which on SQLite takes the write lock).
-        with db.engine.connect():
-            pass
+        # PostgreSQL: one round trip, a SELECT in autocommit (no BEGIN or COMMIT). A pooled
+        # connection idle for a while is also checked at checkout (database.py) and
+        # replaced if dead; a busy one is not. SQLite: opening the file is the check (a
+        # statement would BEGIN, see database.py).
+        with db.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+                autocommit.exec_driver_sql("SELECT 1")
     except SQLAlchemyError as exc:
         current_app.logger.warning("healthz/db: database unreachable: %s", exc)
         body = jsonify(error="database_unavailable", message=_("数据库暂时无法连接。"))

@@ -90,3 +90,33 @@ def test_each_feature_package_imports_on_its_own(feature):
     for module in sorted((SCIWEEK / feature).glob("*.py")):
         name = "sciweek." + feature + ("" if module.stem == "__init__" else "." + module.stem)
         importlib.import_module(name)
+
+
+def _ends_transactions(path: Path) -> list[str]:
+    """``commit()`` / ``rollback()`` called on the session (``db.session.commit()``,
+    ``session.rollback()``) in the module at ``path``, as "line: call"."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in {"commit", "rollback"}:
+            continue
+        owner = ast.unparse(node.func.value)
+        if owner == "session" or owner.endswith(".session") or owner.endswith("session()"):
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "services", sorted(SCIWEEK.glob("*/services.py")), ids=lambda p: p.parent.name
+)
+def test_services_only_flush_and_never_end_the_transaction(services):
+    """One commit point: the request, command or job commits (sciweek/transactions.py);
+    a service that committed would make a refused request half-written."""
+    assert _ends_transactions(services) == []
+
+
+def test_the_commit_finder_finds_a_commit(tmp_path):
+    module = tmp_path / "services.py"
+    module.write_text("def f():\n    db.session.commit()\n    db.session().rollback()\n")
+    assert _ends_transactions(module) == ["2: db.session.commit()", "3: db.session().rollback()"]

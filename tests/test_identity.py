@@ -1,4 +1,5 @@
 import pytest
+from flask_babel import force_locale
 
 from sciweek.identity import (
     IdentityError,
@@ -140,3 +141,14 @@ def test_full_width_id_numbers_are_stored_in_ascii(raw, expected):
 def test_id_numbers_in_other_scripts_digits_are_refused(raw):
     with pytest.raises(IdentityError, match="0-9"):
         normalize_id_number(raw)
+
+
+def test_identity_messages_follow_the_language_of_the_page(app):
+    """The messages people see next to a phone or ID field are translated like the rest."""
+    with app.test_request_context(), force_locale("en"):
+        with pytest.raises(IdentityError, match="11-digit mainland China mobile number"):
+            normalize_phone("12345")
+        with pytest.raises(IdentityError, match="check character"):
+            normalize_id_number("11010519491231002Y"[:17] + "0")
+    with app.test_request_context(), pytest.raises(IdentityError, match="手机号格式不正确"):
+        normalize_phone("12345")

@@ -53,9 +53,11 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from time import monotonic
+from typing import Any
 
+import psycopg
 from flask import current_app
 from sqlalchemy import (
     BigInteger,
@@ -74,7 +76,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Compiled
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import joinedload
 
 from .. import signals
@@ -443,23 +444,95 @@ def _scan_statement(kind: str, count_live: bool):
 
 # SQLAlchemy 2.0 cannot put a statement with ON CONFLICT in its compiled cache (the
 # PostgreSQL INSERT has no cache key), so it would compile this one on every scan, which
-# costs more than the scan's round trip. Each form is compiled once per app (engine) and
-# the compiled form executed: a scan only binds its values.
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# costs more than the scan's round trip. Each form is compiled once per app (engine), with
+# its parameters' converters; a scan only binds its values and runs the SQL text on the
+# driver's connection (SQLAlchemy's execution context would cost a tenth of the request).
+_FORMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COMPILING = threading.Lock()
+# A pooled connection found dropped (a database restart) is replaced; so many tries.
+_ATTEMPTS = 3
 
 
-def _compiled(dialect, kind: str, count_live: bool) -> Compiled:
-    forms = _COMPILED.get(dialect)
-    compiled = forms.get((kind, count_live)) if forms is not None else None
-    if compiled is None:
+@dataclass(frozen=True)
+class _Form:
+    """One compiled form of the statement: its SQL text and how its values are bound."""
+
+    compiled: Compiled
+    sql: str
+    converters: dict[str, Callable[[Any], Any]]
+
+    def values(self, params: dict[str, Any]) -> dict[str, Any]:
+        values = dict(self.compiled.construct_params(params) or {})
+        for name, convert in self.converters.items():
+            values[name] = convert(values[name])
+        return values
+
+
+def _form(dialect, kind: str, count_live: bool) -> _Form:
+    forms = _FORMS.get(dialect)
+    form = forms.get((kind, count_live)) if forms is not None else None
+    if form is None:
         with _COMPILING:
-            forms = _COMPILED.setdefault(dialect, {})
-            compiled = forms.get((kind, count_live))
-            if compiled is None:
+            forms = _FORMS.setdefault(dialect, {})
+            form = forms.get((kind, count_live))
+            if form is None:
                 compiled = _scan_statement(kind, count_live).compile(dialect=dialect)
-                forms[kind, count_live] = compiled
-    return compiled
+                converters = {}
+                for bind, name in compiled.bind_names.items():
+                    convert = bind.type.bind_processor(dialect)
+                    if convert is not None:
+                        converters[name] = convert
+                form = _Form(compiled, compiled.string, converters)
+                forms[kind, count_live] = form
+    return form
+
+
+def cast_connection(driver_connection: Any) -> psycopg.Connection:
+    """The pooled connection's psycopg connection (this module runs on PostgreSQL only)."""
+    if not isinstance(driver_connection, psycopg.Connection):
+        raise TypeError("the scan's fast path needs psycopg")
+    return driver_connection
+
+
+class _GuardFailed(Exception):
+    """The statement's guard divided by zero: a resent nonce that must not check in."""
+
+
+def _run(kind: str, count_live: bool, params: dict[str, Any]) -> Any:
+    """Run the statement in autocommit (one statement, one transaction: no BEGIN and COMMIT
+    round trips; an error anywhere undoes all of it) and return its one row.
+
+    Raises ``StaleCache`` on a foreign-key failure and ``_GuardFailed`` for the guard. A
+    connection the server had dropped is thrown away and the statement runs again on
+    another: the first attempt then wrote nothing, or it committed and the retry's
+    repeated nonce is answered from the scan log.
+    """
+    engine = db.engine
+    form = _form(engine.dialect, kind, count_live)
+    values = form.values(params)
+    for attempt in range(1, _ATTEMPTS + 1):
+        pooled = engine.raw_connection()
+        connection = cast_connection(pooled.driver_connection)
+        try:
+            connection.autocommit = True
+            row = connection.execute(form.sql, values).fetchone()
+            connection.autocommit = False
+            return row
+        except psycopg.Error as exc:
+            if connection.broken or connection.closed:
+                pooled.invalidate(exc)
+                if attempt < _ATTEMPTS:
+                    continue
+                raise
+            connection.autocommit = False
+            if isinstance(exc, psycopg.errors.IntegrityError):
+                raise StaleCache from None
+            if exc.sqlstate == "22012":  # division by zero: the guard
+                raise _GuardFailed from None
+            raise
+        finally:
+            pooled.close()
+    raise AssertionError("unreachable")
 
 
 def counts_of(checked_in: int, expected: int, over_capacity: int) -> dict[str, int]:
@@ -527,41 +600,40 @@ def scan_ticket(
         "now": now,
         "scanned_at": scanned_at,
     }
-    # One statement is one transaction: run it in autocommit, which spares the BEGIN and
-    # COMMIT round trips. An error anywhere in it (the guard, a foreign key) undoes all of it.
     try:
-        with db.engine.connect() as connection:
-            row = (
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-                .execute(_compiled(connection.dialect, kind, cached_count is None), params)
-                .one()
-            )
-    except IntegrityError:
+        row = _run(kind, cached_count is None, params)
+    except StaleCache:
         # A foreign key to a session or activity deleted since it was cached. The caller
         # reads afresh what this request's ORM session loaded.
         db.session.expire_all()
         caches.clear()
-        raise StaleCache from None
-    except DataError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "22012":  # not the guard's division by zero
-            raise
+        raise
+    except _GuardFailed:
         return None
-    if row.result is None or row.log_id is None:
+    (registration_id, _activity_id, name, phone, short_code, activity_status, activity_title,
+     result, checkin_id, checked_in_at, log_id, live_count, expected, over_capacity,
+     _guard) = row  # fmt: skip
+    if result is None or log_id is None:
         return None
-    created = row.result == ScanResult.OK
+    created = result == ScanResult.OK
     if cached_count is None:
         # The statement's snapshot does not hold its own new check-in.
-        live = int(row.live) + created
+        live = int(live_count) + created
         caches.counted(session.id, live)
     else:
         live = caches.bump(session.id, cached_count, created)
-    found = row.registration_id is not None
+    found = registration_id is not None
     return FastScan(
-        result=ScanResult(row.result),
-        checkin_id=row.checkin_id,
+        result=ScanResult(result),
+        checkin_id=checkin_id,
         # A new check-in answers with the time this scan gave, as on the general path.
-        checked_in_at=at if created else row.checked_in_at,
-        counts=counts_of(live, int(row.expected or 0), int(row.over_capacity or 0)),
-        registration=(row.registration_id, row.name, row.phone, row.short_code) if found else None,
-        ticket_activity=(row.activity_status, row.activity_title) if found else None,
+        checked_in_at=at if created else _utc(checked_in_at),
+        counts=counts_of(live, int(expected or 0), int(over_capacity or 0)),
+        registration=(registration_id, name, phone, short_code) if found else None,
+        ticket_activity=(activity_status, activity_title) if found else None,
     )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A ``timestamptz`` as the driver reads it, in UTC as ``UTCDateTime`` gives it."""
+    return value.astimezone(UTC) if value is not None else None

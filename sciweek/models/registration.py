@@ -34,6 +34,9 @@ class RegistrationStatus(enum.StrEnum):
 
 
 REGISTRATION_STATUS_VALUES = tuple(s.value for s in RegistrationStatus)
+# For the partial indexes' SQL (a registration that still holds or awaits a place).
+_CANCELLED = RegistrationStatus.CANCELLED.value
+_WAITLISTED = RegistrationStatus.WAITLISTED.value
 
 
 class Registration(db.Model):
@@ -49,8 +52,8 @@ class Registration(db.Model):
             "activity_id",
             "phone",
             unique=True,
-            postgresql_where=text("status <> 'cancelled'"),
-            sqlite_where=text("status <> 'cancelled'"),
+            postgresql_where=text(f"status <> '{_CANCELLED}'"),
+            sqlite_where=text(f"status <> '{_CANCELLED}'"),
         ),
         Index("ix_registrations_waitlist", "activity_id", "status", "id"),
         # A typed short code is looked up in every activity (``short_code_preference``):
@@ -64,13 +67,13 @@ class Registration(db.Model):
             "village_id",
             "name",
             unique=True,
-            postgresql_where=text("phone IS NULL AND status <> 'cancelled'"),
-            sqlite_where=text("phone IS NULL AND status <> 'cancelled'"),
+            postgresql_where=text(f"phone IS NULL AND status <> '{_CANCELLED}'"),
+            sqlite_where=text(f"phone IS NULL AND status <> '{_CANCELLED}'"),
         ),
         CheckConstraint("phone IS NOT NULL OR village_id IS NOT NULL", name="phone_or_village"),
         # Admitted over capacity at the door (超额签到): a place, outside confirmed_count.
         CheckConstraint(
-            "NOT over_capacity OR status <> 'waitlisted'", name="over_capacity_not_waitlisted"
+            f"NOT over_capacity OR status <> '{_WAITLISTED}'", name="over_capacity_not_waitlisted"
         ),
         # One active registration per roster cadre per activity, so that (cadre, session)
         # pairs of check-ins are unique and coverage can add them up without DISTINCT.
@@ -79,8 +82,8 @@ class Registration(db.Model):
             "activity_id",
             "cadre_id",
             unique=True,
-            postgresql_where=text("status <> 'cancelled' AND cadre_id IS NOT NULL"),
-            sqlite_where=text("status <> 'cancelled' AND cadre_id IS NOT NULL"),
+            postgresql_where=text(f"status <> '{_CANCELLED}' AND cadre_id IS NOT NULL"),
+            sqlite_where=text(f"status <> '{_CANCELLED}' AND cadre_id IS NOT NULL"),
         ),
     )
 
