@@ -24,6 +24,10 @@
   function showCounts(counts) {
     document.getElementById('projector-in').textContent = counts.checked_in;
     document.getElementById('projector-expected').textContent = counts.expected;
+    // People admitted beyond capacity, beside the confirmed places ("+3 over capacity").
+    var over = document.getElementById('projector-over');
+    over.textContent = counts.over_capacity ? over.getAttribute('data-text').replace('{n}', counts.over_capacity) : '';
+    over.hidden = !counts.over_capacity;
   }
 
   function loadCode() {
