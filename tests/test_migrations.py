@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from sciweek import create_app
 from sciweek.database import render_migration_item
@@ -82,3 +82,34 @@ def test_migration_file_names_sort_in_chain_order():
         revision = child_of.get(revision)
     assert chain == files
     assert all(re.fullmatch(r"\d{8}_\d{4}_[0-9a-f]{12}_\w+\.py", name) for name in files)
+
+
+def test_upgrading_a_database_with_data_keeps_every_row(empty_database_url, tmp_path, monkeypatch):
+    """On SQLite a migration that rebuilds a table (batch mode) must not cascade its DROP into
+    the tables that refer to it: an upgrade once emptied sessions, registrations and
+    check-ins of a running site."""
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0d7eac1dd0d9")  # the schema of the first wave
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO activities (id, kind, title, description, venue, audience, status,"
+                    " cancel_reason, confirmed_count, waitlist_enabled, sequence, created_at,"
+                    " updated_at) VALUES (1, 'training', '培训', '', '', 'cadres', 'published', '',"
+                    " 1, true, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO activity_sessions (id, activity_id, starts_at, ends_at, note,"
+                    " created_at) VALUES (1, 1, :starts, :ends, '', CURRENT_TIMESTAMP)"
+                ),
+                {"starts": "2026-06-01 01:00:00", "ends": "2026-06-01 03:00:00"},
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM activities")).scalar() == 1
+            assert conn.execute(text("SELECT count(*) FROM activity_sessions")).scalar() == 1
+        db.engine.dispose()
