@@ -34,12 +34,12 @@ import uuid
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.feeds import create_database, drop_database  # noqa: E402
 from benchmarks.machine import cpu_model  # noqa: E402
 
 DEFAULT_URL = os.environ.get(
@@ -47,31 +47,6 @@ DEFAULT_URL = os.environ.get(
 )
 DEFAULT_REDIS = os.environ.get("SCIWEEK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 GATEWAY_KEY = "bench-key"
-
-
-def psycopg_url(url: str) -> str:
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
-
-
-def create_database(admin_url: str) -> str:
-    name = f"sciweek_bench_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(psycopg_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(psycopg_url(admin_url)).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    assert name
-    assert name.startswith("sciweek_bench_")
-    engine = create_engine(psycopg_url(admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def start_gateway() -> tuple[subprocess.Popen, str]:
