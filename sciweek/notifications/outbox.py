@@ -140,8 +140,8 @@ def enqueue_for_registrants(
     broadcast_id: int | None = None,
 ) -> int:
     """One message to each registrant of ``activity_id`` in ``statuses``, in one
-    statement; the key's recipient is ``r<registration id>``. Returns how many rows
-    the statement offered (existing keys are left as they are). Flushes only."""
+    statement; the key's recipient is ``r<registration id>``. Returns how many it
+    wrote (existing keys are left as they are). Flushes only."""
     if is_muted():
         return 0
     now = utcnow()
@@ -182,11 +182,16 @@ def enqueue_for_registrants(
         "broadcast_id",
     ]
     dialect = db.session.get_bind().dialect.name
-    result = rowcount_result(
-        _insert(dialect)(OutboxMessage).from_select(columns, source).on_conflict_do_nothing()
-    )
+    # RETURNING counts what was written: PostgreSQL's rowcount of this INSERT ... SELECT
+    # through the session came back 0.
+    written = db.session.scalars(
+        _insert(dialect)(OutboxMessage)
+        .from_select(columns, source)
+        .on_conflict_do_nothing()
+        .returning(OutboxMessage.id)
+    ).all()
     _dispatch_after_commit(db.session())
-    return max(result.rowcount or 0, 0)
+    return len(written)
 
 
 def supersede(activity_id: int, events: Iterable[NotificationEvent], *, reason: str) -> int:
