@@ -149,18 +149,14 @@ class Broadcast(Model):
 
     __tablename__ = "broadcasts"
     __table_args__ = (
-        CheckConstraint(
-            f"length(text) BETWEEN 1 AND {BROADCAST_TEXT_MAX}", name="text_length"
-        ),
+        CheckConstraint(f"length(text) BETWEEN 1 AND {BROADCAST_TEXT_MAX}", name="text_length"),
         Index("ix_broadcasts_activity_created", "activity_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(String(BROADCAST_TEXT_MAX))
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Registrants the broadcast was written for (messages offered to the outbox).
     recipients: Mapped[int] = mapped_column(Integer, default=0)
@@ -180,9 +176,7 @@ class InvitationBatch(Model):
         ForeignKey("activities.id", ondelete="CASCADE"), index=True
     )
     town_id: Mapped[int] = mapped_column(ForeignKey("towns.id", ondelete="CASCADE"), index=True)
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Cadres invited by this batch (each cadre is invited to a training once).
     invited: Mapped[int] = mapped_column(Integer, default=0)

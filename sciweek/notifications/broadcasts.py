@@ -165,4 +165,3 @@ def broadcasts_of(activity_id: int) -> list[Broadcast]:
             .order_by(Broadcast.created_at.desc(), Broadcast.id.desc())
         )
     )
-
