@@ -38,6 +38,10 @@ from . import messages, optout, outbox
 EVENT = NotificationEvent.INVITATION
 
 
+def NOBODY_TO_INVITE() -> str:  # noqa: N802 - a message, translated when raised
+    return _("没有需要邀请的干部：未训干部都已邀请过或没有手机号。")
+
+
 class InvitationRefused(Exception):
     """Why these invitations cannot be sent (shown beside the training's choice)."""
 
@@ -150,12 +154,12 @@ def send_invitations(
     begin_write()
     plan = plan_invitations(activity, town, year)
     if not plan.invitees:
-        raise InvitationRefused(_("没有需要邀请的干部：未训干部都已邀请过或没有手机号。"))
+        raise InvitationRefused(NOBODY_TO_INVITE())
     batch = InvitationBatch(activity_id=activity.id, town_id=town.id, created_by=user)
     db.session.add(batch)
     db.session.flush()
     params = _params(activity)
-    batch.invited = sum(
+    invited = sum(
         outbox.enqueue(
             EVENT,
             key=invitation_key(activity.id, invitee.cadre_id),
@@ -167,6 +171,9 @@ def send_invitations(
         )
         for invitee in plan.invitees
     )
+    if not invited:  # another coordinator's batch took them all meanwhile
+        raise InvitationRefused(NOBODY_TO_INVITE())
+    batch.invited = invited
     db.session.flush()
     return batch
 

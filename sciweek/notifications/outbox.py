@@ -118,11 +118,16 @@ def enqueue(
         "invitation_batch_id": invitation_batch_id,
     }
     dialect = db.session.get_bind().dialect.name
-    result = rowcount_result(
-        _insert(dialect)(OutboxMessage).values(**values).on_conflict_do_nothing()
-    )
+    # RETURNING says whether the row was written (PostgreSQL's rowcount through the
+    # session is not reliable here).
+    written = db.session.execute(
+        _insert(dialect)(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(OutboxMessage.id)
+    ).first()
     _dispatch_after_commit(db.session())
-    return bool(result.rowcount)
+    return written is not None
 
 
 def enqueue_for_registrants(
