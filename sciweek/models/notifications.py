@@ -37,9 +37,9 @@ class NotificationEvent(enum.StrEnum):
     PROMOTED = "promoted"  # moved from the waitlist to a place
     CHANGED = "changed"  # time or place changed (the activity's SEQUENCE rose)
     CANCELLED = "cancelled"  # the activity, or this registration by staff
-    REMINDER = "reminder"  # the day before (later)
-    BROADCAST = "broadcast"  # an organizer's message to all registrants (later)
-    INVITATION = "invitation"  # a coordinator invites untrained cadres (later)
+    REMINDER = "reminder"  # the day before (notifications.reminders)
+    BROADCAST = "broadcast"  # an organizer's message to all registrants
+    INVITATION = "invitation"  # a coordinator invites untrained cadres
     VERIFICATION = "verification"  # a one-time SMS code (later)
 
 

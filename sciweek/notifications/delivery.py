@@ -61,7 +61,7 @@ _TEXT_PARAMS: list[TextParams] = []
 
 def delivery_check(check: DeliveryCheck) -> DeliveryCheck:
     """Register a check run before each send: it returns a skip reason (e.g.
-    ``opted_out``) or None. For the later opt-out feature."""
+    ``opted_out``) or None (the opt-out: ``optout.skip_opted_out``)."""
     _CHECKS.append(check)
     return check
 
