@@ -32,14 +32,15 @@ from sciweek.notifications.reminders import enqueue_reminders
 from sciweek.registration.services import cancel_registration
 
 from .conftest import local
-from .test_notifications import DAYTIME, PHONES, outbox_rows, register
+from .test_notifications import DAYTIME, PHONES, _move, outbox_rows, register
 from .training_helpers import attend, cadre, training
 
 OPT_OUT_LINK = re.compile(r"https://sciweek\.example\.cn/u/([A-Za-z0-9_-]{11})$")
 
 
-def deliver(event=None, now=DAYTIME) -> list:
-    stmt = select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.QUEUED)
+def deliver(event=None, now=DAYTIME, status=OutboxStatus.QUEUED) -> list:
+    """Deliver the messages (of ``event``) in ``status``, at ``now``."""
+    stmt = select(OutboxMessage.id).where(OutboxMessage.status == status)
     if event is not None:
         stmt = stmt.where(OutboxMessage.event == event)
     ids = db.session.scalars(stmt.order_by(OutboxMessage.id)).all()
@@ -162,7 +163,9 @@ def test_the_reminder_job_runs_daily_at_the_configured_local_hour(tmp_path, monk
 # --- opt-out --------------------------------------------------------------------------------
 
 
-def test_opting_out_skips_reminders_but_never_changes_or_cancellations(client, make, console_texts):
+def test_opting_out_skips_reminders_but_never_changes_or_cancellations(
+    client, make, auth, console_texts
+):
     activity = make.activity(title="果树修剪")
     register(activity, PHONES[0])
     deliver()
@@ -174,10 +177,13 @@ def test_opting_out_skips_reminders_but_never_changes_or_cancellations(client, m
     assert "您已退订" in page
     assert PHONES[0] not in page
     assert "139****0000" in page
-    # The next day's reminder is skipped; the cancellation still reaches the person.
+    # The next day's reminder is skipped; a change and a cancellation still reach the person.
     later = make.activity()
     register(later, PHONES[0])
     enqueue_reminders(local(2026, 12, 9, 18))
+    db.session.commit()
+    auth.login(make.user("admin"))
+    assert _move(client, later, "2026-12-12T14:00", "2026-12-12T16:00").status_code == 302
     cancel_activity(activity, "暴雨红色预警")
     db.session.commit()
     outcomes = {o.message_id: o.status for o in deliver()}
@@ -186,6 +192,7 @@ def test_opting_out_skips_reminders_but_never_changes_or_cancellations(client, m
     assert by_event == {
         NotificationEvent.CONFIRMED: OutboxStatus.SENT,
         NotificationEvent.REMINDER: OutboxStatus.SKIPPED,
+        NotificationEvent.CHANGED: OutboxStatus.SENT,
         NotificationEvent.CANCELLED: OutboxStatus.SENT,
     }
     [skipped] = [rows[i] for i, s in outcomes.items() if s == OutboxStatus.SKIPPED]
@@ -466,7 +473,13 @@ def test_invited_cadres_count_as_notified_on_the_training(client, make, auth, to
     town, _other, _people, upcoming, _elsewhere, _begun = town_trainings
     auth.login(make.user("coordinator", town=town))
     post_invite(client, town, upcoming.id, "send")
-    deliver()
+    # Quiet hours hold invitations back until the morning, like every message.
+    night = deliver(now=local(2026, 12, 1, 23))
+    assert {o.status for o in night} == {OutboxStatus.DEFERRED}
+    assert len(night) == 3
+    assert {o.status for o in deliver(now=local(2026, 12, 2, 8), status=OutboxStatus.DEFERRED)} == {
+        OutboxStatus.SENT
+    }
     auth.logout()
     auth.login(make.user("admin"))
     edit = client.get(f"/manage/activities/{upcoming.id}/edit").get_data(as_text=True)
