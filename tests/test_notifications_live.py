@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import secrets
-import threading
 from datetime import timedelta
 
 import pytest
@@ -24,14 +22,14 @@ from sciweek.models import (
     InvitationBatch,
     NotificationEvent,
     OutboxMessage,
-    Registration,
     utcnow,
 )
 
 from .conftest import TEST_PASSWORD_HASH_METHOD, Factory, local
 from .live_server import CSRF_RE, LiveServer
 from .test_notifications import PHONES
-from .training_helpers import cadre, training
+from .test_roster_door_live import _together
+from .training_helpers import attend, cadre, training
 
 PASSWORD = "correct-horse-9"
 RACERS = 6
@@ -50,9 +48,7 @@ def seeded(empty_database_url, tmp_path, monkeypatch):
             sessions=[(local(2027, 3, 10, 9), local(2027, 3, 10, 11))],
         )
         for n in range(3):
-            db.session.add(
-                make_registration(activity.id, PHONES[n]),
-            )
+            attend(activity, PHONES[n], sessions=[])  # confirmed, not checked in
         town = make.town(villages=["东村"])
         for n in range(5):
             cadre(town, phone=f"1370000{n:04d}")
@@ -77,17 +73,6 @@ def seeded(empty_database_url, tmp_path, monkeypatch):
         db.engine.dispose()
 
 
-def make_registration(activity_id, phone):
-    return Registration(
-        activity_id=activity_id,
-        name="报名人",
-        phone=phone,
-        status="confirmed",
-        secret_hash=secrets.token_hex(32),
-        short_code=secrets.token_hex(3).upper(),
-    )
-
-
 def logged_in(base: str, username: str, page: str) -> tuple[requests.Session, str]:
     http = requests.Session()
     token = CSRF_RE.search(http.get(f"{base}/login", timeout=30).text).group(1)
@@ -99,22 +84,6 @@ def logged_in(base: str, username: str, page: str) -> tuple[requests.Session, st
     form = http.get(f"{base}{page}", timeout=30)
     assert form.status_code == 200, form.text[:300]
     return http, CSRF_RE.search(form.text).group(1)
-
-
-def together(jobs):
-    barrier = threading.Barrier(len(jobs), timeout=60)
-    results = [None] * len(jobs)
-
-    def run(i, job):
-        barrier.wait()
-        results[i] = job()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def test_concurrent_broadcasts_and_invitations_keep_their_limits(seeded, tmp_path):
@@ -135,7 +104,7 @@ def test_concurrent_broadcasts_and_invitations_keep_their_limits(seeded, tmp_pat
                 ).status_code
             )
 
-        codes = together([send(h, t, n) for n, (h, t) in enumerate(sessions)])
+        codes = _together([send(h, t, n) for n, (h, t) in enumerate(sessions)])
         assert sorted(codes) == [200] * (RACERS - 2) + [302] * 2
 
         invite = f"/manage/training/towns/{facts['town_id']}/invitations"
@@ -151,7 +120,7 @@ def test_concurrent_broadcasts_and_invitations_keep_their_limits(seeded, tmp_pat
                 ).status_code
             )
 
-        codes = together([invite_all(h, t) for h, t in coordinators])
+        codes = _together([invite_all(h, t) for h, t in coordinators])
         assert 302 in codes
     with app.app_context():
         assert db.session.scalar(select(func.count(Broadcast.id))) == 2
