@@ -275,9 +275,11 @@ def test_empty_or_long_broadcasts_are_refused_beside_the_field(client, organized
 def test_broadcasts_are_rate_limited_per_activity_and_hour(client, organized, app):
     assert post_broadcast(client, organized, "第一条", "send").status_code == 302
     assert post_broadcast(client, organized, "第二条", "send").status_code == 302
-    third = post_broadcast(client, organized, "第三条", "send")
-    assert third.status_code == 200
-    assert "每个活动每小时最多群发 2 次，请稍后再发。" in third.get_data(as_text=True)
+    for step in ("preview", "send"):
+        third = post_broadcast(client, organized, "第三条", step)
+        assert third.status_code == 200
+        assert "每个活动每小时最多群发 2 次，请稍后再发。" in third.get_data(as_text=True)
+        assert "确认发送给" not in third.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Broadcast.id))) == 2
     # An hour later the organizer may send again.
     user = db.session.scalars(select(Broadcast)).first().created_by

@@ -85,11 +85,15 @@ def _params(activity: Activity, text: str) -> dict[str, str]:
     return {"title": activity.title, "text": text}
 
 
-def preview_broadcast(activity: Activity, raw_text: str | None) -> BroadcastPreview:
-    """What ``send_broadcast`` would send (refuses what it would refuse, except the rate)."""
+def preview_broadcast(
+    activity: Activity, raw_text: str | None, now: datetime | None = None
+) -> BroadcastPreview:
+    """What ``send_broadcast`` would send; refuses what it would refuse (the hourly limit
+    is checked again, under the lock, when sending)."""
     if activity.is_cancelled:
         raise BroadcastRefused(_("活动已取消，不能群发通知。"))
     text = clean_text(raw_text)
+    _check_rate(activity.id, now or utcnow())
     config = current_app.config
     rendered = messages.render(
         "broadcast",
@@ -118,6 +122,12 @@ def broadcasts_in_last_hour(activity_id: int, now: datetime) -> int:
     )
 
 
+def _check_rate(activity_id: int, now: datetime) -> None:
+    limit = current_app.config["SCIWEEK_BROADCASTS_PER_HOUR"]
+    if broadcasts_in_last_hour(activity_id, now) >= limit:
+        raise BroadcastRefused(_("每个活动每小时最多群发 %(n)s 次，请稍后再发。", n=limit))
+
+
 def send_broadcast(
     activity: Activity, raw_text: str | None, user: User, now: datetime | None = None
 ) -> Broadcast:
@@ -132,14 +142,7 @@ def send_broadcast(
     db.session.refresh(activity)
     if activity.is_cancelled:
         raise BroadcastRefused(_("活动已取消，不能群发通知。"))
-    limit = current_app.config["SCIWEEK_BROADCASTS_PER_HOUR"]
-    if broadcasts_in_last_hour(activity.id, now) >= limit:
-        raise BroadcastRefused(
-            _(
-                "每个活动每小时最多群发 %(n)s 次，请稍后再发。",
-                n=limit,
-            )
-        )
+    _check_rate(activity.id, now)
     broadcast = Broadcast(activity_id=activity.id, text=text, created_by=user, created_at=now)
     db.session.add(broadcast)
     db.session.flush()
