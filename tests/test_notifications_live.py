@@ -89,7 +89,7 @@ def logged_in(base: str, username: str, page: str) -> tuple[requests.Session, st
 def test_concurrent_broadcasts_and_invitations_keep_their_limits(seeded, tmp_path):
     app, facts = seeded
     with LiveServer(
-        app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "server", workers=4
+        app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "server", workers=3
     ) as server:
         page = f"/manage/activities/{facts['activity_id']}/broadcasts"
         sessions = [logged_in(server.url, name, page) for name in facts["organizers"]]

@@ -38,12 +38,12 @@ from . import messages, optout, outbox
 EVENT = NotificationEvent.INVITATION
 
 
-def NOBODY_TO_INVITE() -> str:  # noqa: N802 - a message, translated when raised
-    return _("没有需要邀请的干部：未训干部都已邀请过或没有手机号。")
-
-
 class InvitationRefused(Exception):
     """Why these invitations cannot be sent (shown beside the training's choice)."""
+
+
+def _nobody_to_invite() -> InvitationRefused:
+    return InvitationRefused(_("没有需要邀请的干部：未训干部都已邀请过或没有手机号。"))
 
 
 def upcoming_trainings(town_id: int, now: datetime | None = None) -> list[Activity]:
@@ -154,7 +154,7 @@ def send_invitations(
     begin_write()
     plan = plan_invitations(activity, town, year)
     if not plan.invitees:
-        raise InvitationRefused(NOBODY_TO_INVITE())
+        raise _nobody_to_invite()
     batch = InvitationBatch(activity_id=activity.id, town_id=town.id, created_by=user)
     db.session.add(batch)
     db.session.flush()
@@ -172,7 +172,7 @@ def send_invitations(
         for invitee in plan.invitees
     )
     if not invited:  # another coordinator's batch took them all meanwhile
-        raise InvitationRefused(NOBODY_TO_INVITE())
+        raise _nobody_to_invite()
     batch.invited = invited
     db.session.flush()
     return batch
