@@ -28,11 +28,12 @@ PASSWORD = "correct-horse-9"
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    """An activity and its organizer behind a live server whose SMS go to a fake gateway."""
+def site(empty_database_url, tmp_path, monkeypatch):
+    """An activity and its organizer behind a live server whose SMS go to a fake gateway
+    (SQLite, then PostgreSQL)."""
     require_or_skip(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed")
     require_or_skip(find_spec("playwright") is not None, "Playwright for Python is not installed")
-    url = f"sqlite:///{tmp_path / 'journey.sqlite3'}"
+    url = empty_database_url
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "setup"))
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with app.app_context():
