@@ -118,6 +118,21 @@ def test_reminders_go_to_confirmed_registrants_of_tomorrows_sessions_once(make, 
     assert cancelled.id not in {m.activity_id for m in rows}
 
 
+def test_without_beat_the_reminders_command_writes_them_once(runner, make):
+    register(make.activity(), PHONES[0])  # its session: 12月10日09:00
+    db.session.rollback()
+    command = ["outbox-reminders", "--now", "2026-12-09T18:00"]
+    first = runner.invoke(args=command)
+    assert first.exit_code == 0, first.output
+    assert first.output.strip() == '{"reminders": 1}'
+    assert runner.invoke(args=command).output.strip() == '{"reminders": 0}'
+    assert runner.invoke(args=["outbox-reminders", "--now", "2026-12-08T18:00"]).output.strip() == (
+        '{"reminders": 0}'
+    )
+    [reminder] = outbox_rows(event=NotificationEvent.REMINDER)
+    assert reminder.recipient == PHONES[0]
+
+
 def test_a_reminder_says_when_and_where_and_offers_opt_out(make, console_texts):
     activity = make.activity(title="果树修剪", venue="文化礼堂")
     register(activity, PHONES[0])
