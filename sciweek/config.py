@@ -89,6 +89,22 @@ def _quiet_hours(name: str, default: str) -> tuple[int, int] | None:
     return minutes[0], minutes[1]
 
 
+def _clock(name: str, default: str) -> tuple[int, int]:
+    """``18:00`` as (hour, minute)."""
+    raw = _text(name, default).strip()
+    hours, _sep, mins = raw.partition(":")
+    if not (
+        hours.isascii()
+        and hours.isdigit()
+        and mins.isascii()
+        and mins.isdigit()
+        and 0 <= int(hours) <= 23
+        and 0 <= int(mins) <= 59
+    ):
+        raise ConfigError(f"{name} must look like 18:00 (got {raw!r}).")
+    return int(hours), int(mins)
+
+
 def _template_ids(name: str) -> dict[str, str]:
     """``confirmed=1234567,changed=1234568``: a provider's approved template per event."""
     raw = _text(name).strip()
@@ -113,6 +129,8 @@ def _sms_config() -> dict:
         "SCIWEEK_SMS_SIGNATURE": _text("SCIWEEK_SMS_SIGNATURE", "科普报名").strip(),
         "SCIWEEK_SMS_DAILY_CAP": _number("SCIWEEK_SMS_DAILY_CAP", 10, minimum=0),
         "SCIWEEK_SMS_QUIET_HOURS": _quiet_hours("SCIWEEK_SMS_QUIET_HOURS", "21:00-08:00"),
+        "SCIWEEK_SMS_REMINDER_AT": _clock("SCIWEEK_SMS_REMINDER_AT", "18:00"),
+        "SCIWEEK_BROADCASTS_PER_HOUR": _number("SCIWEEK_BROADCASTS_PER_HOUR", 2, minimum=1),
         "SCIWEEK_SMS_MAX_ATTEMPTS": _number("SCIWEEK_SMS_MAX_ATTEMPTS", 5, minimum=1),
         "SCIWEEK_SMS_RETRY_SECONDS": _number("SCIWEEK_SMS_RETRY_SECONDS", 30, minimum=1),
         "SCIWEEK_SMS_TIMEOUT_SECONDS": _number("SCIWEEK_SMS_TIMEOUT_SECONDS", 10, minimum=1),

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from celery import Celery, Task, shared_task
+from celery.schedules import crontab
 from flask import Flask
 
 log = logging.getLogger(__name__)
@@ -31,15 +32,16 @@ _JOBS: dict[str, Callable] = {}
 @dataclass(frozen=True)
 class Periodic:
     name: str
-    every: Callable[[Flask], float]  # seconds, from the app's config
+    # Seconds, or a crontab (Asia/Shanghai: "daily at 18:00"), from the app's config.
+    every: Callable[[Flask], float | crontab]
 
 
 SCHEDULE: list[Periodic] = []
 
 
-def job(name: str, *, every: Callable[[Flask], float] | None = None) -> Callable:
+def job(name: str, *, every: Callable[[Flask], float | crontab] | None = None) -> Callable:
     """Register ``fn`` as the job ``name`` (and as a Celery task of that name); with
-    ``every``, beat runs it periodically."""
+    ``every`` (seconds, or a ``crontab`` in Asia/Shanghai), beat runs it periodically."""
 
     def register(fn: Callable) -> Callable:
         _JOBS[name] = fn

@@ -21,15 +21,19 @@ from .checkin import (
     scan_outcome,
 )
 from .notifications import (
+    BROADCAST_TEXT_MAX,
     DUE_STATUSES,
     EVENT_VALUES,
     FINAL_STATUSES,
     OUTBOX_STATUS_VALUES,
+    Broadcast,
     Channel,
+    InvitationBatch,
     NotificationEvent,
     OutboxMessage,
     OutboxStatus,
     SmsDailyCount,
+    SmsPreference,
 )
 from .places import Department, Town, TownAlias, Village
 from .registration import (
@@ -51,6 +55,10 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "SmsDailyCount",
+    "BROADCAST_TEXT_MAX",
+    "Broadcast",
+    "InvitationBatch",
+    "SmsPreference",
     "SCAN_RESULT_VALUES",
     "WINDOW_OVERRIDE_REASON_MAX",
     "ApiToken",

@@ -16,7 +16,9 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Base, db
+from .accounts import User
 from .activities import Activity, _in_check
+from .places import Town
 from .registration import Registration
 from .types import UTCDateTime, str_enum, utcnow
 
@@ -35,9 +37,9 @@ class NotificationEvent(enum.StrEnum):
     PROMOTED = "promoted"  # moved from the waitlist to a place
     CHANGED = "changed"  # time or place changed (the activity's SEQUENCE rose)
     CANCELLED = "cancelled"  # the activity, or this registration by staff
-    REMINDER = "reminder"  # the day before (later)
-    BROADCAST = "broadcast"  # an organizer's message to all registrants (later)
-    INVITATION = "invitation"  # a coordinator invites untrained cadres (later)
+    REMINDER = "reminder"  # the day before (notifications.reminders)
+    BROADCAST = "broadcast"  # an organizer's message to all registrants
+    INVITATION = "invitation"  # a coordinator invites untrained cadres
     VERIFICATION = "verification"  # a one-time SMS code (later)
 
 
@@ -109,6 +111,14 @@ class OutboxMessage(Model):
     provider_ref: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The organizer's broadcast or the coordinator's invitation batch this message is of
+    # (their delivery logs).
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="SET NULL"), index=True
+    )
+    invitation_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitation_batches.id", ondelete="SET NULL"), index=True
+    )
 
     activity: Mapped[Activity | None] = relationship()
     registration: Mapped[Registration | None] = relationship()
@@ -125,3 +135,69 @@ class SmsDailyCount(Model):
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Longest text an organizer may broadcast (the SMS adds the signature, title and 退订 link).
+BROADCAST_TEXT_MAX = 200
+
+
+class Broadcast(Model):
+    """An organizer's message to every registrant of an activity: the text, who, when.
+
+    Its messages (``OutboxMessage.broadcast_id``) are written with it, in one transaction.
+    """
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        CheckConstraint(f"length(text) BETWEEN 1 AND {BROADCAST_TEXT_MAX}", name="text_length"),
+        Index("ix_broadcasts_activity_created", "activity_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(BROADCAST_TEXT_MAX))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Registrants the broadcast was written for (messages offered to the outbox).
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+    activity: Mapped[Activity] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class InvitationBatch(Model):
+    """A coordinator's invitation of a town's untrained cadres to a training: who, when,
+    how many. Its messages carry ``OutboxMessage.invitation_batch_id``."""
+
+    __tablename__ = "invitation_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), index=True
+    )
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Cadres invited by this batch (each cadre is invited to a training once).
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+
+    activity: Mapped[Activity] = relationship()
+    town: Mapped[Town] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class SmsPreference(Model):
+    """One row per phone that was given an opt-out link: its token and its choice.
+
+    The phone is stored normalized, as the outbox stores recipients. ``opted_out_at`` set:
+    no reminders, broadcasts or invitations (never affects the messages about changes or
+    cancellations of the person's own registrations).
+    """
+
+    __tablename__ = "sms_preferences"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # The opt-out link's secret part (random; the link names no phone).
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,10 @@
 * ``messages``  — the texts (gettext, Chinese first), fitted to one SMS segment
 * ``delivery``  — claim, check (quiet hours, daily cap, invalid phone), send, record
 * ``backends``  — console, generic HTTP JSON gateway, Tencent Cloud SMS
-* ``tasks``     — the jobs: dispatch, deliver, the periodic sweep (``sciweek.jobs``)
+* ``tasks``     — the jobs: dispatch, deliver, the periodic sweep, reminders (``sciweek.jobs``)
+* ``reminders`` — the day-before reminders; ``optout`` — 退订 of reminders, broadcasts, invitations
+* ``broadcasts`` — an organizer's message to all registrants
+* ``invitations`` — a coordinator invites the town's untrained cadres to a training
 * ``services``, ``routes``, ``cli`` — the delivery log
 
 See docs/notifications.md.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import cli, events, tasks
+from . import cli, events, optout, tasks
 
 
 def init_app(app: Flask) -> None:
@@ -23,4 +26,4 @@ def init_app(app: Flask) -> None:
     cli.init_app(app)
 
 
-__all__ = ["init_app", "tasks"]
+__all__ = ["init_app", "optout", "tasks"]

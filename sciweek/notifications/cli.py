@@ -1,4 +1,5 @@
-"""``flask outbox``: the delivery log as a contract for scripts; ``flask outbox-deliver``."""
+"""``flask outbox``: the delivery log as a contract for scripts; ``flask outbox-deliver``;
+``flask outbox-reminders`` (tomorrow's reminders, for sites without Celery beat)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from collections import Counter
 import click
 from flask import Flask
 
+from ..database import begin_write
+from ..i18n import LOCAL_TZ
 from ..models import OUTBOX_STATUS_VALUES
 from ..transactions import commits
 from .delivery import deliver, recover_interrupted, take_due
+from .reminders import enqueue_reminders
 from .services import log_rows
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(outbox_command)
     app.cli.add_command(outbox_deliver_command)
+    app.cli.add_command(outbox_reminders_command)
 
 
 @click.command("outbox")
@@ -49,3 +54,19 @@ def outbox_deliver_command():
     outcomes = deliver(take_due(redispatch_after=0))
     counts = Counter(str(o.status) for o in outcomes if o.status is not None)
     click.echo(json.dumps(dict(sorted(counts.items()))))
+
+
+@click.command("outbox-reminders")
+@click.option(
+    "--now",
+    type=click.DateTime(["%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="Asia/Shanghai time to act as (catching up by hand): 2026-12-09T18:00",
+)
+@commits
+def outbox_reminders_command(now):
+    """Write the reminders of the sessions starting tomorrow (what beat runs daily at
+    SCIWEEK_SMS_REMINDER_AT; a repeat writes nothing new). Prints how many were written."""
+    begin_write()
+    written = enqueue_reminders(now.replace(tzinfo=LOCAL_TZ) if now else None)
+    click.echo(json.dumps({"reminders": written}))

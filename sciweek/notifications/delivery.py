@@ -15,8 +15,9 @@ attempt), and the per-phone daily cap is taken (``daily_cap`` when reached; a fa
 send gives it back). Gateway errors are retried with exponential backoff up to
 ``SCIWEEK_SMS_MAX_ATTEMPTS``, then the message is ``failed`` with the gateway's answer.
 
-Later senders add checks with ``delivery_check`` (opt-outs: a function of the message
-returning a skip reason or None).
+Senders add checks with ``delivery_check`` (opt-outs: a function of the message
+returning a skip reason or None) and per-recipient text parameters that are never stored
+with ``text_params`` (the 退订 link).
 """
 
 from __future__ import annotations
@@ -54,13 +55,22 @@ QUIET_HOURS_EXEMPT = frozenset({NotificationEvent.VERIFICATION})
 
 DeliveryCheck = Callable[[OutboxMessage], str | None]
 _CHECKS: list[DeliveryCheck] = []
+TextParams = Callable[[OutboxMessage, str], dict[str, str]]
+_TEXT_PARAMS: list[TextParams] = []
 
 
 def delivery_check(check: DeliveryCheck) -> DeliveryCheck:
     """Register a check run before each send: it returns a skip reason (e.g.
-    ``opted_out``) or None. For the later opt-out feature."""
+    ``opted_out``) or None (the opt-out: ``optout.skip_opted_out``)."""
     _CHECKS.append(check)
     return check
+
+
+def text_params(provider: TextParams) -> TextParams:
+    """Register a source of secret text parameters, computed when a message is claimed
+    from the message and its normalized phone (e.g. the opt-out link), never stored."""
+    _TEXT_PARAMS.append(provider)
+    return provider
 
 
 @dataclass(frozen=True)
@@ -162,10 +172,13 @@ def _decide(message: OutboxMessage, now: datetime) -> _Claim | Outcome:
         _finish(message, OutboxStatus.SKIPPED, "daily_cap")
         return Outcome(message.id, OutboxStatus.SKIPPED)
     params = dict(message.params or {})
+    secrets = sealing.unseal(config["SECRET_KEY"], message.sealed)
+    for provider in _TEXT_PARAMS:
+        secrets.update(provider(message, phone))
     rendered = messages.render(
         params.get("template", str(message.event)),
         params,
-        sealing.unseal(config["SECRET_KEY"], message.sealed),
+        secrets,
         signature=config["SCIWEEK_SMS_SIGNATURE"],
         locale=config["BABEL_DEFAULT_LOCALE"],
     )

@@ -73,6 +73,28 @@ TEMPLATES = {
             _l("报名取消：您报名的“%(title)s”（%(when)s）已被主办方取消，如有疑问请联系主办方。"),
             ("title", "when"),
         ),
+        # Reminders, broadcasts and invitations offer 退订 (a link: notifications/optout.py).
+        Template(
+            "reminder",
+            NotificationEvent.REMINDER,
+            _l("活动提醒：“%(title)s”%(when)s开始，地点%(place)s，请准时参加。退订：%(optout)s"),
+            ("title", "when", "place", "optout"),
+            shrinkable=("title", "place"),
+        ),
+        Template(
+            "broadcast",
+            NotificationEvent.BROADCAST,
+            _l("“%(title)s”主办方通知：%(text)s 退订：%(optout)s"),
+            ("title", "text", "optout"),
+            shrinkable=("title",),  # the organizer's own words are sent as previewed
+        ),
+        Template(
+            "invitation",
+            NotificationEvent.INVITATION,
+            _l("培训邀请：“%(title)s”，%(when)s，%(place)s。报名：%(link)s 退订：%(optout)s"),
+            ("title", "when", "place", "link", "optout"),
+            shrinkable=("title", "place"),
+        ),
     )
 }
 
@@ -133,6 +155,9 @@ def render(
             "place": params.get("place", "") or "-",
             "reason": params.get("reason", ""),
             "code": params.get("code", ""),
+            "text": params.get("text", ""),
+            "link": params.get("link", ""),
+            "optout": secrets.get("optout_url", ""),
         }
         link = secrets.get("ticket_url")
         values["ticket"] = link or _("票码%(code)s", code=values["code"])

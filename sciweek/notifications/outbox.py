@@ -91,14 +91,16 @@ def enqueue(
     registration_id: int | None = None,
     channel: Channel = Channel.SMS,
     not_before: datetime | None = None,
-) -> None:
+    invitation_batch_id: int | None = None,
+) -> bool:
     """Write one message (nothing when a message with ``key`` exists). Flushes only.
+    Returns whether it was written (False: the key existed, or writing is muted).
 
     ``secret_params`` (e.g. ``{"ticket_url": ...}``) are stored sealed and cleared once
     the message is done. ``template`` defaults to the event's name (``messages``).
     """
     if is_muted():
-        return
+        return False
     values = {
         "dedupe_key": key,
         "event": event,
@@ -113,10 +115,19 @@ def enqueue(
         "status": OutboxStatus.QUEUED,
         "next_attempt_at": not_before or utcnow(),
         "created_at": utcnow(),
+        "invitation_batch_id": invitation_batch_id,
     }
     dialect = db.session.get_bind().dialect.name
-    db.session.execute(_insert(dialect)(OutboxMessage).values(**values).on_conflict_do_nothing())
+    # RETURNING says whether the row was written (PostgreSQL's rowcount through the
+    # session is not reliable here).
+    written = db.session.execute(
+        _insert(dialect)(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(OutboxMessage.id)
+    ).first()
     _dispatch_after_commit(db.session())
+    return written is not None
 
 
 def enqueue_for_registrants(
@@ -131,10 +142,11 @@ def enqueue_for_registrants(
         RegistrationStatus.CONFIRMED,
         RegistrationStatus.WAITLISTED,
     ),
+    broadcast_id: int | None = None,
 ) -> int:
     """One message to each registrant of ``activity_id`` in ``statuses``, in one
-    statement; the key's recipient is ``r<registration id>``. Returns how many rows
-    the statement offered (existing keys are left as they are). Flushes only."""
+    statement; the key's recipient is ``r<registration id>``. Returns how many it
+    wrote (existing keys are left as they are). Flushes only."""
     if is_muted():
         return 0
     now = utcnow()
@@ -155,6 +167,7 @@ def enqueue_for_registrants(
         literal(now, OutboxMessage.next_attempt_at.type),
         literal(now, OutboxMessage.created_at.type),
         literal("", String),
+        literal(broadcast_id, OutboxMessage.broadcast_id.type),
     ).where(Registration.activity_id == activity_id, Registration.status.in_(list(statuses)))
     columns = [
         "dedupe_key",
@@ -171,13 +184,19 @@ def enqueue_for_registrants(
         "next_attempt_at",
         "created_at",
         "provider_ref",
+        "broadcast_id",
     ]
     dialect = db.session.get_bind().dialect.name
-    result = rowcount_result(
-        _insert(dialect)(OutboxMessage).from_select(columns, source).on_conflict_do_nothing()
-    )
+    # RETURNING counts what was written: PostgreSQL's rowcount of this INSERT ... SELECT
+    # through the session came back 0.
+    written = db.session.scalars(
+        _insert(dialect)(OutboxMessage)
+        .from_select(columns, source)
+        .on_conflict_do_nothing()
+        .returning(OutboxMessage.id)
+    ).all()
     _dispatch_after_commit(db.session())
-    return max(result.rowcount or 0, 0)
+    return len(written)
 
 
 def supersede(activity_id: int, events: Iterable[NotificationEvent], *, reason: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from ..extensions import db
 from ..identity import mask_phone
@@ -14,13 +14,34 @@ from ..models import OutboxMessage, OutboxStatus
 
 def status_counts(activity_id: int) -> dict[OutboxStatus, int]:
     """Messages of an activity by status (every status, zeros included)."""
+    return counts_where(OutboxMessage.activity_id == activity_id)
+
+
+def counts_where(criterion: ColumnElement[bool]) -> dict[OutboxStatus, int]:
+    """Messages matching ``criterion`` (an activity, a broadcast, an invitation batch) by
+    status, every status with zeros included."""
     rows = db.session.execute(
         select(OutboxMessage.status, func.count(OutboxMessage.id))
-        .where(OutboxMessage.activity_id == activity_id)
+        .where(criterion)
         .group_by(OutboxMessage.status)
     ).all()
     found: dict[OutboxStatus, int] = {status: n for status, n in rows}
     return {status: int(found.get(status, 0)) for status in OutboxStatus}
+
+
+def reason_counts(criterion: ColumnElement[bool]) -> dict[str, int]:
+    """Skipped and failed messages matching ``criterion`` by reason (opted_out, ...)."""
+    rows = db.session.execute(
+        select(OutboxMessage.reason, func.count(OutboxMessage.id))
+        .where(criterion, OutboxMessage.reason != "")
+        .group_by(OutboxMessage.reason)
+        .order_by(OutboxMessage.reason)
+    ).all()
+    return {reason: int(n) for reason, n in rows}
+
+
+def messages_where(criterion: ColumnElement[bool]) -> Select:
+    return select(OutboxMessage).where(criterion).order_by(OutboxMessage.id.desc())
 
 
 def people_notified(activity_id: int) -> int:

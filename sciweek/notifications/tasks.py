@@ -1,16 +1,24 @@
-"""The notification jobs (``sciweek.jobs``): dispatch, deliver, and the periodic sweep."""
+"""The notification jobs (``sciweek.jobs``): dispatch, deliver, the periodic sweep and the
+day-before reminders."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from celery.schedules import crontab
 from flask import Flask, current_app
 
 from .. import jobs
+from ..database import begin_write
+from ..extensions import db
 from .delivery import deliver as deliver_messages
 from .delivery import recover_interrupted, take_due
 from .outbox import DISPATCH_JOB
+from .reminders import enqueue_reminders
 
 DELIVER_JOB = "sciweek.notifications.deliver"
 SWEEP_JOB = "sciweek.notifications.sweep"
+REMINDERS_JOB = "sciweek.notifications.reminders"
 BATCH = 50  # messages per delivery job: few broker round trips, short jobs
 
 
@@ -47,3 +55,19 @@ def sweep() -> int:
     hours are over, re-dispatch messages whose job was lost. Returns how many it handed on."""
     recover_interrupted()
     return dispatch()
+
+
+def _reminder_time(app: Flask) -> crontab:
+    hour, minute = app.config["SCIWEEK_SMS_REMINDER_AT"]
+    return crontab(hour=hour, minute=minute)  # Celery's timezone is Asia/Shanghai
+
+
+@jobs.job(REMINDERS_JOB, every=_reminder_time)
+def reminders(now: str | None = None) -> int:
+    """Daily (beat, ``SCIWEEK_SMS_REMINDER_AT``): write tomorrow's reminders, commit, and
+    so hand them to delivery. Returns how many were offered (a re-run writes none).
+    ``now`` (ISO 8601, for tests and catching up by hand) stands for the current time."""
+    begin_write()
+    offered = enqueue_reminders(datetime.fromisoformat(now) if now else None)
+    db.session.commit()
+    return offered
