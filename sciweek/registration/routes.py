@@ -20,6 +20,7 @@ from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
 from ..forms import ConfirmForm
 from ..identity import is_digit_query, phone_tail
+from ..links import site_base_url
 from ..models import Activity, ActivityStatus, Registration, Role
 from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
 from ..spreadsheets import csv_bytes, xlsx_bytes
@@ -111,7 +112,7 @@ def ticket(secret: str):
             status=services.effective_status(registration),
             position=services.waitlist_position(registration),
             secret=secret,
-            url=ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret),
+            url=ticket_url(site_base_url(), secret),
         )
     )
     # This device now holds the ticket: proof for self check-in (checkin/routes.py).
@@ -122,14 +123,14 @@ def ticket(secret: str):
 @bp.route("/t/<secret>/qr.png")
 def ticket_qr_png(secret: str):
     _registration_or_404(secret)
-    data = qr_png(ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret))
+    data = qr_png(ticket_url(site_base_url(), secret))
     return _ticket_headers(Response(data, mimetype="image/png"))
 
 
 @bp.route("/t/<secret>/qr.svg")
 def ticket_qr_svg(secret: str):
     _registration_or_404(secret)
-    data = qr_svg(ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret))
+    data = qr_svg(ticket_url(site_base_url(), secret))
     return _ticket_headers(Response(data, mimetype="image/svg+xml"))
 
 
