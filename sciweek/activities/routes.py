@@ -54,6 +54,11 @@ def _filters_from(form: ListingFilterForm) -> ListingFilters:
     return filters
 
 
+def _dates_picked() -> bool:
+    """Did the visitor fill in a date? The filter form sends ``from=`` and ``to=`` empty."""
+    return any((request.args.get(name) or "").strip() for name in ("from", "to"))
+
+
 @bp.app_template_filter("reject_keys")
 def reject_keys(args: dict, keys: list[str]) -> dict:
     """Query arguments without ``keys``, to build links that keep the other filters."""
@@ -83,8 +88,12 @@ def index():
             prev_month=prev_month,
             next_month=next_month,
         )
-    if filters.date_from is None and filters.date_to is None and "from" not in request.args:
-        filters.date_from = local_today()  # upcoming by default
+    if form.from_.errors or form.to.errors:
+        # A date the listing cannot use (or a range ending before it starts): the message
+        # beside the field, and no results that would pretend to answer it.
+        return render_template("activities/index.html", form=form, page=None)
+    if not _dates_picked():
+        filters.date_from = local_today()  # upcoming, until the visitor picks dates
     page = db.paginate(
         public_activities(filters),
         page=query_int("page") or 1,

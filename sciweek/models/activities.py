@@ -207,6 +207,12 @@ class Activity(db.Model):
     def ends_at(self) -> datetime | None:
         return max((s.ends_at for s in self.sessions), default=None)
 
+    @property
+    def has_ended(self) -> bool:
+        """Its last session is over: pages say 已结束 and no longer count places left."""
+        ends_at = self.ends_at
+        return ends_at is not None and ends_at <= utcnow()
+
     def __repr__(self) -> str:
         return f"<Activity {self.id} {self.title!r}>"
 
