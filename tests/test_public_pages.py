@@ -139,3 +139,16 @@ def test_finished_activity_registration_problem_unchanged(client, make):
     assert activity.ends_at < utcnow() - timedelta(days=1)
     page = client.get(f"/activities/{activity.id}").get_data(as_text=True)
     assert "活动已结束。" in page
+
+
+def test_a_ticket_of_a_cancelled_activity_does_not_ask_to_show_its_qr(
+    client, open_activity, make, auth
+):
+    secret = ticket_secret(register(client, open_activity))
+    open_activity.status = "cancelled"
+    open_activity.cancel_reason = "暴雨"
+    db.session.commit()
+    page = client.get(f"/t/{secret}").get_data(as_text=True)
+    assert "出示二维码" not in page
+    assert "/qr.png" not in page
+    assert "票码不能再入场" in page

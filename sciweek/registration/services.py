@@ -34,6 +34,7 @@ from sqlalchemy.orm.util import identity_key
 from .. import signals
 from ..database import begin_write
 from ..extensions import db
+from ..i18n import format_datetime
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     REGISTRATION_STATUS_VALUES,
@@ -118,7 +119,10 @@ def registration_open_problem(activity: Activity, now: datetime | None = None) -
     if activity.status != ActivityStatus.PUBLISHED:
         return _("活动尚未发布，不能报名。")
     if activity.registration_opens_at and now < activity.registration_opens_at:
-        return _("报名尚未开始。")
+        return _(
+            "报名尚未开始，将于 %(when)s 开放。",
+            when=format_datetime(activity.registration_opens_at),
+        )
     if activity.registration_closes_at and now >= activity.registration_closes_at:
         return _("报名已截止。")
     if not activity.registration_closes_at and activity.ends_at and now >= activity.ends_at:
