@@ -92,9 +92,7 @@ def test_a_cancelled_ticket_does_not_ask_to_show_its_qr(client, open_activity):
     assert "此报名已取消，票码不能再入场。" in page
 
 
-def test_waitlisted_cancel_confirmation_does_not_promise_a_place_to_others(
-    client, open_activity
-):
+def test_waitlisted_cancel_confirmation_does_not_promise_a_place_to_others(client, open_activity):
     ticket_secret(register(client, open_activity, phone="13800138000"))
     waiting = ticket_secret(register(client, open_activity, phone="13900139000"))
     page = client.get(f"/t/{waiting}/cancel").get_data(as_text=True)
@@ -109,9 +107,7 @@ def test_confirmed_cancel_confirmation_still_mentions_the_waitlist(client, open_
     assert "取消后名额将让给候补的人" in page
 
 
-def test_a_replaced_ticket_link_says_a_newer_one_exists_and_how_to_find_it(
-    client, open_activity
-):
+def test_a_replaced_ticket_link_says_a_newer_one_exists_and_how_to_find_it(client, open_activity):
     old = ticket_secret(register(client, open_activity))
     registration = db.session.scalar(select(Registration))
     found = client.post(

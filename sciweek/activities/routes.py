@@ -15,6 +15,7 @@ from ..registration.forms import RegistrationForm
 from ..registration.services import registration_open_problem
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
+from .maps import amap_url, baidu_url
 from .services import (
     ListingFilters,
     month_calendar,
@@ -33,6 +34,8 @@ def inject_labels():
         "KIND_LABELS": KIND_LABELS,
         "STATUS_LABELS": STATUS_LABELS,
         "AUDIENCE_LABELS": AUDIENCE_LABELS,
+        "amap_url": amap_url,
+        "baidu_url": baidu_url,
     }
 
 

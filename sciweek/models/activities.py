@@ -121,6 +121,7 @@ class Activity(db.Model):
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
     venue: Mapped[str] = mapped_column(String(200), default="")
+    # WGS-84 (GPS, iCalendar GEO); map links convert for Chinese maps (activities/maps.py).
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     audience: Mapped[Audience] = mapped_column(str_enum(Audience), default=Audience.PUBLIC)
