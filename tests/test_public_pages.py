@@ -148,3 +148,19 @@ def test_a_ticket_of_a_cancelled_activity_does_not_ask_to_show_its_qr(
     assert "出示二维码" not in page
     assert "/qr.png" not in page
     assert "票码不能再入场" in page
+
+
+def test_login_asks_for_the_phone_number_and_accepts_it_as_typed(client, make):
+    page = client.get("/login").get_data(as_text=True)
+    assert re.search(r'<label for="username">手机号</label>', page)
+    assert "工作人员请填写用户名" in page
+    client.post(
+        "/account/signup",
+        data={"phone": "13800138000", "password": "secret-pass-1", "confirm": "secret-pass-1"},
+    )
+    client.post("/logout")
+    response = client.post(
+        "/login", data={"username": "+86 138-0013-8000", "password": "secret-pass-1"}
+    )
+    assert response.status_code == 302
+    assert "我的报名" in client.get("/").get_data(as_text=True)
