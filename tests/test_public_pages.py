@@ -164,3 +164,17 @@ def test_login_asks_for_the_phone_number_and_accepts_it_as_typed(client, make):
     )
     assert response.status_code == 302
     assert "我的报名" in client.get("/").get_data(as_text=True)
+
+
+def test_every_page_names_a_favicon_that_is_served(client):
+    page = client.get("/").get_data(as_text=True)
+    icons = re.findall(r'<link rel="icon" href="([^"]+)"', page)
+    assert "/favicon.ico" in icons
+    for href in icons:
+        with client.get(href) as response:
+            assert response.status_code == 200, href
+            assert response.mimetype in (
+                "image/svg+xml",
+                "image/vnd.microsoft.icon",
+                "image/x-icon",
+            )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+)
 from sqlalchemy import select
 
 from ..extensions import db
@@ -105,6 +112,12 @@ def index():
         error_out=False,
     )
     return render_template("activities/index.html", form=form, page=page)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico whatever the page links to.
+    return send_from_directory(current_app.static_folder or "", "favicon.ico", max_age=86400)
 
 
 @bp.route("/activities/<int:activity_id>")
