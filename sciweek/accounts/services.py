@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -54,10 +56,8 @@ def create_user(
 def authenticate(username: str, password: str) -> User | None:
     """The user of this name and password; a phone number (a citizen's account name) may be
     typed in any form ``normalize_phone`` reads: 138 0013 8000, +86 138-0013-8000."""
-    try:
+    with contextlib.suppress(IdentityError):  # else a staff user name
         username = normalize_phone(username)
-    except IdentityError:
-        pass  # a staff user name
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_enabled or not user.check_password(password):
         return None
