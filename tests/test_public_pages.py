@@ -178,3 +178,12 @@ def test_every_page_names_a_favicon_that_is_served(client):
                 "image/vnd.microsoft.icon",
                 "image/x-icon",
             )
+
+
+def test_the_phone_format_error_is_english_under_lang_en(client, open_activity):
+    client.get("/?lang=en")
+    response = register(client, open_activity, phone="12345")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "手机号" not in page
+    assert "11-digit" in page or "mobile number" in page
