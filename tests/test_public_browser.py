@@ -81,7 +81,11 @@ def site(tmp_path_factory):
             sessions=[(now - timedelta(minutes=10), now + timedelta(hours=2))],
         )  # fmt: skip
         make.user("admin", username="boss")
+        citizen = make.user("citizen", username="13700000001")
         s.door_ticket = issue_ticket(door, name="王五", phone="13700000001").secret
+        registration = issue_ticket(outreach, name="王五", phone="13700000001").registration
+        registration.user_id = citizen.id
+        db.session.commit()
         s.outreach_id, s.door_id = outreach.id, door.id
         s.session_id = door.sessions[0].id
         db.session.remove()
@@ -139,6 +143,14 @@ def test_no_serious_accessibility_violation_on_public_and_door_pages(browser, si
         page.goto(base + path)
         page.add_script_tag(path=str(AXE))
         found[path] = page.evaluate(AXE_RUN)
+    _login(page, base, "13700000001")
+    for path in ("/my/registrations", "/account/calendar"):
+        page.goto(base + path)
+        assert "/login" not in page.url, path
+        page.add_script_tag(path=str(AXE))
+        found[path] = page.evaluate(AXE_RUN)
+    page.click("header form button[type=submit]")  # log out
+    page.wait_for_load_state()
     _login(page, base, "boss")
     for path in door:
         page.goto(base + path)
@@ -165,7 +177,7 @@ def test_a_citizen_on_a_phone_filters_reads_the_month_and_saves_the_ticket_qr(
     page.wait_for_load_state()
     titles = page.locator(".activity-card h2").all_inner_texts()
     assert titles == ["果树修剪下乡"]
-    assert page.locator(".activity-card .places").inner_text() == "剩余名额 50"
+    assert page.locator(".activity-card .places").inner_text() == "剩余名额 49"
 
     # The month view on a phone: a day list with times, titles and places.
     page.goto(base + "/?view=month&month=2099-05")
