@@ -115,11 +115,15 @@ def test_a_replaced_ticket_link_says_a_newer_one_exists_and_how_to_find_it(clien
     )
     assert found.status_code == 303
     response = client.get(f"/t/{old}")
-    assert response.status_code == 404
+    assert response.status_code == 410
     page = response.get_data(as_text=True)
-    assert "已有更新的链接" in page
+    assert "这张电子票已有更新的链接" in page
     assert "用报名手机号找回" in page
     assert 'href="/tickets/find"' in page
+    # A made-up link is only "not found": it says nothing about newer links.
+    unknown = client.get("/t/" + "Q" * 32)
+    assert unknown.status_code == 404
+    assert "更新的链接" not in unknown.get_data(as_text=True)
 
 
 def test_registration_not_yet_open_says_when_it_opens(client, make):

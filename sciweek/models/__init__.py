@@ -37,6 +37,7 @@ from .registration import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    ReplacedTicket,
 )
 from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
@@ -60,6 +61,7 @@ __all__ = [
     "CheckIn",
     "CheckInMethod",
     "Registration",
+    "ReplacedTicket",
     "RegistrationStatus",
     "ROLE_VALUES",
     "STAFF_ROLES",

@@ -28,7 +28,7 @@ from . import device, exports, services
 from .forms import FindTicketForm, RegistrationForm, SignupForm
 from .labels import STATUS_LABELS, status_filter_choices, ticket_status_label
 from .qr import qr_png, qr_svg
-from .tickets import is_well_formed_secret, ticket_path, ticket_url
+from .tickets import ticket_path, ticket_url
 
 bp = Blueprint("registration", __name__)
 
@@ -105,12 +105,11 @@ def _registration_or_404(secret: str) -> Registration:
 def ticket(secret: str):
     registration = services.registration_by_secret(secret)
     if registration is None:
-        if not is_well_formed_secret(secret):
+        if not services.was_replaced(secret):
             abort(404)
-        # Only hashes of current secrets are kept, so an old link (replaced when the ticket
-        # was found again) looks like any unknown one: say both, and how to get the new one.
+        # An old link of a ticket found again: say that a newer one exists, and how to get it.
         page = render_template("registration/ticket_replaced.html")
-        return _ticket_headers(Response(page, status=404))
+        return _ticket_headers(Response(page, status=410))
     response = Response(
         render_template(
             "registration/ticket.html",

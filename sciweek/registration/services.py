@@ -45,6 +45,7 @@ from ..models import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    ReplacedTicket,
     Town,
     UTCDateTime,
     Village,
@@ -385,10 +386,22 @@ def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> Is
 
 
 def reissue_ticket(registration: Registration) -> str:
-    """Give a registration a new secret; the old QR code stops working."""
+    """Give a registration a new secret; the old QR code stops working, and its link says
+    that a newer one exists (``was_replaced``)."""
     secret = new_secret()
+    db.session.add(
+        ReplacedTicket(secret_hash=registration.secret_hash, registration_id=registration.id)
+    )
     registration.secret_hash = hash_secret(secret)
     return secret
+
+
+def was_replaced(secret: str) -> bool:
+    """Is ``secret`` a ticket secret that a newer one replaced?"""
+    if not is_well_formed_secret(secret):
+        return False
+    found = db.session.get(ReplacedTicket, hash_secret(secret))
+    return found is not None
 
 
 def registration_by_secret(secret: str) -> Registration | None:
