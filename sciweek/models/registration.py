@@ -213,7 +213,7 @@ class CheckIn(db.Model):
     session: Mapped[ActivitySession] = relationship()
 
 
-class ReplacedTicket(db.Model):
+class ReplacedTicket(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
     """A ticket secret that a newer one replaced (the ticket was found again, or shown again
     from a citizen's account): its old link then says that a newer link exists, instead of
     "not found". Like the current secret, only the SHA-256 is kept."""
