@@ -14,6 +14,7 @@ from . import (
     i18n,
     inputs,
     jobs,
+    links,
     notifications,
     permissions,
     security,
@@ -78,6 +79,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)
+    links.init_app(app)
     auth.init_app(app)
     permissions.init_app(app)
     jobs.init_app(app)

@@ -190,6 +190,17 @@ def _secret_key(instance_path: Path, production: bool) -> str:
     return key_file.read_text().strip()
 
 
+def _base_url(production: bool) -> str:
+    url = _text("SCIWEEK_BASE_URL").strip().rstrip("/")
+    if production and not url:
+        raise ConfigError(
+            "SCIWEEK_BASE_URL must be set when SCIWEEK_ENV=production "
+            "(the address people open, e.g. https://kp.example.gov.cn): "
+            "QR codes, SMS and calendar feeds carry it."
+        )
+    return url
+
+
 def load_config(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -214,7 +225,13 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_DATABASE_PING_IDLE_SECONDS": _number(
             "SCIWEEK_DATABASE_PING_IDLE_SECONDS", 10.0, minimum=0, whole=False
         ),
-        "SCIWEEK_BASE_URL": _text("SCIWEEK_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Empty (development only): links follow the request's host (sciweek/links.py).
+        "SCIWEEK_BASE_URL": _base_url(production),
+        "SCIWEEK_OTHER_BASE_URLS": tuple(
+            url.strip().rstrip("/")
+            for url in _text("SCIWEEK_OTHER_BASE_URLS").split(",")
+            if url.strip()
+        ),
         "RATELIMIT_STORAGE_URI": _text("SCIWEEK_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _switch("SCIWEEK_RATELIMIT_ENABLED", default=True),

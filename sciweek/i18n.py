@@ -76,6 +76,16 @@ def format_span(starts: datetime, ends: datetime) -> str:
     return f"{format_datetime(starts)} – {format_datetime(ends)}"
 
 
+def colon() -> str:
+    """After a label: full-width in Chinese, ": " in English."""
+    return ": " if _is_english() else "："
+
+
+def join_names(names) -> str:
+    """Names in a list: 区科技局、区科协 (Chinese) or 区科技局, 区科协 (English)."""
+    return (", " if _is_english() else "、").join(str(name) for name in names)
+
+
 def format_hours(value) -> str:
     """Credit hours without a useless decimal: 2, 2.5."""
     if value is None:
@@ -97,9 +107,14 @@ def init_app(app: Flask) -> None:
         hours=format_hours,
         mask_phone=mask_phone,
         mask_name=mask_name,
+        join_names=join_names,
     )
     app.jinja_env.globals.update(
-        format_span=format_span, LANGUAGES=LANGUAGES, get_locale=get_locale, mask_phone=mask_phone
+        format_span=format_span,
+        colon=colon,
+        LANGUAGES=LANGUAGES,
+        get_locale=get_locale,
+        mask_phone=mask_phone,
     )
 
     @app.after_request

@@ -22,6 +22,7 @@ def test_production_uses_given_secret_and_secure_cookies(monkeypatch, tmp_path):
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("SCIWEEK_ENV", "production")
     monkeypatch.setenv("SCIWEEK_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("SCIWEEK_BASE_URL", "https://kp.example.gov.cn")
     app = create_app()
     assert app.config["SECRET_KEY"] == "s" * 40
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -182,7 +183,11 @@ def test_readme_configuration_table_matches_what_the_app_reads(monkeypatch, tmp_
     ) | _variables_read_when_loading(
         monkeypatch,
         tmp_path / "prod",
-        {"SCIWEEK_ENV": "production", "SCIWEEK_SECRET_KEY": "k" * 40},
+        {
+            "SCIWEEK_ENV": "production",
+            "SCIWEEK_SECRET_KEY": "k" * 40,
+            "SCIWEEK_BASE_URL": "https://kp.example.gov.cn",
+        },
     )
     named = _variables_named_in_config_py()
     assert sorted(ran - documented) == [], "read but not in README's configuration table"

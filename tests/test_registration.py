@@ -284,7 +284,8 @@ def test_find_ticket_by_phone_and_short_code_reissues(client, open_activity):
         client.post("/tickets/find", data={"phone": "13800138000", "short_code": code.lower()})
     )
     assert new != old
-    assert client.get(f"/t/{old}").status_code == 404
+    assert client.get(f"/t/{old}").status_code == 410  # gone: a newer link exists
+    assert client.get(f"/t/{old}/qr.png").status_code == 404
     assert client.get(f"/t/{new}").status_code == 200
 
 

@@ -143,6 +143,6 @@ def test_check_in_windows_are_as_the_table_says(item):
 
 @pytest.mark.parametrize("item", TABLE["codes"], ids=[c["text"][:40] for c in TABLE["codes"]])
 def test_scanned_text_is_read_as_the_table_says(item):
-    code = parse_scanned_code(item["text"], TABLE["base_url"])
+    code = parse_scanned_code(item["text"], TABLE["base_urls"])
     expected = item["code"]
     assert (None if code is None else {"kind": code.kind, "value": code.value}) == expected

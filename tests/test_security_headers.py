@@ -150,6 +150,7 @@ def test_csp_allows_what_the_pages_need_and_no_inline_code(client):
 def production_app(monkeypatch, tmp_path, app_config):
     monkeypatch.setenv("SCIWEEK_ENV", "production")
     monkeypatch.setenv("SCIWEEK_SECRET_KEY", "p" * 48)
+    monkeypatch.setenv("SCIWEEK_BASE_URL", app_config["SCIWEEK_BASE_URL"])
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "prod"))
     config = {k: v for k, v in app_config.items() if k != "TESTING"}
     return create_app(config)

@@ -6,8 +6,9 @@ from ..forms import Form
 
 
 class LoginForm(Form):
+    # Citizens' accounts are named by their phone number; staff type their user name.
     username = StringField(
-        _l("用户名"), validators=[DataRequired(_l("请输入用户名。")), Length(max=64)]
+        _l("手机号"), validators=[DataRequired(_l("请输入手机号。")), Length(max=64)]
     )
     password = PasswordField(
         _l("密码"), validators=[DataRequired(_l("请输入密码。")), Length(max=200)]

@@ -21,7 +21,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.username.data.strip(), form.password.data)
         if user is None:
-            form.password.errors.append(_("用户名或密码不正确。"))
+            form.password.errors.append(_("手机号/用户名或密码不正确。"))
         else:
             login_user(user, remember=form.remember.data)
             default = url_for("manage.dashboard") if user.is_staff else url_for("activities.index")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
+from ..identity import IdentityError, normalize_phone
 from ..models import Department, Role, Town, User
 
 
@@ -51,6 +54,10 @@ def create_user(
 
 
 def authenticate(username: str, password: str) -> User | None:
+    """The user of this name and password; a phone number (a citizen's account name) may be
+    typed in any form ``normalize_phone`` reads: 138 0013 8000, +86 138-0013-8000."""
+    with contextlib.suppress(IdentityError):  # else a staff user name
+        username = normalize_phone(username)
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_enabled or not user.check_password(password):
         return None

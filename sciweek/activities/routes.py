@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+)
 from sqlalchemy import select
 
 from ..extensions import db
@@ -15,6 +22,7 @@ from ..registration.forms import RegistrationForm
 from ..registration.services import registration_open_problem
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
+from .maps import amap_url, baidu_url
 from .services import (
     ListingFilters,
     month_calendar,
@@ -33,6 +41,8 @@ def inject_labels():
         "KIND_LABELS": KIND_LABELS,
         "STATUS_LABELS": STATUS_LABELS,
         "AUDIENCE_LABELS": AUDIENCE_LABELS,
+        "amap_url": amap_url,
+        "baidu_url": baidu_url,
     }
 
 
@@ -52,6 +62,11 @@ def _filters_from(form: ListingFilterForm) -> ListingFilters:
     if not form.q.errors:
         filters.words = (form.q.data or "").strip()
     return filters
+
+
+def _dates_picked() -> bool:
+    """Did the visitor fill in a date? The filter form sends ``from=`` and ``to=`` empty."""
+    return any((request.args.get(name) or "").strip() for name in ("from", "to"))
 
 
 @bp.app_template_filter("reject_keys")
@@ -83,8 +98,12 @@ def index():
             prev_month=prev_month,
             next_month=next_month,
         )
-    if filters.date_from is None and filters.date_to is None and "from" not in request.args:
-        filters.date_from = local_today()  # upcoming by default
+    if form.from_.errors or form.to.errors:
+        # A date the listing cannot use (or a range ending before it starts): the message
+        # beside the field, and no results that would pretend to answer it.
+        return render_template("activities/index.html", form=form, page=None)
+    if not _dates_picked():
+        filters.date_from = local_today()  # upcoming, until the visitor picks dates
     page = db.paginate(
         public_activities(filters),
         page=query_int("page") or 1,
@@ -93,6 +112,12 @@ def index():
         error_out=False,
     )
     return render_template("activities/index.html", form=form, page=page)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico whatever the page links to.
+    return send_from_directory(current_app.static_folder or "", "favicon.ico", max_age=86400)
 
 
 @bp.route("/activities/<int:activity_id>")

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,16 +35,22 @@ class ScannedCode:
         return self.value
 
 
-def parse_scanned_code(text: str, base_url: str) -> ScannedCode | None:
+def parse_scanned_code(text: str, base_url: str | Sequence[str]) -> ScannedCode | None:
     """Read a scanner's text: the ticket URL of this site, a bare secret, or a short code.
 
-    URLs of other sites, and anything else, give None.
+    ``base_url``: the site's address, or all of them (``links.site_base_urls``): a ticket
+    URL under any of them is read. URLs of other sites, and anything else, give None.
     """
     text = (text or "").strip()
     if not text or len(text) > CODE_MAX:
         return None
     if "://" in text:
-        return _secret_from_url(text, base_url)
+        bases = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+        for base in bases:
+            code = _secret_from_url(text, base)
+            if code is not None:
+                return code
+        return None
     if is_well_formed_secret(text):
         return ScannedCode("secret", text)
     short = normalize_short_code(text)

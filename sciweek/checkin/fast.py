@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import monotonic
@@ -554,7 +554,7 @@ def scan_ticket(
     session: DoorSession,
     text_scanned: str,
     *,
-    base_url: str,
+    base_url: str | Sequence[str],
     nonce: str | None = None,
     scanned_at: datetime | None = None,
     method: str = "scan",

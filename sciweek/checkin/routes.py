@@ -50,6 +50,7 @@ from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
 from ..forms import ConfirmForm
 from ..inputs import query_int
+from ..links import site_base_url, site_base_urls
 from ..models import (
     Activity,
     ActivitySession,
@@ -186,7 +187,7 @@ def api_check_in():
             g.api_user,
             body.activity_id,
             body.code,
-            base_url=current_app.config["SCIWEEK_BASE_URL"],
+            base_url=site_base_urls(),
             session_id=body.session_id,
             nonce=body.nonce,
             scanned_at=body.scanned_at,
@@ -340,7 +341,7 @@ def scanner(activity_id: int):
         ],
         "checkinWindow": windows.checkin_window().settings(),
         "sessionId": query_int("session"),
-        "baseUrl": current_app.config["SCIWEEK_BASE_URL"],
+        "baseUrls": list(site_base_urls()),
         "urls": {
             "checkin": url_for("checkin.api_check_in"),
             "roster": url_for("checkin.api_roster", activity_id=activity.id),
@@ -384,7 +385,7 @@ def scanner_service_worker():
 
 def _self_code_url(session: ActivitySession) -> str:
     code = make_self_code(current_app.config["SECRET_KEY"], session.id, utcnow().timestamp())
-    return current_app.config["SCIWEEK_BASE_URL"] + url_for("checkin.self_check_in", code=code)
+    return site_base_url() + url_for("checkin.self_check_in", code=code)
 
 
 @bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/projector")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -494,7 +495,7 @@ def scan(
     activity_id: int,
     text: str,
     *,
-    base_url: str,
+    base_url: str | Sequence[str],
     session_id: int | None = None,
     nonce: str | None = None,
     scanned_at: object = None,
@@ -553,7 +554,7 @@ def _scan_fast(
     activity_id: int,
     text: str,
     *,
-    base_url: str,
+    base_url: str | Sequence[str],
     session_id: int | None,
     nonce: str | None,
     scanned_at: object,
@@ -622,7 +623,7 @@ def _scan_ticket(
     session: ActivitySession,
     text: str,
     *,
-    base_url: str,
+    base_url: str | Sequence[str],
     nonce: str | None = None,
     scanned_at: datetime | None = None,
     override_reason: str | None = None,

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 
 from ..checkin.codes import make_sheet_code
 from ..checkin.paper import SheetRow
+from ..links import site_base_url
 from ..models import Activity, ActivitySession
 from ..registration.qr import qr_png
 
@@ -74,7 +75,7 @@ class SheetPage:
 def self_checkin_url(session: ActivitySession, path_for_code) -> str:
     """The address the sheet's QR code opens: self check-in with the printed code."""
     code = make_sheet_code(current_app.config["SECRET_KEY"], session.id)
-    return current_app.config["SCIWEEK_BASE_URL"] + path_for_code(code)
+    return site_base_url() + path_for_code(code)
 
 
 def render_signin_sheet(page: SheetPage) -> bytes:

@@ -41,6 +41,7 @@ from .registration import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    ReplacedTicket,
 )
 from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
@@ -68,6 +69,7 @@ __all__ = [
     "CheckIn",
     "CheckInMethod",
     "Registration",
+    "ReplacedTicket",
     "RegistrationStatus",
     "ROLE_VALUES",
     "STAFF_ROLES",

@@ -121,6 +121,7 @@ class Activity(db.Model):
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
     venue: Mapped[str] = mapped_column(String(200), default="")
+    # WGS-84 (GPS, iCalendar GEO); map links convert for Chinese maps (activities/maps.py).
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     audience: Mapped[Audience] = mapped_column(str_enum(Audience), default=Audience.PUBLIC)
@@ -206,6 +207,12 @@ class Activity(db.Model):
     @property
     def ends_at(self) -> datetime | None:
         return max((s.ends_at for s in self.sessions), default=None)
+
+    @property
+    def has_ended(self) -> bool:
+        """Its last session is over: pages say 已结束 and no longer count places left."""
+        ends_at = self.ends_at
+        return ends_at is not None and ends_at <= utcnow()
 
     def __repr__(self) -> str:
         return f"<Activity {self.id} {self.title!r}>"

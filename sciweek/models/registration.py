@@ -211,3 +211,17 @@ class CheckIn(db.Model):
 
     registration: Mapped[Registration] = relationship(back_populates="checkins")
     session: Mapped[ActivitySession] = relationship()
+
+
+class ReplacedTicket(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
+    """A ticket secret that a newer one replaced (the ticket was found again, or shown again
+    from a citizen's account): its old link then says that a newer link exists, instead of
+    "not found". Like the current secret, only the SHA-256 is kept."""
+
+    __tablename__ = "replaced_tickets"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,10 +14,9 @@ change. Keys (``outbox.dedupe_key``):
 
 from __future__ import annotations
 
-from flask import current_app
-
 from .. import signals
 from ..extensions import db
+from ..links import site_base_url
 from ..models import Activity, NotificationEvent, Registration, RegistrationStatus
 from . import messages, outbox
 
@@ -25,7 +24,7 @@ SUPERSEDED = "superseded"
 
 
 def _ticket_url(secret: str) -> str:
-    return f"{current_app.config['SCIWEEK_BASE_URL']}/t/{secret}"
+    return f"{site_base_url()}/t/{secret}"
 
 
 def on_registration_made(

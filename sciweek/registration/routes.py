@@ -20,6 +20,7 @@ from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
 from ..forms import ConfirmForm
 from ..identity import is_digit_query, phone_tail
+from ..links import site_base_url
 from ..models import Activity, ActivityStatus, Registration, Role
 from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
 from ..spreadsheets import csv_bytes, xlsx_bytes
@@ -102,7 +103,13 @@ def _registration_or_404(secret: str) -> Registration:
 
 @bp.route("/t/<secret>")
 def ticket(secret: str):
-    registration = _registration_or_404(secret)
+    registration = services.registration_by_secret(secret)
+    if registration is None:
+        if not services.was_replaced(secret):
+            abort(404)
+        # An old link of a ticket found again: say that a newer one exists, and how to get it.
+        page = render_template("registration/ticket_replaced.html")
+        return _ticket_headers(Response(page, status=410))
     response = Response(
         render_template(
             "registration/ticket.html",
@@ -111,7 +118,7 @@ def ticket(secret: str):
             status=services.effective_status(registration),
             position=services.waitlist_position(registration),
             secret=secret,
-            url=ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret),
+            url=ticket_url(site_base_url(), secret),
         )
     )
     # This device now holds the ticket: proof for self check-in (checkin/routes.py).
@@ -122,14 +129,14 @@ def ticket(secret: str):
 @bp.route("/t/<secret>/qr.png")
 def ticket_qr_png(secret: str):
     _registration_or_404(secret)
-    data = qr_png(ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret))
+    data = qr_png(ticket_url(site_base_url(), secret))
     return _ticket_headers(Response(data, mimetype="image/png"))
 
 
 @bp.route("/t/<secret>/qr.svg")
 def ticket_qr_svg(secret: str):
     _registration_or_404(secret)
-    data = qr_svg(ticket_url(current_app.config["SCIWEEK_BASE_URL"], secret))
+    data = qr_svg(ticket_url(site_base_url(), secret))
     return _ticket_headers(Response(data, mimetype="image/svg+xml"))
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm.util import identity_key
 from .. import signals
 from ..database import begin_write
 from ..extensions import db
+from ..i18n import format_datetime
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     REGISTRATION_STATUS_VALUES,
@@ -44,6 +45,7 @@ from ..models import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    ReplacedTicket,
     Town,
     UTCDateTime,
     Village,
@@ -118,7 +120,10 @@ def registration_open_problem(activity: Activity, now: datetime | None = None) -
     if activity.status != ActivityStatus.PUBLISHED:
         return _("活动尚未发布，不能报名。")
     if activity.registration_opens_at and now < activity.registration_opens_at:
-        return _("报名尚未开始。")
+        return _(
+            "报名尚未开始，将于 %(when)s 开放。",
+            when=format_datetime(activity.registration_opens_at),
+        )
     if activity.registration_closes_at and now >= activity.registration_closes_at:
         return _("报名已截止。")
     if not activity.registration_closes_at and activity.ends_at and now >= activity.ends_at:
@@ -381,10 +386,22 @@ def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> Is
 
 
 def reissue_ticket(registration: Registration) -> str:
-    """Give a registration a new secret; the old QR code stops working."""
+    """Give a registration a new secret; the old QR code stops working, and its link says
+    that a newer one exists (``was_replaced``)."""
     secret = new_secret()
+    db.session.add(
+        ReplacedTicket(secret_hash=registration.secret_hash, registration_id=registration.id)
+    )
     registration.secret_hash = hash_secret(secret)
     return secret
+
+
+def was_replaced(secret: str) -> bool:
+    """Is ``secret`` a ticket secret that a newer one replaced?"""
+    if not is_well_formed_secret(secret):
+        return False
+    found = db.session.get(ReplacedTicket, hash_secret(secret))
+    return found is not None
 
 
 def registration_by_secret(secret: str) -> Registration | None:

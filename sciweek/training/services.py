@@ -13,6 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import aliased
 
@@ -413,10 +414,14 @@ def _note_foreign_rows(
         Issue(
             None,
             findings.label((sheet, 0), "town"),
-            _(
-                "非本镇，已跳过 %(n)s 行（%(towns)s）。",
-                n=len(rows),
-                towns="、".join(f"{name} {count} 行" for name, count in per_town.items()),
+            ngettext(
+                "非本镇，已跳过 %(num)s 行（%(towns)s）。",
+                "非本镇，已跳过 %(num)s 行（%(towns)s）。",
+                len(rows),
+                towns="、".join(
+                    ngettext("%(town)s %(num)s 行", "%(town)s %(num)s 行", count, town=name)
+                    for name, count in per_town.items()
+                ),
             ),
             "skipped",
             sheet,
@@ -786,19 +791,23 @@ def _importable_people(
     or RosterImportError when errors remain or nothing is left."""
     if check.has_errors and not only_valid:
         raise RosterImportError(
-            _(
-                "表格还有 %(n)s 处错误，未导入任何数据。请修正后重新上传，或选择只导入无误的行。",
-                n=len(check.errors),
+            ngettext(
+                "表格还有 %(num)s 处错误，未导入任何数据。请修正后重新上传，或选择只导入无误的行。",
+                "表格还有 %(num)s 处错误，未导入任何数据。请修正后重新上传，或选择只导入无误的行。",
+                len(check.errors),
             )
         )
     unconfirmed = [v for v in check.new_villages if v.key not in confirmed]
     if unconfirmed and not only_valid:
         raise RosterImportError(
-            _(
-                "有 %(n)s 个新村/社区没有确认新建（%(names)s），未导入任何数据。"
+            ngettext(
+                "有 %(num)s 个新村/社区没有确认新建（%(names)s），未导入任何数据。"
                 "请在预览中勾选确认新建，或改正表格后重新上传；也可以选择只导入无误的行，"
                 "跳过这些村/社区的行。",
-                n=len(unconfirmed),
+                "有 %(num)s 个新村/社区没有确认新建（%(names)s），未导入任何数据。"
+                "请在预览中勾选确认新建，或改正表格后重新上传；也可以选择只导入无误的行，"
+                "跳过这些村/社区的行。",
+                len(unconfirmed),
                 names="、".join(f"{v.town}{v.village}" for v in unconfirmed[:10])
                 + ("…" if len(unconfirmed) > 10 else ""),
             )

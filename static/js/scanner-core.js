@@ -28,15 +28,29 @@
     return (text || '').replace(/^\s+|\s+$/g, '');
   }
 
+  // A ticket URL's secret when text is one under base (same host and path prefix; http or
+  // https, as checkin/codes.py reads it), else null.
+  function secretFromUrl(text, base) {
+    var ours = /^[a-z]+:\/\/([^\/?#]+)(\/[^?#]*)?$/i.exec(base.replace(/\/+$/, ''));
+    var read = /^(https?):\/\/([^\/?#]+)(\/[^?#]*)?$/i.exec(text);
+    if (!ours || !read || read[2].toLowerCase() !== ours[1].toLowerCase()) { return null; }
+    var prefix = (ours[2] || '') + '/t/';
+    var path = read[3] || '';
+    if (path.slice(0, prefix.length) !== prefix) { return null; }
+    var m = /^([A-Za-z0-9_-]{32})\/?$/.exec(path.slice(prefix.length));
+    return m ? m[1] : null;
+  }
+
   // What a scanned text is: {kind: 'secret' | 'short_code', value}, or null when it is no
-  // ticket code of this site (a ticket URL of baseUrl, a bare secret, or a short code).
-  function parseCode(text, baseUrl) {
+  // ticket code of this site (a ticket URL under baseUrls -- one address or a list of the
+  // site's addresses, links.site_base_urls -- a bare secret, or a short code).
+  function parseCode(text, baseUrls) {
     text = trim(text);
     if (text.indexOf('://') >= 0) {
-      var base = baseUrl.replace(/\/+$/, '') + '/t/';
-      if (text.slice(0, base.length).toLowerCase() === base.toLowerCase()) {
-        var m = /^([A-Za-z0-9_-]{32})\/?$/.exec(text.slice(base.length));
-        if (m) { return { kind: 'secret', value: m[1] }; }
+      var bases = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
+      for (var i = 0; i < bases.length; i++) {
+        var secret = secretFromUrl(text, bases[i]);
+        if (secret) { return { kind: 'secret', value: secret }; }
       }
       return null;
     }

@@ -397,7 +397,7 @@
   // Decide a scan from the roster when the server cannot be reached.
   function decideLocally(item, callback) {
     if (item.kind === 'cadre') { decideCadreLocally(item, callback); return; }
-    var code = core.parseCode(item.code, cfg.baseUrl);
+    var code = core.parseCode(item.code, cfg.baseUrls);
     function decide(r) {
       var answer = core.decideOffline(state.roster, r, item.session_id, item.scanned_at, item.override_reason);
       if (answer.result === 'ok') { r.checked_in[String(item.session_id)] = item.scanned_at; }

@@ -105,7 +105,7 @@ for (const item of table.scans.filter((c) => c.ticket === null || c.ticket.same_
 
 for (const item of table.codes) {
   test(`code: ${JSON.stringify(item.text)}`, () => {
-    assert.deepEqual(core.parseCode(item.text, table.base_url), item.code);
+    assert.deepEqual(core.parseCode(item.text, table.base_urls), item.code);
   });
 }
 
