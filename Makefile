@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app sciweek
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# pytest processes (pytest-xdist): the suite waits on servers, browsers and workers much of
+# the time, so two processes on two cores finish sooner; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test test-js install install-dev translations extract-messages migrate lint typecheck clean
 
@@ -41,7 +44,7 @@ run: migrate
 
 test: lint typecheck
 	@$(MAKE) --no-print-directory test-js
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The scanner page's decisions (static/js/scanner-core.js) against tests/scan_cases.json,
 # with node's own test runner. Skipped without node, except in CI.
