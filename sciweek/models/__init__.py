@@ -38,7 +38,7 @@ from .registration import (
     Registration,
     RegistrationStatus,
 )
-from .training import Cadre, CoverageTarget
+from .training import Cadre, CadrePeriod, CoverageTarget, DistrictTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
@@ -69,9 +69,11 @@ __all__ = [
     "ActivityStatus",
     "Audience",
     "Cadre",
+    "CadrePeriod",
     "Campaign",
     "CoverageTarget",
     "Department",
+    "DistrictTarget",
     "Role",
     "Town",
     "TownAlias",

@@ -40,8 +40,8 @@ from ..placenames import natural_key
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
+    district_target,
     local_year_today,
-    on_roster_in,
     unmatched_attendees,
     untrained_cadres,
 )
@@ -55,6 +55,7 @@ from .forms import (
     TownAliasForm,
 )
 from .invitations import trainings_inviting
+from .periods import periods_in_year
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
     NewVillage,
@@ -68,6 +69,7 @@ from .services import (
     mark_cadre_left,
     remove_town_alias,
     roster_report,
+    set_district_target,
     set_target,
 )
 from .uploads import discard_upload, load_upload, save_upload
@@ -362,6 +364,7 @@ def targets():
     }
     form = TargetsForm()
     if request.method == "GET":
+        form.district_percent.data = district_target(year)
         for town in towns:
             target = existing.get(town.id)
             form.rows.append_entry(
@@ -373,6 +376,7 @@ def targets():
             )
     town_by_id = {t.id: t for t in towns}
     if form.validate_on_submit():
+        set_district_target(year, form.district_percent.data)  # empty: no district target
         for row in form.rows:
             town_id = parse_id(row.town_id.data)
             if town_id not in town_by_id:
@@ -409,7 +413,7 @@ def unmatched():
         )
         .join(Village, Village.id == Cadre.village_id)
         .join(Town, Town.id == Cadre.town_id)
-        .where(on_roster_in(year))
+        .where(Cadre.id.in_(select(periods_in_year(year).c.cadre_id)))
     )
     if town_id is not None:
         cadre_stmt = cadre_stmt.where(Cadre.town_id == town_id)
