@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, Subquery, and_, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, or_, select
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -26,30 +26,27 @@ def _overlaps(period, first: date, last: date) -> ColumnElement[bool]:
     return and_(period.starts_on <= last, or_(period.ends_on.is_(None), period.ends_on > first))
 
 
-def periods_during(first: date, last: date) -> Subquery:
+def periods_during(first: date, last: date) -> Select:
     """Per cadre on the roster at some time from ``first`` to ``last`` (both included): their
-    latest period in it. Columns cadre_id, town_id, village_id, posts."""
+    latest period in it. Columns cadre_id, town_id, village_id, posts (a SELECT to narrow
+    down by ``selected_columns`` or to make a subquery of)."""
     period = aliased(CadrePeriod)
     later = aliased(CadrePeriod)
-    return (
-        select(period.cadre_id, period.town_id, period.village_id, period.posts)
+    return select(period.cadre_id, period.town_id, period.village_id, period.posts).where(
+        _overlaps(period, first, last),
+        ~select(later.id)
         .where(
-            _overlaps(period, first, last),
-            ~select(later.id)
-            .where(
-                later.cadre_id == period.cadre_id,
-                later.starts_on > period.starts_on,
-                _overlaps(later, first, last),
-            )
-            .exists(),
+            later.cadre_id == period.cadre_id,
+            later.starts_on > period.starts_on,
+            _overlaps(later, first, last),
         )
-        .subquery("roster_period")
+        .exists(),
     )
 
 
 def periods_in_year(year: int) -> Subquery:
-    """``periods_during`` the calendar year."""
-    return periods_during(date(year, 1, 1), date(year, 12, 31))
+    """``periods_during`` the calendar year, as a subquery."""
+    return periods_during(date(year, 1, 1), date(year, 12, 31)).subquery("year_period")
 
 
 def period_during(cadre_id: int, first: date, last: date) -> CadrePeriod | None:
