@@ -147,10 +147,10 @@ class DistrictCoverage:
         """Target percent × cadres: a hundred times the trained people the target asks for."""
         if self.own_target_percent is not None:
             return self.own_target_percent * self.cadres
-        with_target = [t for t in self.towns if t.target_percent is not None]
-        if not with_target or not self.cadres:
+        asked = [t.target_percent * t.cadres for t in self.towns if t.target_percent is not None]
+        if not asked or not self.cadres:
             return None
-        return sum((t.target_percent * t.cadres for t in with_target), Decimal(0))
+        return sum(asked, Decimal(0))
 
     @property
     def target_percent(self) -> Decimal | None:
