@@ -3,7 +3,7 @@
 Towns summon their cadres; many arrive without having registered online. At the door:
 
 - ``search_door`` finds registrations and invited cadres by name, phone or the last 4
-  characters of the phone or the ID number (``door_query``); a coordinator sees their own
+  characters of the phone or the ID number (``person_query``); a coordinator sees their own
   town's cadres only and is refused another town's (``NotYourTown``);
 - ``check_in_cadre`` checks a cadre in; without a registration, one is made for them,
   linked to the cadre, in the same transaction (``registration_for_cadre``);
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import Row, Select, and_, case, exists, false, func, literal, or_, select, update
+from sqlalchemy import Row, Select, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -52,6 +52,7 @@ from ..models import (
     utcnow,
 )
 from ..permissions import roster_door_town_id
+from ..person_query import DoorQuery, matches_query, parse_door_query
 from ..registration import services as registration_services
 from ..registration.tickets import new_secret, new_short_code
 from ..tokens import hash_secret
@@ -64,7 +65,6 @@ from ..training.invitations import (
     training_periods,
 )
 from . import services, windows
-from .door_query import DoorQuery, parse_door_query
 
 SEARCH_LIMIT = 30
 
@@ -348,18 +348,6 @@ def cadre_self_check_in(session: ActivitySession, proof: CadreProof) -> services
 # --- searching ---------------------------------------------------------------------------
 
 
-def _matches(query: DoorQuery, name, phone, id_number):
-    """SQL: the row's name, phone or ID number answers ``query`` (``door_query``)."""
-    if query.kind == "name":
-        return name.contains(query.value, autoescape=True)
-    if query.kind == "tail":
-        by_id = id_number.endswith(query.value)
-        return or_(phone.endswith(query.phone_tail), by_id) if query.phone_tail else by_id
-    if query.kind == "phone":
-        return and_(phone.startswith(query.prefix), phone.endswith(query.suffix))
-    return false()
-
-
 def _holds_registration(activity: Activity):
     """SQL: this cadre (``Cadre``) holds a standing registration for ``activity``, linked to
     them or made with their phone (two EXISTS, each served by its partial unique index)."""
@@ -515,7 +503,7 @@ def search_door(
     town_id: int | None = None,
     limit: int = SEARCH_LIMIT,
 ) -> DoorSearch:
-    """Registrations and invited cadres matching ``text`` (``door_query``), as door entries.
+    """Registrations and invited cadres matching ``text`` (``person_query``), as door entries.
 
     Door staff see every registration and invited cadre (of ``town_id`` when given); a
     coordinator sees the cadres of their own town and the registrations linked to them.
@@ -526,12 +514,12 @@ def search_door(
     if query.kind in ("empty", "digits"):
         return DoorSearch(query, [])
     registrations = _registrations_of(activity, town).where(
-        _matches(query, Registration.name, Registration.phone, Cadre.id_number)
+        matches_query(query, Registration.name, Registration.phone, Cadre.id_number)
     )
     entries = _registration_entries(activity, registrations.limit(limit))
     cadres = db.session.execute(
         _cadres_without_registration(activity, town)
-        .where(_matches(query, Cadre.name, Cadre.phone, Cadre.id_number))
+        .where(matches_query(query, Cadre.name, Cadre.phone, Cadre.id_number))
         .limit(max(limit - len(entries), 0))
     ).all()
     entries += [cadre_entry(c) for c in cadres]
@@ -543,7 +531,7 @@ def search_door(
             .join(elsewhere, elsewhere.c.cadre_id == Cadre.id)
             .where(
                 elsewhere.c.town_id != town,
-                _matches(query, Cadre.name, Cadre.phone, Cadre.id_number),
+                matches_query(query, Cadre.name, Cadre.phone, Cadre.id_number),
             )
         )
         withheld = db.session.scalar(others.limit(1)) is not None

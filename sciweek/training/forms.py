@@ -81,7 +81,7 @@ class TargetsForm(Form):
 
 class LinkAttendeeForm(Form):
     registration_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
-    cadre_id = SelectField(_l("对应的干部"), coerce=coerce_id, validate_choice=True)
+    cadre_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
 
 
 class TownAliasForm(Form):
