@@ -58,6 +58,11 @@ def test_coverage_page_for_admin_shows_district_and_bars(client, auth, make, dis
     assert "城关镇" in html
     assert "河西街道" in html
     assert 'class="bar-fill" data-coverage="50.0"' in html  # its width: static/js/coverage.js
+    # The counting rules, in words (each is tested in test_training_coverage.py and beside it).
+    assert "计算规则" in html
+    assert "不是培训举办地的" in html
+    assert "任职前当年参加的培训同样算数" in html
+    assert "截至今天已经举办" in html
     with client.get("/static/css/training.css") as stylesheet:  # closes the file it sends
         assert "@media print" in stylesheet.get_data(as_text=True)
 
