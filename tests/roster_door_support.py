@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from sciweek.extensions import db
 from sciweek.identity import id_check_char
 from sciweek.models import Activity, Cadre, Town, User, utcnow
+from sciweek.training.periods import add_to_roster
 
 from .conftest import Factory
 
@@ -46,7 +47,7 @@ def _cadre(town: Town, village: str, name: str, phone=None, id_no=None, **kw) ->
         active_from=kw.pop("active_from", date(2020, 1, 1)),
         **kw,
     )
-    db.session.add(person)
+    add_to_roster(person)
     return person
 
 

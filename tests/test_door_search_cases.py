@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from sciweek.checkin import roster_door
-from sciweek.checkin.door_query import parse_door_query
 from sciweek.extensions import db
 from sciweek.identity import mask_id_number, mask_phone
 from sciweek.models import Cadre
+from sciweek.person_query import parse_door_query
+from sciweek.training.periods import add_to_roster
 
 from .checkin_support import issue_ticket
 
@@ -31,7 +32,7 @@ def searched(make):
     training.roster_towns = [town]
     for person in TABLE["people"]:
         if person["kind"] in ("cadre", "registered_cadre"):
-            db.session.add(
+            add_to_roster(
                 Cadre(
                     name=person["name"],
                     town_id=town.id,

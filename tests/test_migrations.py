@@ -113,3 +113,44 @@ def test_upgrading_a_database_with_data_keeps_every_row(empty_database_url, tmp_
             assert conn.execute(text("SELECT count(*) FROM activities")).scalar() == 1
             assert conn.execute(text("SELECT count(*) FROM activity_sessions")).scalar() == 1
         db.engine.dispose()
+
+
+def test_roster_periods_migration_carries_every_cadre_into_a_period(
+    empty_database_url, tmp_path, monkeypatch
+):
+    """Every cadre gets one roster period from what the cadres table held, so earlier
+    years' coverage stays as it was; downgrading drops the periods and keeps the cadres."""
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="5b1e7c9d2a40")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO towns (id, code, name) VALUES (1, 'cg', '城关镇')"))
+            conn.execute(text("INSERT INTO villages (id, town_id, name) VALUES (1, 1, '一村')"))
+            for cadre_id, posts, left_on in ((1, "书记", None), (2, "", "2026-06-15")):
+                conn.execute(
+                    text(
+                        "INSERT INTO cadres (id, name, gender, birth_month, posts, town_id,"
+                        " village_id, active_from, left_on, created_at, updated_at) VALUES"
+                        " (:id, '甲', '', '', :posts, 1, 1, '2025-01-01', :left_on,"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": cadre_id, "posts": posts, "left_on": left_on},
+                )
+        upgrade(revision="c4d1e8a7b290")
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT cadre_id, town_id, village_id, posts, starts_on, ends_on"
+                    " FROM cadre_periods ORDER BY cadre_id"
+                )
+            ).all()
+        assert [(r[0], r[1], r[2], r[3], str(r[4]), r[5] and str(r[5])) for r in rows] == [
+            (1, 1, 1, "书记", "2025-01-01", None),
+            (2, 1, 1, "", "2025-01-01", "2026-06-15"),
+        ]
+        downgrade(revision="5b1e7c9d2a40")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM cadres")).scalar() == 2
+            assert "cadre_periods" not in inspect(conn).get_table_names()
+        db.engine.dispose()

@@ -8,6 +8,7 @@ test also fails on any Content-Security-Policy complaint the browser reports.
 from __future__ import annotations
 
 import os
+import secrets
 from importlib.util import find_spec
 
 import pytest
@@ -15,7 +16,8 @@ from sqlalchemy import func, select
 
 from sciweek.demo import DEMO_PASSWORD
 from sciweek.extensions import db
-from sciweek.models import Registration, Town
+from sciweek.models import Activity, ActivitySession, Cadre, Registration, Town
+from sciweek.training.coverage import local_year_today, year_bounds
 
 from .browser_support import CHROMIUM, CHROMIUM_ARGS, seeded_demo_app, watch_policy_violations
 from .conftest import require_or_skip
@@ -183,3 +185,55 @@ def test_coverage_bars_have_their_widths_and_the_page_prints(demo, context):
     page.evaluate("() => { window.print = () => { window.printed = (window.printed || 0) + 1; }; }")
     page.click("button[data-print]")
     assert page.evaluate("window.printed") == 1
+
+
+def unmatched_stranger(app) -> tuple[int, int, int, str]:
+    """A new attendee of a demo training this year whose phone is on no roster, and a cadre
+    of the roster holding no registration for it: (year, registration id, cadre id, name)."""
+    with app.app_context():
+        year = local_year_today()
+        start, end = year_bounds(year)
+        activity_id = db.session.scalar(
+            select(ActivitySession.activity_id)
+            .join(Activity)
+            .where(Activity.kind == "training", ActivitySession.starts_at.between(start, end))
+            .order_by(ActivitySession.id)
+            .limit(1)
+        )
+        holds = select(Registration.id).where(
+            Registration.cadre_id == Cadre.id, Registration.activity_id == activity_id
+        )
+        person = db.session.scalars(select(Cadre).where(~holds.exists()).order_by(Cadre.id)).first()
+        registration = Registration(
+            activity_id=activity_id,
+            name="换了号码的干部",
+            phone="13600009999",
+            status="confirmed",
+            secret_hash=secrets.token_hex(32),
+            short_code="PICK01",
+        )
+        db.session.add(registration)
+        db.session.commit()
+        found = (year, registration.id, person.id, person.name)
+        db.session.remove()
+    return found
+
+
+def test_unmatched_attendee_is_linked_by_typing_a_name(demo, context):
+    app, server = demo
+    year, registration_id, cadre_id, name = unmatched_stranger(app)
+    page = context.new_page()
+    log_in(page, server.url, "admin")
+    page.goto(f"{server.url}/manage/training/unmatched?year={year}")
+    cell = f'.picker[data-registration="{registration_id}"]'
+    page.fill(f"{cell} input[name=q]", name)  # typing searches: no button pressed
+    choice = f'{cell} .picker-results input[name=cadre_id][value="{cadre_id}"] ~ button'
+    page.wait_for_selector(choice)
+    assert page.url.endswith(f"unmatched?year={year}")  # answered in place, not reloaded
+    assert name in page.text_content(choice)
+    page.click(choice)
+    page.wait_for_load_state()
+    assert "已将 换了号码的干部 关联到干部" in page.text_content("body")
+    with app.app_context():
+        assert db.session.get(Registration, registration_id).cadre_id == cadre_id
+        db.session.remove()

@@ -18,6 +18,7 @@ from sciweek.models import Registration, utcnow
 from sciweek.registration import services
 from sciweek.registration.tickets import SHORT_CODE_ALPHABET
 from sciweek.tokens import hash_secret
+from sciweek.training.periods import add_to_roster
 
 from .conftest import local, require_or_skip
 
@@ -540,7 +541,7 @@ def test_purge_removes_personal_data_after_a_year_but_keeps_cadre_links(app, mak
         phone="13800000001",
         active_from=local(2020, 1, 1).date(),
     )
-    db.session.add(cadre)
+    add_to_roster(cadre)
     old = make.activity(sessions=[(local(2024, 3, 1, 9), local(2024, 3, 1, 11))])
     recent = make.activity(sessions=[(local(2099, 3, 1, 9), local(2099, 3, 1, 11))])
     db.session.commit()

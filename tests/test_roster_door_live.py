@@ -22,6 +22,7 @@ from sciweek import create_app
 from sciweek.checkin.codes import make_self_code
 from sciweek.extensions import db
 from sciweek.models import Cadre, CheckIn, Registration
+from sciweek.training.periods import add_to_roster
 
 from .checkin_support import LiveServer, bearer, token_for
 from .conftest import Factory
@@ -53,7 +54,7 @@ def seeded(empty_database_url, tmp_path, monkeypatch):
                 id_number=id_number(f"11010519800101{n:03d}"),
                 active_from=date(2020, 1, 1),
             )
-            db.session.add(person)
+            add_to_roster(person)
             racers.append(person)
         db.session.commit()
         tokens = [token_for(door.checker)]

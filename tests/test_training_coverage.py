@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import event
 
 from sciweek.extensions import db
-from sciweek.models import CheckIn
+from sciweek.i18n import to_local
+from sciweek.models import CheckIn, utcnow
 from sciweek.training.coverage import coverage_by_town, unmatched_attendees, untrained_cadres
-from sciweek.training.services import mark_cadre_left, set_target
+from sciweek.training.periods import move_cadre
+from sciweek.training.services import mark_cadre_left, set_district_target, set_target
 
 from .training_helpers import attend, cadre, training
 
@@ -167,3 +169,96 @@ def test_query_count_does_not_grow_with_towns_or_cadres(make, app):
             attend(training(make, other, [(2026, 4, 1)]), cadre(other).phone)
     assert db.session.query(CheckIn).count() == 21
     assert count_queries(2026) == small <= 5
+
+
+def test_district_target_of_its_own_else_the_towns_over_all_cadres(make):
+    with_target = make.town(villages=["一村"])
+    without = make.town(villages=["二村"])
+    people = [cadre(with_target) for _ in range(4)] + [cadre(without) for _ in range(6)]
+    course = training(make, with_target, [(2026, 3, 1)])
+    for person in people[:3]:
+        attend(course, person.phone)
+    set_target(with_target.id, 2026, Decimal("50"), None)
+    db.session.commit()
+
+    report = coverage_by_town(2026)
+    # No district target: 50 % of the 4 cadres of the town with one, over all 10 cadres;
+    # the town without a target asks for nobody.
+    assert not report.target_is_own
+    assert report.target == 0.2
+    assert (report.needed, report.gap, report.town_gaps) == (2, 0, 0)
+
+    set_district_target(2026, Decimal("70"))
+    db.session.commit()
+    report = coverage_by_town(2026)
+    assert report.target_is_own
+    assert report.target == 0.7
+    # District 差额 = ceil(70 % × 10) − 3 trained; the towns' gaps add up to 0.
+    assert (report.needed, report.gap, report.town_gaps) == (7, 4, 0)
+    assert report.as_json()["district"] | {"coverage": None} == {
+        "cadres": 10, "trained": 3, "coverage": None, "target": 0.7,
+        "target_source": "district", "gap": 4, "town_gaps": 0,
+    }  # fmt: skip
+    assert coverage_by_town(2027).target is None  # a target is for its year
+
+    set_district_target(2026, None)
+    db.session.commit()
+    assert not coverage_by_town(2026).target_is_own
+
+
+def test_district_gap_is_not_the_sum_of_town_gaps(make):
+    ahead = make.town(villages=["一村"])
+    behind = make.town(villages=["二村"])
+    course = training(make, ahead, [(2026, 3, 1)])
+    for _ in range(3):
+        attend(course, cadre(ahead).phone)
+    for _ in range(3):
+        cadre(behind)
+    for town in (ahead, behind):
+        set_target(town.id, 2026, Decimal("50"), None)
+    db.session.commit()
+    report = coverage_by_town(2026)
+    # Each town needs ceil(1.5) = 2; the district ceil(50 % × 6) = 3, reached by 3 people.
+    assert (_town(report, ahead).gap, _town(report, behind).gap) == (0, 2)
+    assert (report.gap, report.town_gaps) == (0, 2)
+
+
+def test_the_threshold_of_the_town_a_cadre_counts_for_applies_not_the_host_towns(make):
+    strict = make.town(villages=["一村"])  # 4 hours needed
+    lenient = make.town(villages=["二村"])  # no threshold: any session
+    from_strict = cadre(strict)
+    from_lenient = cadre(lenient)
+    set_target(strict.id, 2026, Decimal("50"), Decimal("4"))
+    set_target(lenient.id, 2026, Decimal("50"), None)
+    db.session.commit()
+    # Each attends one 2-hour session of a training held in the other town.
+    attend(training(make, lenient, [(2026, 3, 1)]), from_strict.phone)
+    attend(training(make, strict, [(2026, 3, 2)]), from_lenient.phone)
+
+    report = coverage_by_town(2026)
+    assert _town(report, strict).trained == 0  # 2 h < its own town's 4 h
+    assert _town(report, lenient).trained == 1  # its own town asks for any session
+    # Moved to the lenient town in 2026 (after the training): that year its rule applies.
+    move_cadre(
+        from_strict, town_id=lenient.id, village_id=lenient.villages[0].id, posts="",
+        on=date(2026, 6, 1),
+    )  # fmt: skip
+    db.session.commit()
+    report = coverage_by_town(2026)
+    assert (_town(report, strict).cadres, _town(report, strict).trained) == (0, 0)
+    assert (_town(report, lenient).cadres, _town(report, lenient).trained) == (2, 2)
+
+
+def test_trainings_count_once_held_so_far_in_the_host_town_and_the_district(make):
+    town = make.town(villages=["一村"])
+    now = utcnow()
+    held = [(now - timedelta(hours=2), now - timedelta(hours=1))]
+    coming = [(now + timedelta(hours=1), now + timedelta(hours=2))]
+    make.activity(kind="training", town=town, sessions=held)
+    make.activity(kind="training", town=town, sessions=coming)  # later today: not yet held
+    make.activity(kind="training", town=None, sessions=held)  # a district training
+    make.activity(kind="outreach", town=town, sessions=held)  # not a training
+
+    report = coverage_by_town(to_local(now - timedelta(hours=2)).year)
+    assert _town(report, town).trainings == 1
+    assert report.trainings == 2  # the district's include the one without a town

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,17 @@ from sqlalchemy import func, select
 
 from sciweek import create_app
 from sciweek.extensions import db
-from sciweek.models import Cadre, CoverageTarget, Registration, Town, TownAlias, Village
+from sciweek.models import (
+    Cadre,
+    CoverageTarget,
+    DistrictTarget,
+    Registration,
+    Town,
+    TownAlias,
+    Village,
+)
 from sciweek.training.roster import RosterFileError, parse_roster
+from sciweek.training.services import set_target
 
 from .training_helpers import attend, cadre, training
 
@@ -48,6 +58,11 @@ def test_coverage_page_for_admin_shows_district_and_bars(client, auth, make, dis
     assert "城关镇" in html
     assert "河西街道" in html
     assert 'class="bar-fill" data-coverage="50.0"' in html  # its width: static/js/coverage.js
+    # The counting rules, in words (each is tested in test_training_coverage.py and beside it).
+    assert "计算规则" in html
+    assert "不是培训举办地的" in html
+    assert "任职前当年参加的培训同样算数" in html
+    assert "截至今天已经举办" in html
     with client.get("/static/css/training.css") as stylesheet:  # closes the file it sends
         assert "@media print" in stylesheet.get_data(as_text=True)
 
@@ -264,7 +279,10 @@ def test_coverage_cli_json_and_csv(runner, make, district):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["year"] == 2026
-    assert data["district"] == {"cadres": 3, "trained": 1, "coverage": 1 / 3, "target": None}
+    assert data["district"] == {
+        "cadres": 3, "trained": 1, "coverage": 1 / 3, "target": None,
+        "target_source": None, "gap": None, "town_gaps": None,
+    }  # fmt: skip
     town = next(t for t in data["towns"] if t["code"] == "chengguan")
     assert set(town) == {
         "code", "name", "cadres", "trained", "coverage", "target", "gap",
@@ -277,6 +295,15 @@ def test_coverage_cli_json_and_csv(runner, make, district):
     result = runner.invoke(args=["coverage", "--year", "2026"])
     assert "城关镇" in result.output
     assert "50.0%" in result.output
+    # With a town target and no district target, the table says where the district's is from.
+    set_target(north.id, 2026, Decimal("100"), None)
+    db.session.commit()
+    result = runner.invoke(args=["coverage", "--year", "2026", "--format", "json"])
+    district = json.loads(result.output)["district"]
+    assert (district["target_source"], district["gap"], district["town_gaps"]) == ("towns", 1, 1)
+    result = runner.invoke(args=["coverage", "--year", "2026"])
+    assert "各镇街差额之和：1" in result.output
+    assert "全区目标按各镇街目标折算" in result.output
 
 
 def test_xlsx_with_100000_rows_is_refused_with_a_message(tmp_path, monkeypatch):
@@ -463,3 +490,59 @@ def test_only_admins_edit_town_aliases(client, auth, make, role):
     assert client.post("/manage/training/town-aliases/1/remove").status_code == 403
     expected = 200 if role == "coordinator" else 403
     assert client.get("/manage/training/roster-template.xlsx").status_code == expected
+
+
+def _district_row(sheet) -> dict[str, object]:
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    return {"row": dict(zip(header, next(r for r in rows if r[1] == "全区"), strict=True))} | {
+        "notes": [r[1] for r in rows if r[1] not in (None, "全区") and r[0] in (None, "")]
+    }
+
+
+def test_admin_sets_a_district_target_beside_the_town_targets(client, auth, make, district):
+    north, south, _people = district
+    auth.login(make.user("admin"))
+    data = {
+        "rows-0-town_id": str(north.id),
+        "rows-0-target_percent": "100",
+        "rows-1-town_id": str(south.id),
+        "rows-1-target_percent": "",
+        "district_percent": "150",
+    }
+    response = client.post("/manage/training/targets?year=2026", data=data)
+    assert response.status_code == 200
+    assert "0 到 100" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(DistrictTarget.id))) == 0
+
+    # Without a district target: 城关镇 asks for its 2 cadres, 河西街道 (no target) for none.
+    data["district_percent"] = ""
+    assert client.post("/manage/training/targets?year=2026", data=data).status_code == 302
+    html = client.get("/manage/training/?year=2026").get_data(as_text=True)
+    assert "本年未设全区目标" in html
+    assert "66.7%" in html  # 2 of 3 cadres
+    assert '<dd class="district-gap">1</dd>' in html  # ceil(2/3 × 3) − 1 trained
+    assert '<dd class="town-gaps">1</dd>' in html
+    export = load_workbook(io.BytesIO(client.get("/manage/training/coverage.xlsx?year=2026").data))
+    found = _district_row(export.active)
+    assert (found["row"]["目标(%)"], found["row"]["差额（人）"]) == (66.7, 1)
+    assert found["notes"] == [
+        "各镇街差额之和（人）",
+        "注：本年未设全区目标，全区目标按各镇街目标折算。",
+    ]
+
+    data["district_percent"] = "100"
+    assert client.post("/manage/training/targets?year=2026", data=data).status_code == 302
+    assert "100.00" in client.get("/manage/training/targets?year=2026").get_data(as_text=True)
+    html = client.get("/manage/training/?year=2026").get_data(as_text=True)
+    assert "本年未设全区目标" not in html
+    assert '<dd class="district-gap">2</dd>' in html  # ceil(100 % × 3) − 1
+    assert '<dd class="town-gaps">1</dd>' in html
+    export = load_workbook(io.BytesIO(client.get("/manage/training/coverage.xlsx?year=2026").data))
+    found = _district_row(export.active)
+    assert (found["row"]["目标(%)"], found["row"]["差额（人）"]) == (100.0, 2)
+    assert found["notes"] == ["各镇街差额之和（人）"]
+    # A coordinator may not set targets.
+    auth.logout()
+    auth.login(make.user("coordinator", town=north))
+    assert client.post("/manage/training/targets?year=2026", data=data).status_code == 403

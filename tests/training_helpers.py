@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from sciweek.extensions import db
 from sciweek.models import Activity, ActivitySession, Cadre, CheckIn, Registration
+from sciweek.training.periods import add_to_roster
 
 from .conftest import local
 
@@ -31,7 +32,7 @@ def cadre(town, village_name=None, name=None, phone=None, active_from=date(2020,
         active_from=active_from,
         **kw,
     )
-    db.session.add(person)
+    add_to_roster(person)
     db.session.commit()
     return person
 

@@ -1,7 +1,7 @@
 """replaced tickets: hashes of ticket secrets that a newer one replaced
 
 Revision ID: 7c4e2a9f1b63
-Revises: 8c4d2e6f1a73
+Revises: c4d1e8a7b290
 Create Date: 2026-11-28 00:50:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7c4e2a9f1b63'
-down_revision = '8c4d2e6f1a73'
+down_revision = 'c4d1e8a7b290'
 branch_labels = None
 depends_on = None
 

@@ -45,7 +45,7 @@ from ..models import (
     utcnow,
 )
 from ..registration.services import RegistrationRefused
-from ..training.invitations import invited_cadre, invited_cadres
+from ..training.invitations import invited_cadre, invited_cadres, villages_at_training
 from . import roster_door
 from .services import CheckInProblem, _record_checkin, undo_check_in
 
@@ -122,11 +122,11 @@ def _live_checkins(session: ActivitySession) -> dict[int, tuple[str, datetime]]:
     return {row.registration_id: (row.method, row.checked_in_at) for row in rows}
 
 
-def _place_of(registration: Registration, cadre: Cadre | None) -> str:
+def _place_of(registration: Registration, cadre: Cadre | None, villages: dict[int, str]) -> str:
     if registration.village is not None:
         return registration.village.name
     if cadre is not None:
-        return cadre.village.name
+        return villages.get(cadre.id, cadre.village.name)
     return registration.town.name if registration.town is not None else ""
 
 
@@ -140,6 +140,8 @@ def sheet_rows(activity: Activity, session: ActivitySession) -> list[SheetRow]:
     cadres = (
         {c.id: c for c in invited_roster_cadres(activity)} if activity.counts_for_coverage else {}
     )
+    # Each cadre's village at the time of the training (they may have moved since).
+    villages = villages_at_training(activity, list(cadres))
     live = _live_checkins(session)
     rows = []
     for r in registrations:
@@ -149,7 +151,7 @@ def sheet_rows(activity: Activity, session: ActivitySession) -> list[SheetRow]:
                 number=0,
                 key=f"r{r.id}",
                 name=r.name,
-                village=_place_of(r, cadres.get(r.cadre_id) if r.cadre_id else None),
+                village=_place_of(r, cadres.get(r.cadre_id) if r.cadre_id else None, villages),
                 phone_masked=mask_phone(r.phone),
                 short_code_masked=mask_short_code(r.short_code),
                 method=method,
@@ -164,7 +166,7 @@ def sheet_rows(activity: Activity, session: ActivitySession) -> list[SheetRow]:
             number=0,
             key=f"c{c.id}",
             name=c.name,
-            village=c.village.name,
+            village=villages.get(c.id, c.village.name),
             phone_masked=mask_phone(c.phone),
             short_code_masked="",
         )

@@ -3,7 +3,7 @@
 Towns summon their cadres; many arrive without having registered online. At the door:
 
 - ``search_door`` finds registrations and invited cadres by name, phone or the last 4
-  characters of the phone or the ID number (``door_query``); a coordinator sees their own
+  characters of the phone or the ID number (``person_query``); a coordinator sees their own
   town's cadres only and is refused another town's (``NotYourTown``);
 - ``check_in_cadre`` checks a cadre in; without a registration, one is made for them,
   linked to the cadre, in the same transaction (``registration_for_cadre``);
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import Row, Select, and_, case, exists, false, func, literal, or_, select, update
+from sqlalchemy import Row, Select, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -42,6 +42,7 @@ from ..models import (
     Activity,
     ActivitySession,
     Cadre,
+    CadrePeriod,
     CheckIn,
     Registration,
     RegistrationStatus,
@@ -51,12 +52,19 @@ from ..models import (
     utcnow,
 )
 from ..permissions import roster_door_town_id
+from ..person_query import DoorQuery, matches_query, parse_door_query
 from ..registration import services as registration_services
 from ..registration.tickets import new_secret, new_short_code
 from ..tokens import hash_secret
-from ..training.invitations import invited_cadre, invited_cadres, invited_filter
+from ..training.invitations import (
+    invited_cadre,
+    invited_cadres,
+    invited_filter,
+    invited_periods,
+    period_at_training,
+    training_periods,
+)
 from . import services, windows
-from .door_query import DoorQuery, parse_door_query
 
 SEARCH_LIMIT = 30
 
@@ -124,9 +132,11 @@ def registration_for_cadre(activity: Activity, cadre: Cadre) -> Registration:
     existing = _standing_registration_of(activity.id, cadre)
     if existing is not None:
         return _linked(existing, cadre)
+    # The town and village the cadre served in at the time of the training.
+    place = period_at_training(activity, cadre) or cadre
     if cadre.phone:
         request = registration_services.RegistrationRequest(
-            name=cadre.name, phone=cadre.phone, town_id=cadre.town_id, village_id=cadre.village_id
+            name=cadre.name, phone=cadre.phone, town_id=place.town_id, village_id=place.village_id
         )
         try:
             # The registration finds its cadre by the phone, as one made online does.
@@ -134,10 +144,12 @@ def registration_for_cadre(activity: Activity, cadre: Cadre) -> Registration:
         except registration_services.AlreadyRegistered as exc:
             return _linked(exc.registration, cadre)
         return _linked(issued.registration, cadre)
-    return _register_cadre_without_phone(activity, cadre)
+    return _register_cadre_without_phone(activity, cadre, place)
 
 
-def _register_cadre_without_phone(activity: Activity, cadre: Cadre) -> Registration:
+def _register_cadre_without_phone(
+    activity: Activity, cadre: Cadre, place: CadrePeriod | Cadre
+) -> Registration:
     """A registration for a cadre the roster has no phone for (``no_phone_key``).
 
     The same place-taking statement as ``register_for_activity`` (which requires a phone),
@@ -154,8 +166,8 @@ def _register_cadre_without_phone(activity: Activity, cadre: Cadre) -> Registrat
             "user_id": None,
             "name": cadre.name,
             "phone": no_phone_key(cadre.id),
-            "town_id": cadre.town_id,
-            "village_id": cadre.village_id,
+            "town_id": place.town_id,
+            "village_id": place.village_id,
             "secret_hash": hash_secret(new_secret()),
             "short_code": new_short_code(),
             "submission_hash": None,
@@ -191,8 +203,14 @@ def _door_cadre(user: User, activity: Activity, cadre_id: int) -> Cadre:
     if cadre is None:
         raise services.CheckInProblem(_("此人不在本培训的参训干部名单中。"), kind="not_invited")
     town_id = roster_door_town_id(user, activity)
-    if town_id is not None and cadre.town_id != town_id:
-        raise NotYourTown
+    if (
+        town_id is not None
+        and db.session.scalar(
+            select(Cadre.id).where(Cadre.id == cadre.id, invited_filter(activity, town_id))
+        )
+        is None
+    ):
+        raise NotYourTown  # invited as a cadre of another town (at the time of the training)
     return cadre
 
 
@@ -330,18 +348,6 @@ def cadre_self_check_in(session: ActivitySession, proof: CadreProof) -> services
 # --- searching ---------------------------------------------------------------------------
 
 
-def _matches(query: DoorQuery, name, phone, id_number):
-    """SQL: the row's name, phone or ID number answers ``query`` (``door_query``)."""
-    if query.kind == "name":
-        return name.contains(query.value, autoescape=True)
-    if query.kind == "tail":
-        by_id = id_number.endswith(query.value)
-        return or_(phone.endswith(query.phone_tail), by_id) if query.phone_tail else by_id
-    if query.kind == "phone":
-        return and_(phone.startswith(query.prefix), phone.endswith(query.suffix))
-    return false()
-
-
 def _holds_registration(activity: Activity):
     """SQL: this cadre (``Cadre``) holds a standing registration for ``activity``, linked to
     them or made with their phone (two EXISTS, each served by its partial unique index)."""
@@ -402,11 +408,18 @@ def cadre_entry(cadre: Row) -> dict:
     }
 
 
-def _registration_entries(stmt: Select) -> list[dict]:
-    """Door entries of the registrations ``stmt`` selects (Registration, Cadre or None)."""
+def _registration_entries(activity: Activity, stmt: Select) -> list[dict]:
+    """Door entries of the registrations ``stmt`` selects (Registration, Cadre or None); the
+    village is the registration's, else the cadre's at the time of the training (else now)."""
+    served = training_periods(activity)
     rows = db.session.execute(
         stmt.add_columns(Village.name)
-        .outerjoin(Village, Village.id == func.coalesce(Registration.village_id, Cadre.village_id))
+        .outerjoin(served, served.c.cadre_id == Cadre.id)
+        .outerjoin(
+            Village,
+            Village.id
+            == func.coalesce(Registration.village_id, served.c.village_id, Cadre.village_id),
+        )
         .options(selectinload(Registration.activity))
     ).all()
     checked = _checked_in_by_registration([row[0].id for row in rows])
@@ -424,28 +437,30 @@ def _registrations_of(activity: Activity, town_id: int | None) -> Select:
         .order_by(Registration.id)
     )
     if town_id is not None:
-        stmt = stmt.where(Cadre.town_id == town_id)
+        stmt = stmt.where(invited_filter(activity, town_id))
     return stmt
 
 
 def _cadres_without_registration(activity: Activity, town_id: int | None) -> Select:
-    """Rows (no ORM objects: a district has thousands) for ``cadre_entry``."""
+    """Rows (no ORM objects: a district has thousands) for ``cadre_entry``; town, village and
+    posts are the cadre's at the time of the training."""
+    invited = invited_periods(activity, town_id)
     return (
-        invited_cadres(activity, town_id)
-        .with_only_columns(
+        select(
             Cadre.id,
             Cadre.name,
-            Cadre.posts,
+            invited.c.posts,
             Cadre.phone,
             Cadre.id_number,
             Village.name.label("village"),
             Town.name.label("town"),
         )
-        .select_from(Cadre)
-        .join(Village, Village.id == Cadre.village_id)
-        .join(Town, Town.id == Cadre.town_id)
+        .select_from(invited)
+        .join(Cadre, Cadre.id == invited.c.cadre_id)
+        .join(Village, Village.id == invited.c.village_id)
+        .join(Town, Town.id == invited.c.town_id)
         .where(~_holds_registration(activity))
-        .order_by(Cadre.town_id, Cadre.village_id, Cadre.id)
+        .order_by(invited.c.town_id, invited.c.village_id, Cadre.id)
     )
 
 
@@ -488,7 +503,7 @@ def search_door(
     town_id: int | None = None,
     limit: int = SEARCH_LIMIT,
 ) -> DoorSearch:
-    """Registrations and invited cadres matching ``text`` (``door_query``), as door entries.
+    """Registrations and invited cadres matching ``text`` (``person_query``), as door entries.
 
     Door staff see every registration and invited cadre (of ``town_id`` when given); a
     coordinator sees the cadres of their own town and the registrations linked to them.
@@ -499,21 +514,25 @@ def search_door(
     if query.kind in ("empty", "digits"):
         return DoorSearch(query, [])
     registrations = _registrations_of(activity, town).where(
-        _matches(query, Registration.name, Registration.phone, Cadre.id_number)
+        matches_query(query, Registration.name, Registration.phone, Cadre.id_number)
     )
-    entries = _registration_entries(registrations.limit(limit))
+    entries = _registration_entries(activity, registrations.limit(limit))
     cadres = db.session.execute(
         _cadres_without_registration(activity, town)
-        .where(_matches(query, Cadre.name, Cadre.phone, Cadre.id_number))
+        .where(matches_query(query, Cadre.name, Cadre.phone, Cadre.id_number))
         .limit(max(limit - len(entries), 0))
     ).all()
     entries += [cadre_entry(c) for c in cadres]
     withheld = False
     if town is not None and roster_door_town_id(user, activity) is not None:
-        others = select(Cadre.id).where(
-            invited_filter(activity),
-            Cadre.town_id != town,
-            _matches(query, Cadre.name, Cadre.phone, Cadre.id_number),
+        elsewhere = invited_periods(activity)
+        others = (
+            select(Cadre.id)
+            .join(elsewhere, elsewhere.c.cadre_id == Cadre.id)
+            .where(
+                elsewhere.c.town_id != town,
+                matches_query(query, Cadre.name, Cadre.phone, Cadre.id_number),
+            )
         )
         withheld = db.session.scalar(others.limit(1)) is not None
     return DoorSearch(query, entries, withheld)
@@ -526,7 +545,7 @@ def door_list(
     one (the training's attendance list), for ``user``'s scope (see ``search_door``)."""
     town = door_town_scope(user, activity, town_id)
     stmt = _registrations_of(activity, town).where(Registration.cadre_id.is_not(None))
-    entries = _registration_entries(stmt.limit(limit))
+    entries = _registration_entries(activity, stmt.limit(limit))
     cadres = db.session.execute(_cadres_without_registration(activity, town).limit(limit)).all()
     return entries + [cadre_entry(c) for c in cadres]
 
@@ -540,12 +559,18 @@ def add_roster_cadres(roster: dict, activity: Activity) -> dict:
     the invited cadres holding no registration. Masked values only: never a full phone or
     ID number, and no hash of one (with the mask beside it, a phone's hash gives the
     number away in 10,000 tries)."""
+    served = training_periods(activity)
     linked = {
         row.id: row
         for row in db.session.execute(
             select(Registration.id, Registration.cadre_id, Cadre.id_number, Village.name)
             .join(Cadre, Cadre.id == Registration.cadre_id)
-            .join(Village, Village.id == func.coalesce(Registration.village_id, Cadre.village_id))
+            .outerjoin(served, served.c.cadre_id == Cadre.id)
+            .outerjoin(
+                Village,
+                Village.id
+                == func.coalesce(Registration.village_id, served.c.village_id, Cadre.village_id),
+            )
             .where(Registration.activity_id == activity.id)
         )
     }

@@ -43,7 +43,7 @@ from .registration import (
     RegistrationStatus,
     ReplacedTicket,
 )
-from .training import Cadre, CoverageTarget
+from .training import Cadre, CadrePeriod, CoverageTarget, DistrictTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
@@ -79,9 +79,11 @@ __all__ = [
     "ActivityStatus",
     "Audience",
     "Cadre",
+    "CadrePeriod",
     "Campaign",
     "CoverageTarget",
     "Department",
+    "DistrictTarget",
     "Role",
     "Town",
     "TownAlias",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -16,8 +25,13 @@ from .types import UTCDateTime, utcnow
 class Cadre(db.Model):
     """One person on a town's cadre roster. Holding two posts (一肩挑) is still one cadre.
 
-    A cadre who leaves keeps the row with ``left_on`` set, so earlier years' coverage
-    stays as it was.
+    Where and what they served, and when, is in their roster periods (``CadrePeriod``):
+    every question about a year or a date (coverage, who a training invites, the door,
+    the sign-in sheet) reads the period of that time. ``town_id``, ``village_id``,
+    ``posts`` are where they are now (their latest period), ``active_from`` when they
+    first joined and ``left_on`` when they left the roster for good; the services that
+    write periods (``training.periods``) keep them in step. A cadre who leaves keeps the
+    row, so earlier years' coverage stays as it was.
     """
 
     __tablename__ = "cadres"
@@ -44,9 +58,62 @@ class Cadre(db.Model):
 
     town: Mapped[Town] = relationship()
     village: Mapped[Village] = relationship()
+    periods: Mapped[list[CadrePeriod]] = relationship(
+        back_populates="cadre", order_by="CadrePeriod.starts_on", cascade="all, delete-orphan"
+    )
 
     def __repr__(self) -> str:
         return f"<Cadre {self.id} {self.name}>"
+
+
+class CadrePeriod(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
+    """A stretch of a cadre's service in one town, village and post: [starts_on, ends_on).
+
+    ``ends_on`` is the day they moved on or left (no longer there from that day); NULL while
+    they serve. A move on day D ends one period and starts the next on D, so a day belongs
+    to one period. A cadre counts, in a year, for the town of their latest period in it.
+    """
+
+    __tablename__ = "cadre_periods"
+    __table_args__ = (
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_after_start"),
+        UniqueConstraint("cadre_id", "starts_on", name="uq_cadre_periods_cadre_start"),
+        # One period open at a time.
+        Index(
+            "uq_cadre_periods_open",
+            "cadre_id",
+            unique=True,
+            sqlite_where=text("ends_on IS NULL"),
+            postgresql_where=text("ends_on IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id", ondelete="CASCADE"), index=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    posts: Mapped[str] = mapped_column(String(200), default="")
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+
+    cadre: Mapped[Cadre] = relationship(back_populates="periods")
+    town: Mapped[Town] = relationship()
+    village: Mapped[Village] = relationship()
+
+
+class DistrictTarget(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
+    """The district's own target for a year (its 目标责任书): the share of all its cadres."""
+
+    __tablename__ = "district_targets"
+    __table_args__ = (
+        CheckConstraint("target_percent >= 0 AND target_percent <= 100", name="percent"),
+        CheckConstraint("year >= 2000 AND year <= 2100", name="year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(unique=True)
+    target_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class CoverageTarget(db.Model):

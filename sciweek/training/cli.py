@@ -218,7 +218,7 @@ def coverage_command(year: int | None, fmt: str):
         district["trained"],
         f"{district['coverage']:.4f}",
         "" if district["target"] is None else f"{district['target']:.4f}",
-        "" if report.gap is None else report.gap,
+        "" if district["gap"] is None else district["gap"],
         report.attendances,
         report.trainings,
         float(report.hours),
@@ -241,6 +241,10 @@ def coverage_command(year: int | None, fmt: str):
     widths = [max(_width(r[i]) for r in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(v + " " * (w - _width(v)) for v, w in zip(row, widths, strict=True)))
+    if district["town_gaps"] is not None:
+        click.echo(f"各镇街差额之和：{district['town_gaps']}")
+    if district["target_source"] == "towns":
+        click.echo("注：本年未设全区目标，全区目标按各镇街目标折算。")
 
 
 def _width(text: str) -> int:

@@ -1,16 +1,20 @@
 """Training coverage (参训率) by the counting rules in DOMAIN.md, with aggregate queries.
 
-- Denominator: cadres on a town's roster at any time in the year (joined on or before
-  31 December, not left before 1 January).
+- Denominator: cadres on a town's roster at any time in the year. Where a cadre served
+  comes from their roster periods (``periods``): in a year they count for the town of
+  their latest period in it, so importing next year's roster never moves last year's.
 - Numerator: those cadres whose credited hours in the year, from check-ins at sessions of
   training activities that were not cancelled, reach the town's threshold for the year
   (no threshold set: any attended session). A training cancelled after one of its
   sessions had begun keeps that session: cancelling cancels only the sessions to come.
   Check-ins of every kind count (scanned, self, walk-in, typed in from a paper sheet).
-- A cadre counts for the town of their roster entry, wherever the training was held.
+- A cadre counts for the town of their roster period, wherever the training was held;
+  that town's threshold decides whether they are trained.
 - Attendance belongs to the cadre stored on the registration: linked by phone when
   registering or importing a roster, or by hand.
-- The district figure adds up people; it never averages town percentages.
+- The district figure adds up people; it never averages town percentages. Its target is
+  the district's own for the year (``DistrictTarget``), else the towns' targets applied to
+  their cadres over all the district's cadres (a town without one asks for nobody).
 
 Every figure comes from a fixed number of GROUP BY queries, however many towns or cadres.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, case, func, literal, or_, select
@@ -33,12 +37,14 @@ from ..models import (
     Cadre,
     CheckIn,
     CoverageTarget,
+    DistrictTarget,
     Registration,
     Town,
     Village,
     utcnow,
 )
 from ..placenames import natural_key
+from .periods import periods_in_year
 
 # Within this many percentage points below target a town is "close".
 CLOSE_MARGIN = Decimal("10")
@@ -109,6 +115,8 @@ class DistrictCoverage:
     year: int
     towns: list[TownCoverage]
     trainings: int = 0  # distinct trainings held anywhere in the district (期数)
+    # The district's own target for the year (目标责任书), if set.
+    own_target_percent: Decimal | None = None
 
     @property
     def cadres(self) -> int:
@@ -131,16 +139,51 @@ class DistrictCoverage:
         return sum((t.hours for t in self.towns), Decimal(0))
 
     @property
-    def target(self) -> float | None:
-        """The towns' targets weighted by their cadres: trained people the targets ask for."""
-        with_target = [t for t in self.towns if t.target_percent is not None]
-        cadres = sum(t.cadres for t in with_target)
-        if not with_target or not cadres:
+    def target_is_own(self) -> bool:
+        """Whether the district target is the district's own (else computed from towns')."""
+        return self.own_target_percent is not None
+
+    def _asked(self) -> Decimal | None:
+        """Target percent × cadres: a hundred times the trained people the target asks for."""
+        if self.own_target_percent is not None:
+            return self.own_target_percent * self.cadres
+        asked = [t.target_percent * t.cadres for t in self.towns if t.target_percent is not None]
+        if not asked or not self.cadres:
             return None
-        return float(sum(t.target_percent * t.cadres for t in with_target) / 100 / cadres)
+        return sum(asked, Decimal(0))
+
+    @property
+    def target_percent(self) -> Decimal | None:
+        """The district's own target; without one, the towns' targets applied to their
+        cadres, over all the district's cadres (a town without a target asks for nobody)."""
+        if self.own_target_percent is not None:
+            return self.own_target_percent
+        asked = self._asked()
+        return None if asked is None else asked / self.cadres
+
+    @property
+    def target(self) -> float | None:
+        percent = self.target_percent
+        return float(percent) / 100 if percent is not None else None
+
+    @property
+    def needed(self) -> int | None:
+        """Trained cadres the district target asks for: ceil(target × district cadres)
+        (computed without dividing first, so 80 % of 3 people is 3, not 3 and a rounding)."""
+        asked = self._asked()
+        return None if asked is None else math.ceil(asked / 100)
 
     @property
     def gap(self) -> int | None:
+        """District 差额: how many more trained cadres reach the district target (0 when
+        reached)."""
+        needed = self.needed
+        return None if needed is None else max(needed - self.trained, 0)
+
+    @property
+    def town_gaps(self) -> int | None:
+        """The sum of the towns' gaps (not the district gap: a town ahead of its target
+        does not make up for one behind)."""
         gaps = [t.gap for t in self.towns if t.gap is not None]
         return sum(gaps) if gaps else None
 
@@ -152,6 +195,11 @@ class DistrictCoverage:
                 "trained": self.trained,
                 "coverage": self.coverage,
                 "target": self.target,
+                "target_source": None
+                if self.target is None
+                else ("district" if self.target_is_own else "towns"),
+                "gap": self.gap,
+                "town_gaps": self.town_gaps,
             },
             "towns": [t.as_json() for t in self.towns],
         }
@@ -161,14 +209,6 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     """The local calendar year as an aware [start, end) pair."""
     start = datetime(year, 1, 1, tzinfo=LOCAL_TZ)
     return start, datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ)
-
-
-def on_roster_in(year: int):
-    """Cadres on a roster at any time in ``year``."""
-    return and_(
-        Cadre.active_from <= date(year, 12, 31),
-        or_(Cadre.left_on.is_(None), Cadre.left_on >= date(year, 1, 1)),
-    )
 
 
 def cadre_attendance(year: int):
@@ -205,6 +245,13 @@ def cadre_attendance(year: int):
     )
 
 
+def district_target(year: int) -> Decimal | None:
+    """The district's own target percent for ``year``, if set."""
+    return db.session.scalar(
+        select(DistrictTarget.target_percent).where(DistrictTarget.year == year)
+    )
+
+
 def _is_trained(per_cadre, target):
     return or_(
         and_(target.threshold_hours.is_(None), per_cadre.c.attendances > 0),
@@ -213,7 +260,7 @@ def _is_trained(per_cadre, target):
 
 
 def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCoverage:
-    """Coverage per town and for the district in ``year`` (four queries in all)."""
+    """Coverage per town and for the district in ``year`` (five queries in all)."""
     towns_stmt = select(Town.id, Town.code, Town.name).order_by(Town.code)
     if town_ids is not None:
         towns_stmt = towns_stmt.where(Town.id.in_(town_ids))
@@ -232,21 +279,21 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
             towns[row.town_id].threshold_hours = row.threshold_hours
 
     per_cadre = cadre_attendance(year)
+    period = periods_in_year(year)
     target = aliased(CoverageTarget)
     trained = _is_trained(per_cadre, target)
     stmt = (
         select(
-            Cadre.town_id,
-            func.count(Cadre.id).label("cadres"),
+            period.c.town_id,
+            func.count(period.c.cadre_id).label("cadres"),
             func.coalesce(func.sum(case((trained, 1), else_=0)), 0).label("trained"),
             func.coalesce(func.sum(per_cadre.c.attendances), 0).label("attendances"),
             func.coalesce(func.sum(per_cadre.c.hours), 0).label("hours"),
         )
-        .select_from(Cadre)
-        .outerjoin(per_cadre, per_cadre.c.cadre_id == Cadre.id)
-        .outerjoin(target, and_(target.town_id == Cadre.town_id, target.year == year))
-        .where(on_roster_in(year))
-        .group_by(Cadre.town_id)
+        .select_from(period)
+        .outerjoin(per_cadre, per_cadre.c.cadre_id == period.c.cadre_id)
+        .outerjoin(target, and_(target.town_id == period.c.town_id, target.year == year))
+        .group_by(period.c.town_id)
     )
     for row in db.session.execute(stmt):
         town = towns.get(row.town_id)
@@ -277,7 +324,12 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
             towns[row.town_id].trainings = row.trainings
     if town_ids is not None:
         district_trainings = sum(t.trainings for t in towns.values())
-    return DistrictCoverage(year=year, towns=list(towns.values()), trainings=district_trainings)
+    return DistrictCoverage(
+        year=year,
+        towns=list(towns.values()),
+        trainings=district_trainings,
+        own_target_percent=district_target(year),
+    )
 
 
 @dataclass
@@ -292,25 +344,28 @@ class UntrainedCadre:
 
 
 def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
-    """The town's cadres not (yet) counted as trained in ``year``, by village then name."""
+    """The town's cadres not (yet) counted as trained in ``year``, by village then name
+    (the village of their roster period in the year)."""
     per_cadre = cadre_attendance(year)
+    period = periods_in_year(year)
     target = aliased(CoverageTarget)
     trained = _is_trained(per_cadre, target)
     stmt = (
         select(
             Cadre.id,
             Cadre.name,
-            Cadre.posts,
+            period.c.posts,
             Cadre.phone,
             Village.name.label("village"),
             func.coalesce(per_cadre.c.attendances, 0).label("attendances"),
             func.coalesce(per_cadre.c.hours, 0).label("hours"),
         )
-        .select_from(Cadre)
-        .join(Village, Village.id == Cadre.village_id)
+        .select_from(period)
+        .join(Cadre, Cadre.id == period.c.cadre_id)
+        .join(Village, Village.id == period.c.village_id)
         .outerjoin(per_cadre, per_cadre.c.cadre_id == Cadre.id)
-        .outerjoin(target, and_(target.town_id == Cadre.town_id, target.year == year))
-        .where(Cadre.town_id == town_id, on_roster_in(year))
+        .outerjoin(target, and_(target.town_id == period.c.town_id, target.year == year))
+        .where(period.c.town_id == town_id)
         .where(or_(per_cadre.c.cadre_id.is_(None), ~func.coalesce(trained, literal(False))))
     )
     rows = sorted(db.session.execute(stmt), key=lambda r: (natural_key(r.village), r.name, r.id))

@@ -63,6 +63,11 @@ def coverage_workbook(report: DistrictCoverage, *, include_district: bool = True
                 float(report.hours),
             ]
         )
+        blank = [""] * (len(header) - 2)
+        if report.town_gaps is not None:
+            rows.append(["", _("各镇街差额之和（人）"), *blank[:4], report.town_gaps, *blank[5:]])
+        if report.target is not None and not report.target_is_own:
+            rows.append(["", _("注：本年未设全区目标，全区目标按各镇街目标折算。"), *blank])
     return xlsx_bytes(_("%(year)s年培训覆盖率", year=report.year), header, rows)
 
 

@@ -68,12 +68,20 @@ class TargetRowForm(SubForm):
 
 
 class TargetsForm(Form):
+    district_percent = DecimalField(
+        _l("全区目标百分比"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100, message=_l("目标须在 0 到 100 之间。")),
+        ],
+    )
     rows = FieldList(FormField(TargetRowForm))
 
 
 class LinkAttendeeForm(Form):
     registration_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
-    cadre_id = SelectField(_l("对应的干部"), coerce=coerce_id, validate_choice=True)
+    cadre_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
 
 
 class TownAliasForm(Form):

@@ -5,6 +5,9 @@ without having registered online: towns summon their cadres, the roster is the i
 list. A cadre is invited when the training invites their town (``Activity.roster_towns``)
 or the whole district (``Activity.roster_whole_district``), and they are on the roster
 during the training: joined on or before its last day, not left before its first day.
+Their town and village are those of their roster period during the training
+(``periods.periods_during``): a cadre who has since moved is still, for a past training,
+a cadre of the town they served in then.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, Subquery, exists, false, or_, select, true
 
 from ..extensions import db
 from ..i18n import to_local
@@ -22,10 +25,13 @@ from ..models import (
     ActivitySession,
     ActivityStatus,
     Cadre,
+    CadrePeriod,
     Town,
+    Village,
     activity_roster_towns,
     utcnow,
 )
+from .periods import period_during, periods_during
 from .services import TrainingError
 
 
@@ -38,36 +44,72 @@ def roster_dates(activity: Activity) -> tuple[date, date] | None:
     return to_local(first).date(), to_local(last).date()
 
 
-def invited_filter(activity: Activity) -> ColumnElement[bool]:
-    """SQL: this cadre (``Cadre``) is invited to ``activity``.
+def training_periods(activity: Activity) -> Subquery:
+    """Per cadre on the roster during the training: their roster period then (columns
+    cadre_id, town_id, village_id, posts; none for a training without sessions)."""
+    dates = roster_dates(activity)
+    if dates is None:
+        return periods_during(date.min, date.min).where(false()).subquery("training_period")
+    return periods_during(*dates).subquery("training_period")
+
+
+def invited_periods(activity: Activity, town_id: int | None = None) -> Subquery:
+    """Per cadre ``activity`` is for (of ``town_id`` only, when given): their roster period
+    during it (columns cadre_id, town_id, village_id, posts)."""
+    dates = roster_dates(activity)
+    stmt = periods_during(*dates) if dates else periods_during(date.min, date.min)
+    served = stmt.selected_columns
+    if not activity.invites_roster or dates is None:
+        stmt = stmt.where(false())
+    elif not activity.roster_whole_district:
+        stmt = stmt.where(
+            exists().where(
+                activity_roster_towns.c.activity_id == activity.id,
+                activity_roster_towns.c.town_id == served.town_id,
+            )
+        )
+    if town_id is not None:
+        stmt = stmt.where(served.town_id == town_id)
+    return stmt.subquery("invited_period")
+
+
+def invited_filter(activity: Activity, town_id: int | None = None) -> ColumnElement[bool]:
+    """SQL: this cadre (``Cadre``) is invited to ``activity`` (as a cadre of ``town_id``,
+    when given).
 
     The Python twin, without the roster dates, is ``Activity.invites_cadres_of``.
     """
-    dates = roster_dates(activity)
-    if not activity.invites_roster or dates is None:
-        return false()
-    first, last = dates
-    on_roster = and_(Cadre.active_from <= last, or_(Cadre.left_on.is_(None), Cadre.left_on > first))
-    if activity.roster_whole_district:
-        return on_roster
-    town_invited = exists().where(
-        activity_roster_towns.c.activity_id == activity.id,
-        activity_roster_towns.c.town_id == Cadre.town_id,
-    )
-    return and_(on_roster, town_invited)
+    return Cadre.id.in_(select(invited_periods(activity, town_id).c.cadre_id))
 
 
 def invited_cadres(activity: Activity, town_id: int | None = None) -> Select:
     """The cadres ``activity`` is for (of ``town_id`` only, when given)."""
-    stmt = select(Cadre).where(invited_filter(activity))
-    if town_id is not None:
-        stmt = stmt.where(Cadre.town_id == town_id)
-    return stmt
+    return select(Cadre).where(invited_filter(activity, town_id))
 
 
 def invited_cadre(activity: Activity, cadre_id: int) -> Cadre | None:
     """The cadre with this id, when ``activity`` is for them."""
     return db.session.scalar(invited_cadres(activity).where(Cadre.id == cadre_id))
+
+
+def villages_at_training(activity: Activity, cadre_ids: list[int]) -> dict[int, str]:
+    """The village each of these cadres served in during the training (by cadre id; absent
+    for a cadre off the roster then)."""
+    if not cadre_ids:
+        return {}
+    served = training_periods(activity)
+    rows = db.session.execute(
+        select(served.c.cadre_id, Village.name)
+        .join(Village, Village.id == served.c.village_id)
+        .where(served.c.cadre_id.in_(cadre_ids))
+    )
+    return {cadre_id: name for cadre_id, name in rows}
+
+
+def period_at_training(activity: Activity, cadre: Cadre) -> CadrePeriod | None:
+    """The cadre's roster period during the training (None: off the roster then)."""
+    dates = roster_dates(activity)
+    return period_during(cadre.id, *dates) if dates else None
 
 
 def set_roster_towns(activity: Activity, *, whole_district: bool, town_ids: list[int]) -> None:

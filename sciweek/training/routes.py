@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -23,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import local_today
-from ..identity import mask_phone
 from ..inputs import parse_id, query_int
 from ..models import Cadre, CoverageTarget, Registration, Role, Town, TownAlias, Village
 from ..permissions import (
@@ -40,8 +40,8 @@ from ..placenames import natural_key
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
+    district_target,
     local_year_today,
-    on_roster_in,
     unmatched_attendees,
     untrained_cadres,
 )
@@ -55,6 +55,7 @@ from .forms import (
     TownAliasForm,
 )
 from .invitations import trainings_inviting
+from .picker import cadre_to_link, search_cadres
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
     NewVillage,
@@ -68,6 +69,7 @@ from .services import (
     mark_cadre_left,
     remove_town_alias,
     roster_report,
+    set_district_target,
     set_target,
 )
 from .uploads import discard_upload, load_upload, save_upload
@@ -362,6 +364,7 @@ def targets():
     }
     form = TargetsForm()
     if request.method == "GET":
+        form.district_percent.data = district_target(year)
         for town in towns:
             target = existing.get(town.id)
             form.rows.append_entry(
@@ -373,6 +376,7 @@ def targets():
             )
     town_by_id = {t.id: t for t in towns}
     if form.validate_on_submit():
+        set_district_target(year, form.district_percent.data)  # empty: no district target
         for row in form.rows:
             town_id = parse_id(row.town_id.data)
             if town_id not in town_by_id:
@@ -390,60 +394,65 @@ def targets():
 # --- attendees who match no cadre ----------------------------------------------------------
 
 
-@bp.route("/manage/training/unmatched", methods=["GET", "POST"])
-@roles_required(*ROSTER_ROLES)
-def unmatched():
-    year = _year()
+def _unmatched_scope() -> tuple[int, int | None]:
+    """The year and the town (a coordinator's own; others may ask for one) of the page."""
     town_id = coordinator_town_id(current_user)
     if town_id is None:
         town_id = query_int("town_id")
+    return _year(), town_id
+
+
+@bp.route("/manage/training/unmatched", methods=["GET", "POST"])
+@roles_required(*ROSTER_ROLES)
+def unmatched():
+    year, town_id = _unmatched_scope()
     form = LinkAttendeeForm()
-    cadre_stmt = (
-        select(
-            Cadre.id,
-            Cadre.name,
-            Cadre.phone,
-            Village.name.label("village"),
-            Town.name,
-            Town.code.label("code"),
-        )
-        .join(Village, Village.id == Cadre.village_id)
-        .join(Town, Town.id == Cadre.town_id)
-        .where(on_roster_in(year))
-    )
-    if town_id is not None:
-        cadre_stmt = cadre_stmt.where(Cadre.town_id == town_id)
-    cadre_rows = sorted(
-        db.session.execute(cadre_stmt), key=lambda r: (r.code, natural_key(r.village), r.name)
-    )
-    form.cadre_id.choices = [
-        (row.id, f"{row.name}（{row[4]}·{row.village}，{mask_phone(row.phone)}）")
-        for row in cadre_rows
-    ]
     attendees = unmatched_attendees(year, town_id)
     if form.validate_on_submit():
         registration = db.session.get(Registration, form.registration_id.data)
         visible = {a.registration_id for a in attendees}
         if registration is None or registration.id not in visible:
             abort(403)
-        cadre = db.session.get(Cadre, form.cadre_id.data)
-        if cadre is None or (town_id is not None and cadre.town_id != town_id):
-            abort(403)
-        try:
-            with all_or_nothing():
-                link_registration_to_cadre(registration, cadre)
-        except TrainingError as exc:
-            flash(str(exc), "error")
+        cadre = cadre_to_link(form.cadre_id.data, year, town_id)
+        if cadre is None:
+            # Not one a search of this page could offer (another town's, or not that year's).
+            flash(_("所选干部不在%(year)s年可关联的花名册范围内。", year=year), "error")
         else:
-            flash(
-                _("已将 %(who)s 关联到干部 %(cadre)s。", who=registration.name, cadre=cadre.name),
-                "success",
-            )
-        return redirect(url_for("training.unmatched", year=year, town_id=town_id))
+            try:
+                with all_or_nothing():
+                    link_registration_to_cadre(registration, cadre)
+            except TrainingError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(
+                    _(
+                        "已将 %(who)s 关联到干部 %(cadre)s。",
+                        who=registration.name,
+                        cadre=cadre.name,
+                    ),
+                    "success",
+                )
+            return redirect(url_for("training.unmatched", year=year, town_id=town_id))
+    # Without JavaScript, a row's search form comes back here with its results.
+    searched_for = query_int("for")
+    found = search_cadres(request.args.get("q", ""), year, town_id) if searched_for else None
     return render_template(
         "training/unmatched.html",
         attendees=attendees,
         form=form,
         year=year,
         town_id=town_id,
+        searched_for=searched_for,
+        query=request.args.get("q", ""),
+        found=found,
     )
+
+
+@bp.route("/manage/training/cadres/search")
+@roles_required(*ROSTER_ROLES)
+def cadre_search():
+    """JSON for the unmatched-attendees page's picker (``picker.search_cadres``)."""
+    year, town_id = _unmatched_scope()
+    response = jsonify(search_cadres(request.args.get("q", ""), year, town_id).as_json())
+    response.headers["Cache-Control"] = "no-store"
+    return response

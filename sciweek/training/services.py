@@ -23,6 +23,7 @@ from ..models import (
     ActivityKind,
     Cadre,
     CoverageTarget,
+    DistrictTarget,
     Registration,
     Town,
     TownAlias,
@@ -35,6 +36,7 @@ from ..placenames import (
     village_core,
     without_office,
 )
+from .periods import add_to_roster, end_service, last_start, move_cadre
 from .roster import Issue, ParsedRoster, RosterRow, RowKey, row_ranges
 
 POST_SEPARATOR = "、"
@@ -771,7 +773,7 @@ def import_roster(
             _add_cadre(person, active_from)
             result.created += 1
             counts.new += 1
-        elif _update_cadre(existing[person.existing_id], person):
+        elif _update_cadre(existing[person.existing_id], person, active_from):
             result.updated += 1
             counts.updated += 1
         else:
@@ -845,7 +847,7 @@ def _cadres_by_id(ids: list[int]) -> dict[int, Cadre]:
 
 
 def _add_cadre(person: PlannedCadre, active_from: date) -> None:
-    db.session.add(
+    add_to_roster(
         Cadre(
             name=person.name,
             gender=person.gender,
@@ -860,19 +862,24 @@ def _add_cadre(person: PlannedCadre, active_from: date) -> None:
     )
 
 
-def _update_cadre(cadre: Cadre, person: PlannedCadre) -> bool:
+def _update_cadre(cadre: Cadre, person: PlannedCadre, active_from: date) -> bool:
     """Write the person's values over the cadre's; return whether anything was to change.
 
     A cadre who left, or whose values are the same, is left alone. Values the file leaves
-    empty keep what the roster holds.
+    empty keep what the roster holds. A new town, village or post starts a roster period
+    on ``active_from`` (``periods.move_cadre``): the years before keep the old one.
     """
     if person.action in ("unchanged", "left") or not _differs(cadre, person):
         return False
+    assert person.village_id is not None  # _create_villages has given every person one
     cadre.name = person.name
-    cadre.town_id = person.town_id
-    cadre.village_id = person.village_id
-    if person.posts:
-        cadre.posts = _join_posts(person.posts)
+    move_cadre(
+        cadre,
+        town_id=person.town_id,
+        village_id=person.village_id,
+        posts=_join_posts(person.posts) if person.posts else cadre.posts,
+        on=active_from,
+    )
     if person.gender:
         cadre.gender = person.gender
     if person.birth_month:
@@ -948,11 +955,10 @@ def link_registrations_by_phone(phones: list[str]) -> LinkResult:
 
 def mark_cadre_left(cadre: Cadre, left_on: date) -> None:
     """A cadre leaves the roster from ``left_on``; the row and its history stay."""
-    if left_on < cadre.active_from:
-        raise TrainingError(
-            _("离任日期不能早于进入花名册的日期（%(d)s）。", d=cadre.active_from.isoformat())
-        )
-    cadre.left_on = left_on
+    joined = last_start(cadre)
+    if left_on < joined:
+        raise TrainingError(_("离任日期不能早于进入花名册的日期（%(d)s）。", d=joined.isoformat()))
+    end_service(cadre, left_on)
 
 
 def link_registration_to_cadre(registration: Registration, cadre: Cadre | None) -> None:
@@ -990,6 +996,19 @@ def set_target(town_id: int, year: int, percent: Decimal, threshold_hours: Decim
         db.session.add(target)
     target.target_percent = percent
     target.threshold_hours = threshold_hours
+
+
+def set_district_target(year: int, percent: Decimal | None) -> None:
+    """Set, change or (with None) remove the district's own target for a year."""
+    target = db.session.scalar(select(DistrictTarget).where(DistrictTarget.year == year))
+    if percent is None:
+        if target is not None:
+            db.session.delete(target)
+        return
+    if target is None:
+        target = DistrictTarget(year=year)
+        db.session.add(target)
+    target.target_percent = percent
 
 
 # --- town aliases ---------------------------------------------------------------------------

@@ -181,7 +181,7 @@
     return answer;
   }
 
-  // ---- door search (sciweek/checkin/door_query.py; cases: tests/door_search_cases.json) ----
+  // ---- door search (sciweek/person_query.py; cases: tests/door_search_cases.json) ----
 
   function halfWidth(text) {
     return text.replace(/[\uff01-\uff5e]/g, function (c) {

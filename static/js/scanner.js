@@ -598,7 +598,7 @@
     var q = $('search-input').value;
     list.innerHTML = '';
     if (!q.replace(/^\s+|\s+$/g, '') || !state.roster) { return; }
-    // The same reading of a query as the server's (checkin/door_query.py): phones by their
+    // The same reading of a query as the server's (sciweek/person_query.py): phones by their
     // last four digits or whole (compared on what the mask shows), ID numbers by their last
     // four, else a part of a name; registrations first, then roster cadres holding none.
     var found = core.searchRoster(state.roster, q, 20);

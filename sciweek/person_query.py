@@ -1,8 +1,10 @@
-"""What a search at the door asks for. Pure functions, no database.
+"""What a search for a person asks for (at a training's door, or when linking an attendee
+to a roster cadre by hand).
 
-One reading of a typed query for the server (``roster_door.search_door``, in SQL on full
-values) and the scanner page offline (``static/js/scanner-core.js``, on masked values);
-``tests/door_search_cases.json`` holds the cases both must answer alike:
+One reading of a typed query for the server (``checkin.roster_door.search_door`` and
+``training.picker``, in SQL on full values, with ``matches_query``) and the scanner page
+offline (``static/js/scanner-core.js``, on masked values); ``tests/door_search_cases.json``
+holds the cases both must answer alike:
 
 - the last 4 characters of the phone or of the ID number (``1234``, ``002X``);
 - a whole phone number, matched on the digits its mask shows (138****8000: the first 3
@@ -18,7 +20,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..identity import IdentityError, normalize_phone
+from sqlalchemy import ColumnElement, and_, false, or_
+
+from .identity import IdentityError, normalize_phone
 
 QUERY_MAX = 50
 _TAIL_RE = re.compile(r"[0-9]{3}[0-9X]")
@@ -64,3 +68,16 @@ def parse_door_query(text: str) -> DoorQuery:
     if _DIGITS_RE.fullmatch(compact):
         return DoorQuery("digits", compact)
     return DoorQuery("name", value)
+
+
+def matches_query(query: DoorQuery, name, phone, id_number, *more_names) -> ColumnElement[bool]:
+    """SQL: the row's name (or one of ``more_names``, e.g. a village), phone or ID number
+    answers ``query``."""
+    if query.kind == "name":
+        return or_(*(n.contains(query.value, autoescape=True) for n in (name, *more_names)))
+    if query.kind == "tail":
+        by_id = id_number.endswith(query.value)
+        return or_(phone.endswith(query.phone_tail), by_id) if query.phone_tail else by_id
+    if query.kind == "phone":
+        return and_(phone.startswith(query.prefix), phone.endswith(query.suffix))
+    return false()
