@@ -10,6 +10,8 @@ from sciweek import create_app
 from sciweek.checkin.codes import parse_scanned_code
 from sciweek.config import ConfigError
 from sciweek.links import site_base_url, site_base_urls
+from sciweek.models import Activity
+from sciweek.notifications import invitations, optout
 
 SECRET = "A" * 32
 
@@ -106,3 +108,15 @@ def test_development_scanner_accepts_the_served_host(monkeypatch, tmp_path):
     assert urls[0] == "http://127.0.0.1:5077"
     assert parse_scanned_code(f"http://127.0.0.1:5077/t/{SECRET}", urls) is not None
     assert parse_scanned_code(f"http://127.0.0.1:5000/t/{SECRET}", urls) is None
+
+
+def test_sms_links_are_absolute_in_development_without_a_base_url(monkeypatch, tmp_path):
+    """SMS leave the site: an opt-out or invitation link must carry the host, also in
+    development with SCIWEEK_BASE_URL unset (it was empty: the text said "/u/…")."""
+    app = _dev_app(monkeypatch, tmp_path)
+    with app.test_request_context("/", base_url="http://127.0.0.1:5077"):
+        assert optout.link("abc") == "http://127.0.0.1:5077/u/abc"
+        params = invitations.invitation_params(Activity(id=7, title="果树修剪", venue="村委会"))
+        assert params["link"] == "http://127.0.0.1:5077/activities/7"
+    with app.app_context():  # a worker, outside any request: the local address
+        assert optout.link("abc") == "http://127.0.0.1:5000/u/abc"

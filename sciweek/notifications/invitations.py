@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ..database import begin_write
 from ..extensions import db
 from ..identity import IdentityError, normalize_phone
+from ..links import site_base_url
 from ..models import (
     Activity,
     Cadre,
@@ -92,9 +93,9 @@ def _phone(cadre: UntrainedCadre) -> str | None:
         return None
 
 
-def _params(activity: Activity) -> dict[str, str]:
-    base = current_app.config["SCIWEEK_BASE_URL"]
-    return {**messages.activity_params(activity), "link": f"{base}/activities/{activity.id}"}
+def invitation_params(activity: Activity) -> dict[str, str]:
+    link = f"{site_base_url()}/activities/{activity.id}"
+    return {**messages.activity_params(activity), "link": link}
 
 
 def plan_invitations(activity: Activity, town: Town, year: int | None = None) -> InvitationPlan:
@@ -128,7 +129,7 @@ def plan_invitations(activity: Activity, town: Town, year: int | None = None) ->
     config = current_app.config
     rendered = messages.render(
         "invitation",
-        _params(activity),
+        invitation_params(activity),
         {"optout_url": optout.sample_link()},
         signature=config["SCIWEEK_SMS_SIGNATURE"],
         locale=config["BABEL_DEFAULT_LOCALE"],
@@ -158,7 +159,7 @@ def send_invitations(
     batch = InvitationBatch(activity_id=activity.id, town_id=town.id, created_by=user)
     db.session.add(batch)
     db.session.flush()
-    params = _params(activity)
+    params = invitation_params(activity)
     invited = sum(
         outbox.enqueue(
             EVENT,

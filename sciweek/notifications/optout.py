@@ -17,12 +17,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..identity import IdentityError, normalize_phone
+from ..links import site_base_url
 from ..models import NotificationEvent, OutboxMessage, SmsPreference, utcnow
 from . import delivery
 
@@ -37,7 +37,7 @@ SAMPLE_TOKEN = "x" * 11
 
 
 def link(token: str) -> str:
-    return f"{current_app.config['SCIWEEK_BASE_URL']}/u/{token}"
+    return f"{site_base_url()}/u/{token}"
 
 
 def token_for(phone: str) -> str:
