@@ -17,7 +17,6 @@ from .services import (
     feed_version,
     issue_feed_token,
     issue_first_feed_token,
-    parse_feed_filters,
     personal_feed,
     public_feed,
     user_for_feed_token,
@@ -40,27 +39,27 @@ def _rendered_cache() -> RenderedFeedCache:
     return cache
 
 
-def _calendar_response(feed: Feed, *, private: bool = False) -> Response:
+def _calendar_response(feed: Feed) -> Response:
     """The feed, or 304 when the client's copy is current (without building it)."""
-    version = feed_version(feed, str(get_locale()))
+    base_url = current_app.config["SCIWEEK_BASE_URL"]
+    version = feed_version(feed, str(get_locale()), base_url)
     response = Response(mimetype=CALENDAR_MIMETYPE)  # Flask adds charset=utf-8
     response.set_etag(version.etag)
-    # Last-Modified is the newest activity edit. A personal feed also changes when its
-    # owner registers for an activity edited long ago, so it is judged by ETag alone.
-    last_modified = None if private else version.last_modified
-    if last_modified is not None:
-        response.last_modified = last_modified
-    if private:
+    if version.last_modified is not None:
+        response.last_modified = version.last_modified
+    if feed.private:
         response.cache_control.private = True
         response.headers["X-Robots-Tag"] = "noindex"
     else:
         response.cache_control.public = True
     response.cache_control.max_age = CACHE_SECONDS
     response.vary.add("Cookie")  # the language may come from the lang cookie
-    if not is_resource_modified(request.environ, etag=version.etag, last_modified=last_modified):
+    modified = is_resource_modified(
+        request.environ, etag=version.etag, last_modified=version.last_modified
+    )
+    if not modified:
         response.status_code = 304
         return response
-    base_url = current_app.config["SCIWEEK_BASE_URL"]
     response.set_data(feed_body(feed, version, base_url, _rendered_cache()))
     return response
 
@@ -68,10 +67,10 @@ def _calendar_response(feed: Feed, *, private: bool = False) -> Response:
 @bp.get("/calendar.ics")
 def public_calendar():
     try:
-        filters = parse_feed_filters(request.args)
+        feed = public_feed(request.args)
     except FeedFilterError as exc:
         return Response(f"{exc}\n", status=400, mimetype="text/plain")
-    return _calendar_response(public_feed(filters))
+    return _calendar_response(feed)
 
 
 @bp.get("/activities/<int:activity_id>.ics")
@@ -87,7 +86,7 @@ def personal_calendar(token: str):
     user = user_for_feed_token(token)
     if user is None:
         abort(404)
-    return _calendar_response(personal_feed(user), private=True)
+    return _calendar_response(personal_feed(user))
 
 
 def personal_feed_url(token: str) -> str:

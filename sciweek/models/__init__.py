@@ -20,6 +20,7 @@ from .checkin import (
     ScanResult,
     scan_outcome,
 )
+from .feeds import FeedChange
 from .notifications import (
     DUE_STATUSES,
     EVENT_VALUES,
@@ -42,6 +43,7 @@ from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "FeedChange",
     "DUE_STATUSES",
     "EVENT_VALUES",
     "OUTBOX_STATUS_VALUES",

@@ -34,6 +34,7 @@ from sqlalchemy.orm.util import identity_key
 from .. import signals
 from ..database import begin_write
 from ..extensions import db
+from ..feeds.changes import note_feed_change, user_scope
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     REGISTRATION_STATUS_VALUES,
@@ -225,6 +226,10 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
     None when refused: full without a waitlist, or no longer published. Decided under
     the activity's lock on the latest committed state (see _PG_REGISTER).
     """
+    if values["user_id"] is not None:
+        # The insert bypasses the ORM, whose flushes count feed changes: the person's
+        # calendar feed (feeds/changes.py) changes with their registrations.
+        note_feed_change(db.session(), [user_scope(values["user_id"])])
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()
         _count_changed(values["activity_id"])
