@@ -15,8 +15,8 @@ every feed with ``icalendar``, ``vobject`` and ``ical``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from ..i18n import LOCAL_TZ
 
@@ -63,9 +63,11 @@ VTIMEZONE = (
 _TZID = LOCAL_TZ.key  # "Asia/Shanghai", the TZID above
 
 
-@dataclass(frozen=True)
-class FeedEvent:
-    """One VEVENT: a session of an activity, everything already in words."""
+class FeedEvent(NamedTuple):
+    """One VEVENT: a session of an activity, everything already in words.
+
+    A named tuple: a feed makes one per session, and a tuple is the cheapest to make.
+    """
 
     uid: str
     summary: str
@@ -75,7 +77,7 @@ class FeedEvent:
     description: str = ""
     location: str = ""
     geo: tuple[float, float] | None = None
-    categories: tuple[str, ...] = field(default_factory=tuple)
+    categories: tuple[str, ...] = ()
     cancelled: bool = False
     sequence: int = 0
     created: datetime | None = None
@@ -121,48 +123,118 @@ def _text_line(name: str, value: str) -> bytes:
 
 
 def _utc_stamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    value = value.astimezone(UTC)
+    # %-formatting: a third of strftime's time, which counts in a 10,000-event feed.
+    return "%04d%02d%02dT%02d%02d%02dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+    )
 
 
 def _local_time(value: datetime) -> str:
-    return value.astimezone(LOCAL_TZ).strftime("%Y%m%dT%H%M%S")
+    value = value.astimezone(LOCAL_TZ)
+    return "%04d%02d%02dT%02d%02d%02d" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+    )
+
+
+class EventSeries(NamedTuple):
+    """What the events of one activity (one per session) have in common."""
+
+    url: str
+    description: str = ""
+    location: str = ""
+    geo: tuple[float, float] | None = None
+    categories: tuple[str, ...] = ()
+    cancelled: bool = False
+    sequence: int = 0
+    last_modified: datetime | None = None
+
+
+class Occurrence(NamedTuple):
+    """What is each event's own: its session."""
+
+    uid: str
+    summary: str
+    starts_at: datetime
+    ends_at: datetime
+    created: datetime | None = None
+
+
+def _series_lines(series: EventSeries) -> tuple[bytes, bytes]:
+    """The series' lines before CREATED (from SEQUENCE) and after it."""
+    before = [f"SEQUENCE:{series.sequence}".encode()]
+    if series.categories:
+        categories = ",".join(escape_text(c) for c in series.categories)
+        before.append(fold(f"CATEGORIES:{categories}".encode()))
+    after = []
+    if series.description:
+        after.append(_text_line("DESCRIPTION", series.description))
+    if series.geo is not None:
+        after.append(f"GEO:{float(series.geo[0])};{float(series.geo[1])}".encode())
+    if series.last_modified is not None:
+        after.append(f"LAST-MODIFIED:{_utc_stamp(series.last_modified)}".encode())
+    if series.location:
+        after.append(_text_line("LOCATION", series.location))
+    after.append(b"STATUS:CANCELLED" if series.cancelled else b"STATUS:CONFIRMED")
+    after.append(fold(f"URL:{series.url}".encode()))
+    after.append(b"END:VEVENT")
+    return CRLF.join(before), CRLF.join(after)
+
+
+def write_series(series: EventSeries, occurrences: Iterable[Occurrence]) -> bytes:
+    """The VEVENTs of ``series``, one per occurrence, each ending with CRLF.
+
+    Times in Asia/Shanghai, stamps in UTC; properties in icalendar's canonical order:
+    SUMMARY, DTSTART, DTEND, DTSTAMP, UID, SEQUENCE, then the others alphabetically. The
+    lines the occurrences share are written once.
+    """
+    before, after = _series_lines(series)
+    modified = series.last_modified
+    modified_stamp = _utc_stamp(modified) if modified is not None else ""
+    parts = []
+    for uid, summary, starts_at, ends_at, created in occurrences:
+        # Without METHOD, DTSTAMP means "last revised in the calendar store" (RFC 5545
+        # 3.8.7.2), so the feed stays byte-identical until something changes.
+        stamp = modified_stamp or _utc_stamp(created or starts_at)
+        parts.append(b"BEGIN:VEVENT")
+        parts.append(_text_line("SUMMARY", summary))
+        parts.append(
+            f"DTSTART;TZID={_TZID}:{_local_time(starts_at)}\r\n"
+            f"DTEND;TZID={_TZID}:{_local_time(ends_at)}\r\n"
+            f"DTSTAMP:{stamp}".encode()
+        )
+        parts.append(_text_line("UID", uid))
+        parts.append(before)
+        if created is not None:
+            parts.append(f"CREATED:{_utc_stamp(created)}".encode())
+        parts.append(after)
+    return CRLF.join(parts) + CRLF if parts else b""
 
 
 def write_event(event: FeedEvent) -> bytes:
-    """The VEVENT for ``event`` (with its final CRLF); times in Asia/Shanghai, stamps in UTC.
-
-    Properties in icalendar's canonical order: SUMMARY, DTSTART, DTEND, DTSTAMP, UID,
-    SEQUENCE, then the others alphabetically.
-    """
-    # Without METHOD, DTSTAMP means "last revised in the calendar store" (RFC 5545
-    # 3.8.7.2), so the feed stays byte-identical until something changes.
-    stamp = _utc_stamp(event.last_modified or event.created or event.starts_at)
-    lines = [
-        b"BEGIN:VEVENT",
-        _text_line("SUMMARY", event.summary),
-        f"DTSTART;TZID={_TZID}:{_local_time(event.starts_at)}".encode(),
-        f"DTEND;TZID={_TZID}:{_local_time(event.ends_at)}".encode(),
-        f"DTSTAMP:{stamp}".encode(),
-        _text_line("UID", event.uid),
-        f"SEQUENCE:{event.sequence}".encode(),
-    ]
-    if event.categories:
-        categories = ",".join(escape_text(c) for c in event.categories)
-        lines.append(fold(f"CATEGORIES:{categories}".encode()))
-    if event.created is not None:
-        lines.append(f"CREATED:{_utc_stamp(event.created)}".encode())
-    if event.description:
-        lines.append(_text_line("DESCRIPTION", event.description))
-    if event.geo is not None:
-        lines.append(f"GEO:{float(event.geo[0])};{float(event.geo[1])}".encode())
-    if event.last_modified is not None:
-        lines.append(f"LAST-MODIFIED:{_utc_stamp(event.last_modified)}".encode())
-    if event.location:
-        lines.append(_text_line("LOCATION", event.location))
-    lines.append(b"STATUS:CANCELLED" if event.cancelled else b"STATUS:CONFIRMED")
-    lines.append(fold(f"URL:{event.url}".encode()))
-    lines.append(b"END:VEVENT\r\n")
-    return CRLF.join(lines)
+    """One VEVENT on its own (with its final CRLF)."""
+    series = EventSeries(
+        event.url,
+        event.description,
+        event.location,
+        event.geo,
+        event.categories,
+        event.cancelled,
+        event.sequence,
+        event.last_modified,
+    )
+    occurrence = Occurrence(event.uid, event.summary, event.starts_at, event.ends_at, event.created)
+    return write_series(series, [occurrence])
 
 
 def _duration(value: timedelta) -> str:
@@ -190,5 +262,15 @@ def build_calendar(name: str, events: Iterable[FeedEvent]) -> bytes:
     """A complete VCALENDAR named ``name`` holding ``events``, as CRLF-folded UTF-8."""
     parts = [calendar_head(name)]
     parts.extend(write_event(event) for event in events)
+    parts.append(CALENDAR_END)
+    return b"".join(parts)
+
+
+def build_calendar_of_series(
+    name: str, series: Iterable[tuple[EventSeries, Iterable[Occurrence]]]
+) -> bytes:
+    """A complete VCALENDAR named ``name``: each series' occurrences, in order."""
+    parts = [calendar_head(name)]
+    parts.extend(write_series(one, occurrences) for one, occurrences in series)
     parts.append(CALENDAR_END)
     return b"".join(parts)
