@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstanceState, Session
 
 from ..models import (
     Activity,
@@ -84,7 +84,7 @@ def _changed(obj: Any, names: Iterable[str]) -> bool:
 
 
 def _activity_changed(activity: Activity) -> bool:
-    state = inspect(activity)
+    state: InstanceState = inspect(activity)
     return any(
         attr.history.has_changes()
         for attr in state.attrs
@@ -95,8 +95,8 @@ def _activity_changed(activity: Activity) -> bool:
 def _registration_scopes(registration: Registration, *, whole: bool) -> set[str]:
     if not whole and not _changed(registration, _REGISTRATION_FIELDS):
         return set()
-    history = inspect(registration).attrs.user_id.history
-    user_ids = {registration.user_id, *history.deleted}
+    state: InstanceState = inspect(registration)
+    user_ids = {registration.user_id, *state.attrs.user_id.history.deleted}
     return {user_scope(user_id) for user_id in user_ids if user_id is not None}
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Row, Select, exists, or_, select
 
 from ..activities.labels import KIND_LABELS
 from ..activities.services import PUBLIC_STATUSES, local_day_start
@@ -208,6 +208,17 @@ def public_feed(args: Mapping[str, str]) -> Feed:
     return Feed(key=key, scopes=(PUBLIC_SCOPE,), load=load)
 
 
+def _read(statement) -> list[Row]:
+    """A read behind a feed's version. On PostgreSQL in autocommit on its own pooled
+    connection: one round trip, no BEGIN or COMMIT (a 304 then costs that alone); on
+    SQLite in the request's transaction."""
+    if db.engine.dialect.name != "postgresql":
+        return list(db.session.execute(statement).all())
+    with db.engine.connect() as connection:
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        return list(autocommit.execute(statement).all())
+
+
 def _filters_exist(town_code: str, campaign_id: int | None) -> tuple[bool, bool]:
     """Do the town and campaign exist? One read, remembered (towns and campaigns that
     appear or go raise the ``public`` counter, which forgets it)."""
@@ -215,7 +226,7 @@ def _filters_exist(town_code: str, campaign_id: int | None) -> tuple[bool, bool]
     def read() -> tuple[bool, bool]:
         town = select(Town.id).where(Town.code == town_code).exists()
         campaign = select(Campaign.id).where(Campaign.id == campaign_id).exists()
-        row = db.session.execute(select(town, campaign)).one()
+        [row] = _read(select(town, campaign))
         return bool(row[0]), bool(row[1])
 
     return _recent_reads().get(("filters", town_code, campaign_id), _remember_seconds(), read)
@@ -228,7 +239,7 @@ def activity_feed(activity_id: int) -> Feed | None:
         stmt = select(Activity.id).where(
             Activity.id == activity_id, Activity.status.in_(PUBLIC_STATUSES)
         )
-        return db.session.scalar(stmt) is not None
+        return bool(_read(stmt))
 
     if not _recent_reads().get(("activity", activity_id), _remember_seconds(), read):
         return None
@@ -300,11 +311,11 @@ def read_counters(scopes: tuple[str, ...]) -> tuple[tuple[int, ...], datetime | 
     time among them: one indexed read, remembered for a few seconds."""
 
     def read() -> tuple[tuple[int, ...], datetime | None]:
-        rows = db.session.execute(
+        rows = _read(
             select(FeedChange.scope, FeedChange.counter, FeedChange.changed_at).where(
                 FeedChange.scope.in_(scopes)
             )
-        ).all()
+        )
         found = {row.scope: row for row in rows}
         counters = tuple(int(found[s].counter) if s in found else 0 for s in scopes)
         changed = max((row.changed_at for row in rows), default=None)
@@ -335,14 +346,13 @@ def feed_version(
         ]
     )
     etag = hashlib.sha256(seed.encode()).hexdigest()[:32]
-    last_modified: datetime | None = today if changed_at is None else max(changed_at, today)
+    changed = today if changed_at is None else max(changed_at, today)
     # HTTP dates count whole seconds: a date of the current second could be followed by
     # another change within it, which If-Modified-Since could not tell apart. Such a
     # response carries no Last-Modified (its ETag still validates); private feeds never
     # do (they are judged by ETag alone, as their clients are).
-    if feed.private or int(last_modified.timestamp()) >= int(now.timestamp()):
-        last_modified = None
-    return FeedVersion(etag=etag, last_modified=last_modified)
+    hidden = feed.private or int(changed.timestamp()) >= int(now.timestamp())
+    return FeedVersion(etag=etag, last_modified=None if hidden else changed)
 
 
 def activity_url(base_url: str, activity_id: int) -> str:
