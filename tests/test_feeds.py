@@ -453,6 +453,18 @@ def test_conditional_get_answers_304_and_head_works(client, make):
     )
 
 
+def test_if_none_match_lists_weak_tags_and_star(client, make):
+    make.activity(sessions=one_session(5))
+    etag = client.get("/calendar.ics").headers["ETag"]
+    for header in (f'"other", W/{etag}', f'{etag}, "x"', "*"):
+        assert client.get("/calendar.ics", headers={"If-None-Match": header}).status_code == 304
+    for header in ('"other"', etag[:-2] + '"'):
+        assert client.get("/calendar.ics", headers={"If-None-Match": header}).status_code == 200
+    # If-None-Match decides when both are sent (RFC 9110 13.2.2).
+    stale = {"If-None-Match": '"other"', "If-Modified-Since": "Thu, 01 Jan 2099 00:00:00 GMT"}
+    assert client.get("/calendar.ics", headers=stale).status_code == 200
+
+
 def test_new_activity_in_feed_changes_etag(client, make):
     make.activity(sessions=one_session(5))
     etag = client.get("/calendar.ics").headers["ETag"]
