@@ -224,7 +224,7 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_CHECKIN_CACHE_SECONDS": _number(
             "SCIWEEK_CHECKIN_CACHE_SECONDS", 10.0, minimum=0, whole=False
         ),
-        # Calendar feeds (sciweek/feeds/changes.py): how long a process trusts the change
+        # Calendar feeds (sciweek/feed_changes.py): how long a process trusts the change
         # counters it read for a feed's ETag; 0 reads them for every request.
         "SCIWEEK_FEED_VERSION_CACHE_SECONDS": _number(
             "SCIWEEK_FEED_VERSION_CACHE_SECONDS", 5.0, minimum=0, whole=False

@@ -1,5 +1,5 @@
 """Every change a calendar feed shows changes its ETag (issue 15, feeds at the speed of a
-static file): the ETag comes from change counters (sciweek/feeds/changes.py), so each
+static file): the ETag comes from change counters (sciweek/feed_changes.py), so each
 writer of what feeds show is checked here, through the pages and services that write.
 Byte-identity of unchanged feeds and the comparison with the icalendar writer are here too.
 """

@@ -1,10 +1,10 @@
 """Calendar feeds: which activities a feed holds, its version for caching, and tokens.
 
 A feed is named by its request (filters, an activity, a user's token). Its version
-(ETag, Last-Modified) comes from the change counters of its scopes (``changes.py``):
-one indexed read, remembered for a few seconds per process, so a conditional GET
-answered 304 never loads activities. Building loads them with two queries whatever the
-feed's size and writes the text directly (``ical.py``).
+(ETag, Last-Modified) comes from the change counters of its scopes
+(``sciweek/feed_changes.py``): one indexed read, remembered for a few seconds per
+process, so a conditional GET answered 304 never loads activities. Building loads them
+with two queries whatever the feed's size and writes the text directly (``ical.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..activities.labels import KIND_LABELS
 from ..activities.services import PUBLIC_STATUSES, local_day_start
 from ..database import begin_write
 from ..extensions import db
+from ..feed_changes import PUBLIC_SCOPE, RecentReads, user_scope
 from ..i18n import to_local
 from ..inputs import parse_id
 from ..models import (
@@ -44,7 +45,6 @@ from ..models import (
 )
 from ..permissions import activities_visible_to
 from ..tokens import hash_secret
-from .changes import PUBLIC_SCOPE, RecentReads, user_scope
 from .ical import EventSeries, FeedEvent, Occurrence, build_calendar_of_series
 
 # How long things stay in feeds: a cancellation long enough for every client to see
@@ -128,7 +128,8 @@ def valid_feed_args(args: Mapping[str, str]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Feed:
     """A feed as a request names it: what identifies it, and the change counters
-    (``changes.py``) its content depends on. What it holds is only loaded to build it."""
+    (``sciweek/feed_changes.py``) its content depends on. What it holds is only loaded
+    to build it."""
 
     key: str
     scopes: tuple[str, ...]

@@ -17,7 +17,7 @@ class FeedChange(db.Model):  # type: ignore[name-defined]  # as the other models
     ``scope`` is ``public`` (every activity feed and public feed: activities, their
     sessions, towns, villages, campaigns, departments) or ``user:<id>`` (what only that
     user's personal feed adds: their registrations, role and assignments). Raised in the
-    transaction of the change itself (``feeds/changes.py``), so a feed's ETag costs one
+    transaction of the change itself (``feed_changes.py``), so a feed's ETag costs one
     indexed read. A missing row means no change was ever counted: counter 0.
     """
 

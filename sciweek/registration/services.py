@@ -34,7 +34,7 @@ from sqlalchemy.orm.util import identity_key
 from .. import signals
 from ..database import begin_write
 from ..extensions import db
-from ..feeds.changes import note_feed_change, user_scope
+from ..feed_changes import note_feed_change, user_scope
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     REGISTRATION_STATUS_VALUES,
@@ -228,7 +228,7 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
     """
     if values["user_id"] is not None:
         # The insert bypasses the ORM, whose flushes count feed changes: the person's
-        # calendar feed (feeds/changes.py) changes with their registrations.
+        # calendar feed (feed_changes.py) changes with their registrations.
         note_feed_change(db.session(), [user_scope(values["user_id"])])
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()

@@ -27,7 +27,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, Session
 
-from ..models import (
+from .models import (
     Activity,
     ActivitySession,
     Campaign,
@@ -39,7 +39,7 @@ from ..models import (
     Village,
     utcnow,
 )
-from ..transactions import after_commit
+from .transactions import after_commit
 
 PUBLIC_SCOPE = "public"
 # Columns whose change alone is not something a feed shows (the place count changes with
