@@ -42,6 +42,7 @@ from .models import (
 from .transactions import after_commit
 
 PUBLIC_SCOPE = "public"
+_PENDING = "sciweek_feed_changes_noted"
 # Columns whose change alone is not something a feed shows (the place count changes with
 # every registration; raising ``public`` for it would serialise registrations on one row).
 _ACTIVITY_COLUMNS_NOT_SHOWN = frozenset({"confirmed_count", "updated_at"})
@@ -57,11 +58,19 @@ def user_scope(user_id: int) -> str:
 
 
 def note_feed_change(session: Session, scopes: Iterable[str]) -> None:
-    """Raise the counters of ``scopes`` in ``session``'s transaction (rows made as needed).
+    """Count a change of ``scopes`` in ``session``'s transaction.
 
-    For writers that bypass the ORM; ORM changes are counted by the flush hook below.
+    The counters are raised just before the transaction commits (rows made as needed),
+    after every other write of it: a counter's row lock is then held only while the
+    commit lasts, and never while waiting for another row (no deadlock with a
+    transaction writing the same activities in another order). For writers that bypass
+    the ORM; ORM changes are noted by the flush hook below.
     """
-    scopes = sorted(set(scopes))  # one order for every writer: no deadlock between two
+    session.info.setdefault(_PENDING, set()).update(scopes)
+
+
+def _raise_counters(session: Session, scopes: Iterable[str]) -> None:
+    scopes = sorted(set(scopes))  # one order for every writer
     if not scopes:
         return
     connection = session.connection()
@@ -76,6 +85,22 @@ def note_feed_change(session: Session, scopes: Iterable[str]) -> None:
             )
         )
     after_commit(forget_versions, session)
+
+
+@event.listens_for(Session, "before_commit")
+def _raise_noted_counters(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the transaction goes on
+    session.flush()  # the last flush comes after this hook otherwise: note what it writes
+    _raise_counters(session, session.info.pop(_PENDING, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_noted_changes(session: Session, previous_transaction) -> None:
+    # A savepoint rolled back keeps what was noted (counting a change that did not happen
+    # costs a rebuild; missing one is a stale feed); the whole transaction drops it.
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def _changed(obj: Any, names: Iterable[str]) -> bool:
