@@ -61,10 +61,9 @@ def note_feed_change(session: Session, scopes: Iterable[str]) -> None:
     """Count a change of ``scopes`` in ``session``'s transaction.
 
     The counters are raised just before the transaction commits (rows made as needed),
-    after every other write of it: a counter's row lock is then held only while the
-    commit lasts, and never while waiting for another row (no deadlock with a
-    transaction writing the same activities in another order). For writers that bypass
-    the ORM; ORM changes are noted by the flush hook below.
+    after every other write of it: a counter's row lock is taken last and held only
+    while the commit lasts. For writers that bypass the ORM; ORM changes are noted by
+    the flush hook below.
     """
     session.info.setdefault(_PENDING, set()).update(scopes)
 
