@@ -1,26 +1,33 @@
-"""Calendar feed benchmark: 10,000 sessions on PostgreSQL, served by gunicorn.
+"""Calendar feed benchmark: 10,000 sessions on PostgreSQL, served by gunicorn, load from wrk.
 
 Creates a throw-away database, bulk-inserts activities and sessions with
-``generate_series``, starts ``gunicorn wsgi:app`` (2 workers) against it and measures,
-each beside the trivial ``/healthz`` endpoint of the same server:
+``generate_series``, starts ``gunicorn wsgi:app`` (2 sync workers) against it and
+measures, each beside the trivial ``/healthz`` endpoint of the same server in the same run:
 
-- build time of the full ``/calendar.ics`` (no conditional headers; min/median),
-- build time of a 50-event feed (``/calendar.ics?campaign=<id>``),
-- requests/s for repeated GETs, and for conditional GETs answered 304.
+- build time of the full ``/calendar.ics`` (10,000 events), of a 50-event feed
+  (``?campaign=1``) and of one activity's ``.ics``: sequential GETs, the feed changed in
+  the database before each one (min/median/p50),
+- with wrk: requests/s and p50/p99 of repeated GETs of each unchanged feed (a cached body)
+  and of conditional GETs answered 304, and of ``/healthz`` (the ceiling).
+
+The code measured is the checkout given by ``--source`` (default: this one), so the same
+script measures a branch before and after a change. For code with per-process remembered
+feed versions (``SCIWEEK_FEED_VERSION_CACHE_SECONDS``) it runs two servers: one reading the
+version for every request (0 s; builds are measured there, since the benchmark changes the
+database behind the server's back) and one with the default.
 
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/feeds.py \
-        --postgres-url postgresql://postgres@127.0.0.1:5432/postgres
+        --postgres-url postgresql://postgres@127.0.0.1:5432/postgres [--source /work/main]
 
-Results are printed and written to ``benchmarks/RESULTS_feeds.md``.
+Results are printed and written to ``benchmarks/RESULTS_feeds.md`` (``--output``).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import multiprocessing
 import os
 import platform
 import shutil
@@ -39,6 +46,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import wrk  # noqa: E402
 from benchmarks.machine import cpu_model  # noqa: E402
 
 DEFAULT_URL = os.environ.get(
@@ -75,15 +83,19 @@ def drop_database(admin_url: str, url: str) -> None:
     engine.dispose()
 
 
-def create_schema(url: str, instance: str) -> None:
-    os.environ["SCIWEEK_INSTANCE_PATH"] = instance
-    from sciweek import create_app
-    from sciweek.extensions import db
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
+def create_schema(url: str, instance: str, source: Path = ROOT) -> None:
+    """The tables of the code in ``source`` (a subprocess there: its ``sciweek`` wins)."""
+    code = (
+        "from sciweek import create_app; from sciweek.extensions import db; "
+        f"app = create_app({{'SQLALCHEMY_DATABASE_URI': {url!r}}}); "
+        "ctx = app.app_context(); ctx.push(); db.create_all(); db.engine.dispose()"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=source,
+        env=dict(os.environ, SCIWEEK_INSTANCE_PATH=instance),
+        check=True,
+    )
 
 
 def fill(url: str, sessions: int) -> float:
@@ -188,19 +200,23 @@ def fetch(port: int, path: str, headers: dict | None = None) -> tuple[int, int, 
     return result
 
 
-def latencies(port: int, path: str, runs: int, headers=None) -> tuple[list[float], int, int]:
-    times, size, status = [], 0, 0
-    for _ in range(runs):
-        status, size, elapsed, _headers = fetch(port, path, headers)
-        times.append(elapsed)
-    return times, size, status
-
-
 def touch(url: str) -> None:
-    """Change activity 1 (in every benchmarked feed), so the next GET must rebuild."""
+    """Change activity 1 (in every benchmarked feed), so the next GET must rebuild.
+
+    As the application would: the activity and, where the code counts feed changes
+    (``feed_changes``), the ``public`` counter in the same transaction.
+    """
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE activities SET updated_at = clock_timestamp() WHERE id = 1"))
+        if conn.execute(text("SELECT to_regclass('feed_changes')")).scalar() is not None:
+            conn.execute(
+                text(
+                    "INSERT INTO feed_changes (scope, counter, changed_at) "
+                    "VALUES ('public', 1, clock_timestamp()) ON CONFLICT (scope) DO UPDATE "
+                    "SET counter = feed_changes.counter + 1, changed_at = clock_timestamp()"
+                )
+            )
     engine.dispose()
 
 
@@ -215,30 +231,6 @@ def build_latencies(port: int, path: str, runs: int, url: str) -> tuple[list[flo
     return times, size
 
 
-def _client_loop(args) -> tuple[int, int]:
-    port, path, headers, deadline, expected = args
-    done = wrong = 0
-    while time.perf_counter() < deadline:
-        status, _size, _elapsed, _headers = fetch(port, path, headers)
-        done += 1
-        wrong += status != expected
-    return done, wrong
-
-
-def throughput(port, path, *, clients, seconds, expected=200, headers=None) -> float:
-    """Requests/s with ``clients`` client processes hammering ``path`` for ``seconds``."""
-    started = time.perf_counter()
-    deadline = started + seconds
-    with multiprocessing.Pool(clients) as pool:
-        results = pool.map(_client_loop, [(port, path, headers, deadline, expected)] * clients)
-    elapsed = time.perf_counter() - started
-    done = sum(r[0] for r in results)
-    wrong = sum(r[1] for r in results)
-    if wrong:
-        raise RuntimeError(f"{wrong} of {done} responses to {path} were not {expected}")
-    return done / elapsed
-
-
 def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -250,6 +242,98 @@ def wait_until_up(port: int, process: subprocess.Popen, timeout: float = 30) -> 
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not answer in time")
+
+
+def start_server(options, source: Path, url: str, instance: str, extra_env: dict):
+    env = dict(
+        os.environ,
+        SCIWEEK_DATABASE_URL=url,
+        SCIWEEK_INSTANCE_PATH=instance,
+        SCIWEEK_BASE_URL="https://sciweek.example.cn",
+        **extra_env,
+    )
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    server = subprocess.Popen(
+        [
+            gunicorn,
+            "-w",
+            str(options.workers),
+            "-b",
+            f"127.0.0.1:{options.port}",
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=source,
+        env=env,
+    )
+    wait_until_up(options.port, server)
+    return server
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
+FEEDS = (
+    ("10,000 events", "/calendar.ics"),
+    ("50 events", "/calendar.ics?campaign=1"),
+    ("one activity", "/activities/1.ics"),
+)
+
+
+def measure_server(options, url: str, *, builds: bool) -> dict:
+    """Builds (when asked), then wrk runs against the server on ``options.port``."""
+    port, base = options.port, f"http://127.0.0.1:{options.port}"
+    result: dict = {"builds": {}, "wrk": [], "sequential": {}}
+    first_status, _size, first_time, _headers = fetch(port, "/calendar.ics")
+    assert first_status == 200, first_status
+    result["first"] = first_time
+    if builds:
+        for label, path in FEEDS:
+            result["builds"][label] = build_latencies(port, path, options.runs, url)
+    # One untimed wrk run first: imports, connection pools.
+    wrk.run("warm-up", base + "/healthz", "get.lua", connections=4, duration_s=2)
+
+    def run(label, path, script, expected, args=()):
+        one = wrk.run(
+            label,
+            base + path,
+            script,
+            connections=options.connections,
+            duration_s=options.seconds,
+            script_args=args,
+        )
+        problems = one.problems(expected)
+        if problems:
+            raise RuntimeError(f"{label}: {problems}")
+        print(
+            f"  {label:<48} {one.rps:8.0f}/s  p50 {one.p50_ms:7.1f} ms  p99 {one.p99_ms:7.1f} ms"
+            f"  (load before: {one.load_before})",
+            flush=True,
+        )
+        result["wrk"].append(one)
+
+    run("`/healthz` (ceiling)", "/healthz", "get.lua", 200)
+    for label, path in FEEDS:
+        for _ in range(3 * options.workers):  # every worker holds this version's body
+            status, _size, _elapsed, headers = fetch(port, path)
+        assert status == 200, status
+        result["sequential"][label] = [fetch(port, path)[2] for _ in range(3 * options.runs)]
+        run(f"`{path}` ({label}): unchanged, body", path, "get.lua", 200)
+        run(
+            f"`{path}` ({label}): If-None-Match → 304",
+            path,
+            "conditional_get.lua",
+            304,
+            (headers["ETag"],),
+        )
+    events = fetch(port, "/calendar.ics?campaign=1")
+    assert events[0] == 200
+    return result
 
 
 # --- report --------------------------------------------------------------------------
@@ -279,162 +363,125 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
+def has_remembered_versions(source: Path) -> bool:
+    return "SCIWEEK_FEED_VERSION_CACHE_SECONDS" in (source / "sciweek" / "config.py").read_text()
+
+
+def report_lines(options, info, fill_seconds, servers) -> list[str]:
+    lines = [
+        f"### {options.label}",
+        "",
+        f"`benchmarks/feeds.py --source {options.source}` (commit {info['commit']}): "
+        f"PostgreSQL with {options.sessions:,} sessions ({options.sessions // 2:,} public "
+        "activities, 2 sessions each, 2% cancelled), `gunicorn wsgi:app` with "
+        f"{options.workers} sync workers; wrk ({info['wrk']}, {wrk.THREADS} threads, "
+        f"{options.connections} connections, {options.seconds:.0f} s per run) on the same "
+        "machine as the server and the database. Builds: sequential GETs on fresh "
+        f"connections, the feed changed in the database before each ({options.runs} each).",
+        "",
+        f"- machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
+        f"PostgreSQL {info['postgresql']}, gunicorn {info['gunicorn']}; run {info['date']}",
+        f"- load average (1/5/15 min) at start: {info['load_start']}; at end: "
+        f"{wrk.load_average()}. **The machine is shared with other developers' test runs "
+        "and servers**: figures are comparable only within one run, beside its ceiling.",
+        f"- bulk insert of {options.sessions:,} sessions: {fill_seconds:.1f} s",
+        "",
+    ]
+    for title, result in servers:
+        lines += [f"#### {title}", ""]
+        lines.append(
+            f"- very first full-feed request after start (cold worker): {ms(result['first'])} ms"
+        )
+        if result["builds"]:
+            lines += ["", "| build (feed changed before each GET) | min ms | median ms | bytes |"]
+            lines.append("|---|---:|---:|---:|")
+            for label, path in FEEDS:
+                times, size = result["builds"][label]
+                lines.append(
+                    f"| `{path}` ({label}) | {ms(min(times))} | "
+                    f"{ms(statistics.median(times))} | {size:,} |"
+                )
+        lines += ["", "| unchanged feed, sequential GETs (no queueing) | p50 ms | min ms |"]
+        lines.append("|---|---:|---:|")
+        for label, path in FEEDS:
+            times = result["sequential"][label]
+            lines.append(
+                f"| `{path}` ({label}) | {statistics.median(times) * 1000:.1f} | "
+                f"{min(times) * 1000:.1f} |"
+            )
+        ceiling = result["wrk"][0]
+        lines += [
+            "",
+            "| wrk | req/s | ÷ `/healthz` | p50 ms | p99 ms | load before |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for one in result["wrk"]:
+            lines.append(
+                f"| {one.label} | {one.rps:,.0f} | {one.rps / ceiling.rps:.2f} | "
+                f"{one.p50_ms:.1f} | {one.p99_ms:.1f} | {one.load_before} |"
+            )
+        lines.append("")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres-url", default=DEFAULT_URL)
+    parser.add_argument("--source", type=Path, default=ROOT, help="checkout to measure")
+    parser.add_argument("--label", default="this checkout", help="heading of the results")
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--runs", type=int, default=7, help="timed builds per feed")
-    parser.add_argument("--seconds", type=float, default=10, help="per throughput test")
-    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--seconds", type=float, default=10, help="per wrk run")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS_feeds.md"))
     options = parser.parse_args()
+    options.source = options.source.resolve()
 
-    load_before = os.getloadavg()
+    load_start = wrk.load_average()
+    print(f"load average at start: {load_start}; load generator: {wrk.wrk_version()}")
     instance = tempfile.mkdtemp(prefix="sciweek-bench-")
     url = create_database(options.postgres_url)
-    server = None
+    servers = []
     try:
-        create_schema(url, instance)
+        create_schema(url, instance, options.source)
         fill_seconds = fill(url, options.sessions)
         print(f"inserted {options.sessions} sessions in {fill_seconds:.1f} s")
-
-        env = dict(
-            os.environ,
-            SCIWEEK_DATABASE_URL=url,
-            SCIWEEK_INSTANCE_PATH=instance,
-            SCIWEEK_BASE_URL="https://sciweek.example.cn",
-        )
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        server = subprocess.Popen(
-            [
-                gunicorn,
-                "-w",
-                str(options.workers),
-                "-b",
-                f"127.0.0.1:{options.port}",
-                "--timeout",
-                "120",
-                "--log-level",
-                "warning",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        wait_until_up(options.port, server)
-        port = options.port
-
-        full, small = "/calendar.ics", "/calendar.ics?campaign=1"
-        first_status, _size, first_time, _headers = fetch(port, full)
-        assert first_status == 200, first_status
-        clients, seconds = options.clients, options.seconds
-        results = {}
-        for label, path in (("10,000 events", full), ("50 events", small)):
-            built, size = build_latencies(port, path, options.runs, url)
-            # Warm both workers' caches for this version of the feed.
-            for _ in range(3 * options.workers):
-                status, _size, _elapsed, headers = fetch(port, path)
-            cached, _size, _status = latencies(port, path, options.runs * 3)
-            conditional = {"If-None-Match": headers["ETag"]}
-            not_modified, _size, status = latencies(port, path, options.runs * 3, conditional)
-            assert status == 304, status
-            results[label] = {
-                "size": size,
-                "built": built,
-                "cached": cached,
-                "304": not_modified,
-                "cached_rps": throughput(port, path, clients=clients, seconds=seconds),
-                "304_rps": throughput(
-                    port,
-                    path,
-                    clients=clients,
-                    seconds=seconds,
-                    expected=304,
-                    headers=conditional,
+        if has_remembered_versions(options.source):
+            plan = [
+                (
+                    "feed version read for every request (0 s remembered)",
+                    {"SCIWEEK_FEED_VERSION_CACHE_SECONDS": "0"},
+                    True,
                 ),
-            }
-        health_times, _size, _status = latencies(port, "/healthz", options.runs * 3)
-        health_rps = throughput(port, "/healthz", clients=clients, seconds=seconds)
-
-        body = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        body.request("GET", small)
-        events = body.getresponse().read().count(b"BEGIN:VEVENT")
-        body.close()
-        assert events == SMALL_FEED_ACTIVITIES * 2, events
+                ("feed versions remembered per process (default, 5 s)", {}, False),
+            ]
+        else:
+            plan = [("feed version from the aggregate query", {}, True)]
+        for title, extra_env, builds in plan:
+            print(f"== {title}", flush=True)
+            server = start_server(options, options.source, url, instance, extra_env)
+            try:
+                servers.append((title, measure_server(options, url, builds=builds)))
+            finally:
+                stop_server(server)
         info = machine_info(url)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
         drop_database(options.postgres_url, url)
         shutil.rmtree(instance, ignore_errors=True)
-
-    rows = []
-    for label, path in (
-        ("10,000 events", "/calendar.ics"),
-        ("50 events", "/calendar.ics?campaign=1"),
-    ):
-        r = results[label]
-        rows += [
-            (
-                f"`{path}` ({label}): build (feed changed before each GET)",
-                r["built"],
-                r["size"],
-                None,
-            ),
-            (
-                f"`{path}` ({label}): repeated GET, unchanged (worker cache)",
-                r["cached"],
-                r["size"],
-                r["cached_rps"],
-            ),
-            (f"`{path}` ({label}): If-None-Match → 304", r["304"], 0, r["304_rps"]),
-        ]
-    rows.append(("`/healthz` (trivial baseline)", health_times, 2, health_rps))
-    table = [
-        "| request | min ms | median ms | body bytes | req/s |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for label, times, size, rate in rows:
-        low = ms(min(times)) if times else "–"
-        mid = ms(statistics.median(times)) if times else "–"
-        shown_rate = f"{rate:.1f}" if rate is not None else "–"
-        table.append(f"| {label} | {low} | {mid} | {size:,} | {shown_rate} |")
-    report = "\n".join(
-        [
-            "## Calendar feeds (issue 5)",
-            "",
-            "`benchmarks/feeds.py`: PostgreSQL with "
-            f"{options.sessions:,} sessions ({options.sessions // 2:,} public activities, "
-            "2 sessions each, 2% cancelled), `gunicorn wsgi:app` with "
-            f"{options.workers} sync workers on the same machine as the client and the "
-            "database. Latency: sequential requests, one fresh connection each "
-            f"({options.runs} builds, {options.runs * 3} runs of the others); "
-            f"req/s: {options.clients} client processes for {options.seconds:.0f} s each.",
-            "",
-            f"- machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, "
-            f"PostgreSQL {info['postgresql']}, gunicorn {info['gunicorn']}, "
-            f"icalendar {info['icalendar']}; run {info['date']}",
-            "- load average (1 min) before / after: "
-            f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f} — other processes on the "
-            "machine (including the client and PostgreSQL) share its CPUs",
-            f"- bulk insert of {options.sessions:,} sessions: {fill_seconds:.1f} s",
-            f"- very first full-feed request after start (cold worker): {ms(first_time)} ms",
-            "",
-            *table,
-            "",
-            "Every feed request first runs one aggregate query (count, max(updated_at), "
-            "sum(id)) for its ETag. A 304 stops there; an unchanged feed is then served "
-            "from the worker's cache of built feeds (per process, 64 MB, keyed by ETag); "
-            "only a changed feed is built, and the icalendar library dominates that time. "
-            "Builds have no req/s: each one follows a database change made by the benchmark.",
-            "",
-        ]
-    )
+    info["load_start"] = load_start
+    info["wrk"] = wrk.wrk_version()
+    info["commit"] = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=options.source,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    report = "\n".join(report_lines(options, info, fill_seconds, servers))
     print(report)
-    Path(options.output).write_text(report, encoding="utf-8")
+    Path(options.output).write_text(report + "\n", encoding="utf-8")
     print(f"written to {options.output}")
 
 

@@ -259,6 +259,11 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_CHECKIN_CACHE_SECONDS": _number(
             "SCIWEEK_CHECKIN_CACHE_SECONDS", 10.0, minimum=0, whole=False
         ),
+        # Calendar feeds (sciweek/feed_changes.py): how long a process trusts the change
+        # counters it read for a feed's ETag; 0 reads them for every request.
+        "SCIWEEK_FEED_VERSION_CACHE_SECONDS": _number(
+            "SCIWEEK_FEED_VERSION_CACHE_SECONDS", 5.0, minimum=0, whole=False
+        ),
         # Roster uploads (sciweek/training/roster.py): the work one file may cause is bounded
         # before and while parsing. A district has up to ~2,500 cadres; 20,000 rows of
         # .xlsx are ~11 MB of sheet XML and ~10 s of parsing on one core.

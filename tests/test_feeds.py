@@ -13,13 +13,13 @@ import pytest
 import vobject
 from ical.calendar_stream import IcsCalendarStream
 from icalendar import Calendar
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from sciweek.extensions import db
 from sciweek.feeds import services as feed_services
 from sciweek.feeds.ical import FeedEvent, build_calendar
 from sciweek.i18n import LOCAL_TZ
-from sciweek.models import Registration, utcnow
+from sciweek.models import FeedChange, Registration, utcnow
 
 BASE = "https://sciweek.example.cn"
 _phone_numbers = itertools.count(1)
@@ -181,7 +181,7 @@ def test_public_feed_has_one_event_per_session_with_all_properties(client, make)
     assert vevent.decoded("DTSTAMP") == activity.updated_at.replace(microsecond=0)
 
 
-def test_public_feed_keeps_only_public_current_activities(client, make):
+def test_public_feed_keeps_only_published_current_activities(client, make):
     now = utcnow()
     shown = make.activity(title="公开活动", sessions=one_session(5))
     recently_ended = make.activity(title="80天前结束", sessions=one_session(-80))
@@ -192,7 +192,9 @@ def test_public_feed_keeps_only_public_current_activities(client, make):
         sessions=one_session(3),
     )
     make.activity(title="草稿", status="draft", sessions=one_session(5))
-    make.activity(title="干部培训", audience="cadres", kind="training", sessions=one_session(5))
+    training = make.activity(
+        title="干部培训", audience="cadres", kind="training", sessions=one_session(5)
+    )
     make.activity(title="91天前结束", sessions=one_session(-91))
     make.activity(
         title="31天前取消",
@@ -206,6 +208,7 @@ def test_public_feed_keeps_only_public_current_activities(client, make):
     titles = {str(e["SUMMARY"]): e for e in found}
     assert set(titles) == {
         shown.title,
+        training.title,  # the listing shows trainings for cadres too (issue 15.2)
         recently_ended.title,
         f"【已取消】{recently_cancelled.title}",
     }
@@ -323,6 +326,34 @@ def test_empty_feed_is_still_a_valid_calendar(client, make):
     make.town(code="empty")
     cal = get_feed(client, "/calendar.ics?town=empty")
     assert cal.walk("VEVENT") == []
+    # RFC 5545 3.6: a calendar holds at least one component; the time zone is one.
+    assert [str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")] == ["Asia/Shanghai"]
+
+
+def test_training_feed_holds_the_trainings_the_listing_shows(client, make):
+    """Issue 15.2: the listing filtered by kind offers a subscribe box for that filter;
+    its feed holds what the listing shows, trainings for cadres included."""
+    trainings = [
+        make.activity(
+            title=f"农村基层干部培训{n}",
+            kind="training",
+            audience="cadres",
+            sessions=one_session(3 + n),
+        )
+        for n in range(3)
+    ]
+    make.activity(title="科技下乡集市", kind="outreach", sessions=one_session(4))
+
+    page = client.get("/?kind=training").get_data(as_text=True)
+    assert all(t.title in page for t in trainings)
+    assert "科技下乡集市" not in page
+    assert 'value="https://sciweek.example.cn/calendar.ics?kind=training"' in page
+
+    cal = get_feed(client, "/calendar.ics?kind=training")
+    assert sorted(str(e["SUMMARY"]) for e in cal.walk("VEVENT")) == sorted(
+        t.title for t in trainings
+    )
+    assert str(cal["X-WR-CALNAME"]) == "培训"
 
 
 # --- changes from the back office ------------------------------------------------------
@@ -380,8 +411,17 @@ def test_back_office_cancellation_marks_event_cancelled(client, make, auth):
 # --- HTTP ----------------------------------------------------------------------------
 
 
+def backdate_feed_changes(seconds: int = 10) -> None:
+    """Move every counted feed change ``seconds`` back: a response gets a Last-Modified
+    only once the second of the last change is over."""
+    for change in db.session.scalars(select(FeedChange)):
+        change.changed_at -= timedelta(seconds=seconds)
+    db.session.commit()
+
+
 def test_conditional_get_answers_304_and_head_works(client, make):
     activity = make.activity(sessions=one_session(5))
+    backdate_feed_changes()
     first = client.get("/calendar.ics")
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert etag
@@ -404,7 +444,6 @@ def test_conditional_get_answers_304_and_head_works(client, make):
     assert client.head("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
 
     activity.title = "改了标题"
-    activity.updated_at = utcnow() + timedelta(seconds=2)
     db.session.commit()
     changed = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert changed.status_code == 200
@@ -414,6 +453,18 @@ def test_conditional_get_answers_304_and_head_works(client, make):
     )
 
 
+def test_if_none_match_lists_weak_tags_and_star(client, make):
+    make.activity(sessions=one_session(5))
+    etag = client.get("/calendar.ics").headers["ETag"]
+    for header in (f'"other", W/{etag}', f'{etag}, "x"', "*"):
+        assert client.get("/calendar.ics", headers={"If-None-Match": header}).status_code == 304
+    for header in ('"other"', etag[:-2] + '"'):
+        assert client.get("/calendar.ics", headers={"If-None-Match": header}).status_code == 200
+    # If-None-Match decides when both are sent (RFC 9110 13.2.2).
+    stale = {"If-None-Match": '"other"', "If-Modified-Since": "Thu, 01 Jan 2099 00:00:00 GMT"}
+    assert client.get("/calendar.ics", headers=stale).status_code == 200
+
+
 def test_new_activity_in_feed_changes_etag(client, make):
     make.activity(sessions=one_session(5))
     etag = client.get("/calendar.ics").headers["ETag"]
@@ -421,7 +472,7 @@ def test_new_activity_in_feed_changes_etag(client, make):
     assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 200
 
 
-def test_304_does_not_build_the_feed(client, make, monkeypatch):
+def test_304_does_not_build_the_feed(app, client, make, monkeypatch):
     make.activity(sessions=one_session(5))
     etag = client.get("/calendar.ics").headers["ETag"]
 
@@ -429,9 +480,17 @@ def test_304_does_not_build_the_feed(client, make, monkeypatch):
         raise AssertionError("a 304 must not build the feed")
 
     monkeypatch.setattr("sciweek.feeds.services.render_feed", must_not_build)
+    # Remembered for a few seconds: a poll then reads nothing at all.
     with count_queries() as statements:
         assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert statements == []
+    # Read every time: one statement, the feed's change counter by its primary key.
+    app.config["SCIWEEK_FEED_VERSION_CACHE_SECONDS"] = 0
+    with count_queries() as statements:
+        assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
+    [select_statement] = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert "FROM feed_changes" in select_statement
+    assert "WHERE feed_changes.scope IN" in select_statement
 
 
 def test_unchanged_feed_is_served_from_the_build_cache(client, make, monkeypatch):

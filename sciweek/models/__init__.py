@@ -20,6 +20,7 @@ from .checkin import (
     ScanResult,
     scan_outcome,
 )
+from .feeds import FeedChange
 from .notifications import (
     BROADCAST_TEXT_MAX,
     DUE_STATUSES,
@@ -47,6 +48,7 @@ from .training import Cadre, CadrePeriod, CoverageTarget, DistrictTarget
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "FeedChange",
     "DUE_STATUSES",
     "EVENT_VALUES",
     "OUTBOX_STATUS_VALUES",

@@ -35,6 +35,7 @@ from .. import signals
 from ..database import begin_write
 from ..extensions import db
 from ..i18n import format_datetime
+from ..feed_changes import note_feed_change, user_scope
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     REGISTRATION_STATUS_VALUES,
@@ -230,6 +231,10 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
     None when refused: full without a waitlist, or no longer published. Decided under
     the activity's lock on the latest committed state (see _PG_REGISTER).
     """
+    if values["user_id"] is not None:
+        # The insert bypasses the ORM, whose flushes count feed changes: the person's
+        # calendar feed (feed_changes.py) changes with their registrations.
+        note_feed_change(db.session(), [user_scope(values["user_id"])])
     if db.session.get_bind().dialect.name == "postgresql":
         row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()
         _count_changed(values["activity_id"])
