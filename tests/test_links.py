@@ -9,6 +9,7 @@ import pytest
 from sciweek import create_app
 from sciweek.checkin.codes import parse_scanned_code
 from sciweek.config import ConfigError
+from sciweek.extensions import db
 from sciweek.links import site_base_url, site_base_urls
 from sciweek.models import Activity
 from sciweek.notifications import invitations, optout
@@ -120,3 +121,21 @@ def test_sms_links_are_absolute_in_development_without_a_base_url(monkeypatch, t
         assert params["link"] == "http://127.0.0.1:5077/activities/7"
     with app.app_context():  # a worker, outside any request: the local address
         assert optout.link("abc") == "http://127.0.0.1:5000/u/abc"
+
+
+def test_feeds_and_subscribe_links_in_development_follow_the_host_served(monkeypatch, tmp_path):
+    """Without SCIWEEK_BASE_URL the listing's subscribe links were relative (webcal:///…) and
+    a feed's links and cached body would be shared between the hosts a site is reached at."""
+    app = _dev_app(monkeypatch, tmp_path)
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    etags = set()
+    for base in ("http://127.0.0.1:5077", "http://192.168.1.20:5077"):
+        host = base.removeprefix("http://")
+        page = client.get("/", base_url=base).get_data(as_text=True)
+        assert f"webcal://{host}/calendar.ics" in page
+        feed = client.get("/calendar.ics", base_url=base)
+        assert feed.status_code == 200
+        etags.add(feed.headers["ETag"])
+    assert len(etags) == 2

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from werkzeug.http import http_date, parse_date
 
 from ..i18n import select_locale
+from ..links import site_base_url
 from .forms import ResetFeedLinkForm
 from .services import (
     Feed,
@@ -65,7 +66,7 @@ def _calendar_response(feed: Feed) -> Response:
     Headers are written as plain values: calendar polls are most of a feed server's
     traffic, and werkzeug's header objects cost more than the rest of a 304.
     """
-    base_url = current_app.config["SCIWEEK_BASE_URL"]
+    base_url = site_base_url()
     version = feed_version(feed, select_locale(), base_url)
     headers = [
         ("ETag", f'"{version.etag}"'),
@@ -108,7 +109,7 @@ def personal_calendar(token: str):
 
 
 def personal_feed_url(token: str) -> str:
-    return current_app.config["SCIWEEK_BASE_URL"] + url_for("feeds.personal_calendar", token=token)
+    return site_base_url() + url_for("feeds.personal_calendar", token=token)
 
 
 @bp.route("/account/calendar", methods=["GET", "POST"])
@@ -143,7 +144,7 @@ def subscribe_links():
     """``feed_links(activity)`` for the subscribe partial: https, webcal and download URLs."""
 
     def feed_links(activity=None) -> dict[str, str]:
-        base = current_app.config["SCIWEEK_BASE_URL"]
+        base = site_base_url()
         if activity is not None:
             path = url_for("feeds.activity_calendar", activity_id=activity.id)
         else:
