@@ -34,8 +34,8 @@ from sqlalchemy.orm.util import identity_key
 from .. import signals
 from ..database import begin_write
 from ..extensions import db
-from ..i18n import format_datetime
 from ..feed_changes import note_feed_change, user_scope
+from ..i18n import format_datetime
 from ..identity import IdentityError, normalize_phone, phone_tail
 from ..models import (
     REGISTRATION_STATUS_VALUES,
