@@ -37,9 +37,17 @@ from .registration import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    ReplacedTicket,
 )
 from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
+from .verification import (
+    VERIFICATION_MAX_TRIES,
+    PhoneReveal,
+    VerificationCode,
+    VerificationPhone,
+    VerificationPurpose,
+)
 
 __all__ = [
     "DUE_STATUSES",
@@ -83,4 +91,10 @@ __all__ = [
     "checker_assignments",
     "scan_outcome",
     "utcnow",
+    "VERIFICATION_MAX_TRIES",
+    "PhoneReveal",
+    "ReplacedTicket",
+    "VerificationCode",
+    "VerificationPhone",
+    "VerificationPurpose",
 ]

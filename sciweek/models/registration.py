@@ -211,3 +211,18 @@ class CheckIn(db.Model):
 
     registration: Mapped[Registration] = relationship(back_populates="checkins")
     session: Mapped[ActivitySession] = relationship()
+
+
+class ReplacedTicket(db.Model):
+    """A ticket secret that was replaced by a new one (找回电子票, "我的报名"): its hash,
+    so that the old link can say it was replaced instead of "not found"."""
+
+    __tablename__ = "replaced_tickets"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    registration: Mapped[Registration] = relationship()
