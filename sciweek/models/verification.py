@@ -77,9 +77,7 @@ class PhoneReveal(Model):
 
     __tablename__ = "phone_reveals"
     __table_args__ = (
-        CheckConstraint(
-            "(cadre_id IS NULL) <> (registration_id IS NULL)", name="one_subject"
-        ),
+        CheckConstraint("(cadre_id IS NULL) <> (registration_id IS NULL)", name="one_subject"),
         Index("ix_phone_reveals_created_at", "created_at"),
     )
 

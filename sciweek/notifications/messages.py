@@ -73,6 +73,13 @@ TEMPLATES = {
             _l("报名取消：您报名的“%(title)s”（%(when)s）已被主办方取消，如有疑问请联系主办方。"),
             ("title", "when"),
         ),
+        Template(
+            "verification",
+            NotificationEvent.VERIFICATION,
+            _l("验证码%(otp)s，%(minutes)s分钟内有效。如非本人操作，请忽略本短信。"),
+            ("otp", "minutes"),
+            shrinkable=(),
+        ),
     )
 }
 
@@ -134,6 +141,9 @@ def render(
             "reason": params.get("reason", ""),
             "code": params.get("code", ""),
         }
+        # A verification code travels sealed, like the ticket link (notifications.verification).
+        values["otp"] = secrets.get("otp", "")
+        values["minutes"] = params.get("minutes", "")
         link = secrets.get("ticket_url")
         values["ticket"] = link or _("票码%(code)s", code=values["code"])
 

@@ -176,6 +176,7 @@ def roster():
         )
     return render_template(
         "training/roster.html",
+        confirm_form=ConfirmForm(),
         towns=towns,
         town=town,
         cadres=cadres,
