@@ -29,11 +29,12 @@ from sciweek.models import (
     VerificationPurpose,
     utcnow,
 )
-from sciweek.notifications import delivery, sealing, verification
+from sciweek.notifications import delivery, outbox, sealing, verification
 from sciweek.registration.services import RegistrationRequest, register_for_activity
 
 from .conftest import local
 from .test_manage import activity_form, errors_in
+from .waiting import wait_until
 
 PHONE = "13900001111"
 OTHER_PHONE = "13900002222"
@@ -114,6 +115,35 @@ def test_the_code_is_kept_only_hashed_and_sent_sealed_even_at_night(client, make
         assert code not in str(value)
     # An unkeyed hash would be undone by trying the 10^6 codes: the stored one is keyed.
     assert row.code_hash != hashlib.sha256(code.encode()).hexdigest()
+
+
+def test_a_code_goes_out_before_a_large_dispatch_waiting(client, app, make, caplog):
+    """Without a broker (the in-process jobs): a code asked for while 120 messages wait is
+    sent before all of them, not after them in the dispatch's batches."""
+    register(make.activity())
+    for n in range(120):
+        outbox.enqueue(
+            NotificationEvent.CHANGED,
+            key=f"changed:test:{n}:r0",
+            recipient=f"1370000{n:04d}",
+            params={"title": "讲座", "starts_at": "", "place": "礼堂"},
+        )
+    db.session.commit()
+    app.config.update(NOTIFICATIONS_DELIVER_AFTER_COMMIT=True, SCIWEEK_SMS_QUIET_HOURS=None)
+    with caplog.at_level(logging.WARNING, logger="sciweek.sms"):
+        assert ask(client).status_code == 200
+
+        def all_sent():
+            done = db.session.scalar(
+                select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT)
+            )
+            db.session.rollback()
+            return done == 122  # (the registration's confirmation too)
+
+        wait_until(all_sent, timeout=60, what="the in-process delivery of every message")
+    texts = [r.getMessage() for r in caplog.records if r.name == "sciweek.sms"]
+    first_code = next(i for i, t in enumerate(texts) if "验证码" in t)
+    assert first_code == 0, texts[:3]
 
 
 def test_a_code_expires_after_five_minutes(app, make):
