@@ -401,6 +401,20 @@ def test_with_the_option_on_nobody_registers_without_the_code_sent_to_the_phone(
     assert row.tries == 2
 
 
+def test_a_repeated_submit_of_the_verified_form_gets_the_same_registration(client, make, caplog):
+    activity = make.activity(sms_verification=True)
+    post_registration(client, activity, send_code="1", submission="form-1")
+    [code] = sms_codes(caplog)
+    first = post_registration(client, activity, verification_code=code, submission="form-1")
+    again = post_registration(client, activity, verification_code=code, submission="form-1")
+    assert (first.status_code, again.status_code) == (303, 303)
+    assert registrations() == 1
+    assert client.get(again.headers["Location"]).status_code == 200
+    # Another form (someone else) with the used code gets nothing.
+    other = post_registration(client, activity, verification_code=code, submission="form-2")
+    assert "验证码无效或已过期，请重新获取。" in errors_in(other)
+
+
 def test_a_refused_registration_does_not_use_up_the_code(client, make, caplog):
     activity = make.activity(capacity=1, waitlist_enabled=False)
     register(activity, OTHER_PHONE)

@@ -291,6 +291,11 @@ def register_for_activity(
     submission_hash = hash_secret(request.submission) if request.submission else None
     begin_write()  # SQLite: before the savepoint below (see transactions.all_or_nothing)
     if activity.sms_verification and not walk_in:
+        # A repeated submit of the form that registered (a double tap) gets its ticket
+        # again: the code it carried is used up by then.
+        existing = _active_registration(activity_id, phone)
+        if existing is not None and submission_hash and existing.submission_hash == submission_hash:
+            return _repeat_or_refuse(existing, submission_hash)
         _check_verification_code(activity_id, phone, request.verification_code)
     for _attempt in range(5):
         secret = new_secret()
