@@ -23,7 +23,7 @@ def reveal_registrant_phone(viewer: User, registration: Registration) -> str:
         )
     )
     db.session.flush()
-    return registration.phone
+    return registration.phone or ""
 
 
 def reveal_cadre_phone(viewer: User, cadre: Cadre) -> str:
