@@ -65,7 +65,7 @@ def upgrade():
     sa.CheckConstraint('(cadre_id IS NULL) <> (registration_id IS NULL)', name=op.f('ck_phone_reveals_one_subject')),
     sa.ForeignKeyConstraint(['cadre_id'], ['cadres.id'], name=op.f('fk_phone_reveals_cadre_id_cadres'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_phone_reveals_registration_id_registrations'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_phone_reveals_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_phone_reveals_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_phone_reveals'))
     )
     with op.batch_alter_table('phone_reveals', schema=None) as batch_op:

@@ -82,7 +82,8 @@ class PhoneReveal(Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # No cascade: an account with reveals on record cannot be deleted out of the log.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     cadre_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id", ondelete="SET NULL"))
     registration_id: Mapped[int | None] = mapped_column(
         ForeignKey("registrations.id", ondelete="SET NULL")

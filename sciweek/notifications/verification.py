@@ -89,9 +89,8 @@ def code_hash(key: str, purpose: str, scope: str, phone: str, code: str) -> str:
 def _lock_phone(phone: str, now: datetime) -> None:
     """Write (or touch) the phone's row: its lock orders this phone's requests until
     commit (PostgreSQL: the row lock; SQLite: the write lock, taken before)."""
-    insert = (
-        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else (sqlite.insert)
-    )
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(VerificationPhone).values(phone=phone, last_requested_at=now)
     db.session.execute(
         statement.on_conflict_do_update(index_elements=["phone"], set_={"last_requested_at": now})
