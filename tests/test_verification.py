@@ -15,7 +15,7 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from sciweek import create_app
+from sciweek import create_app, jobs
 from sciweek.extensions import db
 from sciweek.models import (
     Activity,
@@ -26,6 +26,7 @@ from sciweek.models import (
     RegistrationStatus,
     ReplacedTicket,
     VerificationCode,
+    VerificationPhone,
     VerificationPurpose,
     utcnow,
 )
@@ -202,6 +203,21 @@ def test_one_code_a_minute_and_five_an_hour_per_phone(app, make):
         )
         == 6
     )
+
+
+def test_codes_are_deleted_after_a_day(app, make):
+    start = utcnow()
+    verification.request_code(PHONE, VerificationPurpose.LOST_TICKET, now=start)
+    verification.request_code(OTHER_PHONE, VerificationPurpose.LOST_TICKET, now=start)
+    db.session.commit()
+    later = start + timedelta(hours=23)
+    verification.request_code(OTHER_PHONE, VerificationPurpose.LOST_TICKET, now=later)
+    db.session.commit()
+    assert verification.purge_old_codes(now=start + timedelta(days=1, minutes=1)) == 2
+    db.session.commit()
+    assert db.session.scalars(select(VerificationCode.phone)).all() == [OTHER_PHONE]
+    assert db.session.scalars(select(VerificationPhone.phone)).all() == [OTHER_PHONE]
+    assert verification.PURGE_JOB in {p.name for p in jobs.SCHEDULE}  # beat runs it hourly
 
 
 # --- brute force -----------------------------------------------------------------------
