@@ -241,6 +241,11 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_SELF_CHECKIN_RATE_LIMIT": _text(
             "SCIWEEK_SELF_CHECKIN_RATE_LIMIT", DEFAULT_PER_ADDRESS_RATE_LIMIT
         ),
+        # SMS verification codes (notifications/verification.py): asking for and checking
+        # codes, per client address, shared by 找回电子票 and 报名需短信验证.
+        "SCIWEEK_VERIFICATION_RATE_LIMIT": _text(
+            "SCIWEEK_VERIFICATION_RATE_LIMIT", "10 per minute; 30 per hour"
+        ),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

@@ -42,12 +42,15 @@ TARGET_ROLES = (Role.ADMIN,)
 SIGNIN_SHEET_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
 # Who edits towns' names as rosters write them (aliases).
 PLACE_ROLES = (Role.ADMIN,)
+# Who sees the log of full phone numbers shown (显示完整号码).
+REVEAL_LOG_ROLES = (Role.ADMIN,)
 
 __all__ = [
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
     "PLACE_ROLES",
+    "REVEAL_LOG_ROLES",
     "ROSTER_ROLES",
     "SIGNIN_SHEET_ROLES",
     "STAFF_ROLES",
@@ -58,6 +61,8 @@ __all__ = [
     "can_work_roster_door",
     "can_manage_activity",
     "can_print_signin_sheet",
+    "can_reveal_cadre_phone",
+    "can_reveal_registrant_phone",
     "can_override_checkin_window",
     "coordinator_town_id",
     "init_app",
@@ -187,6 +192,17 @@ def activities_visible_to(user: User) -> Select:
 # --- towns (training) ------------------------------------------------------------------
 
 
+def can_reveal_registrant_phone(user: User, activity: Activity) -> bool:
+    """显示完整号码 of a registrant: the activity's managers (its organizers, admins);
+    never checkers or coordinators. Each reveal is logged (sciweek/privacy)."""
+    return can_manage_activity(user, activity)
+
+
+def can_reveal_cadre_phone(user: User, town_id: int) -> bool:
+    """显示完整号码 of a roster cadre: the coordinator of the cadre's town, and admins."""
+    return can_see_town(user, town_id)
+
+
 def can_see_town(user: User, town_id: int | None) -> bool:
     """Town detail (roster, untrained cadres): admins any town, coordinators their own."""
     if user.role == Role.ADMIN:
@@ -227,12 +243,14 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "places": PLACE_ROLES,
     "choose_town": TARGET_ROLES,
     "signin_sheet": SIGNIN_SHEET_ROLES,
+    "reveal_log": REVEAL_LOG_ROLES,
 }
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,
     "door": can_check_in,
     "signin_sheet": can_print_signin_sheet,
     "roster_door": can_work_roster_door,
+    "reveal_phone": can_reveal_registrant_phone,
 }
 
 

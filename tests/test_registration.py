@@ -285,9 +285,14 @@ def test_find_ticket_by_phone_and_short_code_reissues(client, open_activity):
         client.post("/tickets/find", data={"phone": "13800138000", "short_code": code.lower()})
     )
     assert new != old
-    assert client.get(f"/t/{old}").status_code == 410  # gone: a newer link exists
+    # The old link no longer shows the ticket; it says that it was replaced.
+    replaced = client.get(f"/t/{old}")
+    assert replaced.status_code == 410
+    assert "此电子票已更换" in replaced.get_data(as_text=True)
     assert client.get(f"/t/{old}/qr.png").status_code == 404
     assert client.get(f"/t/{new}").status_code == 200
+    # A secret that never was stays "not found".
+    assert client.get(f"/t/{'A' * 32}").status_code == 404
 
 
 def test_citizen_account_lists_own_registrations(client, make, open_activity):

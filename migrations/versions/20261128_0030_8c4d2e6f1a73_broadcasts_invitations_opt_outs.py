@@ -1,7 +1,7 @@
 """broadcasts, invitation batches and SMS opt-outs
 
 Revision ID: 8c4d2e6f1a73
-Revises: 5b1e7c9d2a40
+Revises: 7c4d2e9a1f60
 Create Date: 2026-11-28 00:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '8c4d2e6f1a73'
-down_revision = '5b1e7c9d2a40'
+down_revision = '7c4d2e9a1f60'
 branch_labels = None
 depends_on = None
 

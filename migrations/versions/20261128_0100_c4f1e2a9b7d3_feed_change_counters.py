@@ -1,7 +1,7 @@
 """feed change counters
 
 Revision ID: c4f1e2a9b7d3
-Revises: 7c4e2a9f1b63
+Revises: c4d1e8a7b290
 Create Date: 2026-11-28 01:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4f1e2a9b7d3'
-down_revision = '7c4e2a9f1b63'
+down_revision = 'c4d1e8a7b290'
 branch_labels = None
 depends_on = None
 

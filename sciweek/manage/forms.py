@@ -117,6 +117,10 @@ class ActivityForm(Form):
         ],
     )
     waitlist_enabled = BooleanField(_l("满员后允许候补"), default=True)
+    sms_verification = BooleanField(
+        _l("报名需短信验证（报名人须输入发送到其手机的验证码，防止替他人手机号报名）"),
+        default=False,
+    )
     registration_opens_at = DateTimeLocalField(
         _l("报名开始"), format=DATETIME_FORMAT, validators=[Optional(), _in_year_range]
     )

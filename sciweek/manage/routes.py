@@ -109,6 +109,7 @@ def _form_data(form: ActivityForm) -> ActivityData:
         audience=form.audience.data,
         capacity=form.capacity.data,
         waitlist_enabled=form.waitlist_enabled.data,
+        sms_verification=bool(form.sms_verification.data),
         registration_opens_at=aware(form.registration_opens_at.data),
         registration_closes_at=aware(form.registration_closes_at.data),
         sessions=form.session_rows(),

@@ -48,6 +48,7 @@ class ActivityData:
     registration_opens_at: datetime | None
     registration_closes_at: datetime | None
     sessions: list[dict]
+    sms_verification: bool = False
 
 
 def _timing_and_place(activity: Activity) -> tuple:
@@ -112,6 +113,7 @@ def save_activity(activity: Activity | None, data: ActivityData, editor: User) -
     )
     activity.capacity = data.capacity
     activity.waitlist_enabled = data.waitlist_enabled
+    activity.sms_verification = data.sms_verification
     activity.registration_opens_at = data.registration_opens_at
     activity.registration_closes_at = data.registration_closes_at
     _apply_sessions(activity, data.sessions)

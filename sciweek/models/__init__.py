@@ -46,6 +46,13 @@ from .registration import (
 )
 from .training import Cadre, CadrePeriod, CoverageTarget, DistrictTarget
 from .types import UTCDateTime, utcnow
+from .verification import (
+    VERIFICATION_MAX_TRIES,
+    PhoneReveal,
+    VerificationCode,
+    VerificationPhone,
+    VerificationPurpose,
+)
 
 __all__ = [
     "FeedChange",
@@ -97,4 +104,10 @@ __all__ = [
     "checker_assignments",
     "scan_outcome",
     "utcnow",
+    "VERIFICATION_MAX_TRIES",
+    "PhoneReveal",
+    "ReplacedTicket",
+    "VerificationCode",
+    "VerificationPhone",
+    "VerificationPurpose",
 ]

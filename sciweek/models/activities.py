@@ -134,6 +134,11 @@ class Activity(db.Model):
     # Confirmed registrations, changed only by atomic conditional UPDATEs.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # 报名需短信验证: registering asks for a code sent to the phone (nobody registers
+    # someone else's number); notifications/verification.py.
+    # (Only a server default: INSERTs that leave it out, e.g. of a migration test written
+    # against an older schema, do not name the column.)
+    sms_verification: Mapped[bool] = mapped_column(Boolean, server_default=false())
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[ActivityStatus] = mapped_column(

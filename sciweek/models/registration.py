@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Base, db
 from .accounts import User
 from .activities import Activity, ActivitySession, ActivityStatus, _in_check
 from .checkin import WINDOW_OVERRIDE_REASON_MAX, ScanResult
@@ -31,6 +32,12 @@ class RegistrationStatus(enum.StrEnum):
     WAITLISTED = "waitlisted"
     CANCELLED = "cancelled"
 
+
+# Flask-SQLAlchemy makes db.Model at run time; the type checker sees its declarative base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 REGISTRATION_STATUS_VALUES = tuple(s.value for s in RegistrationStatus)
 # For the partial indexes' SQL (a registration that still holds or awaits a place).
@@ -213,10 +220,9 @@ class CheckIn(db.Model):
     session: Mapped[ActivitySession] = relationship()
 
 
-class ReplacedTicket(db.Model):  # type: ignore[name-defined]  # as the other models (baseline)
-    """A ticket secret that a newer one replaced (the ticket was found again, or shown again
-    from a citizen's account): its old link then says that a newer link exists, instead of
-    "not found". Like the current secret, only the SHA-256 is kept."""
+class ReplacedTicket(Model):
+    """A ticket secret that was replaced by a new one (找回电子票, "我的报名"): its hash,
+    so that the old link can say it was replaced instead of "not found"."""
 
     __tablename__ = "replaced_tickets"
 
@@ -225,3 +231,5 @@ class ReplacedTicket(db.Model):  # type: ignore[name-defined]  # as the other mo
         ForeignKey("registrations.id", ondelete="CASCADE"), index=True
     )
     replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    registration: Mapped[Registration] = relationship()

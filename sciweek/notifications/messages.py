@@ -95,6 +95,13 @@ TEMPLATES = {
             ("title", "when", "place", "link", "optout"),
             shrinkable=("title", "place"),
         ),
+        Template(
+            "verification",
+            NotificationEvent.VERIFICATION,
+            _l("验证码%(otp)s，%(minutes)s分钟内有效。如非本人操作，请忽略本短信。"),
+            ("otp", "minutes"),
+            shrinkable=(),
+        ),
     )
 }
 
@@ -159,6 +166,9 @@ def render(
             "link": params.get("link", ""),
             "optout": secrets.get("optout_url", ""),
         }
+        # A verification code travels sealed, like the ticket link (notifications.verification).
+        values["otp"] = secrets.get("otp", "")
+        values["minutes"] = params.get("minutes", "")
         link = secrets.get("ticket_url")
         values["ticket"] = link or _("票码%(code)s", code=values["code"])
 

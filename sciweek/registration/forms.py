@@ -19,6 +19,10 @@ def _valid_phone(form, field):
         raise ValidationError(str(exc)) from None
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class RegistrationForm(Form):
     name = StringField(
         _l("姓名"),
@@ -37,6 +41,10 @@ class RegistrationForm(Form):
         _l("村/社区（选填）"), coerce=coerce_id, validators=[Optional()], validate_choice=False
     )
     submission = HiddenField()
+    # Shown only for an activity that asks for it (报名需短信验证); checked by the service.
+    verification_code = StringField(
+        _l("短信验证码"), validators=[Optional(), Length(max=10)], filters=[_strip]
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -57,6 +65,25 @@ class FindTicketForm(Form):
     )
     short_code = StringField(
         _l("票码（6 位）"), validators=[DataRequired(_l("请填写票码。")), Length(max=10)]
+    )
+
+
+class RecoverAskForm(Form):
+    """找回电子票, step 1: the phone the registrations were made with."""
+
+    phone = StringField(
+        _l("报名手机号"), validators=[DataRequired(_l("请填写手机号。")), _valid_phone]
+    )
+
+
+class RecoverCodeForm(Form):
+    """找回电子票, step 2: the code sent to that phone."""
+
+    phone = HiddenField(validators=[DataRequired(_l("请填写手机号。")), _valid_phone])
+    code = StringField(
+        _l("短信验证码（6 位数字）"),
+        validators=[DataRequired(_l("请填写短信验证码。")), Length(max=10)],
+        filters=[_strip],
     )
 
 

@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
+from wtforms import Field
 
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
@@ -22,10 +23,17 @@ from ..forms import ConfirmForm
 from ..identity import is_digit_query, phone_tail
 from ..links import site_base_url
 from ..models import Activity, ActivityStatus, Registration, Role
+from ..notifications.verification import VerificationRefused
 from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
 from ..spreadsheets import csv_bytes, xlsx_bytes
-from . import device, exports, services
-from .forms import FindTicketForm, RegistrationForm, SignupForm
+from . import device, exports, recovery, services
+from .forms import (
+    FindTicketForm,
+    RecoverAskForm,
+    RecoverCodeForm,
+    RegistrationForm,
+    SignupForm,
+)
 from .labels import STATUS_LABELS, status_filter_choices, ticket_status_label
 from .qr import qr_png, qr_svg
 from .tickets import ticket_path, ticket_url
@@ -46,6 +54,22 @@ def registration_rate_limit() -> str:
     return current_app.config["SCIWEEK_REGISTRATION_RATE_LIMIT"]
 
 
+def verification_rate_limit() -> str:
+    return current_app.config["SCIWEEK_VERIFICATION_RATE_LIMIT"]
+
+
+# Asking for and checking SMS codes, per client address: one budget for every page.
+verification_limit = limiter.shared_limit(
+    verification_rate_limit, scope="sms-verification", methods=["POST"]
+)
+sending_code_limit = limiter.shared_limit(
+    verification_rate_limit,
+    scope="sms-verification",
+    methods=["POST"],
+    exempt_when=lambda: "send_code" not in request.form,
+)
+
+
 def _ticket_headers(response: Response) -> Response:
     # The secret is in the URL: keep it out of caches and Referer headers.
     response.headers["Cache-Control"] = "private, no-store"
@@ -55,11 +79,14 @@ def _ticket_headers(response: Response) -> Response:
 
 @bp.route("/activities/<int:activity_id>/register", methods=["POST"])
 @limiter.limit(registration_rate_limit, methods=["POST"])
+@sending_code_limit
 def register(activity_id: int):
     activity = db.get_or_404(Activity, activity_id)
     if activity.status == ActivityStatus.DRAFT:
         abort(404)
     form = RegistrationForm()
+    if activity.sms_verification and "send_code" in request.form:
+        return _send_registration_code(activity, form)
     if form.validate_on_submit():
         try:
             issued = services.register_for_activity(
@@ -71,8 +98,13 @@ def register(activity_id: int):
                     village_id=form.village_id.data or None,
                     user_id=current_user.id if current_user.is_authenticated else None,
                     submission=form.submission.data or None,
+                    verification_code=form.verification_code.data or None,
                 ),
             )
+        except VerificationRefused as exc:
+            # 200: the wrong try is committed (it counts against the code's tries).
+            _add_error(form.verification_code, exc.message)
+            return _detail_with_form(activity, form)
         except services.AlreadyRegistered as exc:
             form.phone.errors.append(exc.message)
             return _detail_with_form(activity, form, already=True), 409
@@ -84,32 +116,62 @@ def register(activity_id: int):
     return _detail_with_form(activity, form), 422
 
 
-def _detail_with_form(activity: Activity, form: RegistrationForm, already: bool = False) -> str:
+def _detail_with_form(
+    activity: Activity, form: RegistrationForm, already: bool = False, code_sent: bool = False
+) -> str:
     return render_template(
         "activities/detail.html",
         activity=activity,
         register_form=form.load_choices(),
         already_registered=already,
         registration_problem=services.registration_open_problem(activity),
+        verification_code_sent=code_sent,
     )
 
 
+def _add_error(field: Field, message: str) -> None:
+    """A service's refusal shown beside ``field`` (after the form's own validation)."""
+    field.errors = [*field.errors, message]
+
+
+def _send_registration_code(activity: Activity, form: RegistrationForm):
+    """报名需短信验证: the "发送验证码" button of the registration form."""
+    if not form.phone.validate(form):
+        return _detail_with_form(activity, form), 422
+    try:
+        services.send_registration_code(activity, form.phone.data or "")
+    except services.RegistrationRefused as exc:
+        form.form_errors.append(exc.message)
+        return _detail_with_form(activity, form), 422
+    except VerificationRefused as exc:
+        _add_error(form.verification_code, exc.message)
+        return _detail_with_form(activity, form), 429
+    return _detail_with_form(activity, form, code_sent=True)
+
+
 def _registration_or_404(secret: str) -> Registration:
+    """For the ticket's images: an unknown or replaced secret is simply not found."""
     registration = services.registration_by_secret(secret)
     if registration is None:
         abort(404)
     return registration
 
 
-@bp.route("/t/<secret>")
-def ticket(secret: str):
+def _registration_or_gone(secret: str) -> Registration:
+    """For the ticket's pages: an old link of a re-issued ticket says that a newer one exists
+    and how to get it (410); a secret never issued is not found."""
     registration = services.registration_by_secret(secret)
     if registration is None:
-        if not services.was_replaced(secret):
+        if services.replaced_ticket(secret) is None:
             abort(404)
-        # An old link of a ticket found again: say that a newer one exists, and how to get it.
         page = render_template("registration/ticket_replaced.html")
-        return _ticket_headers(Response(page, status=410))
+        abort(_ticket_headers(Response(page, status=410)))
+    return registration
+
+
+@bp.route("/t/<secret>")
+def ticket(secret: str):
+    registration = _registration_or_gone(secret)
     response = Response(
         render_template(
             "registration/ticket.html",
@@ -142,7 +204,7 @@ def ticket_qr_svg(secret: str):
 
 @bp.route("/t/<secret>/cancel", methods=["GET", "POST"])
 def cancel_ticket(secret: str):
-    registration = _registration_or_404(secret)
+    registration = _registration_or_gone(secret)
     form = ConfirmForm()
     if not registration.is_active:
         flash(_("此报名已取消。"), "info")
@@ -175,6 +237,44 @@ def find_ticket():
             flash(_("已重新生成电子票，之前保存的二维码已失效。"), "info")
             return redirect(ticket_path(secret), code=303)
     return render_template("registration/find.html", form=form)
+
+
+@bp.route("/tickets/recover", methods=["GET", "POST"])
+@verification_limit
+def recover_tickets():
+    """找回我的票, step 1: the phone; a code is sent when it has active tickets (the
+    page answers alike either way)."""
+    form = RecoverAskForm()
+    if request.method == "GET":
+        return render_template("registration/recover.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("registration/recover.html", form=form), 422
+    try:
+        recovery.ask_for_code(form.phone.data)
+    except VerificationRefused as exc:
+        _add_error(form.phone, exc.message)
+        return render_template("registration/recover.html", form=form), 429
+    code_form = RecoverCodeForm(formdata=None, phone=form.phone.data)
+    return render_template("registration/recover_code.html", form=code_form)
+
+
+@bp.route("/tickets/recover/code", methods=["POST"])
+@verification_limit
+def recover_tickets_code():
+    """找回我的票, step 2: the code; every active ticket is re-issued and shown."""
+    form = RecoverCodeForm()
+    if not form.validate_on_submit():
+        if form.phone.errors:
+            return redirect(url_for("registration.recover_tickets"))
+        return render_template("registration/recover_code.html", form=form), 422
+    try:
+        tickets = recovery.recover_tickets(form.phone.data, form.code.data)
+    except VerificationRefused as exc:
+        # 200: the wrong try is committed (it counts against the code's tries).
+        _add_error(form.code, exc.message)
+        return render_template("registration/recover_code.html", form=form)
+    page = render_template("registration/recovered.html", tickets=tickets)
+    return _ticket_headers(Response(page))
 
 
 @bp.route("/account/signup", methods=["GET", "POST"])

@@ -49,9 +49,11 @@ from ..models import (
     ReplacedTicket,
     Town,
     UTCDateTime,
+    VerificationPurpose,
     Village,
     utcnow,
 )
+from ..notifications import verification
 from ..tokens import hash_secret
 from .labels import CHECKED_IN
 from .tickets import (
@@ -88,6 +90,8 @@ class RegistrationRequest:
     village_id: int | None = None
     user_id: int | None = None
     submission: str | None = None  # the form's one-time id, for repeated submits
+    # The SMS code sent to ``phone``, for an activity that asks for one (报名需短信验证).
+    verification_code: str | None = None
 
 
 @dataclass
@@ -295,6 +299,13 @@ def register_for_activity(
 
     submission_hash = hash_secret(request.submission) if request.submission else None
     begin_write()  # SQLite: before the savepoint below (see transactions.all_or_nothing)
+    if activity.sms_verification and not walk_in:
+        # A repeated submit of the form that registered (a double tap) gets its ticket
+        # again: the code it carried is used up by then.
+        existing = _active_registration(activity_id, phone)
+        if existing is not None and submission_hash and existing.submission_hash == submission_hash:
+            return _repeat_or_refuse(existing, submission_hash)
+        _check_verification_code(activity_id, phone, request.verification_code)
     for _attempt in range(5):
         secret = new_secret()
         values = {
@@ -342,6 +353,36 @@ def register_for_activity(
         )
         return IssuedTicket(inserted[0], secret, status=inserted[1])
     raise RuntimeError("could not register after several short-code collisions")
+
+
+def _check_verification_code(activity_id: int, phone: str, code: str | None) -> None:
+    """报名需短信验证: the code sent to ``phone`` for this activity, used up in this
+    transaction (with the registration, or not at all when the registration is refused).
+    A wrong code raises ``verification.VerificationRefused`` and counts a try: the caller
+    answers with the form (status 200), so that the try is committed."""
+    if not (code or "").strip():
+        raise RegistrationRefused(_("请填写短信验证码。"), field="verification_code")
+    verification.check_code(
+        phone, VerificationPurpose.REGISTER, code or "", scope=verification_scope(activity_id)
+    )
+
+
+def send_registration_code(activity: Activity, phone: str) -> None:
+    """报名需短信验证: send a code to ``phone`` for registering for ``activity``.
+    Raises RegistrationRefused (registration closed) or VerificationRefused (too often)."""
+    if not activity.sms_verification:
+        raise RegistrationRefused(_("此活动报名无需短信验证码。"))
+    problem = registration_open_problem(activity)
+    if problem:
+        raise RegistrationRefused(problem)
+    verification.request_code(
+        phone, VerificationPurpose.REGISTER, scope=verification_scope(activity.id)
+    )
+
+
+def verification_scope(activity_id: int) -> str:
+    """A registration's code is good for its activity only."""
+    return f"a{activity_id}"
 
 
 def _check_residence(town_id: int | None, village_id: int | None) -> None:
@@ -392,7 +433,7 @@ def _repeat_or_refuse(existing: Registration, submission_hash: str | None) -> Is
 
 def reissue_ticket(registration: Registration) -> str:
     """Give a registration a new secret; the old QR code stops working, and its link says
-    that a newer one exists (``was_replaced``)."""
+    that a newer one exists (``replaced_ticket``)."""
     secret = new_secret()
     db.session.add(
         ReplacedTicket(secret_hash=registration.secret_hash, registration_id=registration.id)
@@ -401,12 +442,11 @@ def reissue_ticket(registration: Registration) -> str:
     return secret
 
 
-def was_replaced(secret: str) -> bool:
-    """Is ``secret`` a ticket secret that a newer one replaced?"""
+def replaced_ticket(secret: str) -> ReplacedTicket | None:
+    """The record of a ticket secret that a newer one replaced, or None."""
     if not is_well_formed_secret(secret):
-        return False
-    found = db.session.get(ReplacedTicket, hash_secret(secret))
-    return found is not None
+        return None
+    return db.session.get(ReplacedTicket, hash_secret(secret))
 
 
 def registration_by_secret(secret: str) -> Registration | None:

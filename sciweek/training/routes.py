@@ -178,6 +178,7 @@ def roster():
         )
     return render_template(
         "training/roster.html",
+        confirm_form=ConfirmForm(),
         towns=towns,
         town=town,
         cadres=cadres,
