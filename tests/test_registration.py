@@ -289,7 +289,7 @@ def test_find_ticket_by_phone_and_short_code_reissues(client, open_activity):
     replaced = client.get(f"/t/{old}")
     assert replaced.status_code == 410
     assert "此电子票已更换" in replaced.get_data(as_text=True)
-    assert client.get(f"/t/{old}/qr.png").status_code == 404
+    assert client.get(f"/t/{old}/qr.png").status_code == 410
     assert client.get(f"/t/{new}").status_code == 200
     # A secret that never was stays "not found".
     assert client.get(f"/t/{'A' * 32}").status_code == 404

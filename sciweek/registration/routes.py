@@ -149,17 +149,9 @@ def _send_registration_code(activity: Activity, form: RegistrationForm):
     return _detail_with_form(activity, form, code_sent=True)
 
 
-def _registration_or_404(secret: str) -> Registration:
-    """For the ticket's images: an unknown or replaced secret is simply not found."""
-    registration = services.registration_by_secret(secret)
-    if registration is None:
-        abort(404)
-    return registration
-
-
 def _registration_or_gone(secret: str) -> Registration:
-    """For the ticket's pages: an old link of a re-issued ticket says that a newer one exists
-    and how to get it (410); a secret never issued is not found."""
+    """An old link of a re-issued ticket (its page, QR images, cancel page) is gone (410), its
+    page saying that a newer one exists and how to get it; a secret never issued is not found."""
     registration = services.registration_by_secret(secret)
     if registration is None:
         if services.replaced_ticket(secret) is None:
@@ -190,14 +182,14 @@ def ticket(secret: str):
 
 @bp.route("/t/<secret>/qr.png")
 def ticket_qr_png(secret: str):
-    _registration_or_404(secret)
+    _registration_or_gone(secret)
     data = qr_png(ticket_url(site_base_url(), secret))
     return _ticket_headers(Response(data, mimetype="image/png"))
 
 
 @bp.route("/t/<secret>/qr.svg")
 def ticket_qr_svg(secret: str):
-    _registration_or_404(secret)
+    _registration_or_gone(secret)
     data = qr_svg(ticket_url(site_base_url(), secret))
     return _ticket_headers(Response(data, mimetype="image/svg+xml"))
 
