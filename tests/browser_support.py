@@ -38,6 +38,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def log_in(page, base: str, username: str, password: str) -> None:
+    """Log ``username`` in on ``page`` through the log-in form of the site at ``base``."""
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+
+
 def seeded_demo_app(folder: Path):
     """An app on a new SQLite database in ``folder`` holding the demo data; (app, url)."""
     url = f"sqlite:///{folder / 'demo.sqlite3'}"

@@ -208,10 +208,10 @@ def test_registration_and_check_in_are_one_transaction(app, client, door, monkey
     """A failure after the registration was written leaves no registration behind."""
     token = token_for(door.checker)
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("the check-in failed")
 
-    monkeypatch.setattr(services, "_check_in_and_log", broken)
+    monkeypatch.setattr(services, "_record_checkin", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = roster_check_in(client, door, door.zhang.id, bearer(token))
     assert response.status_code == 500

@@ -43,6 +43,7 @@ from ..models import (
     ActivitySession,
     Cadre,
     CheckIn,
+    CheckInMethod,
     Registration,
     RegistrationStatus,
     Town,
@@ -164,7 +165,7 @@ def _register_cadre_without_phone(activity: Activity, cadre: Cadre) -> Registrat
         }
         try:
             with db.session.begin_nested():
-                inserted = registration_services._insert_registration(values)
+                inserted = registration_services.insert_registration(values)
                 if inserted is not None:
                     db.session.execute(
                         update(Registration)
@@ -213,39 +214,15 @@ def check_in_cadre(
     ``RegistrationRefused``. The caller has checked ``can_work_roster_door``.
     """
     begin_write()  # SQLite: decide on the latest state, under the write lock
-    stored = services._logged_scan(user.id, nonce)
-    if stored is not None:
-        return services._answer_from_log(stored, activity)
     cadre = _door_cadre(user, activity, cadre_id)
     # Outside the session's check-in window nobody is registered: only the log is written.
-    outside = windows.not_now(session, scanned_at or utcnow())
-    if outside is not None:
-        return services._log_not_now(user, activity, outside, method="roster", nonce=nonce)
-    registration = registration_for_cadre(activity, cadre)
-    return _check_in(user, session, registration, "roster", nonce=nonce, scanned_at=scanned_at)
-
-
-def _check_in(
-    user: User | None,
-    session: ActivitySession,
-    registration: Registration,
-    method: str,
-    *,
-    nonce: str | None = None,
-    scanned_at: datetime | None = None,
-) -> services.ScanAnswer:
-    """Check ``registration`` in at ``session`` by the scan rules, and log it (as a scan)."""
-    activity = session.activity
-    return services._check_in_and_log(
-        user=user,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=services._status_result(registration, activity),
-        method=method,
+    return services.check_in_at_door(
+        user,
+        session,
+        lambda: (registration_for_cadre(activity, cadre), CheckInMethod.ROSTER),
+        CheckInMethod.ROSTER,
         nonce=nonce,
         scanned_at=scanned_at,
-        logged_code=registration.short_code,
     )
 
 
@@ -324,7 +301,7 @@ def cadre_self_check_in(session: ActivitySession, proof: CadreProof) -> services
         registration = registration_for_cadre(activity, cadre)
     except registration_services.RegistrationRefused as exc:
         raise services.SelfCheckInRefused(exc.message) from None
-    return _check_in(None, session, registration, "self")
+    return services.check_in_at_door(None, session, registration, CheckInMethod.SELF)
 
 
 # --- searching ---------------------------------------------------------------------------

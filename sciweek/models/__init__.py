@@ -37,6 +37,7 @@ from .registration import (
     CheckIn,
     Registration,
     RegistrationStatus,
+    short_code_preference,
 )
 from .training import Cadre, CoverageTarget
 from .types import UTCDateTime, utcnow
@@ -82,5 +83,6 @@ __all__ = [
     "activity_roster_towns",
     "checker_assignments",
     "scan_outcome",
+    "short_code_preference",
     "utcnow",
 ]

@@ -24,6 +24,17 @@
   var DEFAULT_WINDOW = { opens_before_minutes: 60, closes_after_minutes: 30 };
   var SHORT_CODE = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$/;
 
+  // Typed short codes: full-width forms (ＰＺＴ９ＣＺ) as ASCII, and no spaces or dashes
+  // (-, en and em dashes, minus signs). The server's copy: registration/tickets.py
+  // (normalize_short_code).
+  var SEPARATORS = /[\s\-\u2010-\u2015\u2212]/g;
+
+  function halfWidth(text) {
+    return text.replace(/[\uff01-\uff5e]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) - 0xfee0);
+    }).replace(/\u3000/g, ' ');
+  }
+
   function trim(text) {
     return (text || '').replace(/^\s+|\s+$/g, '');
   }
@@ -41,7 +52,7 @@
       return null;
     }
     if (SECRET.test(text)) { return { kind: 'secret', value: text }; }
-    var short = text.toUpperCase().replace(/[\s-]/g, '');
+    var short = halfWidth(text).toUpperCase().replace(SEPARATORS, '');
     if (SHORT_CODE.test(short)) { return { kind: 'short_code', value: short }; }
     return null;
   }
