@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sciweek.checkin import services
 from sciweek.extensions import db
-from sciweek.models import Activity, CheckIn, Registration, ScanLog, utcnow
+from sciweek.models import Activity, CheckIn, OutboxMessage, Registration, ScanLog, utcnow
 from sciweek.registration.services import cancel_registration, purge_expired_registrations
 
 from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
@@ -441,3 +441,40 @@ def test_admitted_over_capacity_scans_in_at_the_next_session(client, door, make)
         headers=bearer(door.organizer_token),
     ).get_json()
     assert body["result"] == "ok"
+
+
+def test_walk_ins_without_a_phone_are_sent_no_messages(client, auth, door, make):
+    """Walk-ins without a phone came in beside the notification outbox: promoting one from
+    the waitlist and cancelling the activity must not queue a message without a number
+    (it failed: the outbox's recipient is NOT NULL, so both answered 500)."""
+    now = utcnow()
+    fair = make.activity(
+        departments=[door.organizer.department],
+        town=door.town,
+        capacity=1,
+        waitlist_enabled=True,
+        # Under way, and one to come: the activity can still be cancelled.
+        sessions=[*sessions_now(), (now + timedelta(days=7), now + timedelta(days=7, hours=2))],
+    )
+    door.checker.assigned_activities.append(fair)
+    db.session.commit()
+    first = issue_ticket(fair, phone="13800000001")
+    waiting = walk_in(
+        client,
+        door.checker_token,
+        fair.id,
+        name="王大爷",
+        no_phone=True,
+        village_id=door.village.id,
+    ).get_json()
+    assert waiting["result"] == "waitlisted"
+    promoted = cancel_registration(first.registration_id, by_staff=True)
+    db.session.commit()
+    assert promoted is not None
+    assert promoted.phone is None
+    auth.login(door.organizer)
+    response = client.post(f"/manage/activities/{fair.id}/cancel", data={"reason": "下雨"})
+    assert response.status_code == 302
+    recipients = db.session.scalars(select(OutboxMessage.recipient)).all()
+    assert None not in recipients
+    assert set(recipients) == {"13800000001"}  # the one with a phone: told twice
