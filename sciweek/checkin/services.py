@@ -489,24 +489,19 @@ def check_in_at_door(
     if answer.result == ScanResult.WRONG_ACTIVITY:
         other = registration.activity
         answer.wrong_activity_title = _public_title(other.status, other.title)
-    logged = _insert_unless_exists(
-        ScanLog,
-        {
-            "user_id": user_id,
-            "nonce": nonce,
-            "activity_id": activity.id,
-            "session_id": session.id,
-            "registration_id": registration.id if registration is not None else None,
-            "checkin_id": answer.checkin_id,
-            "method": str(method),
-            "result": str(answer.result),
-            "code": logged_code if logged_code is not None else _short_code_of(registration),
-            "scanned_at": scanned_at,
-            "checked_in_at": answer.checked_in_at,
-            "recorded_at": utcnow(),
-            "window_override_reason": override_reason,
-        },
-        ["user_id", "nonce"],
+    logged = _write_scan_log(
+        user_id,
+        nonce,
+        activity,
+        session,
+        registration_id=registration.id if registration is not None else None,
+        checkin_id=answer.checkin_id,
+        method=str(method),
+        result=str(answer.result),
+        code=logged_code if logged_code is not None else _short_code_of(registration),
+        scanned_at=scanned_at,
+        checked_in_at=answer.checked_in_at,
+        window_override_reason=override_reason,
     )
     if logged is None:
         # This device already sent this scan (same nonce): give the stored answer, and
@@ -518,6 +513,29 @@ def check_in_at_door(
     if savepoint is not None:
         savepoint.commit()
     return answer
+
+
+def _write_scan_log(
+    user_id: int | None,
+    nonce: str | None,
+    activity: Activity,
+    session: ActivitySession,
+    **fields,
+) -> int | None:
+    """One scan log row; None when this user's ``nonce`` is logged already (a resend)."""
+    return _insert_unless_exists(
+        ScanLog,
+        {
+            "user_id": user_id,
+            "nonce": nonce,
+            "activity_id": activity.id,
+            "session_id": session.id,
+            "code": "",
+            "recorded_at": utcnow(),
+            **fields,
+        },
+        ["user_id", "nonce"],
+    )
 
 
 def _short_code_of(registration: Registration | None) -> str:
@@ -579,19 +597,8 @@ def _log_not_now(
 ) -> ScanAnswer:
     """Answer ``not_now`` to a door action that names no ticket yet (a walk-in, a roster
     cadre without a registration), writing only the scan log."""
-    logged = _insert_unless_exists(
-        ScanLog,
-        {
-            "user_id": user_id,
-            "nonce": nonce,
-            "activity_id": activity.id,
-            "session_id": session.id,
-            "method": str(method),
-            "result": str(ScanResult.NOT_NOW),
-            "code": "",
-            "recorded_at": utcnow(),
-        },
-        ["user_id", "nonce"],
+    logged = _write_scan_log(
+        user_id, nonce, activity, session, method=str(method), result=str(ScanResult.NOT_NOW)
     )
     if logged is None:  # the same nonce, sent twice at once: the first one's answer
         return _stored_answer(user_id, nonce, activity)
@@ -922,16 +929,17 @@ def admit_registration_over_capacity(
     """
     if override_reason is not None and not can_override_checkin_window(user, activity):
         raise OverrideNotAllowed
+    begin_write()  # SQLite: decide on the latest state, under the write lock
     registration = db.session.get(Registration, registration_id)
     if registration is None or registration.activity_id != activity.id:
         raise NoSuchRegistration
 
     def admitted() -> tuple[Registration, CheckInMethod]:
         if registration.status == RegistrationStatus.WAITLISTED:
+            # Decided again under the activity's lock: another device may have admitted them.
             registration_services.admit_over_capacity(registration, user.id)
         return registration, CheckInMethod.OVER_CAPACITY
 
-    begin_write()
     return check_in_at_door(
         user,
         session,
