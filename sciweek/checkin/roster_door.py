@@ -51,7 +51,7 @@ from ..models import (
     Village,
     utcnow,
 )
-from ..permissions import roster_door_town_id
+from ..permissions import can_override_checkin_window, roster_door_town_id
 from ..registration import services as registration_services
 from ..registration.tickets import new_secret, new_short_code
 from ..tokens import hash_secret
@@ -205,6 +205,7 @@ def check_in_cadre(
     *,
     nonce: str | None = None,
     scanned_at: datetime | None = None,
+    override_reason: str | None = None,
 ) -> services.ScanAnswer:
     """Check in an invited cadre at ``session`` from the roster (the door's list).
 
@@ -212,7 +213,12 @@ def check_in_cadre(
     the scan rules (a waitlisted registration is refused, as at a scan). A repeated nonce
     gets the stored answer. Raises ``CheckInProblem`` (not invited), ``NotYourTown`` and
     ``RegistrationRefused``. The caller has checked ``can_work_roster_door``.
+    Outside the session's check-in window the answer is ``not_now`` and nobody is
+    registered, unless an organizer gives ``override_reason`` (``OverrideNotAllowed`` for
+    anyone else).
     """
+    if override_reason is not None and not can_override_checkin_window(user, activity):
+        raise services.OverrideNotAllowed
     begin_write()  # SQLite: decide on the latest state, under the write lock
     cadre = _door_cadre(user, activity, cadre_id)
     # Outside the session's check-in window nobody is registered: only the log is written.
@@ -223,6 +229,7 @@ def check_in_cadre(
         CheckInMethod.ROSTER,
         nonce=nonce,
         scanned_at=scanned_at,
+        override_reason=override_reason,
     )
 
 

@@ -198,13 +198,13 @@ def api_check_in():
     except services.ScanNotAllowed:
         abort(403)
     except services.OverrideNotAllowed:
-        raise _override_forbidden() from None
+        raise override_forbidden() from None
     except services.UnknownUser:
         raise _unauthorized() from None
     return jsonify(answer.as_json())
 
 
-def _override_forbidden() -> ApiError:
+def override_forbidden() -> ApiError:
     return ApiError("forbidden", _("只有本活动的组织者可以在签到时间以外签到。"), status=403)
 
 
@@ -252,7 +252,7 @@ def api_walk_in(activity_id: int):
             override_reason=body.override_reason,
         )
     except services.OverrideNotAllowed:
-        raise _override_forbidden() from None
+        raise override_forbidden() from None
     except RegistrationRefused as exc:
         raise _refused(exc) from None
     return jsonify(answer.as_json())
@@ -276,7 +276,7 @@ def api_admit_over_capacity(activity_id: int):
             override_reason=body.override_reason,
         )
     except services.OverrideNotAllowed:
-        raise _override_forbidden() from None
+        raise override_forbidden() from None
     except services.NoSuchRegistration:
         abort(404)
     except RegistrationRefused as exc:

@@ -120,3 +120,4 @@ class RosterCheckInBody(_Body):
     session_id: Id | None = None
     nonce: Nonce = None
     scanned_at: Annotated[str | None, AfterValidator(_iso_time)] = None
+    override_reason: OverrideReason = None

@@ -154,22 +154,30 @@
 
   // An invited roster cadre holding no registration (the roster's "cadres"), decided
   // offline: a check-in makes their registration on the server, so it is refused only
-  // when the training is cancelled or they were checked in here already. The server's
-  // answer, when the scan is synced, is the last word (a full training waitlists them).
-  function decideCadreOffline(roster, cadre, sessionId, scannedAt) {
+  // when the training is cancelled or they were checked in here already, and answered
+  // not_now outside the session's window unless an organizer overrides (as a ticket is).
+  // The server's answer, when the scan is synced, is the last word (a full training
+  // waitlists them).
+  function decideCadreOffline(roster, cadre, sessionId, scannedAt, override) {
     var ticket = {
       registration_status: 'confirmed',
       activity_status: roster.activity.status,
       same_activity: true,
       checked_in: !!cadre.checked_in[String(sessionId)]
     };
+    var session = rosterSession(roster, sessionId);
+    var scan = {
+      window: session ? windowState(session, roster.checkin_window, scannedAt) : 'open',
+      override: !!override
+    };
     var answer = {
-      result: scanResult(ticket),
+      result: scanResult(ticket, scan),
       registration: { id: null, name: cadre.name, phone_masked: cadre.phone_masked, short_code: '' },
       checked_in_at: null,
       session_id: sessionId,
       cadre_id: cadre.cadre_id
     };
+    if (answer.result === 'not_now') { answer.window = { state: scan.window }; }
     if (answer.result === 'already_checked_in') {
       answer.checked_in_at = cadre.checked_in[String(sessionId)];
     } else if (answer.result === 'ok') {

@@ -393,9 +393,9 @@
   function decideCadreLocally(item, callback) {
     var found = state.roster ? cadreEntry(item.cadre_id) : null, answer;
     if (found && found.kind === 'cadre') {
-      answer = core.decideCadreOffline(state.roster, found.entry, item.session_id, item.scanned_at);
+      answer = core.decideCadreOffline(state.roster, found.entry, item.session_id, item.scanned_at, item.override_reason);
     } else {
-      answer = core.decideOffline(state.roster, found ? found.entry : null, item.session_id, item.scanned_at);
+      answer = core.decideOffline(state.roster, found ? found.entry : null, item.session_id, item.scanned_at, item.override_reason);
     }
     if (found && answer.result === 'ok') { found.entry.checked_in[String(item.session_id)] = item.scanned_at; }
     item.local = {
@@ -455,6 +455,9 @@
   }
 
   function retryScan(item) {
+    if (item.kind === 'cadre') {
+      return function (reason) { checkInCadre({ cadre_id: item.cadre_id }, reason); };
+    }
     return function (reason) { scan(item.code, true, reason); };
   }
 
@@ -501,7 +504,8 @@
   }
 
   // Check in an invited roster cadre who holds no registration (the server makes it).
-  function checkInCadre(cadre) {
+  // overrideReason: an organizer checks in anyway after a not_now answer.
+  function checkInCadre(cadre, overrideReason) {
     if (!state.sessionId) { showMessage(T.choose_session); return; }
     var item = {
       kind: 'cadre',
@@ -514,6 +518,7 @@
       created: Date.now(),
       offline: false
     };
+    if (overrideReason) { item.override_reason = overrideReason; }
     queuePut(item, function () {
       refreshPending();
       send(item, true);
