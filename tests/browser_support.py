@@ -47,6 +47,16 @@ def log_in(page, base: str, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def type_code(page, text: str) -> str:
+    """Type a code into the scanner page and press Enter: the result it shows for this scan
+    (the data-result the scanner sets again)."""
+    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+    page.fill("#code-input", text)
+    page.press("#code-input", "Enter")
+    page.wait_for_selector("#result[data-result]", state="attached")
+    return page.get_attribute("#result", "data-result")
+
+
 def seeded_demo_app(folder: Path):
     """An app on a new SQLite database in ``folder`` holding the demo data; (app, url)."""
     url = f"sqlite:///{folder / 'demo.sqlite3'}"

@@ -20,7 +20,7 @@ from sciweek.extensions import db
 from sciweek.models import CheckIn, Registration, utcnow
 
 from . import browser_support
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, watch_policy_violations
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, type_code, watch_policy_violations
 from .checkin_support import LiveServer, bearer, issue_ticket, token_for
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
 
@@ -46,7 +46,7 @@ def door(live_database, tmp_path):
         waitlist_enabled=True,
         sessions=[(now - timedelta(minutes=10), now + timedelta(hours=2))],
     )
-    make.user("organizer", username="door-organizer", department=department)
+    organizer = make.user("organizer", username="door-organizer", department=department)
     checker = make.user("checker", username="door-checker")
     checker.assigned_activities.append(fair)
     db.session.commit()
@@ -58,6 +58,7 @@ def door(live_database, tmp_path):
     d.confirmed_code = d.confirmed.registration.short_code
     d.waitlisted_code = d.waitlisted.registration.short_code
     d.checker_token = token_for(checker)
+    d.organizer_token = token_for(organizer)
     d.village_id = village_town.villages[0].id
     db.session.remove()
     with LiveServer(url, tmp_path / "server", workers=2) as server:
@@ -83,15 +84,6 @@ def new_context(browser, **options):
 
 def log_in(page, base: str, username: str) -> None:
     browser_support.log_in(page, base, username, DEFAULT_PASSWORD)
-
-
-def type_code(page, text: str) -> str:
-    """Type a code into the scanner; the result it shows (its data-result)."""
-    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
-    page.fill("#code-input", text)
-    page.press("#code-input", "Enter")
-    page.wait_for_selector("#result[data-result]", state="attached")
-    return page.get_attribute("#result", "data-result")
 
 
 PHONE = {"viewport": {"width": 390, "height": 844}}
@@ -148,6 +140,19 @@ def test_projector_shows_the_counter_above_the_fold_and_refreshes_it(browser, do
     page.wait_for_function(
         "() => document.getElementById('projector-in').textContent === '1'", timeout=7500
     )
+    # The organizer admits the waitlisted person beyond capacity: the projector says so.
+    admitted = requests.post(
+        f"{door.base}/api/v1/activities/{door.activity_id}/over-capacity",
+        json={"registration_id": door.waitlisted.registration_id},
+        headers=bearer(door.organizer_token),
+        timeout=10,
+    )
+    assert admitted.json()["result"] == "ok"
+    page.wait_for_function(
+        "() => document.getElementById('projector-over').textContent === '+超额 1'",
+        timeout=7500,
+    )
+    assert page.inner_text("#projector-in") == "2"
     context.close()
     assert context.violations == []
 

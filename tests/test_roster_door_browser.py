@@ -24,16 +24,11 @@ from sciweek.extensions import db
 from sciweek.i18n import to_local
 from sciweek.models import ActivitySession, CheckIn, Registration, utcnow
 
-from .browser_support import watch_policy_violations
+from .browser_support import type_code, watch_policy_violations
 from .checkin_support import LiveServer, issue_ticket
 from .conftest import Factory
 from .roster_door_support import build_door
-from .test_checkin_browser import (  # noqa: F401 - fixture
-    chromium_available,
-    launch,
-    login,
-    type_code,
-)
+from .test_checkin_browser import chromium_available, launch, login  # noqa: F401 - fixture
 
 PHONE = {"width": 390, "height": 844}
 
