@@ -57,6 +57,7 @@ __all__ = [
     "TARGET_ROLES",
     "activities_visible_to",
     "can",
+    "can_admit_over_capacity",
     "can_check_in",
     "can_work_roster_door",
     "can_manage_activity",
@@ -163,6 +164,12 @@ def roster_door_town_id(user: User, activity: Activity) -> int | None:
     return coordinator_town_id(user)
 
 
+def can_admit_over_capacity(user: User, activity: Activity) -> bool:
+    """Admitting someone beyond capacity at the door (超额签到) is the organizers' decision
+    (and admins'); checkers may not."""
+    return can_manage_activity(user, activity)
+
+
 def activities_visible_to(user: User) -> Select:
     """The back-office activity list for ``user``."""
     stmt = select(Activity)
@@ -237,6 +244,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "manage": EDITOR_ROLES,
     "door": DOOR_ROLES,
     "roster_door": STAFF_ROLES,
+    "admit_over_capacity": EDITOR_ROLES,
     "coverage": COVERAGE_ROLES,
     "roster": ROSTER_ROLES,
     "targets": TARGET_ROLES,
@@ -251,6 +259,7 @@ _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "signin_sheet": can_print_signin_sheet,
     "roster_door": can_work_roster_door,
     "reveal_phone": can_reveal_registrant_phone,
+    "admit_over_capacity": can_admit_over_capacity,
 }
 
 

@@ -38,6 +38,25 @@ CHROMIUM_ARGS = [
 ]
 
 
+def log_in(page, base: str, username: str, password: str) -> None:
+    """Log ``username`` in on ``page`` through the log-in form of the site at ``base``."""
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+
+
+def type_code(page, text: str) -> str:
+    """Type a code into the scanner page and press Enter: the result it shows for this scan
+    (the data-result the scanner sets again)."""
+    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
+    page.fill("#code-input", text)
+    page.press("#code-input", "Enter")
+    page.wait_for_selector("#result[data-result]", state="attached")
+    return page.get_attribute("#result", "data-result")
+
+
 def seeded_demo_app(folder: Path):
     """An app on a new SQLite database in ``folder`` holding the demo data; (app, url)."""
     url = f"sqlite:///{folder / 'demo.sqlite3'}"

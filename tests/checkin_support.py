@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 
 from sciweek.checkin.services import create_api_token
 from sciweek.extensions import db
@@ -20,6 +22,29 @@ def sessions_now(*, started: timedelta = timedelta(minutes=30)) -> list[tuple[da
     a door test scans within it (checkin/windows.py). For ``make.activity(sessions=...)``."""
     starts = utcnow().replace(microsecond=0) - started
     return [(starts, starts + timedelta(hours=2))]
+
+
+def fire_together(url, bodies_and_headers) -> list[tuple[int, dict]]:
+    """POST each (body, headers) to ``url`` from its own thread, all released at the same
+    moment; (status, JSON answer) in the same order."""
+    barrier = threading.Barrier(len(bodies_and_headers))
+    results: list = [None] * len(bodies_and_headers)
+
+    def fire(i, body, headers):
+        with requests.Session() as http:
+            barrier.wait()
+            response = http.post(url, json=body, headers=headers, timeout=30)
+            results[i] = (response.status_code, response.json())
+
+    threads = [
+        threading.Thread(target=fire, args=(i, body, headers))
+        for i, (body, headers) in enumerate(bodies_and_headers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
 
 
 def issue_ticket(activity, name="张三", phone="13800138000", **kwargs):

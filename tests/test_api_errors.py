@@ -30,7 +30,12 @@ def door(make):
     stranger = make.user("checker")
     db.session.commit()
     ticket = issue_ticket(activity)
-    ids = {"ACT": activity.id, "OTHER": 999_999, "SESSION": activity.sessions[0].id}
+    ids = {
+        "ACT": activity.id,
+        "OTHER": 999_999,
+        "SESSION": activity.sessions[0].id,
+        "REG": ticket.registration_id,
+    }
     tokens = {
         "admin": token_for(organizer),
         "checker": token_for(checker),
@@ -51,6 +56,7 @@ SCAN = "/api/v1/checkins"
 UNDO = "/api/v1/checkins/<int:checkin_id>/undo"
 ROSTER = "/api/v1/activities/<int:activity_id>/roster"
 WALK_IN = "/api/v1/activities/<int:activity_id>/walk-ins"
+OVER = "/api/v1/activities/<int:activity_id>/over-capacity"
 PERSON = {"name": "王五", "phone": "13900000009"}
 SEARCH = "/api/v1/activities/<int:activity_id>/roster/search"
 ROSTER_CHECKIN = "/api/v1/activities/<int:activity_id>/roster-checkins"
@@ -105,6 +111,17 @@ CASES = [
     (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", "[", 400, "invalid_json"),
     (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", {"cadre_id": "1"}, 400, "invalid"),
     (ROSTER_CHECKIN, "POST", "/api/v1/activities/ACT/roster-checkins", "checker", {"cadre_id": 1}, 400, "not_invited"),
+    (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {"name": "王大爷", "no_phone": True}, 400, "invalid"),
+    (WALK_IN, "POST", "/api/v1/activities/ACT/walk-ins", "checker", {**PERSON, "over_capacity": True}, 403, "forbidden"),
+    # admissions over capacity (organizers only)
+    (OVER, "POST", "/api/v1/activities/ACT/over-capacity", None, {"registration_id": "REG"}, 401, "unauthorized"),
+    (OVER, "POST", "/api/v1/activities/ACT/over-capacity", "checker", {"registration_id": "REG"}, 403, "forbidden"),
+    (OVER, "POST", "/api/v1/activities/OTHER/over-capacity", "admin", {"registration_id": "REG"}, 404, "not_found"),
+    (OVER, "POST", "/api/v1/activities/ACT/over-capacity", "admin", {"registration_id": "OTHER"}, 404, "not_found"),
+    (OVER, "GET", "/api/v1/activities/ACT/over-capacity", "admin", None, 405, "method_not_allowed"),
+    (OVER, "POST", "/api/v1/activities/ACT/over-capacity", "admin", BIG, 413, "too_large"),
+    (OVER, "POST", "/api/v1/activities/ACT/over-capacity", "admin", "{", 400, "invalid_json"),
+    (OVER, "POST", "/api/v1/activities/ACT/over-capacity", "admin", {"registration_id": "1"}, 400, "invalid"),
     # no such URL under /api/
     (None, "GET", "/api/v1/nothing-here", None, None, 404, "not_found"),
     (None, "POST", "/api/v2/checkins", "checker", {"code": "X"}, 404, "not_found"),

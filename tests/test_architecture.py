@@ -120,3 +120,55 @@ def test_the_commit_finder_finds_a_commit(tmp_path):
     module = tmp_path / "services.py"
     module.write_text("def f():\n    db.session.commit()\n    db.session().rollback()\n")
     assert _ends_transactions(module) == ["2: db.session.commit()", "3: db.session().rollback()"]
+
+
+def _private_uses(path: Path) -> list[str]:
+    """Private helpers of another sciweek module used by the module at ``path``:
+    ``from .x import _y`` and ``x._y`` where ``x`` was imported from sciweek (third-party
+    objects such as ``current_user._get_current_object`` are theirs to document)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    ours: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level == 0 and not (node.module or "").startswith("sciweek"):
+            continue
+        for alias in node.names:
+            ours.add(alias.asname or alias.name)
+            if alias.name.startswith("_"):
+                found.append(f"{node.lineno}: from {node.module} import {alias.name}")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ours
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+# The models package shares ``activities._in_check`` among its modules (a CHECK builder);
+# renaming it is left to a change that owns the models.
+_PRIVATE_USE_SCOPE = sorted(p for p in SCIWEEK.rglob("*.py") if "models" not in p.parts)
+
+
+@pytest.mark.parametrize("module", _PRIVATE_USE_SCOPE, ids=lambda p: str(p.relative_to(SCIWEEK)))
+def test_modules_use_no_other_modules_private_helpers(module):
+    """One home for every rule (issue 10): a rule another module needs is a public function
+    of its home (the door's check-in: ``checkin.services.check_in_at_door``), not a private
+    helper borrowed from it."""
+    assert _private_uses(module) == []
+
+
+def test_the_private_use_finder_finds_one(tmp_path):
+    module = tmp_path / "door.py"
+    module.write_text(
+        "from flask_login import current_user\n"
+        "from . import services\n"
+        "from .services import _log\n\n"
+        "services._check_in(current_user._get_current_object())\n"
+    )
+    assert _private_uses(module) == ["3: from services import _log", "5: services._check_in"]

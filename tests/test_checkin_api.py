@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from sciweek import create_app
 from sciweek.extensions import db
@@ -166,11 +166,41 @@ def test_ticket_for_another_activity_is_wrong_activity(client, door, make):
     assert body["registration"] is None  # not this checker's business
     assert "另一场讲座" in body["message"]
     assert checkin_rows() == 0
-    # A short code of another activity is simply unknown here.
-    code = ticket.registration.short_code
-    assert (
-        scan(client, door.checker_token, code, door.activity.id).get_json()["result"] == "invalid"
+    # Its short code, typed, says the same as its QR code (it used to say 无效票码).
+    typed = scan(client, door.checker_token, ticket.registration.short_code, door.activity.id)
+    assert typed.get_json()["result"] == "wrong_activity"
+    assert typed.get_json()["message"].startswith("不是本活动的票")
+    assert typed.get_json()["registration"] is None
+    log = db.session.scalar(select(ScanLog).order_by(ScanLog.id.desc()).limit(1))
+    assert log.result == "wrong_activity"
+    assert checkin_rows() == 0
+
+
+def test_a_short_code_held_here_and_elsewhere_is_this_activitys(client, door, make):
+    """Short codes are unique per activity only: this activity's ticket wins."""
+    elsewhere = issue_ticket(make.activity(title="另一场讲座"), phone="13900000001")
+    here = issue_ticket(door.activity, phone="13900000002")
+    db.session.execute(
+        update(Registration)
+        .where(Registration.id == elsewhere.registration_id)
+        .values(short_code=here.registration.short_code)
     )
+    db.session.commit()
+    body = scan(client, door.checker_token, here.registration.short_code, door.activity.id)
+    assert body.get_json()["result"] == "ok"
+    assert body.get_json()["registration"]["id"] == here.registration_id
+
+
+def test_full_width_and_dashed_short_codes_check_in(client, door):
+    """A Chinese keyboard types ＰＺＴ９ＣＺ; a phone turns "-" into an en dash."""
+    ticket = issue_ticket(door.activity)
+    code = ticket.registration.short_code
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in code)
+    first = scan(client, door.checker_token, full_width, door.activity.id).get_json()
+    assert first["result"] == "ok"
+    dashed = f"{code[:3].lower()}\u2013{code[3:]}"
+    again = scan(client, door.checker_token, dashed, door.activity.id).get_json()
+    assert again["result"] == "already_checked_in"
 
 
 def test_cancelled_and_waitlisted_are_refused(client, door):

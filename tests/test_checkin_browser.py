@@ -24,7 +24,7 @@ from sciweek.models import CheckIn, Registration, ScanLog, User, utcnow
 from sciweek.registration.qr import qr_png
 from sciweek.registration.tickets import ticket_url
 
-from .browser_support import watch_policy_violations
+from .browser_support import log_in, type_code, watch_policy_violations
 from .checkin_support import LiveServer, issue_ticket, sessions_now
 from .conftest import DEFAULT_PASSWORD, Factory, require_or_skip
 from .waiting import wait_until
@@ -119,21 +119,7 @@ def count(app, model, *where):
 
 
 def login(page, base, username="doorphone"):
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_load_state()
-
-
-def type_code(page, text: str) -> str:
-    """Type a code into the scanner page and press Enter: the result it shows for this scan
-    (the data-result the scanner sets again)."""
-    page.eval_on_selector("#result", "box => box.removeAttribute('data-result')")
-    page.fill("#code-input", text)
-    page.press("#code-input", "Enter")
-    page.wait_for_selector("#result[data-result]", state="attached")
-    return page.get_attribute("#result", "data-result")
+    log_in(page, base, username, DEFAULT_PASSWORD)
 
 
 def launch(playwright, video: Path | None = None):

@@ -7,17 +7,21 @@ the same moment. Whatever the interleaving, exactly one check-in row may exist.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from sciweek import create_app
 from sciweek.extensions import db
 from sciweek.models import CheckIn, ScanLog
 
-from .checkin_support import LiveServer, bearer, issue_ticket, sessions_now, token_for
+from .checkin_support import (
+    LiveServer,
+    bearer,
+    fire_together,
+    issue_ticket,
+    sessions_now,
+    token_for,
+)
 from .conftest import Factory
 
 DEVICES = 6
@@ -47,33 +51,12 @@ def seeded(empty_database_url, tmp_path, monkeypatch):
         db.engine.dispose()
 
 
-def _fire_together(url, bodies_and_headers):
-    barrier = threading.Barrier(len(bodies_and_headers))
-    results = [None] * len(bodies_and_headers)
-
-    def fire(i, body, headers):
-        with requests.Session() as http:
-            barrier.wait()
-            response = http.post(url, json=body, headers=headers, timeout=30)
-            results[i] = (response.status_code, response.json())
-
-    threads = [
-        threading.Thread(target=fire, args=(i, body, headers))
-        for i, (body, headers) in enumerate(bodies_and_headers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
 def test_simultaneous_scans_of_one_ticket_give_one_checkin(seeded, tmp_path):
     app, activity_id, tokens, tickets = seeded
     with LiveServer(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "server", workers=3) as srv:
         for secret in tickets:
             body = {"code": secret, "activity_id": activity_id}
-            results = _fire_together(
+            results = fire_together(
                 srv.url + "/api/v1/checkins", [(body, bearer(token)) for token in tokens]
             )
             assert all(status == 200 for status, _ in results), results
@@ -98,7 +81,7 @@ def test_one_device_resending_a_scan_concurrently_gets_one_answer(seeded, tmp_pa
     app, activity_id, tokens, tickets = seeded
     with LiveServer(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "server", workers=3) as srv:
         body = {"code": tickets[0], "activity_id": activity_id, "nonce": "retry-1"}
-        results = _fire_together(srv.url + "/api/v1/checkins", [(body, bearer(tokens[0]))] * 6)
+        results = fire_together(srv.url + "/api/v1/checkins", [(body, bearer(tokens[0]))] * 6)
     assert all(status == 200 for status, _ in results), results
     assert {data["result"] for _, data in results} == {"ok"}
     with app.app_context():

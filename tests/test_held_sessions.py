@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from flask_migrate import upgrade
-from sqlalchemy import insert, select
+from sqlalchemy import MetaData, Table, insert, select
 
 from sciweek import create_app
 from sciweek.extensions import db
@@ -133,9 +133,15 @@ def test_migration_keeps_sessions_held_before_an_earlier_cancellation(
         upgrade(revision="5e1d2c7a9b30-1")  # just before this migration
         rows = {"cancelled": "cancelled", "on": "published"}
         ids = {}
+        # The tables as they are at that revision (the models have columns added since); their
+        # plain DateTime columns take UTC.
+        tables = MetaData()
+        cancelled_utc = cancelled_at.astimezone(UTC)
+        activities = Table("activities", tables, autoload_with=db.engine)
+        sessions = Table("activity_sessions", tables, autoload_with=db.engine)
         for key, status in rows.items():
             ids[key] = db.session.execute(
-                insert(Activity.__table__)
+                insert(activities)
                 .values(
                     kind="training",
                     title=key,
@@ -144,18 +150,23 @@ def test_migration_keeps_sessions_held_before_an_earlier_cancellation(
                     audience="cadres",
                     status=status,
                     cancel_reason="改期" if status == "cancelled" else "",
-                    cancelled_at=cancelled_at if status == "cancelled" else None,
+                    cancelled_at=cancelled_utc if status == "cancelled" else None,
                     sequence=0,
+                    confirmed_count=0,
+                    waitlist_enabled=True,
+                    created_at=cancelled_utc,
+                    updated_at=cancelled_utc,
                 )
-                .returning(Activity.__table__.c.id)
+                .returning(activities.c.id)
             ).scalar_one()
             for day in (1, 3):  # one session before the cancellation, one after
                 db.session.execute(
-                    insert(ActivitySession.__table__).values(
+                    insert(sessions).values(
                         activity_id=ids[key],
-                        starts_at=local(2026, 6, day, 9),
-                        ends_at=local(2026, 6, day, 11),
+                        starts_at=local(2026, 6, day, 9).astimezone(UTC),
+                        ends_at=local(2026, 6, day, 11).astimezone(UTC),
                         note="",
+                        created_at=cancelled_utc,
                     )
                 )
         db.session.commit()

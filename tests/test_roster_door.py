@@ -204,14 +204,38 @@ def test_checking_in_a_cadre_without_registration_makes_one_linked_to_the_cadre(
     assert live_checkins() == 1
 
 
+def test_roster_check_in_before_the_window_is_overridden_by_organizers_only(client, make):
+    """The roster door follows the session window like a scan: not_now registers nobody; an
+    organizer may check the cadre in anyway with a reason (kept on the check-in and in the
+    log); a checker sending a reason gets 403 (it was ignored: not_now)."""
+    door = build_door(make, under_way=False)
+    checker, organizer = bearer(token_for(door.checker)), bearer(token_for(door.organizer))
+    early = roster_check_in(client, door, door.zhang.id, checker)
+    assert early.get_json()["result"] == "not_now"
+    refused = roster_check_in(client, door, door.zhang.id, checker, override_reason="来早了")
+    assert refused.status_code == 403
+    assert refused.get_json()["error"] == "forbidden"
+    assert registrations_of(door.zhang) == []
+    anyway = roster_check_in(client, door, door.zhang.id, organizer, override_reason="提前报到")
+    assert anyway.get_json()["result"] == "ok"
+    [registration] = registrations_of(door.zhang)
+    checkin = db.session.scalar(select(CheckIn))
+    assert (checkin.registration_id, checkin.method) == (registration.id, "roster")
+    assert checkin.window_override_reason == "提前报到"
+    logged = db.session.execute(
+        select(ScanLog.result, ScanLog.window_override_reason).order_by(ScanLog.id)
+    ).all()
+    assert logged == [("not_now", None), ("ok", "提前报到")]
+
+
 def test_registration_and_check_in_are_one_transaction(app, client, door, monkeypatch):
     """A failure after the registration was written leaves no registration behind."""
     token = token_for(door.checker)
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("the check-in failed")
 
-    monkeypatch.setattr(services, "_check_in_and_log", broken)
+    monkeypatch.setattr(services, "_record_checkin", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     response = roster_check_in(client, door, door.zhang.id, bearer(token))
     assert response.status_code == 500

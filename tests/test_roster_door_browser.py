@@ -1,14 +1,19 @@
-"""A training's door for its roster cadres in headless Chromium at phone width.
+"""A training's door for its roster cadres in headless Chromium at phone width, end to end.
 
 A checker's phone searches the roster (a cadre's phone tail, an ID number's tail), checks in
 cadres who never registered, one of them while the hall's network is down; a cadre checks
-themself in on their own phone with the ID number's last 6; the town's coordinator sees
+themself in on their own phone with the ID number's last 6; a ticket for the training's next
+session is refused as too early (not_now, with the session's time) and the organizer checks
+its holder in anyway with a reason, on the same door phone; the town's coordinator sees
 them attended. A live gunicorn server runs against a temporary SQLite database.
+(Walk-ins without a phone, refused at a training, and over-capacity admissions walk a fair's
+door in ``test_door_browser.py``.)
 """
 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -16,10 +21,11 @@ from sqlalchemy import func, select
 from sciweek import create_app
 from sciweek.checkin.codes import make_self_code
 from sciweek.extensions import db
-from sciweek.models import CheckIn, Registration, utcnow
+from sciweek.i18n import to_local
+from sciweek.models import ActivitySession, CheckIn, Registration, utcnow
 
-from .browser_support import watch_policy_violations
-from .checkin_support import LiveServer
+from .browser_support import type_code, watch_policy_violations
+from .checkin_support import LiveServer, issue_ticket
 from .conftest import Factory
 from .roster_door_support import build_door
 from .test_checkin_browser import chromium_available, launch, login  # noqa: F401 - fixture
@@ -39,7 +45,16 @@ def site(tmp_path, monkeypatch):
     with app.app_context():
         db.create_all()
         door = build_door(Factory())
+        # The training's next session, tomorrow: its door is not open yet.
+        tomorrow = utcnow().replace(microsecond=0) + timedelta(days=1)
+        next_session = ActivitySession(starts_at=tomorrow, ends_at=tomorrow + timedelta(hours=2))
+        door.training.sessions.append(next_session)
+        early = issue_ticket(door.training, name="刘明", phone="13600002468")
+        db.session.commit()
         facts = {
+            "organizer": door.organizer.username,
+            "next_session": (next_session.id, to_local(tomorrow)),
+            "early_code": early.registration.short_code,
             "activity_id": door.training.id,
             "session_id": door.training.sessions[0].id,
             "checker": door.checker.username,
@@ -150,6 +165,30 @@ def test_training_door_with_roster_cadres_at_phone_width(chromium_available, sit
         assert "赵**" in result
         assert "赵东山" not in result
         assert [n for _id, n in _registrations_of(app, facts["zhao"][0])] == [1]
+
+        # A ticket for tomorrow's session: too early. The organizer, on the same door phone,
+        # checks its holder in anyway and says why; a checker could not (403, API tests).
+        page.click("form[action='/logout'] button")
+        login(page, server.url, facts["organizer"])
+        next_id, starts = facts["next_session"]
+        page.goto(f"{server.url}/manage/activities/{activity_id}/scan?session={next_id}")
+        page.wait_for_function(
+            "() => document.getElementById('roster-status').textContent.length > 0"
+        )
+        assert type_code(page, facts["early_code"]) == "not_now"
+        expect(page.locator("#result-title")).to_have_text(
+            f"本场次 {starts.month}月{starts.day}日 {starts:%H:%M} 开始"
+        )
+        page.fill("#override-reason", "明天要下乡，今天先来听课")
+        page.click("#override-button")
+        page.wait_for_selector("#result[data-result=ok]")
+        assert "刘明" in page.inner_text("#result")
+        with app.app_context():
+            reasons = db.session.scalars(
+                select(CheckIn.window_override_reason).where(CheckIn.session_id == next_id)
+            ).all()
+            db.session.remove()
+        assert reasons == ["明天要下乡，今天先来听课"]
 
         # The town's coordinator sees who came, their own town's cadres only.
         office = browser.new_context()

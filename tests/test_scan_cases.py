@@ -58,9 +58,10 @@ def _checkin(registration_id: int, session_id: int, *, undone: bool = False) -> 
     )
 
 
-def _ticket_in_state(make, door: Activity, ticket: dict) -> str:
+def _ticket_in_state(make, door: Activity, ticket: dict, scanned_as: str = "qr") -> str:
     """A ticket in the case's state (built while its activity is open, then changed in the
-    database as an organizer or a registrant would have); its secret."""
+    database as an organizer or a registrant would have); its secret, or its short code
+    when the case types it (``scanned_as``)."""
     session, other_session = door.sessions
     owner = door if ticket["same_activity"] else make.activity(sessions=sessions_for())
     issued = issue_ticket(owner)
@@ -84,6 +85,8 @@ def _ticket_in_state(make, door: Activity, ticket: dict) -> str:
     if ticket["checked_in"]:
         db.session.add(_checkin(registration_id, session.id))
     db.session.commit()
+    if scanned_as == "short_code":
+        return db.session.get(Registration, registration_id).short_code
     return issued.secret
 
 
@@ -96,7 +99,9 @@ def test_scans_answer_as_the_table_says(make, fast_path, monkeypatch):  # noqa: 
         ticket = case["ticket"]
         doors[case["case"]] = (
             door,
-            "ZZZZZZ" if ticket is None else _ticket_in_state(make, door, ticket),
+            "ZZZZZZ"
+            if ticket is None
+            else _ticket_in_state(make, door, ticket, case.get("scanned_as", "qr")),
         )
     general = []
     real_general_path = services._scan_ticket

@@ -1,7 +1,7 @@
 """verification codes, replaced tickets, phone reveals, activities.sms_verification
 
 Revision ID: 7c4d2e9a1f60
-Revises: 5b1e7c9d2a40
+Revises: 3ecd30290c24
 Create Date: 2026-11-28 00:20:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7c4d2e9a1f60'
-down_revision = '5b1e7c9d2a40'
+down_revision = '3ecd30290c24'
 branch_labels = None
 depends_on = None
 

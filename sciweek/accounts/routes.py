@@ -4,6 +4,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..database import reads_only
 from ..extensions import limiter
+from ..models import Role, User
 from .auth import safe_next_url
 from .forms import LoginForm
 from .services import authenticate
@@ -24,9 +25,16 @@ def login():
             form.password.errors.append(_("手机号/用户名或密码不正确。"))
         else:
             login_user(user, remember=form.remember.data)
-            default = url_for("manage.dashboard") if user.is_staff else url_for("activities.index")
-            return redirect(safe_next_url(form.next.data) or default)
+            return redirect(safe_next_url(form.next.data) or _landing_page(user))
     return render_template("accounts/login.html", form=form)
+
+
+def _landing_page(user: User) -> str:
+    """Where a log-in without ``next`` leads: checkers work only at the door, so to the
+    check-in list; other staff to the back office; everyone else to the activities."""
+    if user.role == Role.CHECKER:
+        return url_for("checkin.door_activities")
+    return url_for("manage.dashboard") if user.is_staff else url_for("activities.index")
 
 
 @bp.route("/logout", methods=["POST"])

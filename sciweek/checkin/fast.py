@@ -91,6 +91,7 @@ from ..models import (
     ScanResult,
     User,
     scan_outcome,
+    short_code_preference,
     utcnow,
 )
 from ..models.types import UTCDateTime
@@ -301,13 +302,13 @@ _SCANNED_AT = bindparam("scanned_at", type_=UTCDateTime())
 # in Python from the cached session times before the statement): no check-in is inserted.
 _NOT_NOW = bindparam("not_now", type_=Boolean())
 
-# How the ticket is found: by the hash of its secret, by this activity's short code, or
-# not at all (the scanned text is no ticket; the scan is still logged as invalid).
+# How the ticket is found: by the hash of its secret, by its short code (this activity's
+# ticket first, else another activity's, which is ``wrong_activity``: the decided CTE takes
+# one, ``short_code_preference``), or not at all (the scanned text is no ticket; the scan
+# is still logged as invalid).
 _FOUND_BY = {
     "secret": lambda: Registration.secret_hash == _LOOKUP,
-    "short_code": lambda: (
-        (Registration.activity_id == _ACTIVITY_ID) & (Registration.short_code == _LOOKUP)
-    ),
+    "short_code": lambda: Registration.short_code == _LOOKUP,
     "none": false,
 }
 
@@ -322,7 +323,7 @@ def _scan_statement(kind: str, count_live: bool):
     (user_id, nonce) DO NOTHING``. ``count_live``: count the session's live check-ins too.
     """
     checkins, scan_log = CheckIn.__table__, ScanLog.__table__
-    decided = (
+    found = (
         select(
             Registration.id,
             Registration.activity_id,
@@ -336,8 +337,10 @@ def _scan_statement(kind: str, count_live: bool):
         )
         .join(Activity, Activity.id == Registration.activity_id)
         .where(_FOUND_BY[kind]())
-        .cte("decided")
     )
+    if kind == "short_code":
+        found = found.order_by(short_code_preference(_ACTIVITY_ID)).limit(1)
+    decided = found.cte("decided")
     ins = (
         insert(checkins)
         .from_select(
@@ -434,6 +437,10 @@ def _scan_statement(kind: str, count_live: bool):
         .where(Activity.id == _ACTIVITY_ID)
         .scalar_subquery()
         .label("expected"),
+        select(Activity.over_capacity_count)
+        .where(Activity.id == _ACTIVITY_ID)
+        .scalar_subquery()
+        .label("over_capacity"),
         # A resent nonce whose first scan did not check in (refused, or undone since) must
         # not check in now: divide by zero, which fails and so undoes the whole statement.
         (literal(1) // case((log_id.is_(None) & exists(select(ins.c.id)), 0), else_=1)).label(
@@ -535,6 +542,15 @@ def _run(kind: str, count_live: bool, params: dict[str, Any]) -> Any:
     raise AssertionError("unreachable")
 
 
+def counts_of(checked_in: int, expected: int, over_capacity: int) -> dict[str, int]:
+    """The live counter as every answer gives it (this path and ``services.session_counts``):
+    ``over_capacity`` only when someone was admitted beyond capacity (超额签到)."""
+    counts = {"checked_in": checked_in, "expected": expected}
+    if over_capacity:
+        counts["over_capacity"] = over_capacity
+    return counts
+
+
 @dataclass(frozen=True)
 class FastScan:
     """What the statement decided and wrote; ``services.scan`` makes the answer of it."""
@@ -606,7 +622,8 @@ def scan_ticket(
     except _GuardFailed:
         return None
     (registration_id, _activity_id, name, phone, short_code, activity_status, activity_title,
-     result, checkin_id, checked_in_at, log_id, live_count, expected, _guard) = row  # fmt: skip
+     result, checkin_id, checked_in_at, log_id, live_count, expected, over_capacity,
+     _guard) = row  # fmt: skip
     if result is None or log_id is None:
         return None
     created = result == ScanResult.OK
@@ -622,7 +639,7 @@ def scan_ticket(
         checkin_id=checkin_id,
         # A new check-in answers with the time this scan gave, as on the general path.
         checked_in_at=at if created else _utc(checked_in_at),
-        counts={"checked_in": live, "expected": int(expected or 0)},
+        counts=counts_of(live, int(expected or 0), int(over_capacity or 0)),
         registration=(registration_id, name, phone, short_code) if found else None,
         ticket_activity=(activity_status, activity_title) if found else None,
     )

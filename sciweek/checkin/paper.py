@@ -39,7 +39,6 @@ from ..models import (
     CheckInMethod,
     Registration,
     RegistrationStatus,
-    ScanLog,
     ScanResult,
     User,
     utcnow,
@@ -47,7 +46,7 @@ from ..models import (
 from ..registration.services import RegistrationRefused
 from ..training.invitations import invited_cadre, invited_cadres, villages_at_training
 from . import roster_door
-from .services import CheckInProblem, _record_checkin, undo_check_in
+from .services import CheckInProblem, check_in_at_door, undo_check_in
 
 # --- who is on the sheet -------------------------------------------------------------
 
@@ -313,26 +312,13 @@ def enter_paper_sheet(
     result = PaperEntryResult()
     for key in sorted(ticked, key=lambda k: int(k[1:])):
         registration = registrations[int(key[1:])]
-        checkin_id, at, created = _record_checkin(
-            registration, session, user, session.starts_at, CheckInMethod.PAPER
+        answer = check_in_at_door(
+            user, session, registration, CheckInMethod.PAPER, on_paper_at=session.starts_at
         )
-        if not created:
+        if answer.result == ScanResult.OK:
+            result.added += 1
+        else:  # already checked in (scanned, self check-in, or on paper)
             result.kept += 1
-            continue
-        result.added += 1
-        db.session.add(
-            ScanLog(
-                user_id=user.id,
-                activity_id=activity.id,
-                session_id=session.id,
-                registration_id=registration.id,
-                checkin_id=checkin_id,
-                method=CheckInMethod.PAPER,
-                result=ScanResult.OK,
-                code=registration.short_code,
-                checked_in_at=at,
-            )
-        )
     unticked = {int(k[1:]) for k in seen_on_paper - ticked if k[0] == "r"}
     for registration_id in sorted(unticked):
         if _undo_paper_checkin(user, session, registration_id):

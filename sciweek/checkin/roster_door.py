@@ -44,6 +44,7 @@ from ..models import (
     Cadre,
     CadrePeriod,
     CheckIn,
+    CheckInMethod,
     Registration,
     RegistrationStatus,
     Town,
@@ -51,7 +52,7 @@ from ..models import (
     Village,
     utcnow,
 )
-from ..permissions import roster_door_town_id
+from ..permissions import can_override_checkin_window, roster_door_town_id
 from ..person_query import DoorQuery, matches_query, parse_door_query
 from ..registration import services as registration_services
 from ..registration.tickets import new_secret, new_short_code
@@ -176,7 +177,7 @@ def _register_cadre_without_phone(
         }
         try:
             with db.session.begin_nested():
-                inserted = registration_services._insert_registration(values)
+                inserted = registration_services.insert_registration(values)
                 if inserted is not None:
                     db.session.execute(
                         update(Registration)
@@ -222,6 +223,7 @@ def check_in_cadre(
     *,
     nonce: str | None = None,
     scanned_at: datetime | None = None,
+    override_reason: str | None = None,
 ) -> services.ScanAnswer:
     """Check in an invited cadre at ``session`` from the roster (the door's list).
 
@@ -229,41 +231,23 @@ def check_in_cadre(
     the scan rules (a waitlisted registration is refused, as at a scan). A repeated nonce
     gets the stored answer. Raises ``CheckInProblem`` (not invited), ``NotYourTown`` and
     ``RegistrationRefused``. The caller has checked ``can_work_roster_door``.
+    Outside the session's check-in window the answer is ``not_now`` and nobody is
+    registered, unless an organizer gives ``override_reason`` (``OverrideNotAllowed`` for
+    anyone else).
     """
+    if override_reason is not None and not can_override_checkin_window(user, activity):
+        raise services.OverrideNotAllowed
     begin_write()  # SQLite: decide on the latest state, under the write lock
-    stored = services._logged_scan(user.id, nonce)
-    if stored is not None:
-        return services._answer_from_log(stored, activity)
     cadre = _door_cadre(user, activity, cadre_id)
     # Outside the session's check-in window nobody is registered: only the log is written.
-    outside = windows.not_now(session, scanned_at or utcnow())
-    if outside is not None:
-        return services._log_not_now(user, activity, outside, method="roster", nonce=nonce)
-    registration = registration_for_cadre(activity, cadre)
-    return _check_in(user, session, registration, "roster", nonce=nonce, scanned_at=scanned_at)
-
-
-def _check_in(
-    user: User | None,
-    session: ActivitySession,
-    registration: Registration,
-    method: str,
-    *,
-    nonce: str | None = None,
-    scanned_at: datetime | None = None,
-) -> services.ScanAnswer:
-    """Check ``registration`` in at ``session`` by the scan rules, and log it (as a scan)."""
-    activity = session.activity
-    return services._check_in_and_log(
-        user=user,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=services._status_result(registration, activity),
-        method=method,
+    return services.check_in_at_door(
+        user,
+        session,
+        lambda: (registration_for_cadre(activity, cadre), CheckInMethod.ROSTER),
+        CheckInMethod.ROSTER,
         nonce=nonce,
         scanned_at=scanned_at,
-        logged_code=registration.short_code,
+        override_reason=override_reason,
     )
 
 
@@ -342,7 +326,7 @@ def cadre_self_check_in(session: ActivitySession, proof: CadreProof) -> services
         registration = registration_for_cadre(activity, cadre)
     except registration_services.RegistrationRefused as exc:
         raise services.SelfCheckInRefused(exc.message) from None
-    return _check_in(None, session, registration, "self")
+    return services.check_in_at_door(None, session, registration, CheckInMethod.SELF)
 
 
 # --- searching ---------------------------------------------------------------------------

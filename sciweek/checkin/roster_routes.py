@@ -31,7 +31,7 @@ from ..registration.services import RegistrationRefused
 from ..transactions import all_or_nothing
 from . import roster_door, services
 from .forms import RosterCheckInForm
-from .routes import api_view
+from .routes import api_view, override_forbidden
 from .schemas import RosterCheckInBody
 
 bp = Blueprint("roster_door", __name__)
@@ -82,10 +82,18 @@ def api_roster_check_in(activity_id: int):
     session = services.pick_session(activity, body.session_id, at or now)
     try:
         answer = roster_door.check_in_cadre(
-            g.api_user, activity, session, body.cadre_id, nonce=body.nonce, scanned_at=at
+            g.api_user,
+            activity,
+            session,
+            body.cadre_id,
+            nonce=body.nonce,
+            scanned_at=at,
+            override_reason=body.override_reason,
         )
     except roster_door.NotYourTown:
         raise _not_your_town() from None
+    except services.OverrideNotAllowed:
+        raise override_forbidden() from None
     except RegistrationRefused as exc:
         raise ApiError("registration_refused", exc.message) from None
     data = answer.as_json()

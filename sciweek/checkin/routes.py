@@ -5,11 +5,13 @@ URLs (no blueprint prefix):
   POST /api/v1/checkins/<id>/undo                take a check-in back (organizers)
   GET  /api/v1/activities/<id>/roster            hashes and names for offline scanning
   POST /api/v1/activities/<id>/walk-ins          register at the door and check in
+  POST /api/v1/activities/<id>/over-capacity     admit a waitlisted person beyond capacity
   GET  /manage/checkin                           activities this user may check in for
   GET  /manage/activities/<id>/scan              the phone scanner page
   GET  /manage/activities/scan-sw.js             its service worker (offline)
   GET  /manage/activities/<id>/sessions/<sid>/projector    rotating self check-in QR
   GET  /manage/activities/<id>/sessions/<sid>/self-code    the current code, JSON
+  GET  /manage/activities/<id>/sessions/<sid>/counts       the live counter, JSON
   GET|POST /checkin/self/<code>                  a participant checks themself in
   GET|POST /manage/tokens                        API tokens of the logged-in user
   GET|POST /manage/activities/<id>/checkers      assign checkers (organizers)
@@ -40,12 +42,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
-from ..activities.services import first_session_start
 from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
 from ..forms import ConfirmForm
@@ -54,7 +54,6 @@ from ..links import site_base_url, site_base_urls
 from ..models import (
     Activity,
     ActivitySession,
-    ActivityStatus,
     ApiToken,
     CheckIn,
     Registration,
@@ -65,7 +64,7 @@ from ..models import (
 from ..permissions import (
     DOOR_ROLES,
     EDITOR_ROLES,
-    activities_visible_to,
+    can_admit_over_capacity,
     can_check_in,
     can_manage_activity,
     can_override_checkin_window,
@@ -87,11 +86,13 @@ from .forms import (
     HeldTicketForm,
     SelfCheckInForm,
 )
-from .schemas import ScanBody, WalkInBody
+from .schemas import OverCapacityBody, ScanBody, WalkInBody
 
 bp = Blueprint("checkin", __name__)
 
 API_MAX_BODY = 4 * 1024
+# How often the projector's counter asks for the live counts.
+PROJECTOR_COUNTS_SECONDS = 5
 
 
 def self_checkin_rate_limit() -> str:
@@ -198,13 +199,13 @@ def api_check_in():
     except services.ScanNotAllowed:
         abort(403)
     except services.OverrideNotAllowed:
-        raise _override_forbidden() from None
+        raise override_forbidden() from None
     except services.UnknownUser:
         raise _unauthorized() from None
     return jsonify(answer.as_json())
 
 
-def _override_forbidden() -> ApiError:
+def override_forbidden() -> ApiError:
     return ApiError("forbidden", _("只有本活动的组织者可以在签到时间以外签到。"), status=403)
 
 
@@ -233,24 +234,61 @@ def api_roster(activity_id: int):
 def api_walk_in(activity_id: int):
     body = json_body(WalkInBody)
     activity = _door_activity(activity_id, g.api_user)
+    if body.over_capacity and not can_admit_over_capacity(g.api_user, activity):
+        abort(403)
+    if body.no_phone and body.phone.strip():
+        raise invalid({"phone": _("选择了“无手机”，就不要填写手机号。")})
     session = services.pick_session(activity, body.session_id, utcnow())
+    person = services.WalkIn(
+        name=body.name, phone=None if body.no_phone else body.phone, village_id=body.village_id
+    )
     try:
-        answer = services.register_walk_in(
+        answer = services.admit_walk_in(
             g.api_user,
             activity,
             session,
-            body.name,
-            body.phone,
+            person,
+            nonce=body.nonce,
+            over_capacity=body.over_capacity,
+            override_reason=body.override_reason,
+        )
+    except services.OverrideNotAllowed:
+        raise override_forbidden() from None
+    except RegistrationRefused as exc:
+        raise _refused(exc) from None
+    return jsonify(answer.as_json())
+
+
+@bp.route("/api/v1/activities/<int:activity_id>/over-capacity", methods=["POST"])
+@api_view
+def api_admit_over_capacity(activity_id: int):
+    body = json_body(OverCapacityBody)
+    activity = _door_activity(activity_id, g.api_user)
+    if not can_admit_over_capacity(g.api_user, activity):
+        abort(403)
+    session = services.pick_session(activity, body.session_id, utcnow())
+    try:
+        answer = services.admit_registration_over_capacity(
+            g.api_user,
+            activity,
+            session,
+            body.registration_id,
             nonce=body.nonce,
             override_reason=body.override_reason,
         )
     except services.OverrideNotAllowed:
-        raise _override_forbidden() from None
+        raise override_forbidden() from None
+    except services.NoSuchRegistration:
+        abort(404)
     except RegistrationRefused as exc:
-        if exc.field:
-            raise invalid({exc.field: exc.message}) from None
-        raise ApiError("registration_refused", exc.message) from None
+        raise _refused(exc) from None
     return jsonify(answer.as_json())
+
+
+def _refused(exc: RegistrationRefused) -> ApiError:
+    if exc.field:
+        return invalid({exc.field: exc.message})
+    return ApiError("registration_refused", exc.message)
 
 
 # --- scanner page -----------------------------------------------------------------------
@@ -270,29 +308,13 @@ def _activity_session_or_404(activity: Activity, session_id: int) -> ActivitySes
 @bp.route("/manage/checkin")
 @roles_required(*DOOR_ROLES)
 def door_activities():
-    # activities_visible_to is exactly the door permission for these roles. The door's
-    # day first: activities still running or ahead, soonest first; then those that are
-    # over, most recent first.
-    now = utcnow()
-    last_end = (
-        select(func.max(ActivitySession.ends_at))
-        .where(ActivitySession.activity_id == Activity.id)
-        .correlate(Activity)
-        .scalar_subquery()
-    )
-    published = (
-        activities_visible_to(current_user)
-        .where(Activity.status == ActivityStatus.PUBLISHED)
-        .options(selectinload(Activity.sessions))
-    )
-    ahead = db.session.scalars(
-        published.where(last_end >= now).order_by(first_session_start(), Activity.id).limit(200)
-    ).all()
-    over = db.session.scalars(
-        published.where(last_end < now).order_by(last_end.desc(), Activity.id).limit(50)
-    ).all()
-    activities = [*ahead, *over]
-    return render_template("checkin/index.html", activities=activities)
+    # The door's week first (today and the next 7 days), then later sessions; sessions that
+    # are over only on ?when=past.
+    if request.args.get("when") == "past":
+        past = services.door_sessions_past(current_user, utcnow())
+        return render_template("checkin/index.html", past=past)
+    week, later = services.door_sessions_ahead(current_user, utcnow())
+    return render_template("checkin/index.html", week=week, later=later)
 
 
 @bp.route("/manage/activities/<int:activity_id>/scan")
@@ -329,6 +351,10 @@ def scanner(activity_id: int):
         "roster_cadre": _("花名册"),
         "no_phone": _("无手机"),
         "roster_loaded": _("名单已下载：{n} 人，{time}"),
+        "admit": _("超额签到"),
+        "admit_confirm": _("名额已满。现场确有空座，超额签到此人？"),
+        "over_count": _("+超额 {n}"),
+        "choose_village": _("请选择村/社区。"),
     }
     now = utcnow()
     can_override = can_override_checkin_window(current_user, activity)
@@ -348,10 +374,12 @@ def scanner(activity_id: int):
             "walkIn": url_for("checkin.api_walk_in", activity_id=activity.id),
             "rosterCheckin": url_for("roster_door.api_roster_check_in", activity_id=activity.id),
             "undo": url_for("checkin.api_undo_check_in", checkin_id=0).replace("/0/", "/{id}/"),
+            "overCapacity": url_for("checkin.api_admit_over_capacity", activity_id=activity.id),
             "serviceWorker": url_for("checkin.scanner_service_worker"),
         },
         "canUndo": can_manage_activity(current_user, activity),
         "canOverride": can_override,
+        "canAdmitOverCapacity": can_admit_over_capacity(current_user, activity),
         "csrfToken": generate_csrf(),
         "userId": current_user.id,
         "texts": texts,
@@ -362,6 +390,10 @@ def scanner(activity_id: int):
             activity=activity,
             config=json.dumps(config),
             can_override=can_override,
+            # None where walk-ins without a phone are not taken (trainings).
+            village_choices=services.village_choices(activity)
+            if services.walk_ins_without_phone_allowed(activity)
+            else None,
         )
     )
     response.headers["Cache-Control"] = "private, no-cache"
@@ -399,7 +431,22 @@ def projector(activity_id: int, session_id: int):
         session=session,
         code_url=url_for("checkin.self_code", activity_id=activity.id, session_id=session.id),
         slot_seconds=SELF_CODE_SLOT_SECONDS,
+        counts_url=url_for(
+            "checkin.session_counts", activity_id=activity.id, session_id=session.id
+        ),
+        counts_seconds=PROJECTOR_COUNTS_SECONDS,
     )
+
+
+@bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/counts")
+@roles_required(*DOOR_ROLES)
+def session_counts(activity_id: int, session_id: int):
+    """The live counter alone, for the projector to poll every few seconds."""
+    activity = _door_activity_or_403(activity_id)
+    session = _activity_session_or_404(activity, session_id)
+    response = jsonify(services.session_counts(activity, session.id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/manage/activities/<int:activity_id>/sessions/<int:session_id>/self-code")

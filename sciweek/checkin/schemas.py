@@ -87,10 +87,26 @@ class ScanBody(_Body):
 
 class WalkInBody(_Body):
     """POST /api/v1/activities/<id>/walk-ins (name and phone are checked again, with their
-    rules, by the registration service)."""
+    rules, by the registration service).
+
+    ``no_phone``: a walk-in without a phone (无手机), who gives ``village_id`` instead.
+    ``over_capacity``: admit beyond capacity when the activity is full (organizers only).
+    """
 
     name: Annotated[Text, Field(max_length=100), AfterValidator(_printable)]
-    phone: Annotated[Text, Field(max_length=30), AfterValidator(_printable)]
+    phone: Annotated[str, Field(max_length=30), AfterValidator(_printable)] = ""
+    no_phone: bool = False
+    village_id: Id | None = None
+    session_id: Id | None = None
+    nonce: Nonce = None
+    over_capacity: bool = False
+    override_reason: OverrideReason = None
+
+
+class OverCapacityBody(_Body):
+    """POST /api/v1/activities/<id>/over-capacity: admit a waitlisted registration."""
+
+    registration_id: Id
     session_id: Id | None = None
     nonce: Nonce = None
     override_reason: OverrideReason = None
@@ -104,3 +120,4 @@ class RosterCheckInBody(_Body):
     session_id: Id | None = None
     nonce: Nonce = None
     scanned_at: Annotated[str | None, AfterValidator(_iso_time)] = None
+    override_reason: OverrideReason = None

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import secrets
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import signals
 from ..database import begin_write
@@ -34,20 +34,26 @@ from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
 from ..models import (
     Activity,
+    ActivityKind,
     ActivitySession,
     ActivityStatus,
     ApiToken,
     CheckIn,
+    CheckInMethod,
     Registration,
+    RegistrationStatus,
     Role,
     ScanLog,
     ScanResult,
+    Town,
     User,
+    Village,
     checker_assignments,
     scan_outcome,
+    short_code_preference,
     utcnow,
 )
-from ..permissions import can_check_in, can_override_checkin_window
+from ..permissions import activities_visible_to, can_check_in, can_override_checkin_window
 from ..registration import services as registration_services
 from ..registration.tickets import normalize_short_code
 from ..tokens import hash_secret
@@ -155,7 +161,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _person(registration_id: int, name: str, phone: str, short_code: str) -> dict:
+def _person(registration_id: int, name: str, phone: str | None, short_code: str) -> dict:
     """Who a ticket belongs to, as an answer shows them (phone masked)."""
     return {
         "id": registration_id,
@@ -211,6 +217,52 @@ def sheet_code_fresh(session: ActivitySession, now: datetime) -> bool:
     return windows.checkin_window().state(session, now) == windows.WindowState.OPEN
 
 
+# The door list: the coming week first, past sessions on a page of their own.
+DOOR_WEEK_DAYS = 7
+DOOR_LIST_LIMIT = 200
+
+
+def _door_sessions(user: User):
+    """Sessions of published activities ``user`` may check in for, with their activity."""
+    visible = activities_visible_to(user).where(Activity.status == ActivityStatus.PUBLISHED)
+    return (
+        select(ActivitySession)
+        .join(Activity, Activity.id == ActivitySession.activity_id)
+        .where(Activity.id.in_(visible.with_only_columns(Activity.id)))
+        .options(selectinload(ActivitySession.activity).selectinload(Activity.departments))
+    )
+
+
+def door_sessions_ahead(user: User, now: datetime) -> tuple[list, list]:
+    """(today and the next seven days, later): sessions in time order. Today's sessions stay
+    in the first list after they ended (late arrivals, a scanner that was offline)."""
+    today = datetime.combine(to_local(now).date(), time.min, LOCAL_TZ)
+    week_end = today + timedelta(days=DOOR_WEEK_DAYS + 1)
+    in_order = _door_sessions(user).order_by(ActivitySession.starts_at, ActivitySession.id)
+    week = db.session.scalars(
+        in_order.where(
+            ActivitySession.ends_at >= today, ActivitySession.starts_at < week_end
+        ).limit(DOOR_LIST_LIMIT)
+    ).all()
+    later = db.session.scalars(
+        in_order.where(ActivitySession.starts_at >= week_end).limit(DOOR_LIST_LIMIT)
+    ).all()
+    return list(week), list(later)
+
+
+def door_sessions_past(user: User, now: datetime) -> list[ActivitySession]:
+    """Sessions that ended before today, the most recent first."""
+    today = datetime.combine(to_local(now).date(), time.min, LOCAL_TZ)
+    return list(
+        db.session.scalars(
+            _door_sessions(user)
+            .where(ActivitySession.ends_at < today)
+            .order_by(ActivitySession.starts_at.desc(), ActivitySession.id.desc())
+            .limit(DOOR_LIST_LIMIT)
+        )
+    )
+
+
 def parse_scan_time(raw: object, now: datetime) -> datetime | None:
     """An offline scan's ISO 8601 time; a time without zone is Asia/Shanghai."""
     if raw is None or raw == "":
@@ -234,13 +286,16 @@ def parse_scan_time(raw: object, now: datetime) -> datetime | None:
 
 
 def session_counts(activity: Activity, session_id: int) -> dict[str, int]:
-    """Checked in at this session / confirmed places (the live counter)."""
+    """Checked in at this session / confirmed places (the live counter), and the people
+    admitted beyond capacity when there are any (``counts_of``)."""
     checked_in = db.session.scalar(
         select(func.count(CheckIn.id)).where(
             CheckIn.session_id == session_id, CheckIn.undone_at.is_(None)
         )
     )
-    return {"checked_in": int(checked_in or 0), "expected": activity.confirmed_count}
+    return fast.counts_of(
+        int(checked_in or 0), activity.confirmed_count, activity.over_capacity_count
+    )
 
 
 def _logged_scan(user_id: int | None, nonce: str | None) -> ScanLog | None:
@@ -284,9 +339,10 @@ def _find_registration(activity: Activity, code: ScannedCode) -> Registration | 
     if code.kind == "secret":
         return registration_services.registration_by_secret(code.value)
     return db.session.scalar(
-        select(Registration).where(
-            Registration.activity_id == activity.id, Registration.short_code == code.value
-        )
+        select(Registration)
+        .where(Registration.short_code == code.value)
+        .order_by(short_code_preference(activity.id))
+        .limit(1)
     )
 
 
@@ -333,10 +389,171 @@ def _live_checkin(registration_id: int, session_id: int) -> tuple[int, datetime]
     return (row.id, row.checked_in_at) if row is not None else None
 
 
+# --- the one check-in at the door ---------------------------------------------------------
+
+# Who is checked in at a door: a registration found (a scanned ticket; None when the code
+# matched none), or a function that finds or makes it (a walk-in's registration, a roster
+# cadre's, an admission over capacity), called only when the check-in may happen now; it
+# returns the registration and the method to record (a walk-in admitted over capacity is
+# an ``over_capacity`` check-in).
+DoorPerson = Registration | Callable[[], tuple[Registration, CheckInMethod]] | None
+
+
+def check_in_at_door(
+    user: User | fast.DoorUser | None,
+    session: ActivitySession,
+    person: DoorPerson,
+    method: CheckInMethod,
+    *,
+    nonce: str | None = None,
+    scanned_at: datetime | None = None,
+    override_reason: str | None = None,
+    logged_code: str | None = None,
+    on_paper_at: datetime | None = None,
+) -> ScanAnswer:
+    """Check someone in at ``session``: the one way every door does it (ticket scans on the
+    general path, roster check-ins, self check-in, walk-ins, admissions over capacity, paper
+    sheets). Writes the scan log (flushed; the caller's request commits) and answers.
+
+    In order: a ``nonce`` this user sent before gets the stored answer and nothing is
+    written. The session's check-in window is judged at ``scanned_at`` (an offline device's
+    time) or now (``checkin.windows``); outside it, unless an organizer gives
+    ``override_reason`` (the caller has checked ``can_override_checkin_window``), the answer is
+    ``not_now``: a ``person`` function is not called (nobody is registered), a registration
+    found is not checked in, and only the scan log is written. Else the registration's
+    refusal (``Registration.scan_refusal``: cancelled, waitlisted, another activity's) answers,
+    or it is checked in, once (``uq_checkins_live``: of two devices, one makes the check-in,
+    the other is told ``already_checked_in`` with its time).
+
+    ``on_paper_at``: a paper 签到表 typed in afterwards; the check-in gets that time (the
+    session's start), and neither the window nor the refusal applies: the sheet has its own
+    rules (``paper.paper_entry_refusal``: a session that was held, within its entry period;
+    confirmed registrations only, also of a training cancelled after that session).
+    ``logged_code``: what the scan log keeps as the code (the registration's short code when
+    not given). The fast path (``checkin.fast``) makes the same decisions for
+    scans in one statement (``scan_outcome``).
+    """
+    user_id = user.id if user is not None else None
+    if callable(person):
+        # Replays first: the function may write (a registration), which a resent request
+        # must not do twice.
+        stored = _logged_scan(user_id, nonce)
+        if stored is not None:
+            return _answer_from_log(stored, session.activity)
+    activity = session.activity
+    at = on_paper_at or scanned_at or utcnow()
+    outside = windows.not_now(session, at) if on_paper_at is None else None
+    # The reason is kept only when it made a difference: the window was closed.
+    override_reason = override_reason if outside is not None else None
+    not_now = outside is not None and override_reason is None
+    if callable(person):
+        if outside is not None and not_now:
+            return _log_not_now(user_id, activity, session, outside, method=method, nonce=nonce)
+        person, method = person()
+    registration = person
+    refusal = (
+        registration.scan_refusal(activity.id)
+        if registration is not None and on_paper_at is None
+        else None
+    )
+    # A resent scan (same nonce) must leave no trace: what follows is undone to this
+    # savepoint when the scan log already holds the nonce. Without a nonce, no savepoint.
+    savepoint = db.session.begin_nested() if nonce is not None else None
+    answer = ScanAnswer(
+        result=ScanResult.INVALID,
+        session_id=session.id,
+        registration=registration,
+        scanned_at=scanned_at,
+    )
+    created = False
+    if registration is not None and refusal is None:
+        if not_now:
+            # Outside the window nothing is written; a check-in made earlier still answers.
+            answer.checkin_id, answer.checked_in_at = _live_checkin(
+                registration.id, session.id
+            ) or (None, None)
+        else:
+            answer.checkin_id, answer.checked_in_at, created = _record_checkin(
+                registration, session, user_id, at, method, override_reason
+            )
+    answer.result = scan_outcome(
+        unknown=registration is None,
+        refused=refusal is not None,
+        refusal=refusal,
+        checked_in_now=created,
+        checked_in_before=answer.checkin_id is not None and not created,
+        not_now=not_now,
+    )
+    if answer.result == ScanResult.NOT_NOW:
+        answer.outside = outside
+    if answer.result == ScanResult.WRONG_ACTIVITY:
+        other = registration.activity
+        answer.wrong_activity_title = _public_title(other.status, other.title)
+    logged = _write_scan_log(
+        user_id,
+        nonce,
+        activity,
+        session,
+        registration_id=registration.id if registration is not None else None,
+        checkin_id=answer.checkin_id,
+        method=str(method),
+        result=str(answer.result),
+        code=logged_code if logged_code is not None else _short_code_of(registration),
+        scanned_at=scanned_at,
+        checked_in_at=answer.checked_in_at,
+        window_override_reason=override_reason,
+    )
+    if logged is None:
+        # This device already sent this scan (same nonce): give the stored answer, and
+        # undo what this scan wrote.
+        savepoint.rollback()
+        return _stored_answer(user_id, nonce, activity)
+    answer.counts = session_counts(activity, session.id)
+    answer.snapshot()
+    if savepoint is not None:
+        savepoint.commit()
+    return answer
+
+
+def _write_scan_log(
+    user_id: int | None,
+    nonce: str | None,
+    activity: Activity,
+    session: ActivitySession,
+    **fields,
+) -> int | None:
+    """One scan log row; None when this user's ``nonce`` is logged already (a resend)."""
+    return _insert_unless_exists(
+        ScanLog,
+        {
+            "user_id": user_id,
+            "nonce": nonce,
+            "activity_id": activity.id,
+            "session_id": session.id,
+            "code": "",
+            "recorded_at": utcnow(),
+            **fields,
+        },
+        ["user_id", "nonce"],
+    )
+
+
+def _short_code_of(registration: Registration | None) -> str:
+    return registration.short_code if registration is not None else ""
+
+
+def _stored_answer(user_id: int | None, nonce: str | None, activity: Activity) -> ScanAnswer:
+    """The answer stored for a nonce whose scan log row this request could not insert."""
+    stored = _logged_scan(user_id, nonce)
+    if stored is None:  # pragma: no cover
+        raise RuntimeError("scan log conflict without a stored scan")
+    return _answer_from_log(stored, activity)
+
+
 def _record_checkin(
     registration: Registration,
     session: ActivitySession,
-    user: User | None,
+    user_id: int | None,
     at: datetime,
     method: str,
     window_override_reason: str | None = None,
@@ -345,7 +562,7 @@ def _record_checkin(
 
     The partial unique index ``uq_checkins_live`` decides who wins when two devices scan
     one ticket at the same moment; the loser reports the winner's check-in.
-    ``window_override_reason``: why ``user`` checks the person in outside the window.
+    ``window_override_reason``: why the user checks the person in outside the window.
     """
     new_id = _insert_unless_exists(
         CheckIn,
@@ -354,8 +571,8 @@ def _record_checkin(
             "session_id": session.id,
             "checked_in_at": at,
             "recorded_at": utcnow(),
-            "method": method,
-            "checked_in_by_id": user.id if user is not None else None,
+            "method": str(method),
+            "checked_in_by_id": user_id,
             "window_override_reason": window_override_reason,
         },
         ["registration_id", "session_id"],
@@ -369,100 +586,28 @@ def _record_checkin(
     return existing[0], existing[1], False
 
 
-def _status_result(registration: Registration, activity: Activity) -> ScanResult | None:
-    """Why this registration cannot be checked in here, as a scan result; None when it can
-    (``Registration.scan_refusal``)."""
-    return registration.scan_refusal(activity.id)
-
-
-def _check_in_and_log(
-    *,
-    user: User | None,
+def _log_not_now(
+    user_id: int | None,
     activity: Activity,
     session: ActivitySession,
-    registration: Registration | None,
-    result: str | None,
+    outside: windows.NotNow,
+    *,
     method: str,
     nonce: str | None,
-    scanned_at: datetime | None,
-    logged_code: str,
-    override_reason: str | None = None,
 ) -> ScanAnswer:
-    """Check in ``registration`` unless ``result`` (its refusal) or the session's check-in
-    window says why not, write the scan log (flushed; the caller commits), answer. No
-    registration: the code was invalid. ``override_reason``: an organizer checks the person
-    in outside the window (the caller has checked that they may)."""
-    # A resent scan (same nonce) must leave no trace: what follows is undone to this
-    # savepoint when the scan log already holds the nonce. Without a nonce, no savepoint.
-    savepoint = db.session.begin_nested() if nonce is not None else None
-    at = scanned_at or utcnow()
-    outside = windows.not_now(session, at)
-    # The reason is kept only when it made a difference: the window was closed.
-    override_reason = override_reason if outside is not None else None
-    answer = ScanAnswer(
-        result=ScanResult.INVALID,
+    """Answer ``not_now`` to a door action that names no ticket yet (a walk-in, a roster
+    cadre without a registration), writing only the scan log."""
+    logged = _write_scan_log(
+        user_id, nonce, activity, session, method=str(method), result=str(ScanResult.NOT_NOW)
+    )
+    if logged is None:  # the same nonce, sent twice at once: the first one's answer
+        return _stored_answer(user_id, nonce, activity)
+    return ScanAnswer(
+        result=ScanResult.NOT_NOW,
         session_id=session.id,
-        registration=registration,
-        scanned_at=scanned_at,
+        outside=outside,
+        counts=session_counts(activity, session.id),
     )
-    created = False
-    not_now = outside is not None and override_reason is None
-    if registration is not None and result is None:
-        if not_now:
-            # Outside the window nothing is written; a check-in made earlier still answers.
-            answer.checkin_id, answer.checked_in_at = _live_checkin(
-                registration.id, session.id
-            ) or (None, None)
-        else:
-            answer.checkin_id, answer.checked_in_at, created = _record_checkin(
-                registration, session, user, at, method, override_reason
-            )
-    answer.result = scan_outcome(
-        unknown=registration is None,
-        refused=result is not None,
-        refusal=result,
-        checked_in_now=created,
-        checked_in_before=answer.checkin_id is not None and not created,
-        not_now=not_now,
-    )
-    if answer.result == ScanResult.NOT_NOW:
-        answer.outside = outside
-    if answer.result == ScanResult.WRONG_ACTIVITY:
-        other = registration.activity
-        answer.wrong_activity_title = _public_title(other.status, other.title)
-    user_id = user.id if user is not None else None
-    logged = _insert_unless_exists(
-        ScanLog,
-        {
-            "user_id": user_id,
-            "nonce": nonce,
-            "activity_id": activity.id,
-            "session_id": session.id,
-            "registration_id": registration.id if registration is not None else None,
-            "checkin_id": answer.checkin_id,
-            "method": method,
-            "result": str(answer.result),
-            "code": logged_code,
-            "scanned_at": scanned_at,
-            "checked_in_at": answer.checked_in_at,
-            "recorded_at": utcnow(),
-            "window_override_reason": override_reason,
-        },
-        ["user_id", "nonce"],
-    )
-    if logged is None:
-        # This device already sent this scan (same nonce): give the stored answer, and
-        # undo what this scan wrote.
-        savepoint.rollback()
-        stored = _logged_scan(user_id, nonce)
-        if stored is None:  # pragma: no cover
-            raise RuntimeError("scan log conflict without a stored scan")
-        return _answer_from_log(stored, activity)
-    answer.counts = session_counts(activity, session.id)
-    answer.snapshot()
-    if savepoint is not None:
-        savepoint.commit()
-    return answer
 
 
 class ScanNotAllowed(Exception):
@@ -637,13 +782,11 @@ def _scan_ticket(
     begin_write()  # SQLite: decide on the latest state, under the write lock
     code = parse_scanned_code(text, base_url)
     registration = _find_registration(activity, code) if code is not None else None
-    return _check_in_and_log(
-        user=user,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=_status_result(registration, activity) if registration is not None else None,
-        method="scan",
+    return check_in_at_door(
+        user,
+        session,
+        registration,
+        CheckInMethod.SCAN,
         nonce=nonce,
         scanned_at=scanned_at,
         logged_code=code.loggable if code is not None else loggable_text(text),
@@ -651,95 +794,159 @@ def _scan_ticket(
     )
 
 
-def register_walk_in(
+# --- walk-ins (also without a phone), admissions over capacity (超额签到) ---------------
+
+
+@dataclass(frozen=True)
+class WalkIn:
+    """Someone registered at the door: a name and a phone, or, without a phone (无手机,
+    ``phone`` None), a name and the village they live in."""
+
+    name: str
+    phone: str | None = None
+    village_id: int | None = None
+
+
+def admit_walk_in(
     user: User,
     activity: Activity,
     session: ActivitySession,
-    name: str,
-    phone: str,
+    person: WalkIn,
     *,
     nonce: str | None = None,
+    over_capacity: bool = False,
     override_reason: str | None = None,
 ) -> ScanAnswer:
-    """Register someone at the door and check them in at once.
+    """Register someone at the door and check them in at once (``check_in_at_door``).
 
-    A person already registered (same phone) is checked in on that registration.
-    Outside the session's check-in window nobody is registered: the answer is ``not_now``
-    (logged), unless an organizer gives ``override_reason``.
-    Raises RegistrationRefused for a bad name or phone, or a closed activity, and
+    A person already registered (same phone; without a phone, same name and village) is
+    checked in on that registration. When the activity is full the person is waitlisted,
+    unless ``over_capacity`` (an organizer's 超额签到, ``permissions.can_admit_over_capacity``,
+    checked by the caller): then admitted beyond capacity
+    (``registration.services.admit_over_capacity``) and checked in. Walk-ins without a phone
+    are for activities other than trainings: at a training only roster cadres come without
+    one. Outside the session's check-in window nobody is registered: the answer is
+    ``not_now`` (logged), unless an organizer gives ``override_reason``.
+
+    Raises RegistrationRefused for a bad name, phone or village, or a closed activity, and
     OverrideNotAllowed for an override by someone who may not.
     """
     if override_reason is not None and not can_override_checkin_window(user, activity):
         raise OverrideNotAllowed
-    _check_walk_in_person(name, phone)
-    begin_write()
-    stored = _logged_scan(user.id, nonce)
-    if stored is not None:
-        return _answer_from_log(stored, activity)
-    outside = windows.not_now(session, utcnow())
-    if outside is not None and override_reason is None:
-        return _log_not_now(user, activity, outside, method="walk_in", nonce=nonce)
-    request = registration_services.RegistrationRequest(name=name, phone=phone)
-    try:
-        registration = registration_services.register_for_activity(
-            activity.id, request, walk_in=True
-        ).registration
-    except registration_services.AlreadyRegistered as exc:
-        registration = exc.registration
-    begin_write()  # (no-op: the registration took the write lock; one transaction)
-    return _check_in_and_log(
-        user=user,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=_status_result(registration, activity),
-        method="walk_in",
+    # A bad name or phone is refused next to its field whatever the time (the registration
+    # checks them again).
+    request = _walk_in_request(activity, person)
+
+    def registered() -> tuple[Registration, CheckInMethod]:
+        try:
+            registration = registration_services.register_for_activity(
+                activity.id, request, walk_in=True, waitlist_when_full=over_capacity
+            ).registration
+        except registration_services.AlreadyRegistered as exc:
+            registration = exc.registration
+        if over_capacity and registration.status == RegistrationStatus.WAITLISTED:
+            registration_services.admit_over_capacity(registration, user.id)
+            return registration, CheckInMethod.OVER_CAPACITY
+        return registration, CheckInMethod.WALK_IN
+
+    begin_write()  # SQLite: decide on the latest state, under the write lock
+    return check_in_at_door(
+        user,
+        session,
+        registered,
+        CheckInMethod.WALK_IN,
         nonce=nonce,
-        scanned_at=None,
-        logged_code=registration.short_code,
         override_reason=override_reason,
     )
 
 
-def _check_walk_in_person(name: str, phone: str) -> None:
-    """A bad name or phone is refused next to its field whatever the time (the registration
-    checks both again)."""
-    registration_services.clean_name(name)
-    try:
-        normalize_phone(phone)
-    except IdentityError as exc:
-        raise registration_services.RegistrationRefused(str(exc), field="phone") from None
+def walk_ins_without_phone_allowed(activity: Activity) -> bool:
+    """Everywhere but at trainings, whose phone-less attendees are roster cadres."""
+    return activity.kind != ActivityKind.TRAINING
 
 
-def _log_not_now(
-    user: User, activity: Activity, outside: windows.NotNow, *, method: str, nonce: str | None
-) -> ScanAnswer:
-    """Answer ``not_now`` to a door action that names no ticket yet (a walk-in), writing
-    only the scan log."""
-    logged = _insert_unless_exists(
-        ScanLog,
-        {
-            "user_id": user.id,
-            "nonce": nonce,
-            "activity_id": activity.id,
-            "session_id": outside.session_id,
-            "method": method,
-            "result": str(ScanResult.NOT_NOW),
-            "code": "",
-            "recorded_at": utcnow(),
-        },
-        ["user_id", "nonce"],
+def village_choices(activity: Activity) -> list[tuple[str, list[Village]]]:
+    """Villages by town for a walk-in without a phone: the activity's town first."""
+    towns = db.session.scalars(
+        select(Town).options(selectinload(Town.villages)).order_by(Town.id)
+    ).all()
+    ordered = sorted(towns, key=lambda town: town.id != activity.town_id)
+    return [(town.name, list(town.villages)) for town in ordered if town.villages]
+
+
+def _walk_in_request(
+    activity: Activity, person: WalkIn
+) -> registration_services.RegistrationRequest:
+    """The registration a walk-in asks for; a bad name, phone or village refused now."""
+    registration_services.clean_name(person.name)
+    if person.phone is not None:
+        try:
+            normalize_phone(person.phone)
+        except IdentityError as exc:
+            raise registration_services.RegistrationRefused(str(exc), field="phone") from None
+        return registration_services.RegistrationRequest(name=person.name, phone=person.phone)
+    if not walk_ins_without_phone_allowed(activity):
+        raise registration_services.RegistrationRefused(
+            _(
+                "培训签到只认花名册：没有手机的干部，请按姓名在花名册中找到本人后签到，"
+                "不能作为无手机现场人员登记。"
+            ),
+            field="phone",
+        )
+    village = db.session.get(Village, person.village_id) if person.village_id else None
+    if village is None:
+        raise registration_services.RegistrationRefused(
+            _("没有手机的，请选择所在村/社区。"), field="village_id"
+        )
+    return registration_services.RegistrationRequest(
+        name=person.name,
+        phone="",
+        town_id=village.town_id,
+        village_id=village.id,
+        without_phone=True,
     )
-    if logged is None:  # the same nonce, sent twice at once: the first one's answer
-        stored = _logged_scan(user.id, nonce)
-        if stored is None:  # pragma: no cover
-            raise RuntimeError("scan log conflict without a stored scan")
-        return _answer_from_log(stored, activity)
-    return ScanAnswer(
-        result=ScanResult.NOT_NOW,
-        session_id=outside.session_id,
-        outside=outside,
-        counts=session_counts(activity, outside.session_id),
+
+
+class NoSuchRegistration(Exception):
+    """The registration to admit is not one of this activity's (the API answers 404)."""
+
+
+def admit_registration_over_capacity(
+    user: User,
+    activity: Activity,
+    session: ActivitySession,
+    registration_id: int,
+    *,
+    nonce: str | None = None,
+    override_reason: str | None = None,
+) -> ScanAnswer:
+    """An organizer admits a waitlisted person at the door beyond capacity (超额签到) and
+    checks them in (``check_in_at_door``). Someone confirmed meanwhile (another device
+    admitted them, a place was freed) is simply checked in; a cancelled registration is
+    answered ``cancelled``. Outside the session's window nobody is admitted (``not_now``)
+    unless an organizer gives ``override_reason``. The caller has checked that ``user``
+    may admit over capacity here.
+    """
+    if override_reason is not None and not can_override_checkin_window(user, activity):
+        raise OverrideNotAllowed
+    begin_write()  # SQLite: decide on the latest state, under the write lock
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.activity_id != activity.id:
+        raise NoSuchRegistration
+
+    def admitted() -> tuple[Registration, CheckInMethod]:
+        if registration.status == RegistrationStatus.WAITLISTED:
+            # Decided again under the activity's lock: another device may have admitted them.
+            registration_services.admit_over_capacity(registration, user.id)
+        return registration, CheckInMethod.OVER_CAPACITY
+
+    return check_in_at_door(
+        user,
+        session,
+        admitted,
+        CheckInMethod.OVER_CAPACITY,
+        nonce=nonce,
+        override_reason=override_reason,
     )
 
 
@@ -860,17 +1067,7 @@ def self_check_in(session: ActivitySession, proof: SelfCheckInProof) -> ScanAnsw
     activity = session.activity
     registration = _registration_proven_by(activity, proof)
     # Outside the session's check-in window the answer is not_now (checkin.windows).
-    return _check_in_and_log(
-        user=None,
-        activity=activity,
-        session=session,
-        registration=registration,
-        result=_status_result(registration, activity),
-        method="self",
-        nonce=None,
-        scanned_at=None,
-        logged_code=registration.short_code,
-    )
+    return check_in_at_door(None, session, registration, CheckInMethod.SELF)
 
 
 def undo_check_in(checkin: CheckIn, user: User) -> ScanAnswer:
@@ -947,6 +1144,7 @@ def roster(activity: Activity) -> dict:
                 "name": r.name,
                 "phone_masked": mask_phone(r.phone),
                 "status": registration_services.effective_status(r),
+                "over_capacity": r.over_capacity,
                 "checked_in": checked.get(r.id, {}),
             }
             for r in registrations

@@ -43,6 +43,7 @@ from .registration import (
     Registration,
     RegistrationStatus,
     ReplacedTicket,
+    short_code_preference,
 )
 from .training import Cadre, CadrePeriod, CoverageTarget, DistrictTarget
 from .types import UTCDateTime, utcnow
@@ -103,6 +104,7 @@ __all__ = [
     "activity_roster_towns",
     "checker_assignments",
     "scan_outcome",
+    "short_code_preference",
     "utcnow",
     "VERIFICATION_MAX_TRIES",
     "PhoneReveal",

@@ -109,6 +109,7 @@ class Activity(db.Model):
             name="registration_window",
         ),
         CheckConstraint("status <> 'cancelled' OR cancel_reason <> ''", name="cancel_reason_given"),
+        CheckConstraint("over_capacity_count >= 0", name="over_capacity_count"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -133,6 +134,9 @@ class Activity(db.Model):
     capacity: Mapped[int | None] = mapped_column(Integer)
     # Confirmed registrations, changed only by atomic conditional UPDATEs.
     confirmed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # People admitted at the door beyond capacity (超额签到, ``Registration.over_capacity``):
+    # counted apart from confirmed_count, which the capacity CHECK bounds.
+    over_capacity_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # 报名需短信验证: registering asks for a code sent to the phone (nobody registers
     # someone else's number); notifications/verification.py.

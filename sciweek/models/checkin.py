@@ -51,6 +51,8 @@ class CheckInMethod(enum.StrEnum):
 
     SCAN = "scan"  # a ticket scanned or a short code typed at the door
     WALK_IN = "walk_in"  # registered at the door
+    ROSTER = "roster"  # a roster cadre checked in from a training's list at the door
+    OVER_CAPACITY = "over_capacity"  # admitted beyond capacity by an organizer (超额签到)
     SELF = "self"  # self check-in with the projector's (or the printed sheet's) code
     PAPER = "paper"  # typed in afterwards from the signed paper 签到表
     DEMO = "demo"  # demo data

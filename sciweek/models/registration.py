@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    case,
     false,
     select,
     text,
@@ -42,6 +43,7 @@ else:
 REGISTRATION_STATUS_VALUES = tuple(s.value for s in RegistrationStatus)
 # For the partial indexes' SQL (a registration that still holds or awaits a place).
 _CANCELLED = RegistrationStatus.CANCELLED.value
+_WAITLISTED = RegistrationStatus.WAITLISTED.value
 
 
 class Registration(db.Model):
@@ -61,6 +63,25 @@ class Registration(db.Model):
             sqlite_where=text(f"status <> '{_CANCELLED}'"),
         ),
         Index("ix_registrations_waitlist", "activity_id", "status", "id"),
+        # A typed short code is looked up in every activity (``short_code_preference``):
+        # another activity's code answers wrong_activity, as its QR code does.
+        Index("ix_registrations_short_code", "short_code"),
+        # Walk-ins without a phone (无手机) are told apart by name and village: one active
+        # registration per name and village per activity, whatever two door devices send.
+        Index(
+            "uq_registrations_active_phoneless",
+            "activity_id",
+            "village_id",
+            "name",
+            unique=True,
+            postgresql_where=text(f"phone IS NULL AND status <> '{_CANCELLED}'"),
+            sqlite_where=text(f"phone IS NULL AND status <> '{_CANCELLED}'"),
+        ),
+        CheckConstraint("phone IS NOT NULL OR village_id IS NOT NULL", name="phone_or_village"),
+        # Admitted over capacity at the door (超额签到): a place, outside confirmed_count.
+        CheckConstraint(
+            f"NOT over_capacity OR status <> '{_WAITLISTED}'", name="over_capacity_not_waitlisted"
+        ),
         # One active registration per roster cadre per activity, so that (cadre, session)
         # pairs of check-ins are unique and coverage can add them up without DISTINCT.
         Index(
@@ -79,7 +100,8 @@ class Registration(db.Model):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     name: Mapped[str] = mapped_column(String(50))
-    phone: Mapped[str] = mapped_column(String(11), index=True)
+    # None: a walk-in without a phone (无手机), who names their village instead.
+    phone: Mapped[str | None] = mapped_column(String(11), index=True)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
     status: Mapped[RegistrationStatus] = mapped_column(str_enum(RegistrationStatus))
@@ -94,13 +116,22 @@ class Registration(db.Model):
         ForeignKey("cadres.id", ondelete="SET NULL"), index=True
     )
     walk_in: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Admitted by an organizer at the door when the activity was full (超额签到): confirmed,
+    # but counted in ``Activity.over_capacity_count``, never in ``confirmed_count``, so the
+    # capacity CHECK keeps guarding registration. Who and when, beside the scan log's row.
+    over_capacity: Mapped[bool] = mapped_column(default=False, server_default=false())
+    over_capacity_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    over_capacity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     activity: Mapped[Activity] = relationship()
-    user: Mapped[User | None] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    over_capacity_by: Mapped[User | None] = relationship(foreign_keys=[over_capacity_by_id])
     town: Mapped[Town | None] = relationship()
     village: Mapped[Village | None] = relationship()
     checkins: Mapped[list[CheckIn]] = relationship(back_populates="registration")
@@ -164,6 +195,11 @@ class Registration(db.Model):
         ``ActivitySession.counts_for_coverage``)."""
         return self.is_standing
 
+    @property
+    def without_phone(self) -> bool:
+        """A walk-in registered without a phone (无手机)."""
+        return self.phone is None
+
     @hybrid_method
     def scan_refusal(self, activity_id):
         """Why this ticket may not be checked in at the door of activity ``activity_id``:
@@ -179,6 +215,13 @@ class Registration(db.Model):
             (negate(self.is_active), ScanResult.CANCELLED),
             (self.effective_status == RegistrationStatus.WAITLISTED, ScanResult.WAITLISTED),
         )
+
+
+def short_code_preference(activity_id):
+    """ORDER BY for a typed short code, which is unique per activity only: the ticket of the
+    activity at the door first; another activity's (then ``wrong_activity``, as its QR code
+    answers) only when this one has none. Used by both scan paths (``checkin``)."""
+    return case((Registration.activity_id == activity_id, 0), else_=1)
 
 
 class CheckIn(db.Model):

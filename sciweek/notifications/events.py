@@ -10,12 +10,16 @@ change. Keys (``outbox.dedupe_key``):
 | changed | ``changed:a<act>:v<sequence>:r<reg>`` | every active registrant |
 | cancelled (activity) | ``cancelled:a<act>:v<sequence>:r<reg>`` | every active registrant |
 | cancelled (by staff) | ``cancelled:staff:0:r<reg>`` | the registrant |
+
+Registrations without a mobile number (walk-ins without a phone, roster cadres without one)
+are sent nothing (``identity.is_mobile``; in SQL ``outbox.HAS_MOBILE``).
 """
 
 from __future__ import annotations
 
 from .. import signals
 from ..extensions import db
+from ..identity import is_mobile
 from ..links import site_base_url
 from ..models import Activity, NotificationEvent, Registration, RegistrationStatus
 from . import messages, outbox
@@ -57,6 +61,8 @@ def on_registration_made(
 
 
 def on_registration_promoted(registration: Registration, **_ignored) -> None:
+    if not is_mobile(registration.phone):
+        return  # a walk-in without a phone (无手机), a roster cadre without one: nobody to text
     event = NotificationEvent.PROMOTED
     outbox.enqueue(
         event,
@@ -69,6 +75,8 @@ def on_registration_promoted(registration: Registration, **_ignored) -> None:
 
 
 def on_registration_cancelled_by_staff(registration: Registration, **_ignored) -> None:
+    if not is_mobile(registration.phone):
+        return  # no phone: nobody to text
     event = NotificationEvent.CANCELLED
     outbox.enqueue(
         event,

@@ -130,6 +130,12 @@ def enqueue(
     return written is not None
 
 
+# ``identity.is_mobile`` in SQL, enough to tell a mobile number from what stands in for one
+# (NULL for a walk-in without a phone, a purged registration's ``x…``, a roster cadre's
+# key ``c…``): stored phones are normalised, and every mobile number starts with 1.
+HAS_MOBILE = Registration.phone.like("1%")
+
+
 def enqueue_for_registrants(
     event: NotificationEvent,
     activity_id: int,
@@ -168,7 +174,11 @@ def enqueue_for_registrants(
         literal(now, OutboxMessage.created_at.type),
         literal("", String),
         literal(broadcast_id, OutboxMessage.broadcast_id.type),
-    ).where(Registration.activity_id == activity_id, Registration.status.in_(list(statuses)))
+    ).where(
+        Registration.activity_id == activity_id,
+        Registration.status.in_(list(statuses)),
+        HAS_MOBILE,
+    )
     columns = [
         "dedupe_key",
         "event",

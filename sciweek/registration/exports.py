@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from ..i18n import format_datetime
 from ..identity import is_mobile, mask_phone
-from ..models import Activity
+from ..models import Activity, Registration
 from .labels import STATUS_LABELS
 from .services import effective_status, list_registrants
 
@@ -31,10 +31,10 @@ def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str]
             [
                 number,
                 r.name,
-                r.phone if full_phone and is_mobile(r.phone) else mask_phone(r.phone),
+                _phone_cell(r.phone, full_phone=full_phone),
                 r.town.name if r.town else "",
                 r.village.name if r.village else "",
-                str(STATUS_LABELS[effective_status(r)]),
+                _status_cell(r),
                 row.waitlist_position or "",
                 row.checked_in,
                 r.short_code,
@@ -42,3 +42,18 @@ def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str]
             ]
         )
     return header, rows
+
+
+def _phone_cell(phone: str | None, *, full_phone: bool) -> str:
+    """A phone as the export shows it: masked unless ``full_phone``; 无手机 for a walk-in
+    without one and for a roster cadre registered without one (``roster_door.no_phone_key``)."""
+    if phone is None or not is_mobile(phone):
+        return _("无手机")
+    return phone if full_phone else mask_phone(phone)
+
+
+def _status_cell(registration: Registration) -> str:
+    label = str(STATUS_LABELS[effective_status(registration)])
+    if registration.over_capacity:
+        return label + _("（超额签到）")
+    return label

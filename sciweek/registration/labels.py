@@ -9,6 +9,8 @@ from ..models import RegistrationStatus
 
 # The registrant list's filter for registrations with a live check-in, beside the statuses.
 CHECKED_IN = "checked_in"
+# Confirmed registrations admitted at the door beyond capacity (超额), counted apart.
+OVER_CAPACITY = "over_capacity"
 
 # As organizers see them: lists, filters, exports.
 STATUS_LABELS = {

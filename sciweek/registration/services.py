@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import String, bindparam, func, insert, select, text, update
+from sqlalchemy import Boolean, String, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.util import identity_key
@@ -55,7 +55,7 @@ from ..models import (
 )
 from ..notifications import verification
 from ..tokens import hash_secret
-from .labels import CHECKED_IN
+from .labels import CHECKED_IN, OVER_CAPACITY
 from .tickets import (
     is_well_formed_secret,
     new_secret,
@@ -92,6 +92,8 @@ class RegistrationRequest:
     submission: str | None = None  # the form's one-time id, for repeated submits
     # The SMS code sent to ``phone``, for an activity that asks for one (报名需短信验证).
     verification_code: str | None = None
+    # A walk-in without a phone (无手机): ``phone`` is ignored, ``village_id`` required.
+    without_phone: bool = False
 
 
 @dataclass
@@ -141,7 +143,7 @@ def _count_changed(activity_id: int) -> None:
     loaded reloads its count when next read (the request goes on after them)."""
     activity = db.session.identity_map.get(identity_key(Activity, activity_id))
     if activity is not None:
-        db.session.expire(activity, ["confirmed_count"])
+        db.session.expire(activity, ["confirmed_count", "over_capacity_count"])
 
 
 def _take_place(activity_id: int) -> bool:
@@ -192,7 +194,7 @@ _PG_REGISTER = text(
 WITH activity AS (
     SELECT id,
            status = :published_status AS open,
-           status = :published_status AND waitlist_enabled AS waitlist,
+           status = :published_status AND (waitlist_enabled OR :waitlist_when_full) AS waitlist,
            status = :published_status AND (capacity IS NULL OR confirmed_count < capacity) AS free
     FROM activities
     WHERE id = :activity_id
@@ -216,6 +218,7 @@ RETURNING id, status
 """
 ).bindparams(
     bindparam("now", type_=UTCDateTime()),
+    bindparam("waitlist_when_full", type_=Boolean()),
     # The statuses from their enums, so this statement names no status itself; rendered
     # as literals, so the plan is the one a literal status would get.
     *(
@@ -229,18 +232,28 @@ RETURNING id, status
 )
 
 
-def _insert_registration(values: dict) -> tuple[int, str] | None:
-    """Take a place if one is left, else a waitlist place, and insert the registration.
+def insert_registration(values: dict, waitlist_when_full: bool = False) -> tuple[int, str] | None:
+    """Take a place if one is left, else a waitlist place, and insert the registration
+    (``values``: its columns, and ``now``). The one place-taking statement: used by
+    ``register_for_activity`` and by the roster door for a cadre without a phone
+    (``checkin.roster_door``); call it in a savepoint (a unique index may refuse the row).
 
     None when refused: full without a waitlist, or no longer published. Decided under
     the activity's lock on the latest committed state (see _PG_REGISTER).
+    ``waitlist_when_full``: waitlist even without a waitlist (a door admission over
+    capacity, which takes the person off it in the same transaction).
     """
     if values["user_id"] is not None:
         # The insert bypasses the ORM, whose flushes count feed changes: the person's
         # calendar feed (feed_changes.py) changes with their registrations.
         note_feed_change(db.session(), [user_scope(values["user_id"])])
     if db.session.get_bind().dialect.name == "postgresql":
-        row = db.session.execute(_PG_REGISTER, {**values, "cadre_phone": values["phone"]}).first()
+        params = {
+            **values,
+            "cadre_phone": values["phone"],
+            "waitlist_when_full": waitlist_when_full,
+        }
+        row = db.session.execute(_PG_REGISTER, params).first()
         _count_changed(values["activity_id"])
         return (row.id, row.status) if row else None
     # SQLite: decided under the database write lock, taken before the first read here.
@@ -252,7 +265,8 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
                 Activity.id == values["activity_id"]
             )
         ).one()
-        if activity.status != ActivityStatus.PUBLISHED or not activity.waitlist_enabled:
+        waitlist = activity.waitlist_enabled or waitlist_when_full
+        if activity.status != ActivityStatus.PUBLISHED or not waitlist:
             return None
     status = RegistrationStatus.CONFIRMED if confirmed else RegistrationStatus.WAITLISTED
     now = values.pop("now")
@@ -263,7 +277,10 @@ def _insert_registration(values: dict) -> tuple[int, str] | None:
             created_at=now,
             updated_at=now,
             confirmed_at=now if confirmed else None,
-            cadre_id=select(Cadre.id).where(Cadre.phone == values["phone"]).scalar_subquery(),
+            # (No phone, no cadre: ``Cadre.phone == None`` would read as IS NULL.)
+            cadre_id=select(Cadre.id).where(Cadre.phone == values["phone"]).scalar_subquery()
+            if values["phone"] is not None
+            else None,
         )
     )
     return result.inserted_primary_key[0], status
@@ -275,18 +292,18 @@ def register_for_activity(
     *,
     walk_in: bool = False,
     now: datetime | None = None,
+    waitlist_when_full: bool = False,
 ) -> IssuedTicket:
     """Register one person, confirmed while places last, else waitlisted.
 
     One transaction: the place is taken and the registration written together,
     or neither. Raises RegistrationRefused (with a field) or AlreadyRegistered.
-    Walk-ins (registered at the door) skip the registration window.
+    Walk-ins (registered at the door) skip the registration window, and may come without
+    a phone (``request.without_phone``: then one per name and village).
+    ``waitlist_when_full``: see ``insert_registration``.
     """
     name = clean_name(request.name)
-    try:
-        phone = normalize_phone(request.phone)
-    except IdentityError as exc:
-        raise RegistrationRefused(str(exc), field="phone") from None
+    phone = _phone_of(request, walk_in=walk_in)
     activity = db.session.get(Activity, activity_id)
     if activity is None:
         raise RegistrationRefused(_("活动不存在。"))
@@ -299,7 +316,7 @@ def register_for_activity(
 
     submission_hash = hash_secret(request.submission) if request.submission else None
     begin_write()  # SQLite: before the savepoint below (see transactions.all_or_nothing)
-    if activity.sms_verification and not walk_in:
+    if activity.sms_verification and not walk_in and phone is not None:
         # A repeated submit of the form that registered (a double tap) gets its ticket
         # again: the code it carried is used up by then.
         existing = _active_registration(activity_id, phone)
@@ -325,14 +342,13 @@ def register_for_activity(
             # A savepoint, so that a refused insert can be retried within the caller's
             # transaction (which commits; this service only flushes).
             with db.session.begin_nested():
-                inserted = _insert_registration(values)
+                inserted = insert_registration(values, waitlist_when_full)
         except IntegrityError:
-            # The partial unique index says this phone is already registered
-            # (perhaps by a request a moment ago), or, very rarely, the short code
-            # was taken. Rolling back to the savepoint gives the place back.
-            existing = _active_registration(activity_id, phone) or _active_registration_of_cadre(
-                activity_id, phone
-            )
+            # The partial unique index says this phone (or, without one, this name and
+            # village) is already registered (perhaps by a request a moment ago), or, very
+            # rarely, the short code was taken. Rolling back to the savepoint gives the
+            # place back.
+            existing = _standing_registration_of(activity_id, phone, name, request.village_id)
             if existing is not None:
                 return _repeat_or_refuse(existing, submission_hash)
             continue
@@ -383,6 +399,40 @@ def send_registration_code(activity: Activity, phone: str) -> None:
 def verification_scope(activity_id: int) -> str:
     """A registration's code is good for its activity only."""
     return f"a{activity_id}"
+
+
+def _phone_of(request: RegistrationRequest, *, walk_in: bool) -> str | None:
+    """The normalised phone, or None for a walk-in without a phone (who names a village)."""
+    if request.without_phone:
+        if not walk_in:
+            raise RegistrationRefused(_("请填写手机号。"), field="phone")
+        if not request.village_id:
+            raise RegistrationRefused(_("没有手机的，请选择所在村/社区。"), field="village_id")
+        return None
+    try:
+        return normalize_phone(request.phone)
+    except IdentityError as exc:
+        raise RegistrationRefused(str(exc), field="phone") from None
+
+
+def _standing_registration_of(
+    activity_id: int, phone: str | None, name: str, village_id: int | None
+) -> Registration | None:
+    """Who an insert collided with: the same phone (or its cadre's registration), or for a
+    walk-in without a phone the same name and village."""
+    if phone is not None:
+        return _active_registration(activity_id, phone) or _active_registration_of_cadre(
+            activity_id, phone
+        )
+    return db.session.scalar(
+        select(Registration).where(
+            Registration.activity_id == activity_id,
+            Registration.phone.is_(None),
+            Registration.village_id == village_id,
+            Registration.name == name,
+            Registration.is_standing,
+        )
+    )
 
 
 def _check_residence(town_id: int | None, village_id: int | None) -> None:
@@ -540,7 +590,10 @@ def cancel_registration(registration_id: int, *, by_staff: bool = False) -> Regi
     registration.cancelled_at = utcnow()
     db.session.flush()
     promoted = None
-    if was_confirmed:
+    if was_confirmed and registration.over_capacity:
+        # A place beyond capacity: nothing to hand on, one fewer admitted over capacity.
+        _change_over_capacity_count(registration.activity_id, -1)
+    elif was_confirmed:
         promoted = _first_waitlisted(registration.activity_id)
         if promoted is not None:
             # The place moves straight to the waitlisted person: the count is unchanged.
@@ -554,6 +607,65 @@ def cancel_registration(registration_id: int, *, by_staff: bool = False) -> Regi
     if promoted is not None:
         signals.registration_promoted.send(promoted)
     return promoted
+
+
+def _change_over_capacity_count(activity_id: int, by: int) -> None:
+    _count_changed(activity_id)
+    db.session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id)
+        .values(
+            over_capacity_count=Activity.over_capacity_count + by, updated_at=Activity.updated_at
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def admit_over_capacity(registration: Registration, admitted_by_id: int) -> bool:
+    """Give a waitlisted person a place at the door although the activity is full (超额签到,
+    an organizer's decision when the hall has free seats).
+
+    The place is a regular one when one is free; otherwise it is beyond capacity:
+    ``over_capacity`` with who and when on the registration, counted in
+    ``Activity.over_capacity_count``, never in ``confirmed_count`` (whose CHECK keeps
+    guarding registration). Decided under the activity's lock, which every change of places
+    takes: of two devices admitting one person at once, one admits (True), the other then
+    finds them confirmed (False). Raises RegistrationRefused when the activity is not
+    published.
+    """
+    begin_write()
+    _lock_activity(registration.activity_id)
+    activity = registration.activity
+    db.session.refresh(activity)
+    if activity.status != ActivityStatus.PUBLISHED:
+        raise RegistrationRefused(
+            registration_open_problem(activity) or _("活动未发布，不能签到。")
+        )
+    now = utcnow()
+    in_place = db.session.execute(
+        select(Registration.status).where(Registration.id == registration.id)
+    ).scalar_one()
+    if in_place != RegistrationStatus.WAITLISTED:
+        db.session.refresh(registration)
+        return False
+    over = not _take_place(activity.id)
+    db.session.execute(
+        update(Registration)
+        .where(Registration.id == registration.id, Registration.status == in_place)
+        .values(
+            status=RegistrationStatus.CONFIRMED,
+            confirmed_at=now,
+            updated_at=now,
+            over_capacity=over,
+            over_capacity_by_id=admitted_by_id if over else None,
+            over_capacity_at=now if over else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if over:
+        _change_over_capacity_count(activity.id, +1)
+    db.session.refresh(registration)
+    return True
 
 
 def _has_live_check_in(registration_id: int) -> bool:
@@ -662,8 +774,18 @@ def registrant_counts(activity_id: int) -> dict[str, int]:
         .join(Registration, Registration.id == CheckIn.registration_id)
         .where(Registration.activity_id == activity_id, CheckIn.undone_at.is_(None))
     )
+    # Admitted over capacity at the door: confirmed, but shown apart (确认 20/20 + 超额 3).
+    over = db.session.scalar(
+        select(func.count(Registration.id)).where(
+            Registration.activity_id == activity_id,
+            Registration.status == RegistrationStatus.CONFIRMED,
+            Registration.over_capacity,
+        )
+    )
+    counts[RegistrationStatus.CONFIRMED] = counts.get(RegistrationStatus.CONFIRMED, 0) - over
     return {
         **{status: counts.get(status, 0) for status in RegistrationStatus},
+        OVER_CAPACITY: int(over or 0),
         CHECKED_IN: int(checked_in or 0),
     }
 
@@ -686,7 +808,8 @@ def purge_expired_registrations(now: datetime | None = None) -> int:
         .having(func.max(ActivitySession.ends_at) < cutoff)
     )
     expired = select(Registration.id).where(
-        Registration.activity_id.in_(ended), ~Registration.phone.startswith("x")
+        Registration.activity_id.in_(ended),
+        Registration.phone.is_(None) | ~Registration.phone.startswith("x"),
     )
     ids = db.session.scalars(expired).all()
     if ids:

@@ -26,9 +26,19 @@ def new_short_code() -> str:
     return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
 
 
+# How people type a short code: full-width forms from a Chinese keyboard (ＰＺＴ９ＣＺ, the
+# ideographic space), and spaces or dashes between its halves, which phones and word
+# processors turn into en dashes (–), em dashes (—) or minus signs (−). Only the full-width
+# block is mapped (not NFKC, which also reads ² or ① as digits), so the offline scanner's
+# copy in static/js/scanner-core.js (``halfWidth``, ``SEPARATORS``) can do exactly the same.
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]")
+
+
 def normalize_short_code(value: str) -> str | None:
-    """Upper-case a typed short code; None when it cannot be one."""
-    value = (value or "").strip().upper().replace(" ", "").replace("-", "")
+    """A typed short code, upper-cased, in ASCII, without separators; None when it cannot
+    be one."""
+    value = _SEPARATORS.sub("", (value or "").translate(_FULL_WIDTH).upper())
     return value if SHORT_CODE_RE.match(value) else None
 
 

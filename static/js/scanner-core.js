@@ -24,6 +24,17 @@
   var DEFAULT_WINDOW = { opens_before_minutes: 60, closes_after_minutes: 30 };
   var SHORT_CODE = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$/;
 
+  // Typed short codes: full-width forms (ＰＺＴ９ＣＺ) as ASCII, and no spaces or dashes
+  // (-, en and em dashes, minus signs). The server's copy: registration/tickets.py
+  // (normalize_short_code).
+  var SEPARATORS = /[\s\-\u2010-\u2015\u2212]/g;
+
+  function halfWidth(text) {
+    return text.replace(/[\uff01-\uff5e]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) - 0xfee0);
+    }).replace(/\u3000/g, ' ');
+  }
+
   function trim(text) {
     return (text || '').replace(/^\s+|\s+$/g, '');
   }
@@ -55,7 +66,7 @@
       return null;
     }
     if (SECRET.test(text)) { return { kind: 'secret', value: text }; }
-    var short = text.toUpperCase().replace(/[\s-]/g, '');
+    var short = halfWidth(text).toUpperCase().replace(SEPARATORS, '');
     if (SHORT_CODE.test(short)) { return { kind: 'short_code', value: short }; }
     return null;
   }
@@ -157,22 +168,30 @@
 
   // An invited roster cadre holding no registration (the roster's "cadres"), decided
   // offline: a check-in makes their registration on the server, so it is refused only
-  // when the training is cancelled or they were checked in here already. The server's
-  // answer, when the scan is synced, is the last word (a full training waitlists them).
-  function decideCadreOffline(roster, cadre, sessionId, scannedAt) {
+  // when the training is cancelled or they were checked in here already, and answered
+  // not_now outside the session's window unless an organizer overrides (as a ticket is).
+  // The server's answer, when the scan is synced, is the last word (a full training
+  // waitlists them).
+  function decideCadreOffline(roster, cadre, sessionId, scannedAt, override) {
     var ticket = {
       registration_status: 'confirmed',
       activity_status: roster.activity.status,
       same_activity: true,
       checked_in: !!cadre.checked_in[String(sessionId)]
     };
+    var session = rosterSession(roster, sessionId);
+    var scan = {
+      window: session ? windowState(session, roster.checkin_window, scannedAt) : 'open',
+      override: !!override
+    };
     var answer = {
-      result: scanResult(ticket),
+      result: scanResult(ticket, scan),
       registration: { id: null, name: cadre.name, phone_masked: cadre.phone_masked, short_code: '' },
       checked_in_at: null,
       session_id: sessionId,
       cadre_id: cadre.cadre_id
     };
+    if (answer.result === 'not_now') { answer.window = { state: scan.window }; }
     if (answer.result === 'already_checked_in') {
       answer.checked_in_at = cadre.checked_in[String(sessionId)];
     } else if (answer.result === 'ok') {

@@ -1,6 +1,7 @@
-/* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins, undo,
-   organizers checking in anyway outside a session's check-in window, offline decisions from a
-   downloaded roster, and an IndexedDB queue synced when online.
+/* Door scanner: camera (jsQR), hardware scanner / typed code, search, walk-ins (also without
+   a phone), undo and admission over capacity (organizers), organizers checking in anyway
+   outside a session's check-in window, offline decisions from a downloaded roster, and an
+   IndexedDB queue synced when online.
    The decisions themselves (what a code is, what an offline scan answers) are in
    scanner-core.js; this file wires them to the camera, the page and the network.
    Plain ES5 with XMLHttpRequest: runs in WeChat's built-in browser without a build step. */
@@ -33,6 +34,11 @@
 
   function fmt(text, values) {
     return text.replace(/\{(\w+)\}/g, function (m, k) { return values[k] !== undefined ? values[k] : m; });
+  }
+
+  // "name · 138****8000 · K7M2QX"; a walk-in without a phone shows T.no_phone instead.
+  function personLabel(person) {
+    return person.name + ' · ' + (person.village ? person.village + ' · ' : '') + (person.phone_masked || T.no_phone) + ' · ' + person.short_code;
   }
 
   function hhmm(iso) {
@@ -267,7 +273,8 @@
   }
 
   var undoTarget = null;
-  var overrideRetry = null;  // sends the refused scan or walk-in again, with a reason
+  var overrideRetry = null;  // sends the refused scan, walk-in or admission again, with a reason
+  var admitTarget = null;
 
   function showOverride(retry) {
     var form = $('override-form');
@@ -283,9 +290,7 @@
     box.setAttribute('data-result', answer.result);
     $('result-title').textContent = resultTitle(answer);
     var lines = [];
-    if (answer.registration) {
-      lines.push(answer.registration.name + ' · ' + answer.registration.phone_masked + ' · ' + answer.registration.short_code);
-    }
+    if (answer.registration) { lines.push(personLabel(answer.registration)); }
     if (answer.result === 'wrong_activity' || answer.result === 'invalid') {
       if (answer.message && answer.message !== $('result-title').textContent) { lines.push(answer.message); }
     }
@@ -294,6 +299,9 @@
     undoTarget = cfg.canUndo && answer.result === 'ok' && answer.checkin_id ? answer.checkin_id : null;
     $('undo-button').hidden = !undoTarget;
     showOverride(answer.result === 'not_now' ? retry : null);
+    // A waitlisted person at a full activity: an organizer may admit them over capacity.
+    admitTarget = cfg.canAdmitOverCapacity && answer.result === 'waitlisted' && answer.registration ? answer.registration.id : null;
+    $('admit-button').hidden = !admitTarget;
     beep(cls);
   }
 
@@ -305,6 +313,7 @@
     $('result-detail').textContent = '';
     $('undo-button').hidden = true;
     showOverride(null);
+    $('admit-button').hidden = true;
     beep('bad');
   }
 
@@ -330,18 +339,22 @@
   }
 
   function renderCounts() {
-    var checked = 0, expected = 0;
+    var checked = 0, expected = 0, over = 0;
     if (state.counts) {
       checked = state.counts.checked_in; expected = state.counts.expected;
+      over = state.counts.over_capacity || 0;
     } else if (state.roster) {
       for (var i = 0; i < state.roster.registrations.length; i++) {
         var r = state.roster.registrations[i];
-        if (r.status === 'confirmed') { expected++; }
+        // Confirmed places, and beside them those admitted over capacity (as the server counts).
+        if (r.status === 'confirmed') { if (r.over_capacity) { over++; } else { expected++; } }
         if (r.checked_in[String(state.sessionId)]) { checked++; }
       }
     }
     $('count-in').textContent = checked;
     $('count-expected').textContent = expected;
+    $('count-over').textContent = over ? fmt(T.over_count, { n: over }) : '';
+    $('count-over').hidden = !over;
   }
 
   function setOnline(online) {
@@ -380,9 +393,9 @@
   function decideCadreLocally(item, callback) {
     var found = state.roster ? cadreEntry(item.cadre_id) : null, answer;
     if (found && found.kind === 'cadre') {
-      answer = core.decideCadreOffline(state.roster, found.entry, item.session_id, item.scanned_at);
+      answer = core.decideCadreOffline(state.roster, found.entry, item.session_id, item.scanned_at, item.override_reason);
     } else {
-      answer = core.decideOffline(state.roster, found ? found.entry : null, item.session_id, item.scanned_at);
+      answer = core.decideOffline(state.roster, found ? found.entry : null, item.session_id, item.scanned_at, item.override_reason);
     }
     if (found && answer.result === 'ok') { found.entry.checked_in[String(item.session_id)] = item.scanned_at; }
     item.local = {
@@ -420,7 +433,10 @@
       var r = state.byShort[answer.registration.short_code];
       if (r && r.id === answer.registration.id) {
         var sid = String(answer.session_id);
-        if (answer.result === 'ok' || answer.result === 'already_checked_in') { r.checked_in[sid] = answer.checked_in_at; }
+        if (answer.result === 'ok' || answer.result === 'already_checked_in') {
+          r.checked_in[sid] = answer.checked_in_at;
+          r.status = 'confirmed';  // (also after an admission over capacity)
+        }
         if (answer.result === 'undone') { delete r.checked_in[sid]; }
         if (answer.result === 'cancelled' || answer.result === 'waitlisted') { r.status = answer.result; }
       }
@@ -439,6 +455,9 @@
   }
 
   function retryScan(item) {
+    if (item.kind === 'cadre') {
+      return function (reason) { checkInCadre({ cadre_id: item.cadre_id }, reason); };
+    }
     return function (reason) { scan(item.code, true, reason); };
   }
 
@@ -485,7 +504,8 @@
   }
 
   // Check in an invited roster cadre who holds no registration (the server makes it).
-  function checkInCadre(cadre) {
+  // overrideReason: an organizer checks in anyway after a not_now answer.
+  function checkInCadre(cadre, overrideReason) {
     if (!state.sessionId) { showMessage(T.choose_session); return; }
     var item = {
       kind: 'cadre',
@@ -498,6 +518,7 @@
       created: Date.now(),
       offline: false
     };
+    if (overrideReason) { item.override_reason = overrideReason; }
     queuePut(item, function () {
       refreshPending();
       send(item, true);
@@ -646,7 +667,7 @@
   function searchRow(r) {
     var li = document.createElement('li');
     var label = document.createElement('span');
-    label.textContent = r.name + ' · ' + (r.village ? r.village + ' · ' : '') + (r.phone_masked || T.no_phone) + ' · ' + r.short_code;
+    label.textContent = personLabel(r);
     li.appendChild(label);
     var at = r.checked_in[String(state.sessionId)];
     if (at) {
@@ -661,6 +682,12 @@
       button.textContent = T.check_in;
       button.onclick = function () { scan(r.short_code, true); };
       li.appendChild(button);
+    } else if (r.status === 'waitlisted' && cfg.canAdmitOverCapacity) {
+      var admitButton = document.createElement('button');
+      admitButton.type = 'button';
+      admitButton.textContent = T.admit;
+      admitButton.onclick = function () { admit(r.id); };
+      li.appendChild(admitButton);
     } else {
       var status = document.createElement('span');
       status.textContent = T[r.status] || r.status;
@@ -673,17 +700,26 @@
 
   function walkIn(event) {
     event.preventDefault();
-    sendWalkIn($('walk-in-name').value, $('walk-in-phone').value, null);
+    var noPhone = !!($('walk-in-no-phone') && $('walk-in-no-phone').checked);
+    var person = { name: $('walk-in-name').value, phone: noPhone ? '' : $('walk-in-phone').value };
+    if (noPhone) {
+      if (!$('walk-in-village').value) { showMessage(T.choose_village); return; }
+      person.no_phone = true;
+      person.village_id = parseInt($('walk-in-village').value, 10);
+    }
+    if ($('walk-in-over-capacity') && $('walk-in-over-capacity').checked) { person.over_capacity = true; }
+    sendWalkIn(person, null);
   }
 
-  function sendWalkIn(name, phone, overrideReason) {
+  function sendWalkIn(person, overrideReason) {
     if (!state.online) { showMessage(T.walk_in_offline); return; }
     var nonce = newNonce();
-    var body = { name: name, phone: phone, session_id: state.sessionId, nonce: nonce };
+    var body = { session_id: state.sessionId, nonce: nonce };
+    Object.keys(person).forEach(function (key) { body[key] = person[key]; });
     if (overrideReason) { body.override_reason = overrideReason; }
     request('POST', cfg.urls.walkIn, body, function (status, data) {
       if (status === 200 && data && data.result) {
-        showResult(data, '', function (reason) { sendWalkIn(name, phone, reason); });
+        showResult(data, '', function (reason) { sendWalkIn(person, reason); });
         addRecent(nonce, data, overrideNote({ override_reason: overrideReason }, ''));
         applyAnswer(data);
         if (data.result !== 'not_now') { $('walk-in-name').value = ''; $('walk-in-phone').value = ''; }
@@ -707,6 +743,37 @@
     showOverride(null);
     input.value = '';
     retry(reason);
+  }
+
+  // Walk-in without a phone: the village instead of the phone.
+  function toggleNoPhone() {
+    var noPhone = $('walk-in-no-phone').checked;
+    $('walk-in-phone-field').hidden = noPhone;
+    $('walk-in-phone').required = !noPhone;
+    $('walk-in-village-field').hidden = !noPhone;
+    $('walk-in-village').required = noPhone;
+  }
+
+  // Over capacity: an organizer admits a waitlisted person beyond capacity and checks them in.
+  function admit(registrationId) {
+    if (!registrationId || !window.confirm(T.admit_confirm)) { return; }
+    sendAdmission(registrationId, null);
+  }
+
+  function sendAdmission(registrationId, overrideReason) {
+    var nonce = newNonce();
+    var body = { registration_id: registrationId, session_id: state.sessionId, nonce: nonce };
+    if (overrideReason) { body.override_reason = overrideReason; }
+    request('POST', cfg.urls.overCapacity, body, function (status, data) {
+      if (status === 200 && data && data.result) {
+        showResult(data, '', function (reason) { sendAdmission(registrationId, reason); });
+        addRecent(nonce, data, overrideNote({ override_reason: overrideReason }, ''));
+        applyAnswer(data);
+        fetchRoster();
+      } else {
+        showMessage((data && data.message) || T.error);
+      }
+    });
   }
 
   function undo() {
@@ -761,6 +828,8 @@
   $('walk-in-form').onsubmit = walkIn;
   $('undo-button').onclick = undo;
   if ($('override-form')) { $('override-form').onsubmit = override; }
+  $('admit-button').onclick = function () { admit(admitTarget); };
+  if ($('walk-in-no-phone')) { $('walk-in-no-phone').onchange = toggleNoPhone; }
   $('camera-button').onclick = startCamera;
 
   window.addEventListener('online', function () { setOnline(true); sync(); });

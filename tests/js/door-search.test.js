@@ -55,3 +55,18 @@ test('offline, a cadre is let in unless already in or the training is cancelled'
   r.activity.status = 'cancelled';
   assert.equal(core.decideCadreOffline(r, cadre, 35, 'x').result, 'cancelled');
 });
+
+test('offline, a cadre follows the session window like a ticket (organizers may override)', () => {
+  const r = roster();
+  r.sessions = [{ id: 34, starts_at: '2026-05-17T02:00:00.000Z', ends_at: '2026-05-17T04:00:00.000Z' }];
+  r.checkin_window = { opens_before_minutes: 60, closes_after_minutes: 30 };
+  const cadre = Object.assign({ cadre_id: 7 }, r.cadres[0]);
+  const early = core.decideCadreOffline(r, cadre, 34, '2026-05-16T23:00:00.000Z');
+  assert.equal(early.result, 'not_now');
+  assert.equal(early.window.state, 'before');
+  assert.equal(early.checked_in_at, null);
+  assert.equal(core.decideCadreOffline(r, cadre, 34, '2026-05-17T05:00:00.000Z').result, 'not_now');
+  const anyway = core.decideCadreOffline(r, cadre, 34, '2026-05-16T23:00:00.000Z', 'came early');
+  assert.equal(anyway.result, 'ok');
+  assert.equal(core.decideCadreOffline(r, cadre, 34, '2026-05-17T01:30:00.000Z').result, 'ok');
+});
