@@ -29,7 +29,11 @@ from sciweek.models import (
 )
 from sciweek.notifications import broadcasts, delivery, optout, tasks
 from sciweek.notifications.reminders import enqueue_reminders
-from sciweek.registration.services import cancel_registration
+from sciweek.registration.services import (
+    RegistrationRequest,
+    cancel_registration,
+    register_for_activity,
+)
 
 from .conftest import local
 from .test_notifications import DAYTIME, PHONES, _move, outbox_rows, register
@@ -273,6 +277,25 @@ def test_a_broadcast_is_previewed_then_confirmed_and_written_at_once(client, org
     }
     log = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'data-status="queued">3<' in log
+
+
+def test_a_walk_in_without_a_phone_is_not_counted_as_a_recipient(client, organized, make):
+    """An elderly villager admitted at the door without a phone gets no SMS: the preview and
+    the confirmation must not promise one (they said 将发给 4 人 and wrote 3 messages)."""
+    village = make.town(villages=["东村"]).villages[0]
+    register_for_activity(
+        organized.id,
+        RegistrationRequest(name="王大爷", phone="", without_phone=True, village_id=village.id),
+        walk_in=True,
+        waitlist_when_full=True,
+    )
+    db.session.commit()
+    html = post_broadcast(client, organized, "明天照常。").get_data(as_text=True)
+    assert "确认发送给 3 人" in html
+    post_broadcast(client, organized, "明天照常。", "send")
+    [sent] = db.session.scalars(select(Broadcast)).all()
+    assert sent.recipients == 3
+    assert len(outbox_rows(event=NotificationEvent.BROADCAST)) == 3
 
 
 @pytest.mark.parametrize(

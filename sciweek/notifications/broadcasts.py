@@ -71,11 +71,14 @@ class BroadcastPreview:
 
 
 def _recipient_phones(activity_id: int) -> list[str]:
+    """The phones a broadcast goes to: as ``outbox.enqueue_for_registrants`` picks them
+    (walk-ins without a phone and roster cadres without a mobile get nothing)."""
     return list(
         db.session.scalars(
             select(Registration.phone).where(
                 Registration.activity_id == activity_id,
                 Registration.status.in_(RECIPIENT_STATUSES),
+                outbox.HAS_MOBILE,
             )
         )
     )
