@@ -25,6 +25,7 @@ from ..links import site_base_url
 from ..models import Activity, ActivityStatus, Registration, Role
 from ..notifications.verification import VerificationRefused
 from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
+from ..rate_limits import verification_limit, verification_limit_when_posted
 from ..spreadsheets import csv_bytes, xlsx_bytes
 from . import device, exports, recovery, services
 from .forms import (
@@ -54,20 +55,8 @@ def registration_rate_limit() -> str:
     return current_app.config["SCIWEEK_REGISTRATION_RATE_LIMIT"]
 
 
-def verification_rate_limit() -> str:
-    return current_app.config["SCIWEEK_VERIFICATION_RATE_LIMIT"]
-
-
 # Asking for and checking SMS codes, per client address: one budget for every page.
-verification_limit = limiter.shared_limit(
-    verification_rate_limit, scope="sms-verification", methods=["POST"]
-)
-sending_code_limit = limiter.shared_limit(
-    verification_rate_limit,
-    scope="sms-verification",
-    methods=["POST"],
-    exempt_when=lambda: "send_code" not in request.form,
-)
+sending_code_limit = verification_limit_when_posted("send_code")
 
 
 def _ticket_headers(response: Response) -> Response:
