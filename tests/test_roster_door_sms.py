@@ -13,7 +13,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from sciweek import create_app
 from sciweek.checkin.codes import make_self_code
 from sciweek.extensions import db
 from sciweek.models import (
@@ -31,7 +30,7 @@ from sciweek.training.coverage import coverage_by_town, local_year_today
 
 from .roster_door_support import Door, build_door
 from .test_manage import errors_in
-from .test_verification import sms_codes, wrong
+from .test_verification import sms_codes, sms_rate_limited_app, wrong
 
 STRANGER = "13312345678"
 SENT = "如果此号码在本次培训的参训干部名单中，验证码短信已发出"
@@ -214,12 +213,7 @@ def test_the_address_limit_counts_asking_and_checking_codes_only(
 ):
     session_id = door.training.sessions[0].id
     zhang_phone, zhang_tail = door.zhang.phone, door.zhang.id_number[-6:]
-    db.session.remove()  # (SQLite: this session keeps no transaction open meanwhile)
-    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "rl"))
-    limited = create_app(
-        {**app_config, "RATELIMIT_ENABLED": True, "SCIWEEK_VERIFICATION_RATE_LIMIT": "4 per minute"}
-    )
-    with limited.app_context():
+    with sms_rate_limited_app(app_config, tmp_path, monkeypatch, "4 per minute") as limited:
         client = limited.test_client()
         code = self_code(limited, session_id)
         # Two phones asked, two codes tried: the address's budget is spent ...
@@ -235,8 +229,6 @@ def test_the_address_limit_counts_asking_and_checking_codes_only(
         by_id_tail = client.post(
             f"/checkin/self/{code}", data={"cadre-phone": zhang_phone, "cadre-id_tail": zhang_tail}
         ).status_code
-        db.session.remove()
-        db.engine.dispose()
     assert statuses == [200, 200, 200, 200]
     assert (asking, checking, recovering) == (429, 429, 429)
     assert by_id_tail == 200

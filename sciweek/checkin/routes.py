@@ -49,7 +49,7 @@ from wtforms import ValidationError
 
 from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, add_error
 from ..inputs import query_int
 from ..links import site_base_url, site_base_urls
 from ..models import (
@@ -486,7 +486,7 @@ def self_check_in(code: str):
             page.answer = _check_in_self(session, proof)
         except VerificationRefused as exc:
             # 200: the wrong try is committed (it counts against the code's tries).
-            page.sms_form.code.errors.append(exc.message)
+            add_error(page.sms_form.code, exc.message)
         except services.SelfCheckInRefused as exc:
             page.refused(exc)
     return page.render()
@@ -513,7 +513,7 @@ def self_check_in_sms_code(code: str):
     except services.SelfCheckInRefused as exc:
         page.refused(exc)
     except VerificationRefused as exc:
-        page.sms_form.phone.errors.append(exc.message)
+        add_error(page.sms_form.phone, exc.message)
         page.status = 429
     else:
         page.sms_sent = True
@@ -554,7 +554,7 @@ class _SelfCheckInPage:
         )
         target = getattr(posted_form, exc.field, None) if exc.field else None
         if target is not None:
-            target.errors.append(exc.message)
+            add_error(target, exc.message)
         else:
             self.problem = exc.message
         self.status = 400
