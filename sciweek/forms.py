@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto
 from flask_wtf.i18n import translations as wtf_translations
 from wtforms import DecimalField as _DecimalField
-from wtforms import FieldList, FormField
+from wtforms import Field, FieldList, FormField
 from wtforms import Form as _PlainForm
 from wtforms import IntegerField as _IntegerField
 from wtforms.meta import DefaultMeta
@@ -98,3 +98,9 @@ class DecimalField(_DecimalField):
 
 class ConfirmForm(Form):
     """An empty form: a POST button with CSRF protection."""
+
+
+def add_error(field: Field, message: str) -> None:
+    """A service's refusal shown beside ``field`` (after the form's own validation, or
+    without it: an unvalidated field's errors are a tuple)."""
+    field.errors = [*field.errors, message]

@@ -2,7 +2,8 @@
 
 A checker's phone searches the roster (a cadre's phone tail, an ID number's tail), checks in
 cadres who never registered, one of them while the hall's network is down; a cadre checks
-themself in on their own phone with the ID number's last 6; a ticket for the training's next
+themself in on their own phone with the ID number's last 6, and one the roster has no ID
+number for with an SMS code (through a fake SMS gateway); a ticket for the training's next
 session is refused as too early (not_now, with the session's time) and the organizer checks
 its holder in anyway with a reason, on the same door phone; the town's coordinator sees
 them attended. A live gunicorn server runs against a temporary SQLite database.
@@ -12,6 +13,7 @@ door in ``test_door_browser.py``.)
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -27,8 +29,11 @@ from sciweek.models import ActivitySession, CheckIn, Registration, utcnow
 from .browser_support import type_code, watch_policy_violations
 from .checkin_support import LiveServer, issue_ticket
 from .conftest import Factory
-from .roster_door_support import build_door
+from .fake_sms import FakeGateway
+from .roster_door_support import _cadre, build_door
 from .test_checkin_browser import chromium_available, launch, login  # noqa: F401 - fixture
+from .test_verification_browser import code_texts
+from .waiting import wait_until
 
 PHONE = {"width": 390, "height": 844}
 
@@ -38,9 +43,14 @@ def site(tmp_path, monkeypatch):
     database_url = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
     secret_key = secrets.token_urlsafe(32)
     monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "instance"))
-    server = LiveServer(
-        database_url, tmp_path / "server", workers=2, env={"SCIWEEK_SECRET_KEY": secret_key}
-    )
+    gateway = FakeGateway().start()
+    env = {
+        "SCIWEEK_SECRET_KEY": secret_key,
+        "SCIWEEK_SMS_BACKEND": "http",
+        "SCIWEEK_SMS_HTTP_URL": gateway.url + "/send",
+        "SCIWEEK_SMS_HTTP_KEY": gateway.key,
+    }
+    server = LiveServer(database_url, tmp_path / "server", workers=2, env=env)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
     with app.app_context():
         db.create_all()
@@ -50,6 +60,8 @@ def site(tmp_path, monkeypatch):
         next_session = ActivitySession(starts_at=tomorrow, ends_at=tomorrow + timedelta(hours=2))
         door.training.sessions.append(next_session)
         early = issue_ticket(door.training, name="刘明", phone="13600002468")
+        # A 东山 cadre the roster has no ID number for.
+        zhou = _cadre(door.dongshan, "东山村", "周红梅", "13752913579")
         db.session.commit()
         facts = {
             "organizer": door.organizer.username,
@@ -62,11 +74,13 @@ def site(tmp_path, monkeypatch):
             "zhang": door.zhang.id,
             "wang": door.wang.id,
             "zhao": (door.zhao.id, door.zhao.phone, door.zhao.id_number),
+            "zhou": (zhou.id, zhou.phone),
         }
         db.session.remove()
     server.start()
-    yield app, server, secret_key, facts
+    yield app, server, secret_key, facts, gateway
     server.stop()
+    gateway.stop()
     with app.app_context():
         db.engine.dispose()
 
@@ -87,7 +101,7 @@ def _registrations_of(app, cadre_id) -> list[tuple[int, int]]:
 def test_training_door_with_roster_cadres_at_phone_width(chromium_available, site):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
-    app, server, secret_key, facts = site
+    app, server, secret_key, facts, gateway = site
     activity_id, session_id = facts["activity_id"], facts["session_id"]
     with sync_playwright() as p:
         browser = launch(p)
@@ -165,6 +179,25 @@ def test_training_door_with_roster_cadres_at_phone_width(chromium_available, sit
         assert "赵**" in result
         assert "赵东山" not in result
         assert [n for _id, n in _registrations_of(app, facts["zhao"][0])] == [1]
+
+        # 周红梅, without an ID number on the roster, asks for an SMS code and types it.
+        zhou_id, zhou_phone = facts["zhou"]
+        hers = own_phone.new_page()
+        code = make_self_code(secret_key, session_id, utcnow().timestamp())
+        hers.goto(f"{server.url}/checkin/self/{code}")
+        hers.click("details.cadre-sms summary")
+        hers.fill("#cadre-sms-form input[type=tel]", zhou_phone)
+        with hers.expect_navigation():
+            hers.click("#sms-send")
+        expect(hers.locator("#sms-sent")).to_be_visible()
+        wait_until(lambda: code_texts(gateway), timeout=15, what="the code's SMS at the gateway")
+        [text] = code_texts(gateway)
+        hers.fill("#cadre-sms-form input[name=sms-code]", re.search(r"验证码([0-9]{6})，", text)[1])
+        hers.click("#cadre-sms-form button.primary")
+        hers.wait_for_selector("#self-result")
+        assert "签到成功" in hers.inner_text("#self-result")
+        assert "周**" in hers.inner_text("#self-result")
+        assert [n for _id, n in _registrations_of(app, zhou_id)] == [1]
 
         # A ticket for tomorrow's session: too early. The organizer, on the same door phone,
         # checks its holder in anyway and says why; a checker could not (403, API tests).

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from sciweek import create_app, jobs
@@ -223,6 +225,21 @@ def test_codes_are_deleted_after_a_day(app, make):
 # --- brute force -----------------------------------------------------------------------
 
 
+@contextmanager
+def sms_rate_limited_app(app_config, tmp_path, monkeypatch, limit: str) -> Iterator[Flask]:
+    """Another app on the test's database with the per-address SMS code limit ``limit`` on
+    (rate limits are off in the test app); its context is pushed while in use."""
+    db.session.remove()  # (SQLite: this session keeps no transaction open meanwhile)
+    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "rl"))
+    limited = create_app(
+        {**app_config, "RATELIMIT_ENABLED": True, "SCIWEEK_VERIFICATION_RATE_LIMIT": limit}
+    )
+    with limited.app_context():
+        yield limited
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_five_wrong_tries_use_up_a_code_even_for_the_right_one_after(client, make, caplog):
     register(make.activity())
     ask(client)
@@ -244,12 +261,7 @@ def test_the_address_limit_stops_guessing_across_phones(
     app, app_config, make, tmp_path, monkeypatch
 ):
     activity_id = make.activity(sms_verification=True).id
-    db.session.remove()  # (SQLite: this session keeps no transaction open meanwhile)
-    monkeypatch.setenv("SCIWEEK_INSTANCE_PATH", str(tmp_path / "rl"))
-    limited = create_app(
-        {**app_config, "RATELIMIT_ENABLED": True, "SCIWEEK_VERIFICATION_RATE_LIMIT": "4 per minute"}
-    )
-    with limited.app_context():
+    with sms_rate_limited_app(app_config, tmp_path, monkeypatch, "4 per minute") as limited:
         client = limited.test_client()
         codes = [answer(client, "123456", phone=f"1390000{n:04d}").status_code for n in range(4)]
         refused = ask(client, phone="13900009999").status_code
@@ -262,8 +274,6 @@ def test_the_address_limit_stops_guessing_across_phones(
         registering = client.post(
             f"/activities/{activity_id}/register", data={"name": "王五", "phone": OTHER_PHONE}
         ).status_code
-        db.session.remove()
-        db.engine.dispose()
     assert codes == [200, 200, 200, 200]
     assert refused == 429
     assert registration_code == 429

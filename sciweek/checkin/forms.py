@@ -48,6 +48,19 @@ class CadreSelfCheckInForm(Form):
     )
 
 
+class CadreSmsCodeForm(Form):
+    """Self check-in of a roster cadre with an SMS code: the phone on the roster (its
+    "发送验证码" button asks for the code) and the code (``roster_door.SmsCode``)."""
+
+    phone = StringField(
+        _l("花名册登记的手机号"), validators=[DataRequired(_l("请填写手机号。")), Length(max=20)]
+    )
+    code = StringField(
+        _l("短信验证码"),
+        validators=[DataRequired(_l("请填写短信验证码。")), Length(max=12)],
+    )
+
+
 class RosterCheckInForm(Form):
     """The check-in button of a cadre on a training's door list."""
 

@@ -8,7 +8,8 @@ Towns summon their cadres; many arrive without having registered online. At the 
 - ``check_in_cadre`` checks a cadre in; without a registration, one is made for them,
   linked to the cadre, in the same transaction (``registration_for_cadre``);
 - ``cadre_self_check_in``: a cadre checks themself in with proof held by the person, never
-  with a phone number alone;
+  with a phone number alone: the ID number's last 6 (``PhoneAndIdTail``) or an SMS code
+  sent to the roster phone (``send_self_check_in_code``, ``SmsCode``);
 - ``add_roster_cadres`` puts the cadres into the offline roster, masked.
 
 One registration per cadre and activity, whatever races, is the database's: the partial
@@ -27,8 +28,10 @@ from __future__ import annotations
 import hmac
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Row, Select, and_, case, exists, func, literal, or_, select, update
@@ -49,9 +52,11 @@ from ..models import (
     RegistrationStatus,
     Town,
     User,
+    VerificationPurpose,
     Village,
     utcnow,
 )
+from ..notifications import verification
 from ..permissions import can_override_checkin_window, roster_door_town_id
 from ..person_query import DoorQuery, matches_query, parse_door_query
 from ..registration import services as registration_services
@@ -255,6 +260,7 @@ def check_in_cadre(
 
 ID_TAIL_LENGTH = 6
 _ID_TAIL_RE = re.compile(r"[0-9]{5}[0-9X]")
+_SMS_CODE_RE = re.compile(r"[0-9]{6}")
 
 
 @dataclass(frozen=True)
@@ -265,63 +271,138 @@ class PhoneAndIdTail:
     phone: str
     id_tail: str
 
+    def not_proven(self) -> services.SelfCheckInRefused:
+        # One answer for a phone not on the list, a cadre without an ID number and a wrong
+        # tail: the page must not tell a stranger who is on the roster.
+        return services.SelfCheckInRefused(
+            _(
+                "手机号与身份证号后 6 位不符，或不在本次培训的参训干部名单中。"
+                "花名册没有您身份证号的，请用短信验证码签到，或到签到台签到。"
+            ),
+            field="id_tail",
+        )
 
-# The proofs a roster cadre may give, each checked by its function below. An SMS code sent
-# to the cadre's roster phone (issue 12, notifications) is the next one, for cadres the
-# roster has no ID number for: add ``SmsCode(phone, code)`` and its check to
-# ``_CADRE_PROOFS``.
-CadreProof = PhoneAndIdTail
+
+@dataclass(frozen=True)
+class SmsCode:
+    """A roster cadre's phone and the code sent to it for this session
+    (``send_self_check_in_code``): for cadres the roster has no ID number for, or who
+    prefer it. The SMS reaches the person holding the roster phone, not a colleague."""
+
+    phone: str
+    code: str
+
+    def not_proven(self) -> services.SelfCheckInRefused:
+        # (Only after a right code: a phone not on the list is sent none, so this is a
+        # cadre taken off the roster after asking, or a lucky guess.)
+        return services.SelfCheckInRefused(
+            _("此手机号不在本次培训的参训干部名单中，请到签到台签到。"), field="phone"
+        )
 
 
-def _cadre_by_id_tail(activity: Activity, proof: PhoneAndIdTail) -> Cadre | None:
+CadreProof = PhoneAndIdTail | SmsCode
+
+
+def self_check_in_scope(session: ActivitySession) -> str:
+    """A self check-in code is good for its session only."""
+    return f"s{session.id}"
+
+
+def _roster_phone(text: str) -> str:
     try:
-        phone = normalize_phone(proof.phone)
+        return normalize_phone(text)
     except IdentityError as exc:
         raise services.SelfCheckInRefused(str(exc), field="phone") from None
+
+
+def _invited_cadre_with_phone(activity: Activity, phone: str) -> Cadre | None:
+    return db.session.scalar(invited_cadres(activity).where(Cadre.phone == phone))
+
+
+def _cadre_by_id_tail(session: ActivitySession, proof: PhoneAndIdTail) -> Cadre | None:
+    phone = _roster_phone(proof.phone)
     tail = re.sub(r"\s", "", unicodedata.normalize("NFKC", proof.id_tail or "")).upper()
     if not _ID_TAIL_RE.fullmatch(tail):
         raise services.SelfCheckInRefused(
             _("请填写身份证号的后 6 位（最后一位可能是 X）。"), field="id_tail"
         )
-    cadre = db.session.scalar(invited_cadres(activity).where(Cadre.phone == phone))
+    cadre = _invited_cadre_with_phone(session.activity, phone)
     if cadre is None or not cadre.id_number:
         return None
     return cadre if hmac.compare_digest(cadre.id_number[-ID_TAIL_LENGTH:], tail) else None
 
 
-_CADRE_PROOFS = {PhoneAndIdTail: _cadre_by_id_tail}
+def _cadre_by_sms_code(session: ActivitySession, proof: SmsCode) -> Cadre | None:
+    """Checks the code first, for every phone alike (a try is counted, the same answers):
+    whether the phone is a cadre's shows only to whoever holds the code. Raises
+    ``verification.VerificationRefused`` for a wrong, used or expired code: the caller
+    must let the transaction commit (the try counts). The code is consumed in the
+    caller's transaction, with the check-in."""
+    phone = _roster_phone(proof.phone)
+    code = re.sub(r"\s", "", unicodedata.normalize("NFKC", proof.code or ""))
+    if not _SMS_CODE_RE.fullmatch(code):
+        raise services.SelfCheckInRefused(_("请填写短信中的 6 位验证码。"), field="code")
+    verification.check_code(
+        phone, VerificationPurpose.SELF_CHECK_IN, code, scope=self_check_in_scope(session)
+    )
+    return _invited_cadre_with_phone(session.activity, phone)
 
 
-def _cadre_proven_by(activity: Activity, proof: CadreProof) -> Cadre:
+# The proofs a roster cadre may give, each checked by its function (the cadre, or None:
+# not proven, answered with the proof's one ``not_proven`` refusal).
+_CADRE_PROOFS: dict[type, Callable[[ActivitySession, Any], Cadre | None]] = {
+    PhoneAndIdTail: _cadre_by_id_tail,
+    SmsCode: _cadre_by_sms_code,
+}
+
+
+def _cadre_proven_by(session: ActivitySession, proof: CadreProof) -> Cadre:
     check = _CADRE_PROOFS.get(type(proof))
     if check is None:
         raise TypeError(f"not a cadre's self check-in proof: {proof!r}")
-    cadre = check(activity, proof)
+    cadre = check(session, proof)
     if cadre is None:
-        # One answer for a phone not on the list, a cadre without an ID number and a wrong
-        # tail: the page must not tell a stranger who is on the roster.
-        raise services.SelfCheckInRefused(
-            _(
-                "手机号与身份证号后 6 位不符，或不在本次培训的参训干部名单中。"
-                "花名册没有您身份证号的，请到签到台签到。"
-            ),
-            field="id_tail",
-        )
+        raise proof.not_proven()
     return cadre
+
+
+def send_self_check_in_code(session: ActivitySession, phone_text: str) -> None:
+    """A cadre asks for an SMS code to check themself in at ``session`` (``SmsCode``).
+
+    No enumeration: the answer and the per-phone limits are the same whether or not the
+    phone is an invited cadre's; the SMS is written only when it is. Outside the session's
+    check-in window nothing is asked (``SelfCheckInRefused`` with the session's time).
+    Raises ``SelfCheckInRefused`` (bad phone, not now) and ``VerificationRefused`` (the
+    phone asked too often). Flushes only."""
+    phone = _roster_phone(phone_text)
+    begin_write()
+    outside = windows.not_now(session, utcnow())
+    if outside is not None:
+        raise services.SelfCheckInRefused(outside.message())
+    invited = _invited_cadre_with_phone(session.activity, phone) is not None
+    verification.request_code(
+        phone,
+        VerificationPurpose.SELF_CHECK_IN,
+        scope=self_check_in_scope(session),
+        send=invited,
+    )
 
 
 def cadre_self_check_in(session: ActivitySession, proof: CadreProof) -> services.ScanAnswer:
     """A roster cadre checks themself in at ``session`` (from ``services.self_code_session``).
 
     ``proof`` shows it is the person; their registration is used, or made now. Raises
-    ``SelfCheckInRefused`` otherwise. The answer names the person (pages mask the name).
+    ``SelfCheckInRefused`` otherwise (a wrong SMS code: ``VerificationRefused``, whose try
+    the caller commits). Outside the session's check-in window the proof is not even
+    looked at (an SMS code is neither tried nor used). The answer names the person (pages
+    mask the name).
     """
     begin_write()
     activity = session.activity
-    cadre = _cadre_proven_by(activity, proof)
     outside = windows.not_now(session, utcnow())
     if outside is not None:  # the page shows the session's time instead of the form
         raise services.SelfCheckInRefused(outside.message())
+    cadre = _cadre_proven_by(session, proof)
     try:
         registration = registration_for_cadre(activity, cadre)
     except registration_services.RegistrationRefused as exc:

@@ -13,6 +13,7 @@ URLs (no blueprint prefix):
   GET  /manage/activities/<id>/sessions/<sid>/self-code    the current code, JSON
   GET  /manage/activities/<id>/sessions/<sid>/counts       the live counter, JSON
   GET|POST /checkin/self/<code>                  a participant checks themself in
+  POST /checkin/self/<code>/sms-code             a roster cadre asks for an SMS code for it
   GET|POST /manage/tokens                        API tokens of the logged-in user
   GET|POST /manage/activities/<id>/checkers      assign checkers (organizers)
 """
@@ -48,7 +49,7 @@ from wtforms import ValidationError
 
 from ..api import ApiError, invalid, json_body
 from ..extensions import csrf, db, limiter
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, add_error
 from ..inputs import query_int
 from ..links import site_base_url, site_base_urls
 from ..models import (
@@ -56,11 +57,11 @@ from ..models import (
     ActivitySession,
     ApiToken,
     CheckIn,
-    Registration,
     ScanResult,
     User,
     utcnow,
 )
+from ..notifications.verification import VerificationRefused
 from ..permissions import (
     DOOR_ROLES,
     EDITOR_ROLES,
@@ -71,6 +72,7 @@ from ..permissions import (
     managed_activity_or_403,
     roles_required,
 )
+from ..rate_limits import verification_limit, verification_limit_when_posted
 from ..registration import device
 from ..registration.qr import qr_png
 from ..registration.services import RegistrationRefused
@@ -82,6 +84,7 @@ from .fast import DoorUser
 from .forms import (
     ApiTokenForm,
     CadreSelfCheckInForm,
+    CadreSmsCodeForm,
     CheckerForm,
     HeldTicketForm,
     SelfCheckInForm,
@@ -464,91 +467,160 @@ def self_code(activity_id: int, session_id: int):
 
 @bp.route("/checkin/self/<code>", methods=["GET", "POST"])
 @limiter.limit(self_checkin_rate_limit, methods=["POST"])
+@verification_limit_when_posted("sms-code")
 def self_check_in(code: str):
-    key = current_app.config["SECRET_KEY"]
     try:
-        session = services.self_code_session(key, code, utcnow())
+        session = _self_check_in_session(code)
     except services.SelfCheckInRefused as exc:
         return render_template("checkin/self.html", problem=exc.message, form=None), 400
-    held = services.tickets_held_for(session.activity, device.tickets_on_device())
-    # Outside the session's check-in window the page says when it is, not a form.
-    outside = windows.not_now(session, utcnow())
     # Three kinds of form on one page: a button per ticket held here, phone and short code,
-    # and (trainings with a roster) a roster cadre's phone and ID number's last 6.
+    # and (trainings with a roster) a roster cadre's phone with the ID number's last 6 or
+    # with an SMS code.
     posted = _posted_self_check_in()
-    form = SelfCheckInForm() if posted == "ticket" else SelfCheckInForm(formdata=None)
-    cadre_form = (
-        CadreSelfCheckInForm(prefix="cadre")
-        if posted == "cadre"
-        else CadreSelfCheckInForm(None, prefix="cadre")
-    )
-    answer, status, problem = None, 200, None
-    proof = _self_check_in_proof(posted, held, form, cadre_form)
+    page = _SelfCheckInPage(session, code, posted)
+    proof = _self_check_in_proof(posted, page)
     if posted is not None and proof is None:
-        status = 400
+        page.status = 400
     if proof is not None:
         try:
-            answer = _check_in_self(session, proof)
+            page.answer = _check_in_self(session, proof)
+        except VerificationRefused as exc:
+            # 200: the wrong try is committed (it counts against the code's tries).
+            add_error(page.sms_form.code, exc.message)
         except services.SelfCheckInRefused as exc:
-            posted_form = cadre_form if posted == "cadre" else form
-            target = getattr(posted_form, exc.field, None) if exc.field else None
-            if target is not None:
-                target.errors.append(exc.message)
-            else:
-                problem = exc.message
-            status = 400
-    return (
-        render_template(
-            "checkin/self.html",
-            form=form,
-            cadre_form=cadre_form,
-            cadre_posted=posted == "cadre",
-            held=held,
-            session=session,
-            activity=session.activity,
-            answer=answer,
-            refusal=problem,
-            outside=outside,
-        ),
-        status,
-    )
+            page.refused(exc)
+    return page.render()
+
+
+@bp.route("/checkin/self/<code>/sms-code", methods=["POST"])
+@limiter.limit(self_checkin_rate_limit, methods=["POST"])
+@verification_limit
+def self_check_in_sms_code(code: str):
+    """The "发送验证码" button of a roster cadre's SMS self check-in form: the same page
+    again, answering alike whether or not the phone is an invited cadre's."""
+    try:
+        session = _self_check_in_session(code)
+    except services.SelfCheckInRefused as exc:
+        return render_template("checkin/self.html", problem=exc.message, form=None), 400
+    if not session.activity.invites_roster:
+        abort(404)
+    page = _SelfCheckInPage(session, code, "sms")
+    if not page.sms_form.phone.validate(page.sms_form):  # (the code is not typed yet)
+        page.status = 400
+        return page.render()
+    try:
+        roster_door.send_self_check_in_code(session, page.sms_form.phone.data or "")
+    except services.SelfCheckInRefused as exc:
+        page.refused(exc)
+    except VerificationRefused as exc:
+        add_error(page.sms_form.phone, exc.message)
+        page.status = 429
+    else:
+        page.sms_sent = True
+    return page.render()
+
+
+def _self_check_in_session(code: str) -> ActivitySession:
+    return services.self_code_session(current_app.config["SECRET_KEY"], code, utcnow())
+
+
+class _SelfCheckInPage:
+    """The self check-in page and its forms, the posted one bound to the request."""
+
+    def __init__(self, session: ActivitySession, code: str, posted: str | None):
+        self.session = session
+        self.code = code
+        self.posted = posted
+        self.held = services.tickets_held_for(session.activity, device.tickets_on_device())
+        self.form = SelfCheckInForm() if posted == "ticket" else SelfCheckInForm(formdata=None)
+        self.cadre_form = (
+            CadreSelfCheckInForm(prefix="cadre")
+            if posted == "cadre"
+            else CadreSelfCheckInForm(None, prefix="cadre")
+        )
+        self.sms_form = (
+            CadreSmsCodeForm(prefix="sms")
+            if posted == "sms"
+            else CadreSmsCodeForm(None, prefix="sms")
+        )
+        self.answer: services.ScanAnswer | None = None
+        self.problem: str | None = None
+        self.sms_sent = False
+        self.status = 200
+
+    def refused(self, exc: services.SelfCheckInRefused) -> None:
+        posted_form = {"cadre": self.cadre_form, "sms": self.sms_form}.get(
+            self.posted or "", self.form
+        )
+        target = getattr(posted_form, exc.field, None) if exc.field else None
+        if target is not None:
+            add_error(target, exc.message)
+        else:
+            self.problem = exc.message
+        self.status = 400
+
+    def render(self) -> tuple[str, int]:
+        return (
+            render_template(
+                "checkin/self.html",
+                form=self.form,
+                cadre_form=self.cadre_form,
+                sms_form=self.sms_form,
+                posted=self.posted,
+                sms_sent=self.sms_sent,
+                self_url=url_for("checkin.self_check_in", code=self.code),
+                sms_code_url=url_for("checkin.self_check_in_sms_code", code=self.code),
+                held=self.held,
+                session=self.session,
+                activity=self.session.activity,
+                answer=self.answer,
+                refusal=self.problem,
+                # Outside the session's check-in window the page says when it is, not a form.
+                outside=windows.not_now(self.session, utcnow()),
+            ),
+            self.status,
+        )
 
 
 def _posted_self_check_in() -> str | None:
-    """Which self check-in form was sent: ``held``, ``cadre``, ``ticket``; None for a GET."""
+    """Which self check-in form was sent: ``held``, ``cadre``, ``sms``, ``ticket``; None
+    for a GET."""
     if request.method != "POST":
         return None
     if "registration_id" in request.form:
         return "held"
     if "cadre-id_tail" in request.form:
         return "cadre"
+    if "sms-code" in request.form:
+        return "sms"
     return "ticket"
 
 
 def _self_check_in_proof(
-    posted: str | None,
-    held: list[Registration],
-    form: SelfCheckInForm,
-    cadre_form: CadreSelfCheckInForm,
+    posted: str | None, page: _SelfCheckInPage
 ) -> services.SelfCheckInProof | roster_door.CadreProof | None:
     """The proof the posted form holds, or None (a form with errors, or a GET)."""
     if posted == "held":
         held_form = HeldTicketForm()
         held_form.validate()  # a tampered id reads as None, and is refused as not held
-        return services.HeldTicket(held_form.registration_id.data, frozenset(r.id for r in held))
-    if posted == "cadre" and cadre_form.validate_on_submit():
-        return roster_door.PhoneAndIdTail(
-            cadre_form.phone.data or "", cadre_form.id_tail.data or ""
+        return services.HeldTicket(
+            held_form.registration_id.data, frozenset(r.id for r in page.held)
         )
-    if posted == "ticket" and form.validate_on_submit():
-        return services.PhoneAndShortCode(form.phone.data, form.short_code.data)
+    if posted == "cadre" and page.cadre_form.validate_on_submit():
+        return roster_door.PhoneAndIdTail(
+            page.cadre_form.phone.data or "", page.cadre_form.id_tail.data or ""
+        )
+    if posted == "sms" and page.sms_form.validate_on_submit():
+        return roster_door.SmsCode(page.sms_form.phone.data or "", page.sms_form.code.data or "")
+    if posted == "ticket" and page.form.validate_on_submit():
+        return services.PhoneAndShortCode(page.form.phone.data, page.form.short_code.data)
     return None
 
 
 def _check_in_self(
     session: ActivitySession, proof: services.SelfCheckInProof | roster_door.CadreProof
 ) -> services.ScanAnswer:
-    if isinstance(proof, roster_door.PhoneAndIdTail):
+    if isinstance(proof, roster_door.PhoneAndIdTail | roster_door.SmsCode):
         return roster_door.cadre_self_check_in(session, proof)
     return services.self_check_in(session, proof)
 

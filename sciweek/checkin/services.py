@@ -981,9 +981,8 @@ def self_code_session(key: str, code: str, now: datetime) -> ActivitySession:
 
 # Self check-in needs proof held by the person, never a phone number alone: anyone can
 # type a colleague's number (代签, false training attendance that counts for coverage).
-# Each proof is a small class; ``_registration_proven_by`` checks it.
-# An SMS code sent to the registered phone (once notifications exist) is the next proof:
-# add ``SmsCode(phone, code)`` here and its branch there.
+# Each proof is a small class; ``_registration_proven_by`` checks it. Roster cadres have
+# their own proofs, an SMS code among them (``roster_door._CADRE_PROOFS``).
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""One-time SMS verification codes (找回电子票, 报名需短信验证) and the phone reveal log.
+"""One-time SMS verification codes (找回电子票, 报名需短信验证, a roster cadre's self check-in)
+and the phone reveal log.
 
 A code is kept only as an HMAC of the phone and the code (``notifications.verification``);
 its tries are counted in the row, and a CHECK keeps them within the limit whatever the
@@ -35,6 +36,7 @@ VERIFICATION_MAX_TRIES = 5
 class VerificationPurpose(enum.StrEnum):
     LOST_TICKET = "lost_ticket"  # 找回电子票
     REGISTER = "register"  # 报名需短信验证 (scope: the activity)
+    SELF_CHECK_IN = "self_check_in"  # a roster cadre's self check-in (scope: the session)
 
 
 VERIFICATION_PURPOSE_VALUES = tuple(p.value for p in VerificationPurpose)
@@ -53,7 +55,8 @@ class VerificationCode(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(11))
     purpose: Mapped[VerificationPurpose] = mapped_column(str_enum(VerificationPurpose))
-    # What the code is for within its purpose: "a<activity id>" for a registration.
+    # What the code is for within its purpose: "a<activity id>" for a registration,
+    # "s<session id>" for a self check-in.
     scope: Mapped[str] = mapped_column(String(40), default="")
     # HMAC-SHA256 (key from SECRET_KEY) of purpose, scope, phone and code; never the code.
     code_hash: Mapped[str] = mapped_column(String(64))

@@ -15,16 +15,16 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
-from wtforms import Field
 
 from ..accounts.services import AccountError, create_user
 from ..extensions import db, limiter
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, add_error
 from ..identity import is_digit_query, phone_tail
 from ..links import site_base_url
 from ..models import Activity, ActivityStatus, Registration, Role
 from ..notifications.verification import VerificationRefused
 from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
+from ..rate_limits import verification_limit, verification_limit_when_posted
 from ..spreadsheets import csv_bytes, xlsx_bytes
 from . import device, exports, recovery, services
 from .forms import (
@@ -54,20 +54,8 @@ def registration_rate_limit() -> str:
     return current_app.config["SCIWEEK_REGISTRATION_RATE_LIMIT"]
 
 
-def verification_rate_limit() -> str:
-    return current_app.config["SCIWEEK_VERIFICATION_RATE_LIMIT"]
-
-
 # Asking for and checking SMS codes, per client address: one budget for every page.
-verification_limit = limiter.shared_limit(
-    verification_rate_limit, scope="sms-verification", methods=["POST"]
-)
-sending_code_limit = limiter.shared_limit(
-    verification_rate_limit,
-    scope="sms-verification",
-    methods=["POST"],
-    exempt_when=lambda: "send_code" not in request.form,
-)
+sending_code_limit = verification_limit_when_posted("send_code")
 
 
 def _ticket_headers(response: Response) -> Response:
@@ -103,7 +91,7 @@ def register(activity_id: int):
             )
         except VerificationRefused as exc:
             # 200: the wrong try is committed (it counts against the code's tries).
-            _add_error(form.verification_code, exc.message)
+            add_error(form.verification_code, exc.message)
             return _detail_with_form(activity, form)
         except services.AlreadyRegistered as exc:
             form.phone.errors.append(exc.message)
@@ -129,11 +117,6 @@ def _detail_with_form(
     )
 
 
-def _add_error(field: Field, message: str) -> None:
-    """A service's refusal shown beside ``field`` (after the form's own validation)."""
-    field.errors = [*field.errors, message]
-
-
 def _send_registration_code(activity: Activity, form: RegistrationForm):
     """报名需短信验证: the "发送验证码" button of the registration form."""
     if not form.phone.validate(form):
@@ -144,7 +127,7 @@ def _send_registration_code(activity: Activity, form: RegistrationForm):
         form.form_errors.append(exc.message)
         return _detail_with_form(activity, form), 422
     except VerificationRefused as exc:
-        _add_error(form.verification_code, exc.message)
+        add_error(form.verification_code, exc.message)
         return _detail_with_form(activity, form), 429
     return _detail_with_form(activity, form, code_sent=True)
 
@@ -244,7 +227,7 @@ def recover_tickets():
     try:
         recovery.ask_for_code(form.phone.data)
     except VerificationRefused as exc:
-        _add_error(form.phone, exc.message)
+        add_error(form.phone, exc.message)
         return render_template("registration/recover.html", form=form), 429
     code_form = RecoverCodeForm(formdata=None, phone=form.phone.data)
     return render_template("registration/recover_code.html", form=code_form)
@@ -263,7 +246,7 @@ def recover_tickets_code():
         tickets = recovery.recover_tickets(form.phone.data, form.code.data)
     except VerificationRefused as exc:
         # 200: the wrong try is committed (it counts against the code's tries).
-        _add_error(form.code, exc.message)
+        add_error(form.code, exc.message)
         return render_template("registration/recover_code.html", form=form)
     page = render_template("registration/recovered.html", tickets=tickets)
     return _ticket_headers(Response(page))

@@ -1,5 +1,5 @@
 /* Self check-in: remember the phone number on this device so the next session is one tap
-   (the ticket holder's form and the roster cadre's form share it). */
+   (the ticket holder's form and the roster cadre's two forms share it). */
 (function () {
   'use strict';
   var KEY = 'sciweek-self-checkin-phone';
@@ -16,4 +16,5 @@
   }
   remember(document.getElementById('self-form'));
   remember(document.getElementById('cadre-self-form'));
+  remember(document.getElementById('cadre-sms-form'));
 })();
