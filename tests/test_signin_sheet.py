@@ -25,6 +25,7 @@ from sciweek.extensions import db
 from sciweek.manage import routes as manage_routes
 from sciweek.manage import signin_sheet
 from sciweek.models import CheckIn, utcnow
+from sciweek.registration.services import RegistrationRequest, register_for_activity
 
 from .checkin_support import register_person as _register
 from .conftest import require_or_skip
@@ -312,3 +313,36 @@ def test_coordinator_may_not_print_another_kind_of_activity(client, auth, make, 
 def test_unknown_session_is_404(client, auth, make):
     auth.login(make.user("admin"))
     assert client.get("/manage/sessions/424242/signin-sheet.pdf").status_code == 404
+
+
+def test_a_walk_in_without_a_phone_is_printed_as_such(client, auth, make, pdf_tools, tmp_path):
+    """An elderly villager admitted at a fair without a phone: the sheet says 无手机 in the
+    phone column (it was an empty cell, like a line left for a walk-in)."""
+    town = make.town(name="河西街道", villages=["南村"])
+    organizer = make.user("organizer")
+    starts = utcnow() + timedelta(days=1)
+    fair = make.activity(
+        title="科技下乡集市",
+        kind="outreach",
+        town=town,
+        departments=[organizer.department],
+        sessions=[(starts, starts + timedelta(hours=3))],
+    )
+    _register(fair, "赵大爷", "13800138005", town.villages[0])
+    register_for_activity(
+        fair.id,
+        RegistrationRequest(
+            name="王大爷", phone="", without_phone=True, village_id=town.villages[0].id
+        ),
+        walk_in=True,
+    )
+    db.session.commit()
+    auth.login(organizer)
+    response = client.get(f"/manage/sessions/{fair.sessions[0].id}/signin-sheet.pdf")
+    assert response.status_code == 200
+    lines = _text(response.data, tmp_path).splitlines()
+    [walk_in] = [line for line in lines if "王大爷" in line]
+    assert "无手机" in walk_in
+    [with_phone] = [line for line in lines if "赵大爷" in line]
+    assert "138****8005" in with_phone
+    assert "无手机" not in with_phone
