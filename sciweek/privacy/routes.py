@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, url_for
 from flask_login import current_user
 
 from ..extensions import db
@@ -34,9 +34,8 @@ def reveal_registrant(registration_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     phone = services.reveal_registrant_phone(current_user, registration)
-    return _revealed(
-        registration.name, phone, f"/manage/activities/{registration.activity_id}/registrations"
-    )
+    back = url_for("registration.registrants", activity_id=registration.activity_id)
+    return _revealed(registration.name, phone, back)
 
 
 @bp.route("/manage/training/cadres/<int:cadre_id>/phone", methods=["POST"])
@@ -48,7 +47,8 @@ def reveal_cadre(cadre_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     phone = services.reveal_cadre_phone(current_user, cadre)
-    return _revealed(cadre.name, phone, f"/manage/training/roster?town_id={cadre.town_id}")
+    back = url_for("training.roster", town_id=cadre.town_id)
+    return _revealed(cadre.name, phone, back)
 
 
 @bp.route("/manage/phone-reveals")
