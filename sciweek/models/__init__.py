@@ -45,6 +45,14 @@ from .registration import (
     ReplacedTicket,
     short_code_preference,
 )
+from .summaries import (
+    SUMMARY_COUNT_MAX,
+    SUMMARY_EXPERTS_MAX,
+    SUMMARY_PHOTOS_MAX,
+    ActivitySummary,
+    SummaryExpert,
+    SummaryPhoto,
+)
 from .training import Cadre, CadrePeriod, CoverageTarget, DistrictTarget
 from .types import UTCDateTime, utcnow
 from .verification import (
@@ -56,6 +64,12 @@ from .verification import (
 )
 
 __all__ = [
+    "SUMMARY_COUNT_MAX",
+    "SUMMARY_EXPERTS_MAX",
+    "SUMMARY_PHOTOS_MAX",
+    "ActivitySummary",
+    "SummaryExpert",
+    "SummaryPhoto",
     "FeedChange",
     "DUE_STATUSES",
     "EVENT_VALUES",

@@ -54,6 +54,13 @@ class User(UserMixin, db.Model):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where a staff member gets set-password links and 忘记密码 codes (e-mail or SMS); a
+    # phone is stored normalized (identity.normalize_phone) and shown masked.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(11), unique=True)
+    # Set for an account whose password someone else chose or reset: the next log-in must
+    # choose a new one before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     # Personal calendar feed: the URL token is shown once, only its SHA-256 is kept.
     feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
