@@ -407,7 +407,10 @@ def town_trainings(make):
     elsewhere = training(make, other, [_soon(10)])
     elsewhere.roster_towns = [other]
     begun = training(make, town, [_soon(0)])
+    # Begun five minutes ago, whatever the time of day (a 09:00-11:00 session moved to
+    # "now - 5 min" would end before it starts after 11:00).
     begun.sessions[0].starts_at = utcnow() - timedelta(minutes=5)
+    begun.sessions[0].ends_at = utcnow() + timedelta(hours=2)
     begun.roster_towns = [town]
     db.session.commit()
     return town, other, people, upcoming, elsewhere, begun
