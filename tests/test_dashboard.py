@@ -4,6 +4,7 @@ counts that agree with registrations, check-ins and the coverage page, bounded q
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -298,9 +299,7 @@ def test_towns_below_target_with_the_coverage_pages_gap(make, runner):
         ("behind", 3, "behind"),
         ("close", 1, "close"),
     ]
-    result = runner.invoke(
-        args=["coverage", "--year", str(NOW.year), "--format", "json"]
-    )
+    result = runner.invoke(args=["coverage", "--year", str(NOW.year), "--format", "json"])
     assert result.exit_code == 0, result.output
     gaps = {t["code"]: t["gap"] for t in json.loads(result.output)["towns"]}
     assert {t.code: t.gap for t in board.towns_below_target} == {
@@ -408,3 +407,40 @@ def test_the_page_sends_as_many_queries_for_many_sessions_as_for_few(client, mak
         page = client.get("/manage/").get_data(as_text=True)
     assert page.count('class="board-session"') > 20
     assert len(many) == len(few), many
+
+
+CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def test_the_dashboard_in_english_has_no_chinese_left(client, make, auth):
+    # Data in ASCII: any Chinese character or full-width mark on the page comes from the code.
+    client.get("/manage/?lang=en")
+    town = make.town(name="Qingshan", code="qs", villages=["East"])
+    for person in [cadre(town, name="Wang"), cadre(town, name="Li")]:
+        assert person.id
+    set_target(town.id, local_today().year, Decimal("50"), None)
+    department = make.department(name="Science Bureau")
+    soon = utcnow() + timedelta(minutes=5)
+    for n, days in enumerate((0, 2)):
+        activity = make.activity(
+            title=f"Pruning class {n}",
+            kind="training",
+            town=town,
+            roster_towns=[town],
+            departments=[department],
+            venue="Hall",
+            capacity=1,
+            sessions=[(soon + timedelta(days=days), soon + timedelta(days=days, hours=1))],
+        )
+        register_person(activity, "Zhang", f"1380013800{n}")
+        register_person(activity, "Zhao", f"1390013900{n}")  # waitlisted
+    ended = utcnow() - timedelta(days=9)
+    make.activity(
+        title="Fair", departments=[department], sessions=[(ended, ended + timedelta(hours=2))]
+    )
+    for user in (make.user("admin"), make.user("coordinator", town=town), make.user("checker")):
+        auth.login(user)
+        html = client.get("/manage/").get_data(as_text=True)
+        text = re.sub(r"<[^>]+>", " ", html[html.index("<main>") :])
+        assert CHINESE.findall(text) == [], (user.role, text)
+        auth.logout()
