@@ -115,17 +115,27 @@ def _in_scope(user: User) -> Select:
     return activities_visible_to(user).with_only_columns(Activity.id)
 
 
+def _number(condition):
+    """SQL: how many rows of the group meet ``condition``."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _holds_place(*, over_capacity: bool):
+    """SQL: a confirmed place, within capacity or (``over_capacity``) admitted beyond it;
+    counted apart as the registrants page does (``registration.services.registrant_counts``)."""
+    return and_(Registration.is_confirmed, Registration.over_capacity.is_(over_capacity))
+
+
 def _registration_counts(activity_ids: list[int]) -> dict[int, tuple[int, int, int]]:
     """Per activity: (confirmed places, admitted beyond capacity, waitlisted)."""
     if not activity_ids:
         return {}
-    confirmed = Registration.is_confirmed
     stmt = (
         select(
             Registration.activity_id,
-            func.sum(case((and_(confirmed, Registration.over_capacity.is_(False)), 1), else_=0)),
-            func.sum(case((and_(confirmed, Registration.over_capacity.is_(True)), 1), else_=0)),
-            func.sum(case((Registration.is_waitlisted, 1), else_=0)),
+            _number(_holds_place(over_capacity=False)),
+            _number(_holds_place(over_capacity=True)),
+            _number(Registration.is_waitlisted),
         )
         .where(Registration.activity_id.in_(activity_ids))
         .group_by(Registration.activity_id)
@@ -178,24 +188,26 @@ def _sessions(user: User, start: datetime, end: datetime) -> tuple[list[SessionF
     rows = rows[:SESSION_LIMIT]
     places = _registration_counts(sorted({row[3] for row in rows}))
     checked_in = _checkin_counts([row[0] for row in rows])
-    figures = [
-        SessionFigures(
-            session_id=row[0],
-            starts_at=row[1],
-            ends_at=row[2],
-            activity_id=row[3],
-            title=row[4],
-            kind=row[5],
-            venue=row[6],
-            capacity=row[7],
-            registered=places.get(row[3], (0, 0, 0))[0],
-            over_capacity=places.get(row[3], (0, 0, 0))[1],
-            waitlisted=places.get(row[3], (0, 0, 0))[2],
-            checked_in=checked_in.get(row[0], 0),
-            invites_roster=bool(row[8]),
+    figures = []
+    for row in rows:
+        registered, over_capacity, waitlisted = places.get(row[3], (0, 0, 0))
+        figures.append(
+            SessionFigures(
+                session_id=row[0],
+                starts_at=row[1],
+                ends_at=row[2],
+                activity_id=row[3],
+                title=row[4],
+                kind=row[5],
+                venue=row[6],
+                capacity=row[7],
+                registered=registered,
+                over_capacity=over_capacity,
+                waitlisted=waitlisted,
+                checked_in=checked_in.get(row[0], 0),
+                invites_roster=bool(row[8]),
+            )
         )
-        for row in rows
-    ]
     return figures, capped
 
 
@@ -217,24 +229,24 @@ def _waitlists(user: User, now: datetime) -> list[WaitlistFigures]:
         .correlate(Activity)
         .scalar_subquery()
     )
-    waiting = func.count(Registration.id)
+    waiting = _number(Registration.is_waitlisted)
     stmt = (
         select(
             Activity.id,
             Activity.title,
             first_start.label("starts_at"),
             Activity.capacity,
-            Activity.confirmed_count,
+            _number(_holds_place(over_capacity=False)).label("registered"),
             waiting.label("waitlisted"),
         )
         .join(Registration, Registration.activity_id == Activity.id)
         .where(
             Activity.id.in_(_in_scope(user)),
             Activity.is_published,
-            Registration.is_waitlisted,
             _last_end() >= now,
         )
-        .group_by(Activity.id, Activity.title, Activity.capacity, Activity.confirmed_count)
+        .group_by(Activity.id, Activity.title, Activity.capacity)
+        .having(waiting > 0)
         .order_by(first_start, Activity.id)
         .limit(WAITLIST_LIMIT)
     )
@@ -244,7 +256,7 @@ def _waitlists(user: User, now: datetime) -> list[WaitlistFigures]:
             title=row.title,
             starts_at=row.starts_at,
             capacity=row.capacity,
-            registered=row.confirmed_count,
+            registered=int(row.registered),
             waitlisted=int(row.waitlisted),
         )
         for row in db.session.execute(stmt)
