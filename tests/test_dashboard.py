@@ -41,7 +41,7 @@ def at(days: int, hour: int, minute: int = 0) -> datetime:
     return datetime(d.year, d.month, d.day, hour, minute, tzinfo=LOCAL_TZ)
 
 
-NOW = at(0, 7)
+NOW = at(0, 7).astimezone(UTC)  # as the route passes it (utcnow())
 
 
 def session(days: int, hour: int, minutes: int = 60, minute: int = 0):
@@ -444,3 +444,21 @@ def test_the_dashboard_in_english_has_no_chinese_left(client, make, auth):
         text = re.sub(r"<[^>]+>", " ", html[html.index("<main>") :])
         assert CHINESE.findall(text) == [], (user.role, text)
         auth.logout()
+
+
+def test_a_waitlist_links_to_the_waitlisted_registrants(client, make, auth):
+    organizer = make.user("organizer")
+    starts = utcnow() + timedelta(days=3)
+    activity = make.activity(
+        title="满员讲座",
+        departments=[organizer.department],
+        capacity=1,
+        sessions=[(starts, starts + timedelta(hours=1))],
+    )
+    register_person(activity, "甲", "13800138000")
+    register_person(activity, "乙", "13800138001")
+    auth.login(organizer)
+    page = client.get("/manage/").get_data(as_text=True)
+    link = f'href="/manage/activities/{activity.id}/registrations?status=waitlisted">满员讲座'
+    assert link in page
+    assert "候补 1 人" in page

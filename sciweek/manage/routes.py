@@ -36,7 +36,7 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
 from ..inputs import query_int
-from ..models import Activity, Department, Role, utcnow
+from ..models import Activity, Department, RegistrationStatus, Role, utcnow
 from ..permissions import (
     EDITOR_ROLES,
     SIGNIN_SHEET_ROLES,
@@ -95,6 +95,7 @@ def dashboard():
         status=status,
         board=build_dashboard(current_user, utcnow()),
         summary_url=_summary_url,
+        waitlisted_status=RegistrationStatus.WAITLISTED,
     )
 
 
