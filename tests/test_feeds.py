@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import flask_babel
@@ -13,13 +12,15 @@ import pytest
 import vobject
 from ical.calendar_stream import IcsCalendarStream
 from icalendar import Calendar
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from sciweek.extensions import db
 from sciweek.feeds import services as feed_services
 from sciweek.feeds.ical import FeedEvent, build_calendar
 from sciweek.i18n import LOCAL_TZ
 from sciweek.models import FeedChange, Registration, utcnow
+
+from .query_count import count_queries
 
 BASE = "https://sciweek.example.cn"
 _phone_numbers = itertools.count(1)
@@ -84,20 +85,6 @@ def register(activity, user, status="confirmed") -> Registration:
     db.session.add(registration)
     db.session.commit()
     return registration
-
-
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before_cursor_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before_cursor_execute)
 
 
 def edit_form(activity, **changes) -> dict:

@@ -233,11 +233,17 @@ def _door_sessions(user: User):
     )
 
 
+def week_ahead(now: datetime) -> tuple[datetime, datetime]:
+    """[start of today, end of the seventh day after today) in Asia/Shanghai: the door's
+    week, which the back-office dashboard shows too."""
+    today = datetime.combine(to_local(now).date(), time.min, LOCAL_TZ)
+    return today, today + timedelta(days=DOOR_WEEK_DAYS + 1)
+
+
 def door_sessions_ahead(user: User, now: datetime) -> tuple[list, list]:
     """(today and the next seven days, later): sessions in time order. Today's sessions stay
     in the first list after they ended (late arrivals, a scanner that was offline)."""
-    today = datetime.combine(to_local(now).date(), time.min, LOCAL_TZ)
-    week_end = today + timedelta(days=DOOR_WEEK_DAYS + 1)
+    today, week_end = week_ahead(now)
     in_order = _door_sessions(user).order_by(ActivitySession.starts_at, ActivitySession.id)
     week = db.session.scalars(
         in_order.where(

@@ -20,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
 
 from .. import signals
 from ..activities.labels import STATUS_LABELS
@@ -35,7 +36,7 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import format_span, to_local
 from ..inputs import query_int
-from ..models import Activity, Department, Role, utcnow
+from ..models import Activity, Department, RegistrationStatus, Role, utcnow
 from ..permissions import (
     EDITOR_ROLES,
     SIGNIN_SHEET_ROLES,
@@ -49,6 +50,7 @@ from ..permissions import (
 from ..training.invitations import set_roster_towns
 from ..training.services import TrainingError
 from ..transactions import all_or_nothing
+from .dashboard import build_dashboard
 from .forms import ActivityForm, CancelForm, DepartmentForm, PaperSheetForm, aware
 from .services import (
     ActivityData,
@@ -91,7 +93,24 @@ def dashboard():
         "manage/dashboard.html",
         page=page,
         status=status,
+        board=build_dashboard(current_user, utcnow()),
+        summary_url=_summary_url,
+        waitlisted_status=RegistrationStatus.WAITLISTED,
     )
+
+
+# Where an activity's summary (活动总结) is written. The link goes there when the site has
+# that page, else to the activity's back-office page.
+SUMMARY_PATH = "/manage/activities/{activity_id}/summary"
+
+
+def _summary_url(activity_id: int) -> str:
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        endpoint, args = adapter.match(SUMMARY_PATH.format(activity_id=activity_id), "GET")
+    except HTTPException:  # NotFound, MethodNotAllowed, or a redirect
+        return url_for("manage.edit_activity", activity_id=activity_id)
+    return url_for(endpoint, **args)
 
 
 def _form_data(form: ActivityForm) -> ActivityData:

@@ -85,6 +85,16 @@ class TownCoverage:
         return None if needed is None else max(needed - self.trained, 0)
 
     @property
+    def untrained(self) -> int:
+        """Cadres not (yet) trained: as many as ``untrained_cadres`` lists."""
+        return self.cadres - self.trained
+
+    @property
+    def below_target(self) -> bool:
+        """A target is set and not reached (status close or behind)."""
+        return bool(self.gap)
+
+    @property
     def status(self) -> str:
         """reached, close, behind, or none (no target set)."""
         if self.target_percent is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, Subquery, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, Subquery, and_, exists, false, or_, select, true
 
 from ..extensions import db
 from ..i18n import to_local
@@ -138,6 +138,19 @@ def set_roster_towns(activity: Activity, *, whole_district: bool, town_ids: list
 RECENT_TRAININGS = timedelta(days=30)
 
 
+def invites_town(town_id: int | None) -> ColumnElement[bool]:
+    """SQL: the activity (``Activity``) is a training for the roster cadres of ``town_id``
+    (it names the town or the whole district); with None, of any town. The Python twins
+    are ``Activity.invites_cadres_of`` and ``Activity.invites_roster``."""
+    town_named = exists().where(activity_roster_towns.c.activity_id == Activity.id)
+    if town_id is not None:
+        town_named = town_named.where(activity_roster_towns.c.town_id == town_id)
+    return and_(
+        Activity.kind == ActivityKind.TRAINING,
+        or_(Activity.roster_whole_district == true(), town_named),
+    )
+
+
 def trainings_inviting(town_id: int, now: datetime | None = None) -> list[Activity]:
     """Published trainings inviting this town's cadres, ending after a month ago, by start."""
     since = (now or utcnow()) - RECENT_TRAININGS
@@ -149,16 +162,11 @@ def trainings_inviting(town_id: int, now: datetime | None = None) -> list[Activi
         .limit(1)
         .scalar_subquery()
     )
-    town_invited = exists().where(
-        activity_roster_towns.c.activity_id == Activity.id,
-        activity_roster_towns.c.town_id == town_id,
-    )
     activities = db.session.scalars(
         select(Activity)
         .where(
-            Activity.kind == ActivityKind.TRAINING,
+            invites_town(town_id),
             Activity.status == ActivityStatus.PUBLISHED,
-            or_(Activity.roster_whole_district == true(), town_invited),
             last_end >= since,
         )
         .order_by(Activity.id)
