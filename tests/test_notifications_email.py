@@ -29,6 +29,7 @@ from sciweek.notifications.services import log_rows
 
 from .conftest import local
 from .fake_smtp import FakeSmtpServer, free_port
+from .waiting import wait_until
 
 SENDER = "科普活动周 <noreply@kp.example.gov.cn>"
 LINK = "https://sciweek.example.cn/account/set-password/Zm9vYmFyLXNlY3JldC10b2tlbg"
@@ -406,6 +407,19 @@ def test_console_backend_logs_the_email(app, make, caplog):
     assert "请设置您的账号密码" in record
     assert LINK in record
     assert rows()[0].sealed is None
+
+
+def test_without_a_broker_an_email_goes_out_right_after_commit(app, make, smtp):
+    """``make run``: no worker; the web process delivers in a thread after the commit."""
+    use_smtp(app, smtp.port)
+    app.config["NOTIFICATIONS_DELIVER_AFTER_COMMIT"] = True
+    staff_mail.enqueue_password_reset_email(staff(make), version=1, link=LINK)
+    assert smtp.received == []  # nothing inside the transaction
+    db.session.commit()
+    wait_until(lambda: smtp.received, what="the in-process delivery")
+    wait_until(lambda: [m.status for m in rows()] == [OutboxStatus.SENT], what="recorded")
+    db.session.rollback()
+    assert LINK in text_of(smtp.messages()[0])
 
 
 def test_an_interrupted_smtp_send_is_failed_not_repeated_while_sms_is_resent(app, make):
