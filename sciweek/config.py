@@ -6,6 +6,7 @@ import json
 import math
 import os
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 
 
@@ -165,6 +166,42 @@ def _sms_config() -> dict:
     return settings
 
 
+MAIL_BACKENDS = ("console", "smtp")
+DEFAULT_MAIL_FROM = "科普活动周 <noreply@localhost>"
+
+
+def _mail_config() -> dict:
+    """The e-mail channel for staff accounts (sciweek/notifications/mail.py): SMTP."""
+    backend = _choice("SCIWEEK_MAIL_BACKEND", "console", MAIL_BACKENDS)
+    ssl = _switch("SCIWEEK_SMTP_SSL", False)
+    starttls = _switch("SCIWEEK_SMTP_STARTTLS", not ssl)
+    if ssl and starttls:
+        raise ConfigError("SCIWEEK_SMTP_SSL and SCIWEEK_SMTP_STARTTLS cannot both be on.")
+    sender = _text("SCIWEEK_MAIL_FROM", DEFAULT_MAIL_FROM).strip()
+    _name, address = parseaddr(sender)
+    if "@" not in address or any(c in sender for c in "\r\n"):
+        raise ConfigError(
+            f"SCIWEEK_MAIL_FROM must be an address, e.g. 科普活动周 <noreply@example.gov.cn> "
+            f"(got {sender!r})."
+        )
+    settings = {
+        "SCIWEEK_MAIL_BACKEND": backend,
+        "SCIWEEK_MAIL_FROM": sender,
+        "SCIWEEK_SMTP_HOST": _text("SCIWEEK_SMTP_HOST").strip(),
+        "SCIWEEK_SMTP_PORT": _number(
+            "SCIWEEK_SMTP_PORT", 465 if ssl else 587 if starttls else 25, minimum=1
+        ),
+        "SCIWEEK_SMTP_USERNAME": _text("SCIWEEK_SMTP_USERNAME").strip(),
+        "SCIWEEK_SMTP_PASSWORD": _text("SCIWEEK_SMTP_PASSWORD"),
+        "SCIWEEK_SMTP_STARTTLS": starttls,
+        "SCIWEEK_SMTP_SSL": ssl,
+        "SCIWEEK_SMTP_TIMEOUT_SECONDS": _number("SCIWEEK_SMTP_TIMEOUT_SECONDS", 10, minimum=1),
+    }
+    if backend == "smtp" and not settings["SCIWEEK_SMTP_HOST"]:
+        raise ConfigError("SCIWEEK_MAIL_BACKEND=smtp needs SCIWEEK_SMTP_HOST.")
+    return settings
+
+
 def instance_path(default: str) -> str:
     """The instance folder (secret key, SQLite database): ``SCIWEEK_INSTANCE_PATH``."""
     return _text("SCIWEEK_INSTANCE_PATH", default)
@@ -292,6 +329,7 @@ def load_config(instance_path: str) -> dict:
             "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", 30, minimum=0
         ),
         **_sms_config(),
+        **_mail_config(),
         # Not from the environment: tests turn off the in-process delivery after commit
         # (with no broker) to look at messages while they are still queued.
         "NOTIFICATIONS_DELIVER_AFTER_COMMIT": True,

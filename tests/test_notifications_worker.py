@@ -20,10 +20,12 @@ from sqlalchemy import insert, select
 from sciweek.extensions import db
 from sciweek.manage.services import cancel_activity
 from sciweek.models import OutboxMessage, OutboxStatus, Registration, RegistrationStatus
+from sciweek.notifications import staff_mail
 from sciweek.notifications.delivery import RECORD_EVERY
 
 from .conftest import require_or_skip
 from .fake_sms import FakeGateway
+from .fake_smtp import FakeSmtpServer
 from .waiting import wait_until
 
 REDIS_URL = os.environ.get("SCIWEEK_TEST_REDIS_URL", "")
@@ -242,3 +244,37 @@ def test_gateway_errors_are_retried_by_the_worker_then_failed(
     assert failed.last_error.startswith("HTTP 500")
     assert failed.sealed is None
     assert len(gateway.delivered) == 1
+
+
+@pytest.fixture
+def smtp():
+    server = FakeSmtpServer().start()
+    yield server
+    server.stop()
+
+
+def test_a_worker_delivers_a_staff_email_to_the_smtp_server_after_a_4xx(make, worker_factory, smtp):
+    worker_factory(
+        SCIWEEK_MAIL_BACKEND="smtp",
+        SCIWEEK_SMTP_HOST="127.0.0.1",
+        SCIWEEK_SMTP_PORT=str(smtp.port),
+        SCIWEEK_SMTP_STARTTLS="0",
+        SCIWEEK_MAIL_FROM="科普活动周 <noreply@kp.example.gov.cn>",
+    ).start()
+    user = make.user("organizer")
+    user.display_name, user.email = "张三", "zhang.san@example.gov.cn"
+    db.session.commit()
+    smtp.fail_next = 1  # greylisted once: 451
+    link = "https://sciweek.example.cn/account/set-password/c2VjcmV0LXRva2Vu"
+    staff_mail.enqueue_set_password_email(user, link, version=1)
+    db.session.commit()  # the dispatch job is published now, after commit
+    wait_until(lambda: _statuses() == {"sent": 1}, timeout=60, what="e-mail sent")
+    [got] = smtp.received
+    assert got.rcpt_tos == ["zhang.san@example.gov.cn"]
+    assert got.message["Subject"] == "请设置您的账号密码"
+    assert got.message["From"].addresses[0].display_name == "科普活动周"
+    assert link in got.message.get_content()
+    message = db.session.scalar(select(OutboxMessage))
+    assert message.attempts == 2
+    assert message.last_error.startswith("SMTP 451")
+    assert message.sealed is None

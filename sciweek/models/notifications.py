@@ -41,11 +41,15 @@ class NotificationEvent(enum.StrEnum):
     BROADCAST = "broadcast"  # an organizer's message to all registrants
     INVITATION = "invitation"  # a coordinator invites untrained cadres
     VERIFICATION = "verification"  # a one-time SMS code (later)
+    # E-mails to staff accounts (notifications.staff_mail)
+    SET_PASSWORD = "set_password"  # noqa: S105 - an event name: a new account's link
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name: 忘记密码
+    STAFF_EMAIL = "staff_email"  # any other e-mail to a staff member
 
 
 class Channel(enum.StrEnum):
     SMS = "sms"
-    EMAIL = "email"  # staff accounts only (later)
+    EMAIL = "email"  # staff accounts only (notifications.staff_mail)
 
 
 class OutboxStatus(enum.StrEnum):
@@ -118,6 +122,11 @@ class OutboxMessage(Model):
     )
     invitation_batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("invitation_batches.id", ondelete="SET NULL"), index=True
+    )
+    # The staff account an e-mail is for (its address is ``recipient``, as it was when
+    # written): a newer set-password or reset e-mail replaces one still waiting.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
 
     activity: Mapped[Activity | None] = relationship()

@@ -1,4 +1,5 @@
-"""Notifications: a transactional outbox of SMS messages, delivered by the job engine.
+"""Notifications: a transactional outbox of SMS messages (and e-mail to staff accounts),
+delivered by the job engine.
 
 * ``outbox``    — the interface for senders: write messages in the change's transaction
 * ``events``    — which domain events write which messages (signal receivers)
@@ -9,6 +10,8 @@
 * ``reminders`` — the day-before reminders; ``optout`` — 退订 of reminders, broadcasts, invitations
 * ``broadcasts`` — an organizer's message to all registrants
 * ``invitations`` — a coordinator invites the town's untrained cadres to a training
+* ``staff_mail`` — e-mail to staff accounts (set-password, reset), its texts; ``mail`` — its
+  backends (console, SMTP)
 * ``services``, ``routes``, ``cli`` — the delivery log
 
 See docs/notifications.md.

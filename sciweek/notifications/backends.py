@@ -3,8 +3,8 @@
 A backend has ``send(sms) -> Receipt`` and raises ``GatewayError`` (``retryable`` or not,
 with the gateway's answer). ``idempotent`` says whether sending the same ``Sms.key``
 twice delivers once (then a send cut off by a dying worker is simply sent again);
-otherwise such a send is marked failed rather than risk a duplicate. Email for staff
-accounts will be a second channel with the same shape (``Channel.EMAIL``).
+otherwise such a send is marked failed rather than risk a duplicate. E-mail for staff
+accounts is a second channel with the same shape (``mail``, ``Channel.EMAIL``).
 """
 
 from __future__ import annotations

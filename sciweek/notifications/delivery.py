@@ -15,6 +15,11 @@ attempt), and the per-phone daily cap is taken (``daily_cap`` when reached; a fa
 send gives it back). Gateway errors are retried with exponential backoff up to
 ``SCIWEEK_SMS_MAX_ATTEMPTS``, then the message is ``failed`` with the gateway's answer.
 
+E-mail to staff accounts (``Channel.EMAIL``, ``staff_mail``) takes the same path with its
+own backend (``mail``): an invalid address is skipped (``invalid_email``); quiet hours and
+the daily cap are the SMS's alone; mail server errors are retried and failed alike
+(reason ``mail_server``). Each channel's messages are claimed as its backend allows.
+
 Senders add checks with ``delivery_check`` (opt-outs: a function of the message
 returning a skip reason or None) and per-recipient text parameters that are never stored
 with ``text_params`` (the 退订 link).
@@ -38,14 +43,16 @@ from ..i18n import LOCAL_TZ, to_local
 from ..identity import IdentityError, normalize_phone
 from ..models import (
     DUE_STATUSES,
+    Channel,
     NotificationEvent,
     OutboxMessage,
     OutboxStatus,
     SmsDailyCount,
     utcnow,
 )
-from . import messages, sealing
-from .backends import GatewayError, Receipt, Sms, sms_backend
+from . import messages, sealing, staff_mail
+from .backends import GatewayError, Receipt, Sms, SmsBackend, sms_backend
+from .mail import Email, MailBackend, is_email_address, mail_backend
 
 MAX_BACKOFF = timedelta(hours=1)
 # Idempotent backends: answers recorded together, at most this many (see ``deliver``).
@@ -140,22 +147,66 @@ def _finish(
 @dataclass(frozen=True)
 class _Claim:
     message_id: int
-    sms: Sms
+    outgoing: Sms | Email  # what goes to the backend
     attempts: int  # including this one
     claimed_at: datetime
+
+    @property
+    def daily_counted(self) -> bool:
+        """Whether a place of the phone's daily cap was taken for it (SMS)."""
+        return isinstance(self.outgoing, Sms)
+
+
+def _mark_sending(message: OutboxMessage, now: datetime) -> None:
+    message.status = OutboxStatus.SENDING
+    message.claimed_at = now
+    message.attempts += 1
+
+
+def _skip_reason(message: OutboxMessage, invalid: str | None) -> str | None:
+    """``invalid`` (an unusable recipient), else the first registered check's reason."""
+    reason = invalid
+    for check in _CHECKS:
+        reason = reason or check(message)
+    return reason
+
+
+def _decide_email(message: OutboxMessage, now: datetime) -> _Claim | Outcome:
+    """``_decide`` for an e-mail: no quiet hours, no daily cap."""
+    config = current_app.config
+    reason = _skip_reason(message, None if is_email_address(message.recipient) else "invalid_email")
+    if reason:
+        _finish(message, OutboxStatus.SKIPPED, reason)
+        return Outcome(message.id, OutboxStatus.SKIPPED)
+    params = dict(message.params or {})
+    rendered = staff_mail.render_email(
+        params.get("template", str(message.event)),
+        params,
+        sealing.unseal(config["SECRET_KEY"], message.sealed),
+        locale=config["BABEL_DEFAULT_LOCALE"],
+    )
+    email = Email(
+        key=message.dedupe_key,
+        to=message.recipient,
+        subject=rendered.subject,
+        body=rendered.body,
+        date=now,
+    )
+    _mark_sending(message, now)
+    return _Claim(message.id, email, message.attempts, now)
 
 
 def _decide(message: OutboxMessage, now: datetime) -> _Claim | Outcome:
     """For a locked, due message: skip, defer, or mark it ``sending`` (flushed by the
     caller's commit) and return what to send."""
+    if message.channel == Channel.EMAIL:
+        return _decide_email(message, now)
     config = current_app.config
     try:
         phone = normalize_phone(message.recipient)
     except IdentityError:
         phone = None
-    reason = "invalid_phone" if phone is None else None
-    for check in _CHECKS:
-        reason = reason or check(message)
+    reason = _skip_reason(message, "invalid_phone" if phone is None else None)
     if reason:
         _finish(message, OutboxStatus.SKIPPED, reason)
         return Outcome(message.id, OutboxStatus.SKIPPED)
@@ -190,9 +241,7 @@ def _decide(message: OutboxMessage, now: datetime) -> _Claim | Outcome:
         params=rendered.params,
         segments=rendered.segments,
     )
-    message.status = OutboxStatus.SENDING
-    message.claimed_at = now
-    message.attempts += 1
+    _mark_sending(message, now)
     message.segments = rendered.segments
     return _Claim(message.id, sms, message.attempts, now)
 
@@ -223,14 +272,44 @@ def _claim(message_ids: list[int], now: datetime) -> list[_Claim | Outcome]:
 def deliver(message_ids: list[int], now: datetime | None = None) -> list[Outcome]:
     """Claim, send and record these messages (see the module); one outcome per id.
 
-    The claim is the unit of doubt should the worker die: with an idempotent backend the
-    whole list is claimed in one transaction and the answers are recorded
-    ``RECORD_EVERY`` at a time (a cut-off message is simply sent again under the same key,
-    at most that many per worker process); otherwise one message at a time, so that at
-    most one is in doubt.
+    Each channel's messages go to its backend. The claim is the unit of doubt should the
+    worker die: with an idempotent backend a channel's whole list is claimed in one
+    transaction and the answers are recorded ``RECORD_EVERY`` at a time (a cut-off
+    message is simply sent again under the same key, at most that many per worker
+    process); otherwise one message at a time, so that at most one is in doubt.
     """
     given, now = now, now or utcnow()
-    backend = sms_backend(current_app._get_current_object())  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    channels = _channels(message_ids)
+    outcomes = [Outcome(i, None) for i in message_ids if i not in channels]  # no such message
+    for channel, backend in _backends(app):
+        ids = [i for i in message_ids if channels.get(i) == channel]
+        if ids:
+            outcomes += _deliver_with(backend, ids, given, now)
+    order = {message_id: i for i, message_id in enumerate(message_ids)}
+    return sorted(outcomes, key=lambda o: order[o.message_id])
+
+
+def _backends(app) -> list[tuple[Channel, SmsBackend | MailBackend]]:
+    return [(Channel.SMS, sms_backend(app)), (Channel.EMAIL, mail_backend(app))]
+
+
+def _channels(message_ids: list[int]) -> dict[int, Channel]:
+    """Each message's channel (one read by primary key)."""
+    if not message_ids:
+        return {}
+    rows = db.session.execute(
+        select(OutboxMessage.id, OutboxMessage.channel).where(OutboxMessage.id.in_(message_ids))
+    ).all()
+    return {message_id: Channel(channel) for message_id, channel in rows}
+
+
+def _deliver_with(
+    backend: SmsBackend | MailBackend,
+    message_ids: list[int],
+    given: datetime | None,
+    now: datetime,
+) -> list[Outcome]:
     group = max(len(message_ids), 1) if backend.idempotent else 1
     record_every = RECORD_EVERY if backend.idempotent else 1
     outcomes: list[Outcome] = []
@@ -241,20 +320,25 @@ def deliver(message_ids: list[int], now: datetime | None = None) -> list[Outcome
                 outcomes.append(claim)
                 continue
             try:
-                answered.append((claim, backend.send(claim.sms)))
+                answered.append((claim, backend.send(claim.outgoing)))  # type: ignore[arg-type]
             except GatewayError as exc:
                 answered.append((claim, exc))
             if len(answered) >= record_every:
                 outcomes += _record(answered, given or utcnow())
                 answered = []
         outcomes += _record(answered, given or utcnow())
-    order = {message_id: i for i, message_id in enumerate(message_ids)}
-    return sorted(outcomes, key=lambda o: order[o.message_id])
+    return outcomes
 
 
 def deliver_one(message_id: int, now: datetime | None = None) -> Outcome:
     """``deliver`` for one message."""
     return deliver([message_id], now)[0]
+
+
+def _give_back_if_failed(claim: _Claim, receipt: Receipt | GatewayError) -> None:
+    """A failed send does not count against the phone's daily cap."""
+    if isinstance(receipt, GatewayError) and claim.daily_counted:
+        _give_back_daily_place(claim.outgoing.to, to_local(claim.claimed_at).date())
 
 
 def _record_values(claim: _Claim, receipt: Receipt | GatewayError, now: datetime):
@@ -264,7 +348,7 @@ def _record_values(claim: _Claim, receipt: Receipt | GatewayError, now: datetime
             "status": OutboxStatus.SENT,
             "sent_at": now,
             "provider_ref": receipt.ref,
-            "segments": receipt.segments or claim.sms.segments,
+            "segments": receipt.segments or getattr(claim.outgoing, "segments", None),
             "sealed": None,  # the ticket link is not kept once the message is done
         }
         return values, Outcome(claim.message_id, OutboxStatus.SENT)
@@ -281,7 +365,7 @@ def _record_values(claim: _Claim, receipt: Receipt | GatewayError, now: datetime
         return values, Outcome(claim.message_id, OutboxStatus.QUEUED, retry_in=delay)
     values = {
         "status": OutboxStatus.FAILED,
-        "reason": "gateway",
+        "reason": "gateway" if claim.daily_counted else "mail_server",
         "last_error": receipt.answer,
         "sealed": None,
     }
@@ -328,8 +412,7 @@ def _record(answered: list[tuple[_Claim, Receipt | GatewayError]], now: datetime
         db.session.rollback()
         return [_record_one(*item) for item in decided]
     for claim, receipt, _values, _outcome in decided:
-        if isinstance(receipt, GatewayError):
-            _give_back_daily_place(claim.sms.to, to_local(claim.claimed_at).date())
+        _give_back_if_failed(claim, receipt)
     db.session.commit()
     return [outcome for _claim, _receipt, _values, outcome in decided]
 
@@ -349,8 +432,7 @@ def _record_one(claim: _Claim, receipt, values: dict, outcome: Outcome) -> Outco
     if result.rowcount != 1:
         db.session.rollback()
         return Outcome(claim.message_id, None)
-    if isinstance(receipt, GatewayError):
-        _give_back_daily_place(claim.sms.to, to_local(claim.claimed_at).date())
+    _give_back_if_failed(claim, receipt)
     db.session.commit()
     return outcome
 
@@ -393,26 +475,33 @@ def take_due(
 
 def recover_interrupted(now: datetime | None = None) -> int:
     """Messages left ``sending`` by a worker that died (older than the stale limit):
-    sent again when the backend is idempotent, else failed as ``interrupted``."""
+    sent again when their channel's backend is idempotent, else failed as
+    ``interrupted``."""
     now = now or utcnow()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     stale = now - timedelta(seconds=app.config["SCIWEEK_SMS_STALE_SECONDS"])
     begin_write()
-    condition = (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.claimed_at < stale)
-    if sms_backend(app).idempotent:
-        values: dict = {"status": OutboxStatus.QUEUED, "dispatched_at": None}
-    else:
-        values = {
-            "status": OutboxStatus.FAILED,
-            "reason": "interrupted",
-            "last_error": "delivery interrupted; not repeated (the gateway may have it)",
-            "sealed": None,
-        }
-    result = rowcount_result(
-        update(OutboxMessage)
-        .where(condition)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    recovered = 0
+    for channel, backend in _backends(app):
+        if backend.idempotent:
+            values: dict = {"status": OutboxStatus.QUEUED, "dispatched_at": None}
+        else:
+            values = {
+                "status": OutboxStatus.FAILED,
+                "reason": "interrupted",
+                "last_error": "delivery interrupted; not repeated (the gateway may have it)",
+                "sealed": None,
+            }
+        result = rowcount_result(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.claimed_at < stale,
+                OutboxMessage.channel == channel,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        recovered += result.rowcount or 0
     db.session.commit()
-    return result.rowcount or 0
+    return recovered

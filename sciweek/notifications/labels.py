@@ -16,6 +16,9 @@ EVENT_LABELS = {
     NotificationEvent.BROADCAST: _l("群发消息"),
     NotificationEvent.INVITATION: _l("培训邀请"),
     NotificationEvent.VERIFICATION: _l("验证码"),
+    NotificationEvent.SET_PASSWORD: _l("设置密码邮件"),
+    NotificationEvent.PASSWORD_RESET: _l("重置密码邮件"),
+    NotificationEvent.STAFF_EMAIL: _l("工作人员邮件"),
 }
 
 STATUS_LABELS = {
@@ -34,4 +37,6 @@ REASON_LABELS = {
     "opted_out": _l("本人已退订"),
     "gateway": _l("短信网关拒绝或不可用"),
     "interrupted": _l("发送中断，为免重复未重发"),
+    "invalid_email": _l("邮箱地址无效"),
+    "mail_server": _l("邮件服务器拒绝或不可用"),
 }

@@ -10,7 +10,8 @@ broadcasts, invitations, verification codes):
   registrant of an activity in a single INSERT ... SELECT (10,000 rows well under a
   second). Both only flush: the caller's transaction commits them with the change.
 * ``supersede(...)`` skips messages of an activity still waiting that a newer one
-  replaces (a second change before the first was sent; a cancellation).
+  replaces (a second change before the first was sent; a cancellation);
+  ``supersede_for_user`` those of a staff account (a newer set-password link).
 * ``muted()`` turns writing off for a block (demo data).
 
 Once the transaction commits, the job engine is asked to deliver (``jobs.submit``,
@@ -25,7 +26,7 @@ from contextvars import ContextVar
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import JSON, String, cast, literal, select, update
+from sqlalchemy import JSON, ColumnElement, String, cast, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,7 +55,8 @@ def dedupe_key(
 ) -> str:
     """``event:scope:version:recipient``: one message per event, recipient and version.
 
-    ``recipient`` says who (``r<registration id>``, ``p<phone>``, ``c<cadre id>``);
+    ``recipient`` says who (``r<registration id>``, ``p<phone>``, ``c<cadre id>``,
+    ``u<staff account id>``);
     ``scope`` what about (``a<activity id>``, ``b<broadcast id>``, ``s<session id>``);
     ``version`` which occurrence (the activity's SEQUENCE for a change, a code's id).
     """
@@ -92,12 +94,14 @@ def enqueue(
     channel: Channel = Channel.SMS,
     not_before: datetime | None = None,
     invitation_batch_id: int | None = None,
+    user_id: int | None = None,
 ) -> bool:
     """Write one message (nothing when a message with ``key`` exists). Flushes only.
     Returns whether it was written (False: the key existed, or writing is muted).
 
     ``secret_params`` (e.g. ``{"ticket_url": ...}``) are stored sealed and cleared once
-    the message is done. ``template`` defaults to the event's name (``messages``).
+    the message is done. ``template`` defaults to the event's name (``messages``; for
+    ``Channel.EMAIL``, ``staff_mail``, which also passes the staff account's ``user_id``).
     """
     if is_muted():
         return False
@@ -116,6 +120,7 @@ def enqueue(
         "next_attempt_at": not_before or utcnow(),
         "created_at": utcnow(),
         "invitation_batch_id": invitation_batch_id,
+        "user_id": user_id,
     }
     dialect = db.session.get_bind().dialect.name
     # RETURNING says whether the row was written (PostgreSQL's rowcount through the
@@ -212,10 +217,29 @@ def enqueue_for_registrants(
 def supersede(activity_id: int, events: Iterable[NotificationEvent], *, reason: str) -> int:
     """Skip the activity's messages of ``events`` that are still waiting (not yet claimed
     by a worker): a newer message replaces them. Returns how many."""
+    return _supersede_where(OutboxMessage.activity_id == activity_id, events, reason)
+
+
+def supersede_for_user(
+    user_id: int, events: Iterable[NotificationEvent], *, reason: str, newer_key: str
+) -> int:
+    """``supersede`` for the messages of a staff account (its e-mails), before writing
+    the one of ``newer_key`` (kept if it exists: writing it again changes nothing).
+    Returns how many."""
+    return _supersede_where(
+        (OutboxMessage.user_id == user_id) & (OutboxMessage.dedupe_key != newer_key),
+        events,
+        reason,
+    )
+
+
+def _supersede_where(
+    criterion: ColumnElement[bool], events: Iterable[NotificationEvent], reason: str
+) -> int:
     result = rowcount_result(
         update(OutboxMessage)
         .where(
-            OutboxMessage.activity_id == activity_id,
+            criterion,
             OutboxMessage.event.in_(list(events)),
             OutboxMessage.status.in_(DUE_STATUSES),
         )

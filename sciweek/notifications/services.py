@@ -9,7 +9,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 
 from ..extensions import db
 from ..identity import mask_phone
-from ..models import OutboxMessage, OutboxStatus
+from ..models import Channel, OutboxMessage, OutboxStatus
+from .mail import mask_email
 
 
 def status_counts(activity_id: int) -> dict[OutboxStatus, int]:
@@ -72,7 +73,8 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class LogRow:
-    """One message as scripts see it (``flask outbox --format json``): phone masked."""
+    """One message as scripts see it (``flask outbox --format json``): phone or e-mail
+    address masked."""
 
     id: int
     event: str
@@ -90,7 +92,11 @@ class LogRow:
             id=message.id,
             event=str(message.event),
             channel=str(message.channel),
-            to=mask_phone(message.recipient),
+            to=(
+                mask_email(message.recipient)
+                if message.channel == Channel.EMAIL
+                else mask_phone(message.recipient)
+            ),
             activity_id=message.activity_id,
             registration_id=message.registration_id,
             status=str(message.status),
