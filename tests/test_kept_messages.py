@@ -72,3 +72,17 @@ def test_hidden_rows_and_column_labels_of_a_stored_upload_follow_the_reader(app)
     assert "11-digit" in issues[(4, "H (手机号码)")]
     chinese = _in(app, "zh", lambda: ParsedRoster.from_dict(json.loads(stored)).issues)
     assert any("第 3、5–6 行" in i.message for i in chinese)
+
+
+def test_an_upload_stored_before_shows_its_text_as_it_was(app):
+    stored = {
+        "filename": "r.csv",
+        "sheets": [{"name": "", "header_row": 1, "columns": {"phone": "H（手机号码）"}}],
+        "rows": [],
+        "issues": [
+            {"row": 2, "column": "H（手机号码）", "message": "手机号格式不正确。", "level": "error"}
+        ],
+    }
+    parsed = _in(app, "en", lambda: ParsedRoster.from_dict(stored))
+    assert parsed.columns == {"phone": "H（手机号码）"}
+    assert parsed.issues[0].message == "手机号格式不正确。"
