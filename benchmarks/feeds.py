@@ -8,7 +8,12 @@ measures, each beside the trivial ``/healthz`` endpoint of the same server in th
   (``?campaign=1``) and of one activity's ``.ics``: sequential GETs, the feed changed in
   the database before each one (min/median/p50),
 - with wrk: requests/s and p50/p99 of repeated GETs of each unchanged feed (a cached body)
-  and of conditional GETs answered 304, and of ``/healthz`` (the ceiling).
+  and of conditional GETs answered 304, and of ``/healthz`` (the ceiling);
+- beside each unchanged body, the same bytes served as a static file by the same server
+  (Flask's static route, which gunicorn sends with ``sendfile``): the ceiling of "a feed
+  at the speed of a static file". For the 8 MB feed this is the fair one: ``/healthz``
+  moves a few hundred bytes, so beside it the big body measures the loopback's bandwidth.
+  The files are written to the measured checkout's ``static/`` for the run and removed.
 
 The code measured is the checkout given by ``--source`` (default: this one), so the same
 script measures a branch before and after a change. For code with per-process remembered
@@ -200,6 +205,16 @@ def fetch(port: int, path: str, headers: dict | None = None) -> tuple[int, int, 
     return result
 
 
+def fetch_body(port: int, path: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.status == 200, (path, response.status)
+    return body
+
+
 def touch(url: str) -> None:
     """Change activity 1 (in every benchmarked feed), so the next GET must rebuild.
 
@@ -285,10 +300,19 @@ FEEDS = (
 )
 
 
+def static_twin(options, label: str, body: bytes) -> Path:
+    """``body`` as a file in the measured checkout's static folder (removed after the run)."""
+    slug = label.split()[0].replace(",", "")
+    path = options.source / "static" / f"bench-feed-{slug}-{uuid.uuid4().hex[:8]}.ics"
+    path.write_bytes(body)
+    options.static_files.append(path)
+    return path
+
+
 def measure_server(options, url: str, *, builds: bool) -> dict:
     """Builds (when asked), then wrk runs against the server on ``options.port``."""
     port, base = options.port, f"http://127.0.0.1:{options.port}"
-    result: dict = {"builds": {}, "wrk": [], "sequential": {}}
+    result: dict = {"builds": {}, "wrk": [], "sequential": {}, "static": {}}
     first_status, _size, first_time, _headers = fetch(port, "/calendar.ics")
     assert first_status == 200, first_status
     result["first"] = first_time
@@ -316,6 +340,7 @@ def measure_server(options, url: str, *, builds: bool) -> dict:
             flush=True,
         )
         result["wrk"].append(one)
+        return one
 
     run("`/healthz` (ceiling)", "/healthz", "get.lua", 200)
     for label, path in FEEDS:
@@ -323,6 +348,11 @@ def measure_server(options, url: str, *, builds: bool) -> dict:
             status, _size, _elapsed, headers = fetch(port, path)
         assert status == 200, status
         result["sequential"][label] = [fetch(port, path)[2] for _ in range(3 * options.runs)]
+        body = fetch_body(port, path)
+        twin = "/static/" + static_twin(options, label, body).name
+        assert fetch_body(port, twin) == body
+        static_label = f"`/static/…` (the {label} feed's bytes, {len(body):,} B)"
+        result["static"][label] = run(static_label, twin, "get.lua", 200)
         run(f"`{path}` ({label}): unchanged, body", path, "get.lua", 200)
         run(
             f"`{path}` ({label}): If-None-Match → 304",
@@ -412,12 +442,19 @@ def report_lines(options, info, fill_seconds, servers) -> list[str]:
         ceiling = result["wrk"][0]
         lines += [
             "",
-            "| wrk | req/s | ÷ `/healthz` | p50 ms | p99 ms | load before |",
-            "|---|---:|---:|---:|---:|---|",
+            "| wrk | req/s | ÷ `/healthz` | ÷ static file of the same bytes | p50 ms | p99 ms "
+            "| load before |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
+        twins = {
+            f"`{path}` ({label}): unchanged, body": result["static"].get(label)
+            for label, path in FEEDS
+        }
         for one in result["wrk"]:
+            twin = twins.get(one.label)
+            versus_static = f"{one.rps / twin.rps:.2f}" if twin is not None else "–"
             lines.append(
-                f"| {one.label} | {one.rps:,.0f} | {one.rps / ceiling.rps:.2f} | "
+                f"| {one.label} | {one.rps:,.0f} | {one.rps / ceiling.rps:.2f} | {versus_static} | "
                 f"{one.p50_ms:.1f} | {one.p99_ms:.1f} | {one.load_before} |"
             )
         lines.append("")
@@ -438,6 +475,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS_feeds.md"))
     options = parser.parse_args()
     options.source = options.source.resolve()
+    options.static_files = []
 
     load_start = wrk.load_average()
     print(f"load average at start: {load_start}; load generator: {wrk.wrk_version()}")
@@ -470,6 +508,8 @@ def main() -> None:
     finally:
         drop_database(options.postgres_url, url)
         shutil.rmtree(instance, ignore_errors=True)
+        for path in options.static_files:
+            path.unlink(missing_ok=True)
     info["load_start"] = load_start
     info["wrk"] = wrk.wrk_version()
     info["commit"] = subprocess.run(

@@ -10,6 +10,7 @@ from flask_babel import get_locale
 
 from .extensions import babel
 from .identity import mask_name, mask_phone
+from .kept_messages import list_separator
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -83,7 +84,7 @@ def colon() -> str:
 
 def join_names(names) -> str:
     """Names in a list: 区科技局、区科协 (Chinese) or 区科技局, 区科协 (English)."""
-    return (", " if _is_english() else "、").join(str(name) for name in names)
+    return list_separator().join(str(name) for name in names)
 
 
 def format_hours(value) -> str:

@@ -7,7 +7,7 @@ import unicodedata
 from datetime import date
 from typing import TypeGuard
 
-from flask_babel import gettext as _
+from .kept_messages import KeptMessage as N_
 
 # ASCII digits only: in Python \d also matches ١٢٣ (Arabic-Indic) and १२३ (Devanagari).
 PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -18,7 +18,12 @@ ID_CHECK_CHARS = "10X98765432"
 
 
 class IdentityError(ValueError):
-    """A value that is not a valid phone or ID number; the message is for people."""
+    """A value that is not a valid phone or ID number; the message is for people (kept:
+    a roster upload stores it and shows it in its viewer's language)."""
+
+    @property
+    def message(self) -> str:
+        return self.args[0]
 
 
 def _half_width(raw: object) -> str:
@@ -38,7 +43,7 @@ def normalize_phone(raw: str) -> str:
     """
     value = _PHONE_NOISE.sub("", _half_width(raw)).strip()
     if _has_other_digits(value):
-        raise IdentityError(_("手机号只能使用数字 0-9（半角或全角），不能使用其他文字的数字。"))
+        raise IdentityError(N_("手机号只能使用数字 0-9（半角或全角），不能使用其他文字的数字。"))
     if value.startswith("+86"):
         value = value[3:]
     elif value.startswith("0086"):
@@ -46,9 +51,9 @@ def normalize_phone(raw: str) -> str:
     elif value.startswith("86") and len(value) == 13:
         value = value[2:]
     if not value:
-        raise IdentityError(_("请填写手机号。"))
+        raise IdentityError(N_("请填写手机号。"))
     if not PHONE_RE.match(value):
-        raise IdentityError(_("手机号格式不正确，应为 11 位中国大陆手机号。"))
+        raise IdentityError(N_("手机号格式不正确，应为 11 位中国大陆手机号。"))
     return value
 
 
@@ -74,17 +79,17 @@ def normalize_id_number(raw: str) -> str:
     """Validate an 18-character resident ID number; return it in ASCII, upper-cased."""
     value = re.sub(r"\s", "", _half_width(raw)).upper()
     if _has_other_digits(value):
-        raise IdentityError(_("身份证号只能使用数字 0-9（半角或全角），不能使用其他文字的数字。"))
+        raise IdentityError(N_("身份证号只能使用数字 0-9（半角或全角），不能使用其他文字的数字。"))
     if len(value) == 15 and value.isdigit():
-        raise IdentityError(_("15 位旧身份证号不再受理，请填写 18 位身份证号。"))
+        raise IdentityError(N_("15 位旧身份证号不再受理，请填写 18 位身份证号。"))
     if not ID_RE.match(value):
-        raise IdentityError(_("身份证号应为 18 位（17 位数字加 1 位数字或 X）。"))
+        raise IdentityError(N_("身份证号应为 18 位（17 位数字加 1 位数字或 X）。"))
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise IdentityError(_("身份证号中的出生日期不是有效日期。")) from None
+        raise IdentityError(N_("身份证号中的出生日期不是有效日期。")) from None
     if id_check_char(value[:17]) != value[17]:
-        raise IdentityError(_("身份证号校验位不正确。"))
+        raise IdentityError(N_("身份证号校验位不正确。"))
     return value
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 from babel.messages.pofile import read_po
+from flask_babel import refresh
 
 from .conftest import local
 from .test_i18n import PO
 from .test_registration import register, ticket_secret
+from .test_training_import import workbook_bytes
 from .test_training_web import HEADER, csv_upload
+from .test_verification import answer, ask, sms_codes, wrong
+from .test_verification import register as register_phone
 
 # CJK symbols and punctuation (、。「」【】) and full-width forms (：，（）！？；).
 FULL_WIDTH = re.compile(r"[\u3000-\u303f\uff00-\uffef]")
@@ -110,3 +115,59 @@ def test_import_messages_are_english_with_plurals(client, auth, make):
         preview, data={"active_from": "2026-01-01", "only_valid": "y"}, follow_redirects=True
     )
     assert "Imported. New: 1; updated: 0;" in _english_text(done)
+
+
+def test_import_messages_follow_the_viewers_language_not_the_uploads(client, auth, make):
+    """Messages found while reading a file are kept as ids and values, not as text: a
+    file uploaded in Chinese shows its problems in English to an English viewer, and the
+    other way round."""
+    town = make.town(name="城关镇", villages=["城关一村"])
+    auth.login(make.user("coordinator", town=town))
+    rows = [
+        HEADER,
+        ["1", "张三", "男", "1980.01", "书记", "城关镇", "城关一村", "13800138000", ""],
+        ["2", "李四", "女", "1982.02", "主任", "城关镇", "城关一村", "1381234567", ""],
+    ]
+    # The fixture's app context (and Flask-Babel's cached locale) spans requests.
+    refresh()
+    chinese_upload = client.post("/manage/training/import?lang=zh", data=csv_upload(rows))
+    preview = chinese_upload.headers["Location"]
+    refresh()
+    english = _english_text(client.get(preview + "?lang=en"))
+    assert "it should be an 11-digit mainland China mobile number" in english
+    assert not re.search(r"[\u4e00-\u9fff]{4}", english.split("1381234567")[-1]), english
+    assert FULL_WIDTH.findall(english) == [], english
+
+    refresh()
+    english_upload = client.post("/manage/training/import?lang=en", data=csv_upload(rows))
+    refresh()
+    chinese = client.get(english_upload.headers["Location"] + "?lang=zh").get_data(as_text=True)
+    assert "11-digit mainland China mobile number" not in chinese
+    assert "手机号" in chinese
+
+
+def test_tries_left_is_an_english_plural(client, make, caplog):
+    client.get("/?lang=en")
+    register_phone(make.activity(sessions=UPCOMING))
+    ask(client)
+    [code] = sms_codes(caplog)
+    said = [_english_text(answer(client, wrong(code))) for _ in range(4)]
+    assert "4 tries left" in said[0]
+    assert "1 try left" in said[3]
+
+
+def test_hidden_rows_in_an_import_are_counted_in_english(client, auth, make):
+    client.get("/?lang=en")
+    town = make.town(name="城关镇", villages=["城关一村"])
+    auth.login(make.user("coordinator", town=town))
+    rows = [HEADER] + [
+        [str(n), f"张{n}", "男", "1980.01", "书记", "城关镇", "城关一村", f"1380013800{n}", ""]
+        for n in range(1, 6)
+    ]
+    data = workbook_bytes({"花名册": rows}, hidden_rows=(4,))
+    upload = {"file": (io.BytesIO(data), "r.xlsx")}
+    preview = client.post("/manage/training/import", data=upload).headers["Location"]
+    text = _english_text(client.get(preview))
+    assert "hidden in the sheet" in text
+    assert "1 rows" not in text
+    assert FULL_WIDTH.findall(text) == [], text

@@ -477,7 +477,26 @@ def test_304_does_not_build_the_feed(app, client, make, monkeypatch):
         assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
     [select_statement] = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert "FROM feed_changes" in select_statement
-    assert "WHERE feed_changes.scope IN" in select_statement
+    assert "WHERE feed_changes.scope = " in select_statement
+    assert "activities" not in select_statement
+
+
+def test_a_filtered_feed_is_named_and_built_with_two_reads(app, client, make):
+    """The counters and the filters' names in one read, the events in another: no ORM
+    object, no other statement."""
+    town = make.town(name="城关镇", code="chengguan", villages=["东村"])
+    for day in (5, 6):
+        make.activity(town=town, sessions=one_session(day))
+    app.config["SCIWEEK_FEED_VERSION_CACHE_SECONDS"] = 0
+    with count_queries() as statements:
+        response = client.get("/calendar.ics?town=chengguan")
+    assert response.status_code == 200
+    assert "X-WR-CALNAME:城关镇" in response.get_data(as_text=True)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2, selects
+    assert "FROM feed_changes" in selects[0]
+    assert "towns.name" in selects[0]
+    assert "activity_sessions" in selects[1]
 
 
 def test_unchanged_feed_is_served_from_the_build_cache(client, make, monkeypatch):

@@ -2,9 +2,10 @@
 
 A feed is named by its request (filters, an activity, a user's token). Its version
 (ETag, Last-Modified) comes from the change counters of its scopes
-(``sciweek/feed_changes.py``): one indexed read, remembered for a few seconds per
-process, so a conditional GET answered 304 never loads activities. Building loads them
-with two queries whatever the feed's size and writes the text directly (``ical.py``).
+(``sciweek/feed_changes.py``), read with what names the feed (its filters' names, its
+activity's title): one indexed read, remembered for a few seconds per process, so a
+conditional GET answered 304 never loads activities. Building loads its events with one
+query whatever the feed's size and writes the text directly (``ical.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -126,6 +129,17 @@ def valid_feed_args(args: Mapping[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class FeedState:
+    """What one read gives about a feed: the change counters of its scopes (0 for a
+    scope never changed), the latest change among them, and its facts (what naming the
+    feed needs: its filters' names, its activity's title; None where nothing is found)."""
+
+    counters: tuple[int, ...]
+    changed_at: datetime | None
+    facts: tuple = ()
+
+
+@dataclass(frozen=True)
 class Feed:
     """A feed as a request names it: what identifies it, and the change counters
     (``sciweek/feed_changes.py``) its content depends on. What it holds is only loaded
@@ -136,6 +150,8 @@ class Feed:
     # The calendar's name and its activities (a query), loaded only when building.
     load: Callable[[datetime], tuple[str, Select]]
     private: bool = False
+    # Read while naming the feed (with its facts), else read for its version.
+    state: FeedState | None = None
 
 
 def _still_current(now: datetime):
@@ -158,33 +174,38 @@ def _still_current(now: datetime):
     )
 
 
-def public_activities_query(filters: FeedFilters, now: datetime) -> Select:
-    """Published (and recently cancelled) activities matching ``filters``: what the
-    public listing shows for the same filters (every audience), still current."""
+def public_activities_query(
+    now: datetime,
+    kind: str | None = None,
+    town_code: str | None = None,
+    campaign_id: int | None = None,
+) -> Select:
+    """Published (and recently cancelled) activities of ``kind``, in the town and the
+    campaign given: what the public listing shows for the same filters (every audience),
+    still current."""
     stmt = select(Activity).where(Activity.status.in_(PUBLIC_STATUSES), *_still_current(now))
-    if filters.kind:
-        stmt = stmt.where(Activity.kind == filters.kind)
-    if filters.town is not None:
-        stmt = stmt.where(Activity.town_id == filters.town.id)
-    if filters.campaign is not None:
-        stmt = stmt.where(Activity.campaign_id == filters.campaign.id)
+    if kind:
+        stmt = stmt.where(Activity.kind == kind)
+    if town_code:
+        town_id = select(Town.id).where(Town.code == town_code).scalar_subquery()
+        stmt = stmt.where(Activity.town_id == town_id)
+    if campaign_id is not None:
+        stmt = stmt.where(Activity.campaign_id == campaign_id)
     return stmt
 
 
-def public_feed_name(filters: FeedFilters) -> str:
+def public_feed_name(kind: str | None, town_name: str | None, campaign_name: str | None) -> str:
     parts = []
-    if filters.kind:
-        parts.append(str(KIND_LABELS[filters.kind]))
-    if filters.town is not None:
-        parts.append(filters.town.name)
-    if filters.campaign is not None:
-        parts.append(filters.campaign.name)
+    if kind:
+        parts.append(str(KIND_LABELS[kind]))
+    parts += [name for name in (town_name, campaign_name) if name is not None]
     return " · ".join(parts) if parts else _("全部科技活动")
 
 
 def public_feed(args: Mapping[str, str]) -> Feed:
     """The public feed that ``args`` (kind, town, campaign) ask for; FeedFilterError when
-    one names nothing. Checked without loading them (see :func:`_filters_exist`)."""
+    one names nothing. Checked without loading them: the names of its town and campaign
+    are read with its counters (:func:`read_state`)."""
     kind = (args.get("kind") or "").strip()
     town_code = (args.get("town") or "").strip()
     campaign_arg = (args.get("campaign") or "").strip()
@@ -193,26 +214,32 @@ def public_feed(args: Mapping[str, str]) -> Feed:
     campaign_id = parse_id(campaign_arg) if campaign_arg else None
     if campaign_arg and campaign_id is None:
         parse_feed_filters({"campaign": campaign_arg})  # raises with the message
-    if town_code or campaign_id is not None:
-        town_found, campaign_found = _filters_exist(town_code, campaign_id)
-        if town_code and not town_found:
-            raise FeedFilterError(_("未知的镇街代码：%(value)s", value=town_code))
-        if campaign_id is not None and not campaign_found:
-            raise FeedFilterError(_("未知的专题编号：%(value)s", value=campaign_arg))
     normal = {"kind": kind, "town": town_code, "campaign": str(campaign_id or "")}
     key = "public:" + "&".join(f"{k}={v}" for k, v in sorted(normal.items()) if v)
+    scopes = (PUBLIC_SCOPE,)
+    state = None
+    town_name = campaign_name = None
+    if town_code or campaign_id is not None:
+        town = select(Town.name).where(Town.code == town_code).scalar_subquery()
+        campaign = select(Campaign.name).where(Campaign.id == campaign_id).scalar_subquery()
+        state = read_state(scopes, (town, campaign), key)
+        town_name, campaign_name = state.facts
+        if town_code and town_name is None:
+            raise FeedFilterError(_("未知的镇街代码：%(value)s", value=town_code))
+        if campaign_id is not None and campaign_name is None:
+            raise FeedFilterError(_("未知的专题编号：%(value)s", value=campaign_arg))
 
     def load(now: datetime) -> tuple[str, Select]:
-        filters = parse_feed_filters(args)
-        return public_feed_name(filters), public_activities_query(filters, now)
+        name = public_feed_name(kind, town_name, campaign_name)
+        return name, public_activities_query(now, kind, town_code, campaign_id)
 
-    return Feed(key=key, scopes=(PUBLIC_SCOPE,), load=load)
+    return Feed(key=key, scopes=scopes, load=load, state=state)
 
 
 def _read(statement) -> list[Row]:
-    """A read behind a feed's version. On PostgreSQL in autocommit on its own pooled
-    connection: one round trip, no BEGIN or COMMIT (a 304 then costs that alone); on
-    SQLite in the request's transaction."""
+    """A read behind a feed's version or body. On PostgreSQL in autocommit on its own
+    pooled connection: one round trip, no BEGIN or COMMIT (a 304 then costs that alone);
+    on SQLite in the request's transaction."""
     if db.engine.dialect.name != "postgresql":
         return list(db.session.execute(statement).all())
     with db.engine.connect() as connection:
@@ -220,39 +247,22 @@ def _read(statement) -> list[Row]:
         return list(autocommit.execute(statement).all())
 
 
-def _filters_exist(town_code: str, campaign_id: int | None) -> tuple[bool, bool]:
-    """Do the town and campaign exist? One read, remembered (towns and campaigns that
-    appear or go raise the ``public`` counter, which forgets it)."""
-
-    def read() -> tuple[bool, bool]:
-        town = select(Town.id).where(Town.code == town_code).exists()
-        campaign = select(Campaign.id).where(Campaign.id == campaign_id).exists()
-        [row] = _read(select(town, campaign))
-        return bool(row[0]), bool(row[1])
-
-    return _recent_reads().get(("filters", town_code, campaign_id), _remember_seconds(), read)
-
-
 def activity_feed(activity_id: int) -> Feed | None:
     """One published or cancelled activity (drafts never), or None."""
-
-    def read() -> bool:
-        stmt = select(Activity.id).where(
-            Activity.id == activity_id, Activity.status.in_(PUBLIC_STATUSES)
-        )
-        return bool(_read(stmt))
-
-    if not _recent_reads().get(("activity", activity_id), _remember_seconds(), read):
+    key = f"activity:{activity_id}"
+    scopes = (PUBLIC_SCOPE,)
+    public = select(Activity).where(
+        Activity.id == activity_id, Activity.status.in_(PUBLIC_STATUSES)
+    )
+    state = read_state(scopes, (public.with_only_columns(Activity.title).scalar_subquery(),), key)
+    [title] = state.facts
+    if title is None:
         return None
 
     def load(now: datetime) -> tuple[str, Select]:
-        stmt = select(Activity).where(
-            Activity.id == activity_id, Activity.status.in_(PUBLIC_STATUSES)
-        )
-        title = db.session.scalar(stmt.with_only_columns(Activity.title))
-        return title or "", stmt
+        return title, public
 
-    return Feed(key=f"activity:{activity_id}", scopes=(PUBLIC_SCOPE,), load=load)
+    return Feed(key=key, scopes=scopes, load=load, state=state)
 
 
 def personal_feed(user: User) -> Feed:
@@ -307,22 +317,29 @@ def _remember_seconds() -> float:
     return float(current_app.config.get("SCIWEEK_FEED_VERSION_CACHE_SECONDS", 0))
 
 
-def read_counters(scopes: tuple[str, ...]) -> tuple[tuple[int, ...], datetime | None]:
-    """The counters of ``scopes`` (0 for a scope never changed) and the latest change
-    time among them: one indexed read, remembered for a few seconds."""
+def read_state(scopes: tuple[str, ...], facts: tuple = (), key: str = "") -> FeedState:
+    """The counters of ``scopes`` and the values of ``facts`` (scalar subqueries): one
+    read of indexed rows, remembered for a few seconds (under ``key``, the feed's, when
+    there are facts). Facts read with the counters are as current as they are, so a
+    body built under their ETag names what it holds."""
 
-    def read() -> tuple[tuple[int, ...], datetime | None]:
-        rows = _read(
-            select(FeedChange.scope, FeedChange.counter, FeedChange.changed_at).where(
-                FeedChange.scope.in_(scopes)
+    def read() -> FeedState:
+        columns = []
+        for scope in scopes:
+            change = select(FeedChange.counter, FeedChange.changed_at).where(
+                FeedChange.scope == scope
             )
+            columns.append(change.with_only_columns(FeedChange.counter).scalar_subquery())
+            columns.append(change.with_only_columns(FeedChange.changed_at).scalar_subquery())
+        [row] = _read(select(*columns, *facts))
+        changes = 2 * len(scopes)
+        return FeedState(
+            counters=tuple(int(counter or 0) for counter in row[0:changes:2]),
+            changed_at=max((t for t in row[1:changes:2] if t is not None), default=None),
+            facts=tuple(row[changes:]),
         )
-        found = {row.scope: row for row in rows}
-        counters = tuple(int(found[s].counter) if s in found else 0 for s in scopes)
-        changed = max((row.changed_at for row in rows), default=None)
-        return counters, changed
 
-    return _recent_reads().get(("counters", scopes), _remember_seconds(), read)
+    return _recent_reads().get(("state", scopes, key if facts else ""), _remember_seconds(), read)
 
 
 def feed_version(
@@ -334,7 +351,8 @@ def feed_version(
     drop out at midnight), the language and the site's address: so is its ETag.
     """
     now = now or utcnow()
-    counters, changed_at = read_counters(feed.scopes)
+    state = feed.state or read_state(feed.scopes)
+    counters, changed_at = state.counters, state.changed_at
     today = local_day_start(to_local(now).date())
     seed = "|".join(
         [
@@ -370,18 +388,26 @@ def _location(*parts: str | None) -> str:
     return " · ".join(p for p in parts if p)
 
 
+# Where a row's session columns begin (its activity's are before).
+_SESSION_COLUMNS = 13
+
+
 def feed_series(
     feed: Feed, base_url: str, now: datetime | None = None
 ) -> tuple[str, list[tuple[EventSeries, list[Occurrence]]]]:
-    """The feed's name and, per activity, its events (one per session): two queries
-    whatever its size.
+    """The feed's name and, per activity, its events (one per session): one query for
+    the events whatever the feed's size (one row per session, with its activity's
+    columns), plus the feed's own (its name, a personal feed's owner).
 
-    Rows, not ORM objects, and each translated phrase looked up once: a 10,000-session
-    feed is built in a fraction of a second (``benchmarks/feeds.py``).
+    Plain rows, not ORM objects, read like the feed's version (autocommit on
+    PostgreSQL: one round trip, one snapshot); each translated phrase looked up once and
+    an activity's text made once for all its sessions: a 10,000-session feed is built in
+    a fraction of a second and a 50-event one in a few milliseconds
+    (``benchmarks/feeds.py``).
     """
     name, activities = feed.load(now or utcnow())
     feed_ids = activities.with_only_columns(Activity.id).order_by(None)
-    rows = db.session.execute(
+    rows = _read(
         select(
             Activity.id,
             Activity.kind,
@@ -394,31 +420,20 @@ def feed_series(
             Activity.cancel_reason,
             Activity.sequence,
             Activity.updated_at,
-            Town.name.label("town_name"),
-            Village.name.label("village_name"),
-        )
-        .outerjoin(Town, Town.id == Activity.town_id)
-        .outerjoin(Village, Village.id == Activity.village_id)
-        .where(Activity.id.in_(feed_ids))
-        .order_by(Activity.id)
-    ).all()
-    sessions: dict[int, list[tuple]] = {}
-    # Rows unpacked as tuples: attribute access on 15,000 rows costs more than the rest.
-    for activity_id, session_id, starts_at, ends_at, created_at in db.session.execute(
-        select(
-            ActivitySession.activity_id,
+            Town.name,
+            Village.name,
             ActivitySession.id,
             ActivitySession.starts_at,
             ActivitySession.ends_at,
             ActivitySession.created_at,
         )
-        .where(ActivitySession.activity_id.in_(feed_ids))
-        .order_by(ActivitySession.activity_id, ActivitySession.starts_at, ActivitySession.id)
-    ):
-        own = sessions.get(activity_id)
-        if own is None:
-            own = sessions[activity_id] = []
-        own.append((session_id, starts_at, ends_at, created_at))
+        .select_from(ActivitySession)
+        .join(Activity, Activity.id == ActivitySession.activity_id)
+        .outerjoin(Town, Town.id == Activity.town_id)
+        .outerjoin(Village, Village.id == Activity.village_id)
+        .where(Activity.id.in_(feed_ids))
+        .order_by(Activity.id, ActivitySession.starts_at, ActivitySession.id)
+    )
     host = urlsplit(base_url).hostname or "sciweek"
     # Each phrase translated once (gettext without arguments gives the pattern).
     nth_session = _("%(title)s（第 %(n)s/%(total)s 场）")
@@ -426,21 +441,23 @@ def feed_series(
     cancelled_because = _("此活动已取消：%(reason)s")
     kinds = {kind: str(label) for kind, label in KIND_LABELS.items()}
     series = []
-    for (
-        activity_id,
-        kind,
-        title,
-        description,
-        venue,
-        latitude,
-        longitude,
-        status,
-        cancel_reason,
-        sequence,
-        updated_at,
-        town_name,
-        village_name,
-    ) in rows:
+    # An activity without sessions has no event: it has no row either.
+    for activity_id, group in groupby(rows, key=itemgetter(0)):
+        own = list(group)
+        (
+            kind,
+            title,
+            description,
+            venue,
+            latitude,
+            longitude,
+            status,
+            cancel_reason,
+            sequence,
+            updated_at,
+            town_name,
+            village_name,
+        ) = own[0][1:_SESSION_COLUMNS]
         url = activity_url(base_url, activity_id)
         cancelled = status == ActivityStatus.CANCELLED
         lines = []
@@ -452,23 +469,18 @@ def feed_series(
         geo = None
         if latitude is not None and longitude is not None:
             geo = (latitude, longitude)
-        own = sessions.get(activity_id, [])
         total = len(own)
         occurrences = []
-        for number, (session_id, starts_at, ends_at, created_at) in enumerate(own, start=1):
+        uid_prefix = f"activity-{activity_id}-session-"
+        for number, row in enumerate(own, start=1):
+            session_id, starts_at, ends_at, created = row[_SESSION_COLUMNS:]
             summary = title
             if total > 1:
                 summary = nth_session % {"title": summary, "n": number, "total": total}
             if cancelled:
                 summary = cancelled_title % {"title": summary}
             occurrences.append(
-                Occurrence(
-                    f"activity-{activity_id}-session-{session_id}@{host}",
-                    summary,
-                    starts_at,
-                    ends_at,
-                    created_at,
-                )
+                Occurrence(f"{uid_prefix}{session_id}@{host}", summary, starts_at, ends_at, created)
             )
         common = EventSeries(
             url,

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -209,7 +210,13 @@ def check_code(
         left = VERIFICATION_MAX_TRIES - row.tries
         if left <= 0:
             raise VerificationRefused(_("验证码输错次数过多，请重新获取。"))
-        raise VerificationRefused(_("验证码不正确，还可以再试 %(n)s 次。", n=left))
+        raise VerificationRefused(
+            ngettext(
+                "验证码不正确，还可以再试 %(num)s 次。",
+                "验证码不正确，还可以再试 %(num)s 次。",  # Chinese: one form for any number
+                left,
+            )
+        )
     row.consumed_at = now
     db.session.flush()
 

@@ -21,6 +21,8 @@ from flask_babel import gettext as _
 from openpyxl.utils import get_column_letter
 
 from ..identity import IdentityError, mask_id_number, normalize_id_number, normalize_phone
+from ..kept_messages import KeptMessage as N_
+from ..kept_messages import RowRanges, from_data, to_data
 from .sheets import (
     CONTROL_CHARACTERS,
     EMPTY,
@@ -231,27 +233,37 @@ class ParsedRoster:
         return sum(s.rows_read for s in self.sheets)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """For JSON; messages and column labels as msgids and values (``kept_messages``),
+        so that they are shown in the language of whoever reads them back."""
+        data = asdict(self)
+        for sheet in data["sheets"]:
+            sheet["columns"] = {k: to_data(v) for k, v in sheet["columns"].items()}
+        for issue in data["issues"]:
+            issue.update(column=to_data(issue["column"]), message=to_data(issue["message"]))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ParsedRoster:
+        """What :meth:`to_dict` gave, its messages in the current language (text stored
+        by earlier versions stays as it was)."""
         return cls(
             filename=data["filename"],
-            sheets=[SheetRead(**s) for s in data["sheets"]],
+            sheets=[
+                SheetRead(**{**s, "columns": {k: from_data(v) for k, v in s["columns"].items()}})
+                for s in data["sheets"]
+            ],
             rows=[RosterRow(**r) for r in data["rows"]],
-            issues=[Issue(**i) for i in data["issues"]],
+            issues=[
+                Issue(**{**i, "column": from_data(i["column"]), "message": from_data(i["message"])})
+                for i in data["issues"]
+            ],
         )
 
 
 def row_ranges(numbers: list[int]) -> str:
-    """5、8–10、14: row numbers as short ranges, for messages."""
-    runs: list[list[int]] = []
-    for number in sorted(set(numbers)):
-        if runs and number == runs[-1][1] + 1:
-            runs[-1][1] = number
-        else:
-            runs.append([number, number])
-    return "、".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+    """5、8–10、14: row numbers as short ranges, for messages (kept as numbers when a
+    message is stored, so an English reader sees 5, 8–10, 14)."""
+    return RowRanges(numbers)
 
 
 # --- header --------------------------------------------------------------------------------
@@ -410,7 +422,7 @@ def _is_example(cells: list[Cell]) -> bool:
 
 
 def _column_label(index: int, header: str) -> str:
-    return f"{get_column_letter(index + 1)}（{header}）"
+    return N_("%(letter)s（%(header)s）", letter=get_column_letter(index + 1), header=header)
 
 
 def _plain_text(cell: Cell) -> str:
@@ -433,18 +445,18 @@ def _read_phone(cell: Cell) -> tuple[str | None, str | None, str | None]:
         if isinstance(value, float) and not value.is_integer():
             return (
                 None,
-                _("手机号被 Excel 存成了小数（%(v)s），请把该列设为文本后重新填写。", v=value),
+                N_("手机号被 Excel 存成了小数（%(v)s），请把该列设为文本后重新填写。", v=value),
                 None,
             )
         digits = str(int(value))
         try:
             phone = normalize_phone(digits)
         except IdentityError as exc:
-            return None, str(exc), None
+            return None, exc.message, None
         return (
             phone,
             None,
-            _(
+            N_(
                 "手机号单元格是数字格式（Excel 可能改写过），已读作 %(phone)s，请核对；建议把该列设为文本。",  # noqa: E501
                 phone=phone,
             ),
@@ -453,7 +465,7 @@ def _read_phone(cell: Cell) -> tuple[str | None, str | None, str | None]:
     if _SCIENTIFIC.match(text):
         return (
             None,
-            _(
+            N_(
                 "手机号被 Excel 改成了科学计数法（%(v)s），原号码已丢失，请把该列设为文本后重新填写。",  # noqa: E501
                 v=_excerpt(text),
             ),
@@ -463,13 +475,14 @@ def _read_phone(cell: Cell) -> tuple[str | None, str | None, str | None]:
     float_text = _FLOAT_TEXT.match(text)
     if float_text:
         text = float_text.group(1)
-        warning = _(
+        warning = N_(
             "手机号带有小数点（Excel 曾把它当作数字），已读作 %(phone)s，请核对。", phone=text
         )
     try:
         return normalize_phone(text), None, warning
     except IdentityError as exc:
-        return None, _("%(error)s（表中为：%(value)s）", error=str(exc), value=_excerpt(text)), None
+        shown = _excerpt(text)
+        return None, N_("%(error)s（表中为：%(value)s）", error=exc.message, value=shown), None
 
 
 def _read_id_number(cell: Cell) -> tuple[str | None, str | None]:
@@ -477,14 +490,14 @@ def _read_id_number(cell: Cell) -> tuple[str | None, str | None]:
     if cell.kind == "empty":
         return None, None
     if cell.kind == "number":
-        return None, _(
+        return None, N_(
             "身份证号被 Excel 存成了数字（%(v)s），后几位已丢失（Excel 只保留 15 位有效数字），"
             "请把该列设为文本后重新填写。",
             v=_plain_text(cell),
         )
     text = _plain_text(cell)
     if _SCIENTIFIC.match(text) or _FLOAT_TEXT.match(text):
-        return None, _(
+        return None, N_(
             "身份证号被 Excel 改成了数字（%(v)s），原号码已丢失，请把该列设为文本后重新填写。",
             v=_excerpt(text),
         )
@@ -492,7 +505,7 @@ def _read_id_number(cell: Cell) -> tuple[str | None, str | None]:
         return normalize_id_number(text), None
     except IdentityError as exc:
         shown = mask_id_number(text) if len(text) == 18 else text[:4] + "…"
-        return None, _("%(error)s（表中为：%(value)s）", error=str(exc), value=shown)
+        return None, N_("%(error)s（表中为：%(value)s）", error=exc.message, value=shown)
 
 
 def parse_roster(
@@ -535,19 +548,19 @@ def parse_roster(
     if len(parsed.rows) > limits.max_rows:
         raise too_many_rows(limits)
     if not parsed.rows:
-        parsed.issues.append(Issue(None, "", _("表头下面没有任何干部数据。")))
+        parsed.issues.append(Issue(None, "", N_("表头下面没有任何干部数据。")))
     return parsed
 
 
 def _hidden_sheet_note(sheet: str) -> Issue:
-    return Issue(None, "", _("工作表“%(sheet)s”是隐藏的，未读取。", sheet=sheet), "skipped", sheet)
+    return Issue(None, "", N_("工作表“%(sheet)s”是隐藏的，未读取。", sheet=sheet), "skipped", sheet)
 
 
 def _no_header_note(sheet: str) -> Issue:
     return Issue(
         None,
         "",
-        _(
+        N_(
             "工作表“%(sheet)s”中没有花名册表头（姓名、手机号、镇街或村/社区），未读取。",
             sheet=sheet,
         ),
@@ -622,7 +635,7 @@ class _SheetReader:
             self.note(
                 None,
                 "",
-                _(
+                N_(
                     "工作表“%(sheet)s”没有镇街列，按工作表名称“%(sheet)s”作为每一行的镇街。",
                     sheet=self.sheet,
                 ),
@@ -682,13 +695,13 @@ class _SheetReader:
             if top.kind != "empty" and cells[column - 1].kind == "empty":
                 cells[column - 1] = top
                 filled.setdefault((r1, r2), []).append(number)
-        what = _("镇街") if name == "town" else _("村/社区")
+        what = N_("镇街") if name == "town" else N_("村/社区")
         for (r1, r2), _numbers in sorted(filled.items()):
             value = _excerpt(_plain_text(by_number[r1][column - 1]))
             self.note(
                 r1,
                 self.columns[name],
-                _(
+                N_(
                     "第 %(first)s–%(last)s 行的%(what)s是合并单元格，已把“%(value)s”填入每一行，"
                     "请核对。",
                     first=r1,
@@ -724,13 +737,13 @@ class _SheetReader:
 
     def _nothing_read(self) -> None:
         if self.examples:
-            message = _(
+            message = N_(
                 "工作表“%(sheet)s”只有示例行（第 %(rows)s 行），未读取。",
                 sheet=self.sheet,
                 rows=row_ranges(self.examples),
             )
         else:
-            message = _("工作表“%(sheet)s”的表头下面没有数据，未读取。", sheet=self.sheet)
+            message = N_("工作表“%(sheet)s”的表头下面没有数据，未读取。", sheet=self.sheet)
         self.parsed.issues.append(Issue(None, "", message, "skipped", self.sheet))
 
     def _summaries(self) -> None:
@@ -739,7 +752,7 @@ class _SheetReader:
             self.note(
                 self.examples[0],
                 "",
-                _(
+                N_(
                     "第 %(rows)s 行是示例行（标有“示例”或“例”），未导入。",
                     rows=row_ranges(self.examples),
                 ),
@@ -760,32 +773,34 @@ class _SheetReader:
         rows = row_ranges(numbers)
         if kind == "filtered":
             if self.include_hidden:
-                return _(
+                return N_(
                     "第 %(rows)s 行（共 %(n)s 行）被筛选隐藏，已一并导入；"
                     "如不应导入，请删除这些行，或上传时选择不导入隐藏的行。",
                     rows=rows,
                     n=len(numbers),
                 )
-            return _("第 %(rows)s 行（共 %(n)s 行）被筛选隐藏，未导入。", rows=rows, n=len(numbers))
+            return N_(
+                "第 %(rows)s 行（共 %(n)s 行）被筛选隐藏，未导入。", rows=rows, n=len(numbers)
+            )
         if self.include_hidden:
-            return _(
+            return N_(
                 "第 %(rows)s 行（共 %(n)s 行）在表格中是隐藏的，已一并导入；"
                 "如不应导入，请删除这些行，或上传时选择不导入隐藏的行。",
                 rows=rows,
                 n=len(numbers),
             )
-        return _(
+        return N_(
             "第 %(rows)s 行（共 %(n)s 行）在表格中是隐藏的，未导入。", rows=rows, n=len(numbers)
         )
 
 
 def _formula_message(numbers: list[int], used: bool) -> str:
     if used:
-        return _(
+        return N_(
             "第 %(rows)s 行的单元格是公式，已使用文件中保存的计算结果，请核对。",
             rows=row_ranges(numbers),
         )
-    return _(
+    return N_(
         "第 %(rows)s 行的单元格是公式，文件中没有保存计算结果，已按空白处理。",
         rows=row_ranges(numbers),
     )
@@ -841,7 +856,7 @@ class _RowReader:
             if value.kind == "formula":
                 self.problem(
                     name,
-                    _(
+                    N_(
                         "单元格是公式（%(f)s），计算结果可能已过时；请改为直接填写的内容"
                         "（可复制后“选择性粘贴 → 数值”）。",
                         f=_excerpt(str(value.value)),
@@ -851,7 +866,7 @@ class _RowReader:
             elif value.kind == "text" and _CONTROL.search(value.value):
                 self.problem(
                     name,
-                    _("单元格含有不可见的控制字符（如 NUL），请删除后重新填写；该单元格未读取。"),
+                    N_("单元格含有不可见的控制字符（如 NUL），请删除后重新填写；该单元格未读取。"),
                 )
                 self.unusable.add(name)
 
@@ -867,9 +882,9 @@ class _RowReader:
         if "town" not in self.mapping and town:
             row.town = town[:64]
         elif "town" not in self.unusable:
-            row.town = self._place("town", _("所属镇街"))
+            row.town = self._place("town", N_("所属镇街"))
         if "village" not in self.unusable:
-            row.village = self._place("village", _("村/社区"))
+            row.village = self._place("village", N_("村/社区"))
         if "phone" not in self.unusable:
             row.phone = self._phone()
         if "id_number" not in self.unusable:
@@ -882,22 +897,22 @@ class _RowReader:
         text = _CJK_SPACED.sub("", _plain_text(self.cell("name")))
         if "name" not in self.unusable:
             if not text:
-                self.problem("name", _("姓名为空。"))
+                self.problem("name", N_("姓名为空。"))
             elif len(text) > 50:
-                self.problem("name", _("姓名过长。"))
+                self.problem("name", N_("姓名过长。"))
         return text[:50]
 
     def _place(self, name: str, label: str) -> str:
         text = _plain_text(self.cell(name))
         if not text:
-            self.problem(name, _("%(label)s为空。", label=label))
+            self.problem(name, N_("%(label)s为空。", label=label))
         elif len(text) > 64:
-            self.problem(name, _("%(label)s过长。", label=label))
+            self.problem(name, N_("%(label)s过长。", label=label))
         return text[:64]
 
     def _phone(self) -> str | None:
         if self.cell("phone").kind == "empty":
-            self.problem("phone", _("请填写手机号。"))
+            self.problem("phone", N_("请填写手机号。"))
             return None
         phone, error, warning = _read_phone(self.cell("phone"))
         if error:
