@@ -225,7 +225,7 @@ def cadre_attendance(year: int):
         select(
             Registration.cadre_id.label("cadre_id"),
             func.count().label("attendances"),
-            func.sum(func.coalesce(ActivitySession.credit_hours, 0)).label("hours"),
+            func.round(func.sum(ActivitySession.hours), 1).label("hours"),
         )
         .select_from(CheckIn)
         .join(Registration, Registration.id == CheckIn.registration_id)
@@ -243,6 +243,11 @@ def cadre_attendance(year: int):
         .group_by(Registration.cadre_id)
         .subquery("per_cadre")
     )
+
+
+def _one_decimal(hours) -> Decimal:
+    """A sum of hours as read back (SQLite adds them as floats), to one decimal."""
+    return Decimal(hours or 0).quantize(Decimal("0.1"))
 
 
 def district_target(year: int) -> Decimal | None:
@@ -302,7 +307,7 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
         town.cadres = row.cadres
         town.trained = int(row.trained)
         town.attendances = int(row.attendances)
-        town.hours = Decimal(row.hours or 0)
+        town.hours = _one_decimal(row.hours)
 
     start, end = year_bounds(year)
     held = (
@@ -377,7 +382,7 @@ def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
             village=row.village,
             phone=row.phone,
             attendances=int(row.attendances),
-            hours=Decimal(row.hours or 0),
+            hours=_one_decimal(row.hours),
         )
         for row in rows
     ]
