@@ -279,3 +279,12 @@ def test_a_session_without_credit_hours_credits_its_duration(make):
     assert t.hours == Decimal("2.5")
     assert t.trained == 1  # 2.5 h reach the threshold
     assert coverage_by_town(2026).as_json()["towns"][0]["hours"] == 2.5
+
+
+def test_a_draft_training_was_never_held(make):
+    """期数 counts published trainings (cancelled ones too, for the sessions they held),
+    never a draft whose date has passed."""
+    town = make.town(villages=["一村"])
+    training(make, town, [(2026, 3, 1)])
+    training(make, town, [(2026, 3, 2)], status="draft")
+    assert _town(coverage_by_town(2026), town).trainings == 1
