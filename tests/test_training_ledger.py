@@ -68,7 +68,8 @@ def test_a_cadres_record_lists_each_session_with_hours_and_source_by_year(record
     # The same figures as coverage, for her town and year (she is its only attendee of 2025's
     # sessions but one).
     t = next(t for t in coverage_by_town(2025).towns if t.town_id == town.id)
-    assert t.attendances == 4 and t.hours == this.hours + 2
+    assert t.attendances == 4
+    assert t.hours == this.hours + 2
 
 
 def test_method_names_include_roster_and_over_capacity():
@@ -83,7 +84,9 @@ def test_the_page_shows_rows_sources_and_year_totals(client, auth, make, record)
     page = client.get(f"/manage/training/cadres/{wang.id}/ledger")
     assert page.status_code == 200
     text = re.sub(r"\s+", " ", page.get_data(as_text=True))
-    assert "王芳" in text and "蔬菜种植技术培训" in text and "电商培训" in text
+    assert "王芳" in text
+    assert "蔬菜种植技术培训" in text
+    assert "电商培训" in text
     for source in ("扫码", "纸质签到表", "花名册签到"):
         assert source in text
     assert "2025年合计：3 人次，2 期" in text
@@ -127,7 +130,9 @@ def test_who_sees_a_cadres_record_and_the_towns_ledger(client, auth, make, recor
 
 def test_a_coordinator_keeps_seeing_a_cadre_who_moved_away(client, auth, make, record):
     town, other, wang, _li = record
-    move_cadre(wang, town_id=other.id, village_id=other.villages[0].id, posts="", on=date(2026, 1, 1))
+    move_cadre(
+        wang, town_id=other.id, village_id=other.villages[0].id, posts="", on=date(2026, 1, 1)
+    )
     db.session.commit()
     auth.login(make.user("coordinator", town=town))
     assert client.get(f"/manage/training/cadres/{wang.id}/ledger").status_code == 200
@@ -173,7 +178,9 @@ def test_the_towns_ledger_xlsx_has_one_row_per_cadre_per_session(client, auth, m
 
 def test_the_towns_ledger_takes_the_cadres_of_that_year(make, record):
     town, other, wang, li = record
-    move_cadre(wang, town_id=other.id, village_id=other.villages[0].id, posts="", on=date(2026, 1, 1))
+    move_cadre(
+        wang, town_id=other.id, village_id=other.villages[0].id, posts="", on=date(2026, 1, 1)
+    )
     db.session.commit()
     assert {c.name for c in town_ledger(town.id, 2025)} == {"王芳", "李强"}
     assert {c.name for c in town_ledger(town.id, 2026)} == {"李强"}
@@ -195,6 +202,8 @@ def test_a_name_that_looks_like_a_formula_is_text_in_the_ledger(client, auth, ma
 def test_a_bad_year_for_the_towns_ledger_is_a_clear_400(client, auth, make, year):
     town = make.town(villages=["一村"])
     auth.login(make.user("admin"))
-    response = client.get(f"/manage/training/towns/{town.id}/ledger.xlsx", query_string={"year": year})
+    response = client.get(
+        f"/manage/training/towns/{town.id}/ledger.xlsx", query_string={"year": year}
+    )
     assert response.status_code == 400
     assert "year" in response.get_data(as_text=True)

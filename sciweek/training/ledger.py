@@ -177,7 +177,7 @@ def ledger_title(district: str, town: str, year: int) -> str:
         district=district,
         town=town,
         year=year,
-    )
+    ).strip()
 
 
 def town_ledger_workbook(
@@ -257,7 +257,11 @@ def town_ledger_workbook(
             hours,
             _("已训 %(n)s 人", n=sum(1 for c in cadres if c.trained)),
         ],
-        notes=[_("注：应训人员为当年任何时候在本镇街花名册上的干部；是否已训按本镇街当年的达标学时判定。")],
+        notes=[
+            _(
+                "注：应训人员为当年任何时候在本镇街花名册上的干部；是否已训按本镇街当年的达标学时判定。"
+            )
+        ],
         formats={6: "0.0"},
     )
     return office_workbook([sessions, people], heading)
