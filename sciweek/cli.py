@@ -15,6 +15,7 @@ from .extensions import db
 from .models import ROLE_VALUES, Town, TownAlias
 from .placenames import normalize_place
 from .registration.services import purge_expired_registrations
+from .reports import cli as reports_cli
 from .training import cli as training_cli
 from .training.services import TrainingError, add_town_alias, remove_town_alias
 from .transactions import commits
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(purge_registrations_command)
     checkin_cli.init_app(app)
     training_cli.init_app(app)
+    reports_cli.init_app(app)
 
 
 @click.command("create-user")

@@ -328,6 +328,10 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES": _number(
             "SCIWEEK_CHECKIN_CLOSES_AFTER_MINUTES", 30, minimum=0
         ),
+        # The office's name on printed and exported reports (sciweek/reports): the
+        # district (白沙区) before the title, the unit that files them (填报单位).
+        "SCIWEEK_DISTRICT_NAME": _text("SCIWEEK_DISTRICT_NAME"),
+        "SCIWEEK_REPORT_UNIT": _text("SCIWEEK_REPORT_UNIT"),
         **_sms_config(),
         **_mail_config(),
         # Not from the environment: tests turn off the in-process delivery after commit

@@ -21,6 +21,7 @@ from .models import (
     Activity,
     ActivityKind,
     ActivitySession,
+    Cadre,
     Role,
     Town,
     User,
@@ -44,12 +45,16 @@ SIGNIN_SHEET_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
 PLACE_ROLES = (Role.ADMIN,)
 # Who sees the log of full phone numbers shown (显示完整号码).
 REVEAL_LOG_ROLES = (Role.ADMIN,)
+# Who sees and exports the annual assessment (年度目标考核): the whole district's figures,
+# as the coverage pages show them to organizers.
+REPORT_ROLES = (Role.ADMIN, Role.ORGANIZER)
 
 __all__ = [
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
     "PLACE_ROLES",
+    "REPORT_ROLES",
     "REVEAL_LOG_ROLES",
     "ROSTER_ROLES",
     "SIGNIN_SHEET_ROLES",
@@ -64,6 +69,8 @@ __all__ = [
     "can_print_signin_sheet",
     "can_reveal_cadre_phone",
     "can_reveal_registrant_phone",
+    "can_see_cadre",
+    "cadre_or_403",
     "can_override_checkin_window",
     "coordinator_town_id",
     "init_app",
@@ -225,6 +232,24 @@ def town_or_403(town_id: int) -> Town:
     return town
 
 
+def can_see_cadre(user: User, cadre: Cadre) -> bool:
+    """A cadre's training record (台账): admins; the coordinator of a town the cadre serves
+    or served in (a cadre who moved keeps past years in the town they served then)."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role != Role.COORDINATOR or user.town_id is None:
+        return False
+    return user.town_id == cadre.town_id or any(p.town_id == user.town_id for p in cadre.periods)
+
+
+def cadre_or_403(cadre_id: int) -> Cadre:
+    """A cadre whose record the current user may see; 404 / 403 otherwise."""
+    cadre = db.get_or_404(Cadre, cadre_id)
+    if not can_see_cadre(current_user, cadre):
+        abort(403)
+    return cadre
+
+
 def coordinator_town_id(user: User) -> int | None:
     """The one town a coordinator is limited to; None for everyone else."""
     return user.town_id if user.role == Role.COORDINATOR else None
@@ -252,6 +277,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "choose_town": TARGET_ROLES,
     "signin_sheet": SIGNIN_SHEET_ROLES,
     "reveal_log": REVEAL_LOG_ROLES,
+    "reports": REPORT_ROLES,
 }
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,

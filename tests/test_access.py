@@ -61,6 +61,26 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", f"/manage/activities/{activity.id}/sessions"),
         ("GET", "/manage/training/town-aliases"),
         ("POST", "/manage/training/town-aliases"),
+        # The annual assessment: admins and organizers only.
+        ("GET", "/manage/reports/annual"),
+        ("GET", "/manage/reports/annual.xlsx"),
+        ("GET", "/manage/reports/annual.pdf"),
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)
+
+
+@pytest.mark.parametrize("role", ["citizen", "checker", "organizer"])
+def test_training_records_are_for_coordinators_and_admins(app, client, make, auth, role):
+    """A cadre's 培训台账 and a town's 台账 XLSX: admins and the town's coordinator only
+    (``tests/test_training_ledger.py`` checks a coordinator of another town)."""
+    from .training_helpers import cadre
+
+    town = make.town(villages=["一村"])
+    person = cadre(town)
+    auth.login(make.user(role))
+    for url in (
+        f"/manage/training/cadres/{person.id}/ledger",
+        f"/manage/training/towns/{town.id}/ledger.xlsx",
+    ):
+        assert client.get(url).status_code == 403, url

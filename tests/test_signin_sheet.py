@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from sciweek import pdf
 from sciweek.checkin.codes import make_sheet_code
 from sciweek.checkin.services import scan
 from sciweek.extensions import db
@@ -256,7 +257,7 @@ def test_without_weasyprint_the_sheet_says_why(client, auth, training, monkeypat
     def missing():
         raise signin_sheet.SheetUnavailable("cannot load library 'libpango-1.0-0'")
 
-    monkeypatch.setattr(signin_sheet, "weasyprint", missing)
+    monkeypatch.setattr(pdf, "weasyprint", missing)  # the shared PDF stack
     auth.login(organizer)
     response = client.get(f"/manage/sessions/{activity.sessions[0].id}/signin-sheet.pdf")
     assert response.status_code == 503

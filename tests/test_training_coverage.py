@@ -262,3 +262,29 @@ def test_trainings_count_once_held_so_far_in_the_host_town_and_the_district(make
     report = coverage_by_town(to_local(now - timedelta(hours=2)).year)
     assert _town(report, town).trainings == 1
     assert report.trainings == 2  # the district's include the one without a town
+
+
+def test_a_session_without_credit_hours_credits_its_duration(make):
+    """学时 of a session: its credit hours when set, else its length (09:00–11:30 is 2.5)."""
+    town = make.town(villages=["一村"])
+    person = cadre(town)
+    course = training(make, town, [(2026, 3, 1)], hours=None)
+    course.sessions[0].ends_at = course.sessions[0].starts_at + timedelta(hours=2, minutes=30)
+    db.session.commit()
+    attend(course, person.phone)
+    set_target(town.id, 2026, Decimal("50"), Decimal("2.5"))
+    db.session.commit()
+
+    t = _town(coverage_by_town(2026), town)
+    assert t.hours == Decimal("2.5")
+    assert t.trained == 1  # 2.5 h reach the threshold
+    assert coverage_by_town(2026).as_json()["towns"][0]["hours"] == 2.5
+
+
+def test_a_draft_training_was_never_held(make):
+    """期数 counts published trainings (cancelled ones too, for the sessions they held),
+    never a draft whose date has passed."""
+    town = make.town(villages=["一村"])
+    training(make, town, [(2026, 3, 1)])
+    training(make, town, [(2026, 3, 2)], status="draft")
+    assert _town(coverage_by_town(2026), town).trainings == 1

@@ -1,25 +1,8 @@
-"""Translated names of how a check-in was made (``CheckInMethod``), for pages and exports."""
+"""Translated names of how a check-in was made: kept in the shared core
+(``sciweek.method_labels``, the cadre's training record names them too)."""
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from ..method_labels import METHOD_LABELS, method_label
 
-from ..models import CheckInMethod
-
-METHOD_LABELS = {
-    CheckInMethod.SCAN: _l("扫码"),
-    CheckInMethod.WALK_IN: _l("现场报名"),
-    CheckInMethod.SELF: _l("自助签到"),
-    CheckInMethod.PAPER: _l("纸质签到表"),
-    CheckInMethod.DEMO: _l("演示数据"),
-}
-
-
-def method_label(method: str | None) -> str:
-    """The name of a check-in method; an unknown value as stored."""
-    if method is None:
-        return ""
-    try:
-        return str(METHOD_LABELS[CheckInMethod(method)])
-    except ValueError:
-        return method
+__all__ = ["METHOD_LABELS", "method_label"]

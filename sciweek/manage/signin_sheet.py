@@ -1,26 +1,22 @@
 """The printable 签到表 of a session: an HTML page rendered to an A4 PDF by WeasyPrint.
 
-The Chinese text needs a CJK font on the server: Debian's ``fonts-noto-cjk`` (Noto Sans CJK
-SC, embedded into the PDF as a subset), and WeasyPrint needs Pango (``libpango-1.0-0``,
-``libpangoft2-1.0-0``); README's install notes and ``.ci/run`` install them.
+The PDF stack (WeasyPrint, Pango, the Noto Sans CJK font) is the shared ``sciweek.pdf``.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from types import ModuleType
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import gettext as _
 
 from ..checkin.codes import make_sheet_code
 from ..checkin.paper import SheetRow
 from ..links import site_base_url
 from ..models import Activity, ActivitySession
+from ..pdf import PdfUnavailable, render_pdf
 from ..registration.qr import qr_png
 
 # Blank lines for people who come without being on the list (walk-ins), by default.
@@ -28,18 +24,8 @@ DEFAULT_BLANK_ROWS = 10
 MAX_BLANK_ROWS = 200
 
 
-class SheetUnavailable(RuntimeError):
-    """This server cannot draw PDFs (WeasyPrint or Pango is missing)."""
-
-
-def weasyprint() -> ModuleType:
-    """WeasyPrint, imported on first use, not with the app: importing it takes about a
-    second, and it needs Pango, which a server that never prints may lack. Raises
-    SheetUnavailable when it cannot be loaded."""
-    try:
-        return importlib.import_module("weasyprint")
-    except (ImportError, OSError) as exc:  # OSError: Pango's shared libraries are missing
-        raise SheetUnavailable(str(exc)) from exc
+# The 签到表 is drawn by the shared PDF stack; its failure keeps the name routes catch.
+SheetUnavailable = PdfUnavailable
 
 
 @dataclass
@@ -81,13 +67,7 @@ def self_checkin_url(session: ActivitySession, path_for_code) -> str:
 def render_signin_sheet(page: SheetPage) -> bytes:
     """The sheet as PDF bytes (A4, the CJK font embedded). Fetches nothing from outside:
     the QR code is inline, and every other address is refused."""
-    printer = weasyprint()
-    fetcher = printer.URLFetcher(allowed_protocols=("data",))
-    html = render_template("manage/signin_sheet.html", page=page)
-    css_path = Path(current_app.static_folder or "static") / "css" / "signin_sheet.css"
-    stylesheet = printer.CSS(string=css_path.read_text(encoding="utf-8"), url_fetcher=fetcher)
-    document = printer.HTML(string=html, url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet])
+    return render_pdf("manage/signin_sheet.html", "signin_sheet.css", page=page)
 
 
 def sheet_file_name(activity: Activity, session: ActivitySession) -> str:

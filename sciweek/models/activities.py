@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    func,
     true,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .places import Department, Town, Village
-from .types import UTCDateTime, str_enum, utcnow
+from .types import UTCDateTime, hours_between, hours_of, str_enum, utcnow
 
 
 class ActivityKind(enum.StrEnum):
@@ -260,6 +261,20 @@ class ActivitySession(db.Model):
         """Check-ins at this session count (for a training, ``Activity.counts_for_coverage``)
         unless it was cancelled; a cancelled activity's sessions that had begun count."""
         return self.cancelled_at == None  # noqa: E711 - SQL: IS NULL
+
+    @hybrid_property
+    def hours(self) -> Decimal:
+        """Its hours (学时): the credit hours given to it, else its length in hours (to one
+        decimal). What coverage adds up, thresholds compare with, and the 台账 and the
+        annual assessment show."""
+        if self.credit_hours is not None:
+            return self.credit_hours
+        return hours_of(self.starts_at, self.ends_at)
+
+    @hours.inplace.expression
+    @classmethod
+    def _hours_expression(cls):
+        return func.coalesce(cls.credit_hours, hours_between(cls.starts_at, cls.ends_at))
 
     def has_begun(self, now: datetime) -> bool:
         return self.starts_at <= now

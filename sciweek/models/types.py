@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import DateTime, Enum, case, literal, not_
+from sqlalchemy import DateTime, Enum, Numeric, case, literal, not_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -99,3 +102,31 @@ def _sql_value(value):
 def negate(condition):
     """``not condition`` in Python, ``NOT condition`` in SQL (see ``first_case``)."""
     return not_(condition) if _sql(condition) else not condition
+
+
+class hours_between(FunctionElement):  # noqa: N801 - used like func.xxx(...)
+    """``hours_between(start, end)``: the hours from one UTC timestamp column to another,
+    rounded to one decimal, on PostgreSQL and SQLite alike (``ActivitySession.hours``)."""
+
+    type = Numeric(7, 1)
+    name = "hours_between"
+    inherit_cache = True
+
+
+@compiles(hours_between, "postgresql")
+def _hours_between_postgresql(element, compiler, **kw):
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"ROUND(CAST(EXTRACT(EPOCH FROM ({end} - {start})) / 3600 AS NUMERIC), 1)"
+
+
+@compiles(hours_between, "sqlite")
+def _hours_between_sqlite(element, compiler, **kw):
+    # SQLite stores naive UTC text ('2026-03-01 01:00:00.000000'), which julianday reads.
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"ROUND((julianday({end}) - julianday({start})) * 24, 1)"
+
+
+def hours_of(start: datetime, end: datetime) -> Decimal:
+    """Python's ``hours_between``: the hours from ``start`` to ``end``, to one decimal."""
+    seconds = Decimal((end - start).total_seconds())
+    return (seconds / 3600).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)

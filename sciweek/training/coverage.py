@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -34,6 +34,7 @@ from ..i18n import LOCAL_TZ, local_today
 from ..models import (
     Activity,
     ActivitySession,
+    ActivityStatus,
     Cadre,
     CheckIn,
     CoverageTarget,
@@ -221,22 +222,14 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     return start, datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ)
 
 
-def cadre_attendance(year: int):
-    """Per cadre: sessions attended in the year (人次) and credited hours.
-
-    A subquery with columns cadre_id, attendances, hours. Attendance belongs to the
-    cadre stored on the registration (set by phone when registering or importing a
-    roster, or by hand). No DISTINCT is needed: a live check-in is unique per
-    registration and session, and an active registration per cadre and activity
-    (both partial unique indexes), so (cadre, session) pairs cannot repeat.
-    """
-    start, end = year_bounds(year)
+def counted_checkins(*columns) -> Select:
+    """SELECT ``columns`` from the check-ins that count for cadres' coverage, joined to
+    their registration, session and activity: live (not undone), of a registration linked
+    to a cadre and not cancelled itself, at a session of a training that was held (not
+    cancelled). The one statement of which attendance counts: coverage adds these up per
+    cadre, the 台账 (``training.ledger``) lists them one by one."""
     return (
-        select(
-            Registration.cadre_id.label("cadre_id"),
-            func.count().label("attendances"),
-            func.sum(func.coalesce(ActivitySession.credit_hours, 0)).label("hours"),
-        )
+        select(*columns)
         .select_from(CheckIn)
         .join(Registration, Registration.id == CheckIn.registration_id)
         .join(ActivitySession, ActivitySession.id == CheckIn.session_id)
@@ -247,12 +240,54 @@ def cadre_attendance(year: int):
             Registration.counts_for_coverage,
             Activity.counts_for_coverage,
             ActivitySession.counts_for_coverage,
-            ActivitySession.starts_at >= start,
-            ActivitySession.starts_at < end,
         )
+    )
+
+
+def in_year(year: int) -> ColumnElement[bool]:
+    """The session starts in the local calendar year ``year``."""
+    start, end = year_bounds(year)
+    return and_(ActivitySession.starts_at >= start, ActivitySession.starts_at < end)
+
+
+def held_in_year(year: int) -> ColumnElement[bool]:
+    """The session was held in ``year``: not cancelled, begun by now (a session planned for
+    December is not one of May's), of an activity that was published (a draft was never
+    held). 期数 here and every count of the annual assessment use it."""
+    start, end = year_bounds(year)
+    return and_(
+        ActivitySession.counts_for_coverage,
+        Activity.status != ActivityStatus.DRAFT,
+        ActivitySession.starts_at >= start,
+        ActivitySession.starts_at < min(end, utcnow()),
+    )
+
+
+def cadre_attendance(year: int):
+    """Per cadre: sessions attended in the year (人次) and credited hours.
+
+    A subquery with columns cadre_id, attendances, hours. Attendance belongs to the
+    cadre stored on the registration (set by phone when registering or importing a
+    roster, or by hand). No DISTINCT is needed: a live check-in is unique per
+    registration and session, and an active registration per cadre and activity
+    (both partial unique indexes), so (cadre, session) pairs cannot repeat.
+    """
+    return (
+        counted_checkins(
+            Registration.cadre_id.label("cadre_id"),
+            func.count().label("attendances"),
+            # Each session's hours have one decimal; SQLite adds them as floats.
+            func.round(func.sum(ActivitySession.hours), 1).label("hours"),
+        )
+        .where(in_year(year))
         .group_by(Registration.cadre_id)
         .subquery("per_cadre")
     )
+
+
+def _one_decimal(hours) -> Decimal:
+    """A sum of hours as read back (SQLite adds them as floats), to one decimal."""
+    return Decimal(hours or 0).quantize(Decimal("0.1"))
 
 
 def district_target(year: int) -> Decimal | None:
@@ -312,19 +347,12 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
         town.cadres = row.cadres
         town.trained = int(row.trained)
         town.attendances = int(row.attendances)
-        town.hours = Decimal(row.hours or 0)
+        town.hours = _one_decimal(row.hours)
 
-    start, end = year_bounds(year)
     held = (
         select(Activity.town_id, func.count(func.distinct(Activity.id)).label("trainings"))
         .join(ActivitySession, ActivitySession.activity_id == Activity.id)
-        .where(
-            Activity.counts_for_coverage,
-            ActivitySession.counts_for_coverage,
-            ActivitySession.starts_at >= start,
-            # Held: a training planned for December is not one of May's 期数.
-            ActivitySession.starts_at < min(end, utcnow()),
-        )
+        .where(Activity.counts_for_coverage, held_in_year(year))
         .group_by(Activity.town_id)
     )
     district_trainings = 0
@@ -387,7 +415,7 @@ def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
             village=row.village,
             phone=row.phone,
             attendances=int(row.attendances),
-            hours=Decimal(row.hours or 0),
+            hours=_one_decimal(row.hours),
         )
         for row in rows
     ]

@@ -31,12 +31,14 @@ from ..permissions import (
     PLACE_ROLES,
     ROSTER_ROLES,
     TARGET_ROLES,
+    cadre_or_403,
     coordinator_town_id,
     own_town_ids,
     roles_required,
     town_or_403,
 )
 from ..placenames import natural_key
+from ..spreadsheets import district_name, office_heading
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
@@ -55,6 +57,7 @@ from .forms import (
     TownAliasForm,
 )
 from .invitations import trainings_inviting
+from .ledger import cadre_ledger, ledger_title, town_ledger, town_ledger_workbook
 from .picker import cadre_to_link, search_cadres
 from .roster import RosterFileError, RosterLimits, parse_roster
 from .services import (
@@ -141,6 +144,33 @@ def town_detail(town_id: int):
         by_village=by_village,
         untrained_count=len(cadres),
         trainings=trainings_inviting(town.id),
+    )
+
+
+@bp.route("/manage/training/towns/<int:town_id>/ledger.xlsx")
+@roles_required(*ROSTER_ROLES)
+def town_ledger_export(town_id: int):
+    """The town's 台账 of a year for audits: one row per cadre per session attended."""
+    town = town_or_403(town_id)
+    year = _year()
+    data = town_ledger_workbook(
+        town_ledger(town.id, year),
+        title=ledger_title(district_name(), town.name, year),
+        heading=office_heading(),
+    )
+    return _xlsx_response(data, _("%(year)s年%(town)s培训台账.xlsx", year=year, town=town.name))
+
+
+@bp.route("/manage/training/cadres/<int:cadre_id>/ledger")
+@roles_required(*ROSTER_ROLES)
+def cadre_ledger_page(cadre_id: int):
+    """A cadre's 培训台账: every session attended, totals per year; printable."""
+    cadre = cadre_or_403(cadre_id)
+    return render_template(
+        "training/ledger.html",
+        ledger=cadre_ledger(cadre),
+        year=local_year_today(),
+        today=local_today(),
     )
 
 
