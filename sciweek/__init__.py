@@ -33,6 +33,7 @@ from .manage.routes import bp as manage_bp
 from .notifications.routes import bp as notifications_bp
 from .privacy.routes import bp as privacy_bp
 from .registration.routes import bp as registration_bp
+from .summaries.routes import bp as summaries_bp
 from .training.routes import bp as training_bp
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,6 +100,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(training_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(privacy_bp)
+    app.register_blueprint(summaries_bp, url_prefix="/manage")
 
 
 def register_errors(app: Flask) -> None:
