@@ -13,6 +13,7 @@ from ..forms import ConfirmForm, add_error
 from ..inputs import accepts_body_up_to
 from ..models import SUMMARY_PHOTOS_MAX, Activity, SummaryPhoto, utcnow
 from ..permissions import EDITOR_ROLES, managed_activity_or_403, roles_required
+from ..security import as_image_document
 from ..storage import NotStored, get_storage
 from ..transactions import all_or_nothing, finish_reading
 from .forms import SummaryForm
@@ -145,7 +146,7 @@ def photo_file(photo_id: int, name: str):
         wrap_file(request.environ, stream), mimetype="image/jpeg", direct_passthrough=True
     )
     response.headers["Cache-Control"] = f"private, max-age={PHOTO_CACHE_SECONDS}, immutable"
-    return response
+    return as_image_document(response)
 
 
 @bp.route("/summary-photos/<int:photo_id>/delete", methods=["POST"])
