@@ -31,7 +31,10 @@ from sciweek.training.uploads import (
 
 from .storage_support import bucket_keys, s3_endpoint, s3_settings  # noqa: F401 - fixtures
 
-ROSTER_CSV = "序号,姓名,性别,出生年月,职务,所属镇街,村/社区,手机号\n1,张三,男,1980.01,书记,城关镇,城关一村,13800138000\n"
+ROSTER_CSV = (
+    "序号,姓名,性别,出生年月,职务,所属镇街,村/社区,手机号\n"
+    "1,张三,男,1980.01,书记,城关镇,城关一村,13800138000\n"
+)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -223,7 +226,8 @@ def test_stale_roster_uploads_are_cleaned_up_on_both_backends(storage_app):
     second = save_upload(_parsed(), user_id=5)
     storage = get_storage()
     assert remove_stale_uploads(storage) == 0  # both fresh
-    assert storage.exists(upload_key(first)) and storage.exists(upload_key(second))
+    assert storage.exists(upload_key(first))
+    assert storage.exists(upload_key(second))
     # Two hours and a minute later, the next upload removes both.
     assert remove_stale_uploads(storage, now=time.time() + MAX_AGE_SECONDS + 60) == 2
     assert list(storage.list(PREFIX)) == []

@@ -463,9 +463,8 @@ def test_a_failed_flush_removes_the_files_it_wrote(app, make, organizer):
     activity = held_activity(make, organizer)
     good = process_photo(photo((320, 240)))
     broken = ProcessedPhoto(jpeg=good.jpeg, thumbnail=good.thumbnail, width=None, height=240)
-    with pytest.raises(Exception, match="(?i)null"):
-        with all_or_nothing():
-            save_summary(activity, _data(), [good, broken], organizer, get_storage(), utcnow())
+    with pytest.raises(Exception, match="(?i)null"), all_or_nothing():
+        save_summary(activity, _data(), [good, broken], organizer, get_storage(), utcnow())
     db.session.rollback()
     assert summaries_count() == 0
     assert stored_files() == []
@@ -490,16 +489,15 @@ def test_a_committed_summary_keeps_its_files_and_a_later_rollback_does_not_touch
     )
     db.session.commit()
     activity = db.session.get(type(activity), activity.id)
-    with pytest.raises(SummaryRefused):
-        with all_or_nothing():
-            save_summary(
-                activity,
-                _data(),
-                [process_photo(photo((320, 240)))] * 9,
-                organizer,
-                get_storage(),
-                utcnow(),
-            )
+    with pytest.raises(SummaryRefused), all_or_nothing():
+        save_summary(
+            activity,
+            _data(),
+            [process_photo(photo((320, 240)))] * 9,
+            organizer,
+            get_storage(),
+            utcnow(),
+        )
     db.session.rollback()
     assert len(stored_files()) == 2
 
@@ -511,7 +509,8 @@ def test_a_refused_savepoint_removes_its_files_but_the_request_goes_on(app, make
         first, _data(), [process_photo(photo((320, 240)))], organizer, get_storage(), utcnow()
     )
     kept = stored_files()
-    with pytest.raises(RuntimeError):
+
+    def save_then_fail():
         with all_or_nothing():
             save_summary(
                 activity,
@@ -522,6 +521,9 @@ def test_a_refused_savepoint_removes_its_files_but_the_request_goes_on(app, make
                 utcnow(),
             )
             raise RuntimeError("something after the flush failed")
+
+    with pytest.raises(RuntimeError):
+        save_then_fail()
     assert stored_files() == kept  # the savepoint's files are gone, the earlier ones stay
     db.session.commit()
     assert stored_files() == kept

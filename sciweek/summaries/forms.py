@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, FormField, MultipleFileField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from ..forms import Form, IntegerField, SubForm
+from ..forms import Form, IntegerField, SubForm, add_error
 from ..models import SUMMARY_COUNT_MAX, SUMMARY_EXPERTS_MAX
 from .services import SUMMARY_TEXT_MAX, ExpertData, SummaryData
 
@@ -54,13 +54,13 @@ class ExpertForm(SubForm):
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
         if not self.is_blank and not (self.name.data or "").strip() and not self.name.errors:
-            self.name.errors.append(_l("请填写专家姓名。"))
+            add_error(self.name, str(_l("请填写专家姓名。")))
             ok = False
         return ok
 
     def expert(self) -> ExpertData:
         return ExpertData(
-            name=self.name.data.strip(),
+            name=(self.name.data or "").strip(),
             unit=(self.unit.data or "").strip(),
             field=(self.specialty.data or "").strip(),
         )
@@ -81,10 +81,11 @@ class SummaryForm(Form):
     photos = MultipleFileField(_l("添加照片"))
 
     def summary_data(self) -> SummaryData:
+        """What was typed, once the form has validated (every count is then present)."""
         return SummaryData(
-            people_reached=self.people_reached.data,
-            materials_distributed=self.materials_distributed.data,
-            consultations=self.consultations.data,
+            people_reached=self.people_reached.data or 0,
+            materials_distributed=self.materials_distributed.data or 0,
+            consultations=self.consultations.data or 0,
             text=(self.text.data or "").strip(),
             experts=[e.form.expert() for e in self.experts if not e.form.is_blank],
         )
