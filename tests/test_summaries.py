@@ -304,6 +304,7 @@ def test_counts_must_be_whole_numbers_within_bounds(logged_in, make, organizer, 
     )
     assert response.status_code == 200
     assert any(message in e for e in errors(response)), errors(response)
+    assert len(errors(response)) == 1  # one message for the one field
     assert summaries_count() == 0
     assert stored_files() == []
 
@@ -581,3 +582,49 @@ def test_upload_through_http_to_s3_and_read_it_back(app, logged_in, make, organi
     image = read_image(served)
     assert image.size == (MAX_EDGE, MAX_EDGE)
     assert image.getexif().get_ifd(GPS_IFD) == {}
+
+
+def test_heic_uploaded_through_the_form_is_kept_as_jpeg(logged_in, make, organizer):
+    activity = held_activity(make, organizer)
+    heic = photo((1600, 1200), fmt="HEIF")
+    response = post_summary(logged_in, activity, with_photos(form_data(), (heic, "IMG_7.HEIC")))
+    assert response.status_code == 302, errors(response)
+    (kept,) = db.session.scalars(select(SummaryPhoto)).all()
+    image = read_image(get_storage().get(kept.storage_key))
+    assert (image.format, image.size) == ("JPEG", (1600, 1200))
+    assert dict(image.getexif()) == {}
+
+
+def test_the_summary_form_takes_several_large_photos_at_once_other_forms_do_not(
+    app, logged_in, make, organizer
+):
+    """MAX_CONTENT_LENGTH (25 MB) holds everywhere but here, where 9 photos of 10 MB fit."""
+    activity = held_activity(make, organizer)
+    blob = b"\x00" * (9 * 1024 * 1024)
+    body = with_photos(form_data(), *[(blob, f"p{n}.bin") for n in range(3)])  # 27 MB
+    response = post_summary(logged_in, activity, body)
+    assert response.status_code == 200  # read, and each refused beside the field
+    assert sum("不是可识别的照片" in m for m in errors(response)) == 3
+    elsewhere = logged_in.post(
+        f"/manage/activities/{activity.id}/cancel",
+        data={"reason": "x", "file": (io.BytesIO(blob * 3), "big.bin")},
+        content_type="multipart/form-data",
+    )
+    assert elsewhere.status_code == 413
+
+
+def test_summary_messages_in_english(client, auth, make, organizer):
+    # The language first: the test's app context (and its cached locale) spans requests.
+    client.get("/?lang=en")
+    auth.login(organizer)
+    logged_in = client
+    activity = held_activity(make, organizer)
+    response = post_summary(
+        logged_in,
+        activity,
+        with_photos(form_data(people_reached="-3"), (b"plain text", "notes.jpg")),
+    )
+    messages = errors(response)
+    assert "Must be a whole number from 0 to 1000000." in messages
+    page = logged_in.get(f"/manage/activities/{activity.id}/summary").get_data(as_text=True)
+    assert "No summary has been recorded yet." in page

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, FormField, MultipleFileField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation
 
 from ..forms import Form, IntegerField, SubForm, add_error
+from ..inputs import has_unsafe_text
 from ..models import SUMMARY_COUNT_MAX, SUMMARY_EXPERTS_MAX
 from .services import SUMMARY_TEXT_MAX, ExpertData, SummaryData
 
@@ -34,8 +35,15 @@ class CountField(IntegerField):
             **kwargs,
         )
 
+    def pre_validate(self, form):
+        if self.process_errors:  # not a number: say only that, not also the range
+            raise StopValidation()
+
     def process_formdata(self, valuelist):
         if valuelist and isinstance(valuelist[0], str):
+            if not valuelist[0].strip() or has_unsafe_text(valuelist[0]):
+                self.data = None  # InputRequired or the control-character check says why
+                return
             valuelist = [valuelist[0].translate(_FULL_WIDTH_DIGITS), *valuelist[1:]]
         super().process_formdata(valuelist)
 
