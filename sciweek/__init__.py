@@ -34,6 +34,7 @@ from .notifications.routes import bp as notifications_bp
 from .privacy.routes import bp as privacy_bp
 from .registration.routes import bp as registration_bp
 from .reports.routes import bp as reports_bp
+from .summaries.routes import bp as summaries_bp
 from .training.routes import bp as training_bp
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(privacy_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(summaries_bp, url_prefix="/manage")
 
 
 def register_errors(app: Flask) -> None:

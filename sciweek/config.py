@@ -199,6 +199,31 @@ def _mail_config() -> dict:
     }
     if backend == "smtp" and not settings["SCIWEEK_SMTP_HOST"]:
         raise ConfigError("SCIWEEK_MAIL_BACKEND=smtp needs SCIWEEK_SMTP_HOST.")
+
+
+STORAGE_BACKENDS = ("local", "s3")
+S3_ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+def _storage_config(instance: Path) -> dict:
+    """File storage (sciweek/storage.py): summaries' photos and roster uploads."""
+    backend = _choice("SCIWEEK_STORAGE_BACKEND", "local", STORAGE_BACKENDS)
+    prefix = _text("SCIWEEK_S3_PREFIX").strip().strip("/")
+    settings = {
+        "SCIWEEK_STORAGE_BACKEND": backend,
+        "SCIWEEK_STORAGE_PATH": _text("SCIWEEK_STORAGE_PATH", str(instance / "storage")).strip(),
+        "SCIWEEK_S3_BUCKET": _text("SCIWEEK_S3_BUCKET").strip(),
+        "SCIWEEK_S3_ENDPOINT_URL": _text("SCIWEEK_S3_ENDPOINT_URL").strip(),
+        "SCIWEEK_S3_REGION": _text("SCIWEEK_S3_REGION", "us-east-1").strip(),
+        "SCIWEEK_S3_ACCESS_KEY_ID": _text("SCIWEEK_S3_ACCESS_KEY_ID").strip(),
+        "SCIWEEK_S3_SECRET_ACCESS_KEY": _text("SCIWEEK_S3_SECRET_ACCESS_KEY").strip(),
+        "SCIWEEK_S3_PREFIX": f"{prefix}/" if prefix else "",
+        "SCIWEEK_S3_ADDRESSING_STYLE": _choice(
+            "SCIWEEK_S3_ADDRESSING_STYLE", "auto", S3_ADDRESSING_STYLES
+        ),
+    }
+    if backend == "s3" and not settings["SCIWEEK_S3_BUCKET"]:
+        raise ConfigError("SCIWEEK_STORAGE_BACKEND=s3 needs SCIWEEK_S3_BUCKET.")
     return settings
 
 
@@ -334,6 +359,7 @@ def load_config(instance_path: str) -> dict:
         "SCIWEEK_REPORT_UNIT": _text("SCIWEEK_REPORT_UNIT"),
         **_sms_config(),
         **_mail_config(),
+        **_storage_config(instance),
         # Not from the environment: tests turn off the in-process delivery after commit
         # (with no broker) to look at messages while they are still queued.
         "NOTIFICATIONS_DELIVER_AFTER_COMMIT": True,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
@@ -179,8 +179,35 @@ class JSONProvider(DefaultJSONProvider):
         return loads_json(s, **kwargs)
 
 
+# --- request bodies ----------------------------------------------------------------------
+
+_BODY_LIMIT = "sciweek_max_body_bytes"
+
+
+def accepts_body_up_to(max_bytes: int) -> Callable:
+    """A view whose requests may carry up to ``max_bytes`` (several photos at once) instead
+    of ``MAX_CONTENT_LENGTH``. Set before any other ``before_request`` reads the form (the
+    CSRF check does), so it holds for the whole request."""
+
+    def decorator(view: Callable) -> Callable:
+        setattr(view, _BODY_LIMIT, max_bytes)
+        return view
+
+    return decorator
+
+
+def apply_body_limit() -> None:
+    """``before_request``: the body limit of the view answering, when it has its own."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, _BODY_LIMIT, None)
+    if limit is not None:
+        request.max_content_length = limit
+
+
 def init_app(app: Flask) -> None:
-    """Before any blueprint: rules are compiled with the converters present when added."""
+    """Before any blueprint: rules are compiled with the converters present when added;
+    and before the CSRF check, which reads the body."""
     app.url_map.converters["int"] = IdConverter
     app.json = JSONProvider(app)
+    app.before_request(apply_body_limit)
     app.before_request(reject_unsafe_request)

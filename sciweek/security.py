@@ -45,6 +45,20 @@ def allow_camera(response: Response) -> Response:
     return response
 
 
+# A photo opened on its own (the summary's full view): browsers show it in an image document
+# whose centring and zoom are inline styles of their own. Nothing else may load or run.
+IMAGE_DOCUMENT_POLICY = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'; sandbox"
+)
+
+
+def as_image_document(response: Response) -> Response:
+    """An image served from this site to be opened by itself in the browser."""
+    response.headers["Content-Security-Policy"] = IMAGE_DOCUMENT_POLICY
+    return response
+
+
 def init_app(app: Flask) -> None:
     production = app.config["SCIWEEK_ENV"] == "production"
 

@@ -30,7 +30,9 @@ The deliberate exceptions, each written where it happens:
 
 Work that must follow a commit — forgetting cached door permissions — is queued with
 ``after_commit(fn)``: it runs once the transaction it belongs to has committed, and is
-dropped when that transaction rolls back.
+dropped when that transaction rolls back. Its mirror ``after_rollback(fn)`` undoes work
+done outside the database for rows that are not kept — a file written to the storage for a
+photo row — when the transaction (or the savepoint) it was queued in rolls back.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .database import begin_write
 from .extensions import db
 
 _AFTER_COMMIT = "sciweek_after_commit"
+_AFTER_ROLLBACK = "sciweek_after_rollback"
 
 
 def init_app(app: Flask) -> None:
@@ -140,10 +143,27 @@ def after_commit_once(key: str, fn: Callable[[], None], session: Session | None 
     queued.append(fn)
 
 
+def after_rollback(fn: Callable[[], None], session: Session | None = None) -> None:
+    """Run ``fn`` if the transaction in progress — or the savepoint, inside
+    ``all_or_nothing()`` — rolls back; forget it once the whole transaction commits."""
+    session = session if session is not None else db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_AFTER_ROLLBACK, []).append((transaction, fn))
+
+
+def _inside(transaction, outer) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: the transaction has not committed yet
+    session.info.pop(_AFTER_ROLLBACK, None)
     for fn in session.info.pop(_AFTER_COMMIT, ()):
         fn()
 
@@ -154,3 +174,13 @@ def _forget_after_rollback(session: Session, previous_transaction) -> None:
     # missing one is not. The outermost transaction's rollback drops it.
     if previous_transaction.parent is None:
         session.info.pop(_AFTER_COMMIT, None)
+    queued = session.info.get(_AFTER_ROLLBACK)
+    if queued:
+        undone = [fn for transaction, fn in queued if _inside(transaction, previous_transaction)]
+        session.info[_AFTER_ROLLBACK] = [
+            (transaction, fn)
+            for transaction, fn in queued
+            if not _inside(transaction, previous_transaction)
+        ]
+        for fn in undone:
+            fn()

@@ -65,6 +65,13 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", "/manage/reports/annual"),
         ("GET", "/manage/reports/annual.xlsx"),
         ("GET", "/manage/reports/annual.pdf"),
+        # Activity summaries (活动总结) and their photos: the activity's organizers, admins.
+        ("GET", f"/manage/activities/{activity.id}/summary"),
+        ("GET", f"/manage/activities/{activity.id}/summary/edit"),
+        ("POST", f"/manage/activities/{activity.id}/summary/edit"),
+        ("GET", "/manage/summary-photos/1/x.jpg"),
+        ("POST", "/manage/summary-photos/1/delete"),
+        ("POST", "/manage/summary-photos/1/move/later"),
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)

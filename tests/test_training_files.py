@@ -19,8 +19,10 @@ import pytest
 from defusedxml import DefusedXmlException
 
 from sciweek.extensions import db
+from sciweek.storage import get_storage
 from sciweek.training import routes as training_routes
 from sciweek.training.roster import RosterFileError, RosterLimits, parse_roster, read_sheets
+from sciweek.training.uploads import PREFIX
 
 from .roster_files import (
     HEADER,
@@ -123,8 +125,10 @@ def field_error(response) -> str:
     return match.group(1) if match else ""
 
 
-def stored_uploads(app) -> list[Path]:
-    return list((Path(app.instance_path) / "roster_uploads").glob("*.json"))
+def stored_uploads(app) -> list[str]:
+    """The keys of the roster uploads waiting in the file storage."""
+    with app.app_context():
+        return [f.key for f in get_storage().list(PREFIX)]
 
 
 # --- point 7: corrupt workbooks ------------------------------------------------------------
@@ -471,9 +475,10 @@ def test_nul_and_control_characters_are_cell_errors_never_stored(admin_client, a
 
     response = upload(admin_client, data, "花名册.csv")
     assert response.status_code == 302
-    (path,) = stored_uploads(app)
-    assert "\\u0000" not in path.read_text()
-    assert "\\u0001" not in path.read_text()
+    (key,) = stored_uploads(app)
+    stored_text = get_storage().get(key).decode("utf-8")
+    assert "\\u0000" not in stored_text
+    assert "\\u0001" not in stored_text
     html = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     assert "控制字符" in html
     assert "B（姓名）" in html

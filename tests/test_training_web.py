@@ -23,8 +23,10 @@ from sciweek.models import (
     TownAlias,
     Village,
 )
+from sciweek.storage import get_storage
 from sciweek.training.roster import RosterFileError, parse_roster
 from sciweek.training.services import set_target
+from sciweek.training.uploads import upload_key
 
 from .training_helpers import attend, cadre, training
 
@@ -143,7 +145,7 @@ def test_import_flow_preview_then_confirm(client, auth, make, app):
     preview_url = response.headers["Location"]
     token = preview_url.rsplit("/", 1)[1]
     # The rows wait on the server, not in the cookie.
-    assert (Path(app.instance_path) / "roster_uploads" / f"{token}.json").exists()
+    assert get_storage().exists(upload_key(token))
     html = client.get(preview_url).get_data(as_text=True)
     assert "手机号格式不正确" in html
     assert "H（手机号码）" in html
