@@ -199,6 +199,7 @@ def _mail_config() -> dict:
     }
     if backend == "smtp" and not settings["SCIWEEK_SMTP_HOST"]:
         raise ConfigError("SCIWEEK_MAIL_BACKEND=smtp needs SCIWEEK_SMTP_HOST.")
+    return settings
 
 
 STORAGE_BACKENDS = ("local", "s3")
