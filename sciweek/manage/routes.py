@@ -46,6 +46,7 @@ from ..permissions import (
     roles_required,
     session_or_404,
 )
+from ..placenames import with_former_name
 from ..training.invitations import set_roster_towns
 from ..training.services import TrainingError
 from ..transactions import all_or_nothing
@@ -258,9 +259,9 @@ def _save_department(form: DepartmentForm) -> None:
     ) or Department(code=form.code.data.strip())
     old_name = department.name
     department.name = form.name.data.strip()
-    department.former_names = (form.former_names.data or "").strip()
-    if old_name and old_name != department.name and old_name not in department.former_names:
-        department.former_names = "、".join(filter(None, [department.former_names, old_name]))
+    department.former_names = with_former_name(
+        (form.former_names.data or "").strip(), old_name or "", department.name
+    )
     db.session.add(department)
     db.session.flush()
     signals.door_access_changed.send(department)

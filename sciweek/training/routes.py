@@ -25,7 +25,16 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import local_today
 from ..inputs import parse_id, query_int
-from ..models import Cadre, CoverageTarget, Registration, Role, Town, TownAlias, Village
+from ..models import (
+    TOWN_ORDER,
+    Cadre,
+    CoverageTarget,
+    Registration,
+    Role,
+    Town,
+    TownAlias,
+    Village,
+)
 from ..permissions import (
     COVERAGE_ROLES,
     PLACE_ROLES,
@@ -37,6 +46,7 @@ from ..permissions import (
     town_or_403,
 )
 from ..placenames import natural_key
+from ..places.services import PlaceError, add_town_alias, remove_town_alias
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
@@ -61,13 +71,11 @@ from .services import (
     NewVillage,
     RosterImportError,
     TrainingError,
-    add_town_alias,
     check_roster,
     clear_target,
     import_roster,
     link_registration_to_cadre,
     mark_cadre_left,
-    remove_town_alias,
     roster_report,
     set_district_target,
     set_target,
@@ -163,7 +171,7 @@ def roster():
         town_id = current_user.town_id
     else:
         town_id = query_int("town_id")
-    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
     town = town_or_403(town_id) if town_id else None
     year = _year()
     cadres = []
@@ -304,7 +312,7 @@ def roster_template():
     """A blank roster workbook: the header, a 说明 sheet, phone and ID columns as text and
     a list of the towns (a coordinator's own) to choose from."""
     town_id = coordinator_town_id(current_user)
-    stmt = select(Town.name).order_by(Town.code)
+    stmt = select(Town.name).order_by(*TOWN_ORDER)
     if town_id is not None:
         stmt = stmt.where(Town.id == town_id)
     data = roster_template_workbook(list(db.session.scalars(stmt)))
@@ -317,7 +325,7 @@ def roster_template():
 @bp.route("/manage/training/town-aliases", methods=["GET", "POST"])
 @roles_required(*PLACE_ROLES)
 def town_aliases():
-    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
     form = TownAliasForm()
     form.town_id.choices = [(t.id, t.name) for t in towns]
     if form.validate_on_submit():
@@ -325,7 +333,7 @@ def town_aliases():
         try:
             with all_or_nothing():
                 entry = add_town_alias(town, form.alias.data)
-        except TrainingError as exc:
+        except PlaceError as exc:
             form.alias.errors = [str(exc)]
         except IntegrityError:
             form.alias.errors = [_("这个别名刚被其他人添加，请刷新后查看。")]
@@ -358,7 +366,7 @@ def remove_alias(alias_id: int):
 @roles_required(*TARGET_ROLES)
 def targets():
     year = _year()
-    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
     existing = {
         t.town_id: t
         for t in db.session.scalars(select(CoverageTarget).where(CoverageTarget.year == year))
