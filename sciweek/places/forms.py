@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..activities.labels import kind_choices
 from ..forms import Form, IntegerField
@@ -54,7 +54,7 @@ class TownEditForm(TownForm):
     position = IntegerField(
         _l("排序号（小的在前）"),
         validators=[
-            DataRequired(_l("请填写排序号。")),
+            InputRequired(_l("请填写排序号。")),
             NumberRange(min=0, max=POSITION_MAX, message=_l("排序号须在 0 到 9999 之间。")),
         ],
     )

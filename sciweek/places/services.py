@@ -323,9 +323,7 @@ def merge_villages(source: Village, target: Village) -> MergeResult:
     former names of ``target``. Refused (``PlaceError``) when ``merge_refusals`` says so."""
     refusals = merge_refusals(source, target)
     if refusals:
-        raise PlaceError(
-            _("不能合并：%(reasons)s。", reasons="；".join(refusals)), "target_id"
-        )
+        raise PlaceError(_("不能合并：%(reasons)s。", reasons="；".join(refusals)), "target_id")
     moved = MergeResult(
         cadres=_repoint(Cadre, Cadre.village_id, source.id, target.id),
         registrations=_repoint(Registration, Registration.village_id, source.id, target.id),

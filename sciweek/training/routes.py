@@ -32,7 +32,6 @@ from ..models import (
     Registration,
     Role,
     Town,
-    TownAlias,
     Village,
 )
 from ..permissions import (
@@ -46,7 +45,6 @@ from ..permissions import (
     town_or_403,
 )
 from ..placenames import natural_key
-from ..places.services import PlaceError, add_town_alias, remove_town_alias
 from ..transactions import all_or_nothing, finish_reading
 from .coverage import (
     coverage_by_town,
@@ -62,7 +60,6 @@ from .forms import (
     LinkAttendeeForm,
     RosterUploadForm,
     TargetsForm,
-    TownAliasForm,
 )
 from .invitations import trainings_inviting
 from .picker import cadre_to_link, search_cadres
@@ -322,41 +319,11 @@ def roster_template():
 # --- town aliases ---------------------------------------------------------------------------
 
 
-@bp.route("/manage/training/town-aliases", methods=["GET", "POST"])
+@bp.route("/manage/training/town-aliases")
 @roles_required(*PLACE_ROLES)
 def town_aliases():
-    towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
-    form = TownAliasForm()
-    form.town_id.choices = [(t.id, t.name) for t in towns]
-    if form.validate_on_submit():
-        town = db.get_or_404(Town, form.town_id.data)
-        try:
-            with all_or_nothing():
-                entry = add_town_alias(town, form.alias.data)
-        except PlaceError as exc:
-            form.alias.errors = [str(exc)]
-        except IntegrityError:
-            form.alias.errors = [_("这个别名刚被其他人添加，请刷新后查看。")]
-        else:
-            flash(
-                _("已添加：花名册中的“%(alias)s”即“%(town)s”。", alias=entry.alias, town=town.name),
-                "success",
-            )
-            return redirect(url_for("training.town_aliases"))
-    return render_template(
-        "training/town_aliases.html", towns=towns, form=form, remove_form=ConfirmForm()
-    )
-
-
-@bp.route("/manage/training/town-aliases/<int:alias_id>/remove", methods=["POST"])
-@roles_required(*PLACE_ROLES)
-def remove_alias(alias_id: int):
-    entry = db.get_or_404(TownAlias, alias_id)
-    if ConfirmForm().validate_on_submit():
-        name = entry.alias
-        remove_town_alias(entry)
-        flash(_("已删除别名“%(alias)s”。", alias=name), "success")
-    return redirect(url_for("training.town_aliases"))
+    """Aliases are kept with their town now (places); old links land on the list of towns."""
+    return redirect(url_for("places.towns"))
 
 
 # --- targets -------------------------------------------------------------------------------
