@@ -113,7 +113,7 @@ def add_alias(town_id: int):
     town = db.get_or_404(Town, town_id)
     form = AliasForm()
     if form.validate_on_submit():
-        entry = _attempt(form, lambda: add_town_alias(town, form.alias.data))
+        entry = _attempt(form, lambda: add_town_alias(town, form.alias.data or ""))
         if entry is not None:
             flash(
                 _("已添加：花名册中的“%(alias)s”即“%(town)s”。", alias=entry.alias, town=town.name),
@@ -141,7 +141,7 @@ def add_village_to_town(town_id: int):
     town = db.get_or_404(Town, town_id)
     form = VillageForm()
     if form.validate_on_submit():
-        village = _attempt(form, lambda: add_village(town, form.name.data))
+        village = _attempt(form, lambda: add_village(town, form.name.data or ""))
         if village is not None:
             flash(_("已添加村/社区“%(name)s”。", name=village.name), "success")
             return redirect(url_for("places.town", town_id=town.id))

@@ -14,6 +14,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import aliased
 
 from .. import signals
@@ -345,7 +346,7 @@ def merge_villages(source: Village, target: Village) -> MergeResult:
 def _repoint(model, column, old_id: int, new_id: int) -> int:
     """Rows of ``model`` whose ``column`` is ``old_id`` get ``new_id``; how many."""
     db.session.flush()
-    result = db.session.execute(
+    result: CursorResult = db.session.execute(  # type: ignore[assignment]  # UPDATE: a cursor
         update(model)
         .where(column == old_id)
         .values({column.key: new_id})
