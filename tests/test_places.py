@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from sciweek.choices import town_choices, village_choices
 from sciweek.extensions import db
+from sciweek.feed_changes import PUBLIC_SCOPE
 from sciweek.models import Activity, Cadre, CadrePeriod, Campaign, Registration, Town, Village
 from sciweek.placenames import natural_sorted, with_former_name
 from sciweek.places.services import PlaceError, add_town, merge_villages
@@ -18,6 +19,7 @@ from sciweek.training.roster import parse_roster
 from sciweek.training.services import check_roster
 
 from .checkin_support import register_person
+from .test_feed_changes import counter
 from .test_training_import import HEADER, xlsx_bytes
 from .training_helpers import attend, cadre, training
 
@@ -426,3 +428,22 @@ def test_admins_find_the_pages_from_the_back_office(client, auth, make):
     assert "/manage/places/" not in page
     add_town("甲镇", "jia")  # the service alone, without a request, flushes
     assert db.session.scalar(select(Town.name).where(Town.code == "jia")) == "甲镇"
+
+
+def test_moving_and_merging_villages_change_the_public_feeds(client, auth, make):
+    old = make.town(name="城关镇", code="chengguan", villages=["东村", "西村"])
+    new = make.town(name="河西街道", code="hexi")
+    east, west = (next(v for v in old.villages if v.name == n) for n in ("东村", "西村"))
+    make.activity(town=old, village=east)
+    auth.login(make.user("admin"))
+    before = counter(PUBLIC_SCOPE)
+    client.post(
+        f"/manage/places/villages/{west.id}/merge", data={"target_id": east.id, "confirmed": "1"}
+    )
+    merged = counter(PUBLIC_SCOPE)
+    assert merged > before
+    client.post(
+        f"/manage/places/villages/{east.id}/move", data={"town_id": new.id, "confirmed": "1"}
+    )
+    assert counter(PUBLIC_SCOPE) > merged
+    assert "河西街道" in client.get("/calendar.ics?town=hexi").get_data(as_text=True)
