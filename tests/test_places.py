@@ -447,3 +447,14 @@ def test_moving_and_merging_villages_change_the_public_feeds(client, auth, make)
     )
     assert counter(PUBLIC_SCOPE) > merged
     assert "河西街道" in client.get("/calendar.ics?town=hexi").get_data(as_text=True)
+
+
+def test_a_department_rename_that_overflows_its_history_is_refused(client, auth, make):
+    department = make.department(name="农业局", code="nyj")
+    auth.login(make.user("admin"))
+    data = {"code": "nyj", "name": "农业农村局", "former_names": "甲" * 199}
+    response = client.post("/manage/departments", data=data)
+    assert response.status_code == 200
+    assert "曾用名合计不能超过 200 个字" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert department.name == "农业局"
