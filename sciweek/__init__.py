@@ -31,6 +31,7 @@ from .feeds.routes import bp as feeds_bp
 from .health import bp as health_bp
 from .manage.routes import bp as manage_bp
 from .notifications.routes import bp as notifications_bp
+from .places.routes import bp as places_bp
 from .privacy.routes import bp as privacy_bp
 from .registration.routes import bp as registration_bp
 from .reports.routes import bp as reports_bp
@@ -103,6 +104,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(summaries_bp, url_prefix="/manage")
+    app.register_blueprint(places_bp)
 
 
 def register_errors(app: Flask) -> None:

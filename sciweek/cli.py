@@ -12,12 +12,12 @@ from .accounts.services import AccountError, create_user
 from .checkin import cli as checkin_cli
 from .demo import seed_demo
 from .extensions import db
-from .models import ROLE_VALUES, Town, TownAlias
+from .models import ROLE_VALUES, TOWN_ORDER, Town, TownAlias
 from .placenames import normalize_place
+from .places.services import PlaceError, add_town, add_town_alias, remove_town_alias
 from .registration.services import purge_expired_registrations
 from .reports import cli as reports_cli
 from .training import cli as training_cli
-from .training.services import TrainingError, add_town_alias, remove_town_alias
 from .transactions import commits
 
 
@@ -67,23 +67,22 @@ def town_group():
 @town_group.command("add")
 @click.argument("name")
 @click.option("--code", required=True, help="A short unique code, e.g. chengguan.")
+@click.option("--position", type=int, help="Where it is listed (smaller first); default: last.")
 @commits
-def town_add(name, code):
-    """Add a town."""
-    name, code = name.strip(), code.strip()
-    if not name or not code:
-        raise click.ClickException("Name and code must not be empty.")
-    if db.session.scalar(select(Town.id).where((Town.code == code) | (Town.name == name))):
-        raise click.ClickException(f"A town with code {code} or name {name} already exists.")
-    db.session.add(Town(name=name, code=code))
-    click.echo(f"Added town {name} ({code}).")
+def town_add(name, code, position):
+    """Add a town (the same rules as the web page, places.services)."""
+    try:
+        town = add_town(name, code, position)
+    except PlaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Added town {town.name} ({town.code}).")
 
 
 @town_group.command("list")
 def town_list():
-    """List towns."""
-    for town in db.session.scalars(select(Town).order_by(Town.code)):
-        click.echo(f"{town.code}\t{town.name}\t{len(town.villages)} villages")
+    """List towns in their order: position, code, name, villages."""
+    for town in db.session.scalars(select(Town).order_by(*TOWN_ORDER)):
+        click.echo(f"{town.position}\t{town.code}\t{town.name}\t{len(town.villages)} villages")
 
 
 @town_group.group("alias")
@@ -107,7 +106,7 @@ def town_alias_add(code, alias):
     town = _town_by_code(code)
     try:
         entry = add_town_alias(town, alias)
-    except TrainingError as exc:
+    except PlaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Alias {entry.alias} now means {town.name} ({town.code}).")
 
@@ -127,7 +126,7 @@ def town_alias_remove(alias):
 @town_alias_group.command("list")
 def town_alias_list():
     """List the aliases of every town."""
-    for town in db.session.scalars(select(Town).order_by(Town.code)):
+    for town in db.session.scalars(select(Town).order_by(*TOWN_ORDER)):
         click.echo(f"{town.code}\t{town.name}\t{'、'.join(a.alias for a in town.aliases)}")
 
 

@@ -13,6 +13,7 @@ from .accounts.services import create_user
 from .extensions import db
 from .i18n import LOCAL_TZ
 from .models import (
+    TOWN_ORDER,
     Activity,
     ActivityKind,
     ActivitySession,
@@ -398,7 +399,7 @@ def _seed_training(today: date) -> tuple[int, int]:
         return 0, 0
     check = check_roster(parse_roster(DEMO_ROSTER.name, DEMO_ROSTER.read_bytes()))
     result = import_roster(check, active_from=date(today.year, 1, 1), only_valid=True)
-    towns = db.session.scalars(select(Town).order_by(Town.code)).all()
+    towns = db.session.scalars(select(Town).order_by(*TOWN_ORDER)).all()
     for town, percent in zip(towns, DEMO_TARGETS, strict=False):
         if (
             db.session.scalar(

@@ -120,3 +120,22 @@ def suggest_town(written: str, names: Iterable[str]) -> str | None:
         return starting[0]
     close = difflib.get_close_matches(without_office(written), names, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+# --- former names -----------------------------------------------------------------------------
+
+FORMER_NAME_SEPARATOR = "、"
+
+
+def former_name_list(text: str) -> list[str]:
+    """The former names stored as ``北关镇、城北镇`` (also typed with , ， ; ； or spaces)."""
+    return [n for n in re.split(r"[、,，;；\s]+", text or "") if n]
+
+
+def with_former_name(former_names: str, old_name: str, new_name: str) -> str:
+    """The former names after a rename from ``old_name`` to ``new_name``: the old name
+    added once; the new name no longer among them (a name taken back is current again)."""
+    names = [n for n in former_name_list(former_names) if n != new_name]
+    if old_name and old_name != new_name and old_name not in names:
+        names.append(old_name)
+    return FORMER_NAME_SEPARATOR.join(names)

@@ -60,7 +60,6 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", f"/manage/sessions/{activity.sessions[0].id}/signin-sheet.pdf"),
         ("GET", f"/manage/activities/{activity.id}/sessions"),
         ("GET", "/manage/training/town-aliases"),
-        ("POST", "/manage/training/town-aliases"),
         # The annual assessment: admins and organizers only.
         ("GET", "/manage/reports/annual"),
         ("GET", "/manage/reports/annual.xlsx"),
@@ -72,6 +71,9 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
         ("GET", "/manage/summary-photos/1/x.jpg"),
         ("POST", "/manage/summary-photos/1/delete"),
         ("POST", "/manage/summary-photos/1/move/later"),
+        ("GET", "/manage/places/towns"),
+        ("POST", "/manage/places/towns"),
+        ("GET", "/manage/places/campaigns"),
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)
@@ -91,3 +93,30 @@ def test_training_records_are_for_coordinators_and_admins(app, client, make, aut
         f"/manage/training/towns/{town.id}/ledger.xlsx",
     ):
         assert client.get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize("role", ["organizer", "coordinator", "checker", "citizen"])
+def test_only_admins_reach_places_and_campaigns(app, client, make, auth, role):
+    town = make.town(villages=["东村", "西村"])
+    campaign = make.campaign()
+    auth.login(make.user(role))
+    village = town.villages[0]
+    both, post = ("GET", "POST"), ("POST",)
+    urls = [
+        (both, "/manage/places/towns"),
+        (both, f"/manage/places/towns/{town.id}"),
+        (post, f"/manage/places/towns/{town.id}/aliases"),
+        (post, f"/manage/places/towns/{town.id}/villages"),
+        (post, "/manage/places/aliases/1/remove"),
+        (both, f"/manage/places/villages/{village.id}"),
+        (both, f"/manage/places/villages/{village.id}/merge"),
+        (both, f"/manage/places/villages/{village.id}/move"),
+        (both, "/manage/places/campaigns"),
+        (both, f"/manage/places/campaigns/{campaign.id}"),
+    ]
+    rules = {r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/manage/places")}
+    assert len(rules) == len(urls)  # a new places URL is added here too
+    for methods, url in urls:
+        for method in methods:
+            response = client.open(url, method=method, data={"name": "x", "code": "x"})
+            assert response.status_code == 403, (method, url, response.status_code)

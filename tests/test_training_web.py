@@ -457,23 +457,21 @@ def test_admin_edits_town_aliases(client, auth, make, runner):
     north = make.town(name="城关镇", code="chengguan")
     make.town(name="河西街道", code="hexi")
     auth.login(make.user("admin"))
+    # The old page's address leads to the towns, where each town keeps its aliases.
     page = client.get("/manage/training/town-aliases")
-    assert page.status_code == 200
-    response = client.post(
-        "/manage/training/town-aliases", data={"town_id": north.id, "alias": " 城 关 "}
-    )
+    assert page.status_code == 302
+    assert page.headers["Location"].endswith("/manage/places/towns")
+    response = client.post(f"/manage/places/towns/{north.id}/aliases", data={"alias": " 城 关 "})
     assert response.status_code == 302
     (alias,) = db.session.scalars(select(TownAlias))
     assert (alias.town_id, alias.alias) == (north.id, "城关")
     # Another town's name, or an alias taken, is refused beside the field.
     for taken in ("河西街道", "城关"):
-        response = client.post(
-            "/manage/training/town-aliases", data={"town_id": north.id, "alias": taken}
-        )
+        response = client.post(f"/manage/places/towns/{north.id}/aliases", data={"alias": taken})
         assert response.status_code == 200
         assert "has-error" in response.get_data(as_text=True)
-    assert "城关" in client.get("/manage/training/town-aliases").get_data(as_text=True)
-    assert client.post(f"/manage/training/town-aliases/{alias.id}/remove").status_code == 302
+    assert "城关" in client.get("/manage/places/towns").get_data(as_text=True)
+    assert client.post(f"/manage/places/aliases/{alias.id}/remove").status_code == 302
     assert db.session.scalar(select(func.count(TownAlias.id))) == 0
 
     result = runner.invoke(args=["town", "alias", "add", "hexi", "河西"])
@@ -489,7 +487,7 @@ def test_only_admins_edit_town_aliases(client, auth, make, role):
     town = make.town(name="城关镇", code="chengguan")
     auth.login(make.user(role, town=town) if role == "coordinator" else make.user(role))
     assert client.get("/manage/training/town-aliases").status_code == 403
-    assert client.post("/manage/training/town-aliases/1/remove").status_code == 403
+    assert client.post("/manage/places/aliases/1/remove").status_code == 403
     expected = 200 if role == "coordinator" else 403
     assert client.get("/manage/training/roster-template.xlsx").status_code == expected
 

@@ -9,7 +9,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from ..extensions import db
 from ..forms import Form
-from ..models import Campaign, Town
+from ..models import TOWN_ORDER, Campaign, Town
 from .labels import kind_choices
 
 DATE_MIN_YEAR, DATE_MAX_YEAR = 2000, 2100
@@ -37,7 +37,7 @@ class ListingFilterForm(Form):
         super().__init__(*args, **kwargs)
         self.kind.choices = [("", _l("全部类型")), *kind_choices()]
         self.town.choices = [("", _l("全部镇街"))] + [
-            (t.code, t.name) for t in db.session.scalars(select(Town).order_by(Town.code))
+            (t.code, t.name) for t in db.session.scalars(select(Town).order_by(*TOWN_ORDER))
         ]
         self.campaign.choices = [("", _l("全部专题"))] + [
             (str(c.id), c.name)

@@ -25,7 +25,7 @@ from ..api import ApiError, json_body
 from ..extensions import db
 from ..i18n import format_time
 from ..inputs import query_int
-from ..models import Activity, ActivitySession, ScanResult, Town, User, utcnow
+from ..models import TOWN_ORDER, Activity, ActivitySession, ScanResult, Town, User, utcnow
 from ..permissions import STAFF_ROLES, can_work_roster_door, roles_required, roster_door_town_id
 from ..registration.services import RegistrationRefused
 from ..transactions import all_or_nothing
@@ -127,7 +127,7 @@ def _town_choices(activity: Activity, user: User) -> list[Town]:
     if roster_door_town_id(user, activity) is not None:
         return []
     if activity.roster_whole_district:
-        return list(db.session.scalars(select(Town).order_by(Town.code)))
+        return list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
     return list(activity.roster_towns)
 
 

@@ -33,6 +33,7 @@ from ..extensions import db
 from ..i18n import LOCAL_TZ, format_span, format_time, to_local
 from ..identity import IdentityError, mask_phone, normalize_phone
 from ..models import (
+    TOWN_ORDER,
     Activity,
     ActivityKind,
     ActivitySession,
@@ -54,6 +55,7 @@ from ..models import (
     utcnow,
 )
 from ..permissions import activities_visible_to, can_check_in, can_override_checkin_window
+from ..placenames import natural_key
 from ..registration import services as registration_services
 from ..registration.tickets import normalize_short_code
 from ..tokens import hash_secret
@@ -874,10 +876,14 @@ def walk_ins_without_phone_allowed(activity: Activity) -> bool:
 def village_choices(activity: Activity) -> list[tuple[str, list[Village]]]:
     """Villages by town for a walk-in without a phone: the activity's town first."""
     towns = db.session.scalars(
-        select(Town).options(selectinload(Town.villages)).order_by(Town.id)
+        select(Town).options(selectinload(Town.villages)).order_by(*TOWN_ORDER)
     ).all()
     ordered = sorted(towns, key=lambda town: town.id != activity.town_id)
-    return [(town.name, list(town.villages)) for town in ordered if town.villages]
+    return [
+        (town.name, sorted(town.villages, key=lambda v: natural_key(v.name)))
+        for town in ordered
+        if town.villages
+    ]
 
 
 def _walk_in_request(

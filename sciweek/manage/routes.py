@@ -33,7 +33,7 @@ from ..checkin.paper import (
     sheet_rows,
 )
 from ..extensions import db
-from ..forms import ConfirmForm
+from ..forms import ConfirmForm, add_error
 from ..i18n import format_span, to_local
 from ..inputs import query_int
 from ..models import Activity, Department, RegistrationStatus, Role, utcnow
@@ -47,6 +47,7 @@ from ..permissions import (
     roles_required,
     session_or_404,
 )
+from ..placenames import with_former_name
 from ..training.invitations import set_roster_towns
 from ..training.services import TrainingError
 from ..transactions import all_or_nothing
@@ -72,6 +73,7 @@ from .signin_sheet import (
 )
 
 bp = Blueprint("manage", __name__)
+FORMER_NAMES_MAX = 200  # departments.former_names
 PER_PAGE = 30
 
 
@@ -271,18 +273,24 @@ def cancel(activity_id: int):
     )
 
 
-def _save_department(form: DepartmentForm) -> None:
+def _save_department(form: DepartmentForm) -> bool:
+    """Add or rename; False (a message beside the field) when the former names, the old
+    name added, would not fit their column."""
     department = db.session.scalar(
         select(Department).where(Department.code == form.code.data.strip())
     ) or Department(code=form.code.data.strip())
-    old_name = department.name
-    department.name = form.name.data.strip()
-    department.former_names = (form.former_names.data or "").strip()
-    if old_name and old_name != department.name and old_name not in department.former_names:
-        department.former_names = "、".join(filter(None, [department.former_names, old_name]))
+    new_name = form.name.data.strip()
+    history = with_former_name(
+        (form.former_names.data or "").strip(), department.name or "", new_name
+    )
+    if len(history) > FORMER_NAMES_MAX:
+        add_error(form.former_names, _("曾用名合计不能超过 %(num)s 个字。", num=FORMER_NAMES_MAX))
+        return False
+    department.name, department.former_names = new_name, history
     db.session.add(department)
     db.session.flush()
     signals.door_access_changed.send(department)
+    return True
 
 
 @bp.route("/departments", methods=["GET", "POST"])
@@ -292,9 +300,10 @@ def departments():
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                _save_department(form)
-            flash(_("已保存。"), "success")
-            return redirect(url_for("manage.departments"))
+                saved = _save_department(form)
+            if saved:
+                flash(_("已保存。"), "success")
+                return redirect(url_for("manage.departments"))
         except IntegrityError:
             form.name.errors.append(_("名称已被其他部门使用。"))
     items = db.session.scalars(select(Department).order_by(Department.id)).all()

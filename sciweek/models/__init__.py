@@ -36,7 +36,7 @@ from .notifications import (
     SmsDailyCount,
     SmsPreference,
 )
-from .places import Department, Town, TownAlias, Village
+from .places import TOWN_ORDER, Department, Town, TownAlias, Village
 from .registration import (
     REGISTRATION_STATUS_VALUES,
     CheckIn,
@@ -109,6 +109,7 @@ __all__ = [
     "Department",
     "DistrictTarget",
     "Role",
+    "TOWN_ORDER",
     "Town",
     "TownAlias",
     "UTCDateTime",

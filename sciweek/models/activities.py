@@ -71,6 +71,8 @@ class Campaign(db.Model):
     kind: Mapped[ActivityKind] = mapped_column(str_enum(ActivityKind))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
+    # Names before renames, joined with "、", as ``Department.former_names``.
+    former_names: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 activity_departments = Table(

@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased
 from ..extensions import db
 from ..i18n import LOCAL_TZ, local_today
 from ..models import (
+    TOWN_ORDER,
     Activity,
     ActivitySession,
     ActivityStatus,
@@ -306,7 +307,7 @@ def _is_trained(per_cadre, target):
 
 def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCoverage:
     """Coverage per town and for the district in ``year`` (five queries in all)."""
-    towns_stmt = select(Town.id, Town.code, Town.name).order_by(Town.code)
+    towns_stmt = select(Town.id, Town.code, Town.name).order_by(*TOWN_ORDER)
     if town_ids is not None:
         towns_stmt = towns_stmt.where(Town.id.in_(town_ids))
     towns = {

@@ -10,15 +10,12 @@ from wtforms import (
     FieldList,
     FormField,
     HiddenField,
-    SelectField,
     SelectMultipleField,
-    StringField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 from ..forms import DecimalField, Form, IntegerField, SubForm
-from ..inputs import coerce_id
 
 
 class RosterUploadForm(Form):
@@ -82,11 +79,3 @@ class TargetsForm(Form):
 class LinkAttendeeForm(Form):
     registration_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
     cadre_id = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
-
-
-class TownAliasForm(Form):
-    town_id = SelectField(_l("镇街"), coerce=coerce_id, validate_choice=True)
-    alias = StringField(
-        _l("别名（花名册中的写法，如“城关”）"),
-        validators=[DataRequired(_l("请填写别名。")), Length(max=64)],
-    )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..identity import mask_id_number, mask_phone
-from ..models import Cadre, Town, Village
+from ..models import TOWN_ORDER, Cadre, Town, Village
 from ..person_query import DoorQuery, matches_query, parse_door_query
 from ..placenames import natural_key
 from .periods import periods_in_year
@@ -95,6 +95,7 @@ def search_cadres(
             served.c.posts,
             Village.name.label("village"),
             Town.name.label("town"),
+            Town.position,
             Town.code,
         )
         .select_from(served)
@@ -102,13 +103,15 @@ def search_cadres(
         .join(Village, Village.id == served.c.village_id)
         .join(Town, Town.id == served.c.town_id)
         .where(matches_query(query, Cadre.name, Cadre.phone, Cadre.id_number, Village.name))
-        .order_by(Town.code, Cadre.name, Cadre.id)
+        .order_by(*TOWN_ORDER, Cadre.name, Cadre.id)
         .limit(limit + 1)
     )
     if town_id is not None:
         stmt = stmt.where(served.c.town_id == town_id)
     rows = list(db.session.execute(stmt))
-    shown = sorted(rows[:limit], key=lambda r: (r.code, natural_key(r.village), r.name, r.id))
+    shown = sorted(
+        rows[:limit], key=lambda r: (r.position, r.code, natural_key(r.village), r.name, r.id)
+    )
     return CadreSearch(
         query,
         [

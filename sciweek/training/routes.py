@@ -25,7 +25,15 @@ from ..extensions import db
 from ..forms import ConfirmForm
 from ..i18n import local_today
 from ..inputs import parse_id, query_int
-from ..models import Cadre, CoverageTarget, Registration, Role, Town, TownAlias, Village
+from ..models import (
+    TOWN_ORDER,
+    Cadre,
+    CoverageTarget,
+    Registration,
+    Role,
+    Town,
+    Village,
+)
 from ..permissions import (
     COVERAGE_ROLES,
     PLACE_ROLES,
@@ -54,7 +62,6 @@ from .forms import (
     LinkAttendeeForm,
     RosterUploadForm,
     TargetsForm,
-    TownAliasForm,
 )
 from .invitations import trainings_inviting
 from .ledger import cadre_ledger, ledger_title, town_ledger, town_ledger_workbook
@@ -64,13 +71,11 @@ from .services import (
     NewVillage,
     RosterImportError,
     TrainingError,
-    add_town_alias,
     check_roster,
     clear_target,
     import_roster,
     link_registration_to_cadre,
     mark_cadre_left,
-    remove_town_alias,
     roster_report,
     set_district_target,
     set_target,
@@ -193,7 +198,7 @@ def roster():
         town_id = current_user.town_id
     else:
         town_id = query_int("town_id")
-    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
     town = town_or_403(town_id) if town_id else None
     year = _year()
     cadres = []
@@ -334,7 +339,7 @@ def roster_template():
     """A blank roster workbook: the header, a 说明 sheet, phone and ID columns as text and
     a list of the towns (a coordinator's own) to choose from."""
     town_id = coordinator_town_id(current_user)
-    stmt = select(Town.name).order_by(Town.code)
+    stmt = select(Town.name).order_by(*TOWN_ORDER)
     if town_id is not None:
         stmt = stmt.where(Town.id == town_id)
     data = roster_template_workbook(list(db.session.scalars(stmt)))
@@ -344,41 +349,11 @@ def roster_template():
 # --- town aliases ---------------------------------------------------------------------------
 
 
-@bp.route("/manage/training/town-aliases", methods=["GET", "POST"])
+@bp.route("/manage/training/town-aliases")
 @roles_required(*PLACE_ROLES)
 def town_aliases():
-    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
-    form = TownAliasForm()
-    form.town_id.choices = [(t.id, t.name) for t in towns]
-    if form.validate_on_submit():
-        town = db.get_or_404(Town, form.town_id.data)
-        try:
-            with all_or_nothing():
-                entry = add_town_alias(town, form.alias.data)
-        except TrainingError as exc:
-            form.alias.errors = [str(exc)]
-        except IntegrityError:
-            form.alias.errors = [_("这个别名刚被其他人添加，请刷新后查看。")]
-        else:
-            flash(
-                _("已添加：花名册中的“%(alias)s”即“%(town)s”。", alias=entry.alias, town=town.name),
-                "success",
-            )
-            return redirect(url_for("training.town_aliases"))
-    return render_template(
-        "training/town_aliases.html", towns=towns, form=form, remove_form=ConfirmForm()
-    )
-
-
-@bp.route("/manage/training/town-aliases/<int:alias_id>/remove", methods=["POST"])
-@roles_required(*PLACE_ROLES)
-def remove_alias(alias_id: int):
-    entry = db.get_or_404(TownAlias, alias_id)
-    if ConfirmForm().validate_on_submit():
-        name = entry.alias
-        remove_town_alias(entry)
-        flash(_("已删除别名“%(alias)s”。", alias=name), "success")
-    return redirect(url_for("training.town_aliases"))
+    """Aliases are kept with their town now (places); old links land on the list of towns."""
+    return redirect(url_for("places.towns"))
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -388,7 +363,7 @@ def remove_alias(alias_id: int):
 @roles_required(*TARGET_ROLES)
 def targets():
     year = _year()
-    towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+    towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
     existing = {
         t.town_id: t
         for t in db.session.scalars(select(CoverageTarget).where(CoverageTarget.year == year))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import (
+    TOWN_ORDER,
     Activity,
     ActivityKind,
     Cadre,
@@ -30,6 +31,7 @@ from ..models import (
     Village,
 )
 from ..placenames import (
+    former_name_list,
     natural_key,
     normalize_place,
     suggest_town,
@@ -348,12 +350,24 @@ def check_roster(parsed: ParsedRoster, *, only_town_id: int | None = None) -> Ro
     )
 
 
+def villages_by_written_name() -> dict[tuple[int, str], Village]:
+    """The district's villages by (town id, name as compared): their names, then the names
+    they had before a rename or a merge (an old roster still writes them)."""
+    villages = list(db.session.execute(select(Village)).scalars())
+    found = {(v.town_id, normalize_place(v.name)): v for v in villages}
+    for village in villages:
+        for former in former_name_list(village.former_names):
+            found.setdefault((village.town_id, normalize_place(former)), village)
+    return found
+
+
 class TownDirectory:
     """The district's towns found by what a roster writes: the name, the code, an alias set
-    by an admin (城关 for 城关镇), or the town's office (城关镇人民政府, 柳林街道办事处)."""
+    by an admin (城关 for 城关镇), a name the town had before a rename, or the town's office
+    (城关镇人民政府, 柳林街道办事处)."""
 
     def __init__(self) -> None:
-        self.towns = list(db.session.scalars(select(Town).order_by(Town.code)))
+        self.towns = list(db.session.scalars(select(Town).order_by(*TOWN_ORDER)))
         by_id = {t.id: t for t in self.towns}
         self.by_key: dict[str, Town] = {}
         for town in self.towns:
@@ -361,6 +375,9 @@ class TownDirectory:
             self.by_key.setdefault(normalize_place(town.code), town)
         for alias, town_id in db.session.execute(select(TownAlias.alias, TownAlias.town_id)):
             self.by_key.setdefault(normalize_place(alias), by_id[town_id])
+        for town in self.towns:
+            for former in former_name_list(town.former_names):
+                self.by_key.setdefault(normalize_place(former), town)
 
     def find(self, written: str) -> Town | None:
         return self.by_key.get(normalize_place(written)) or self.by_key.get(without_office(written))
@@ -447,10 +464,7 @@ def _plan_people(
     groups: list[list[RosterRow]], town_of: dict[RowKey, Town], findings: _Findings
 ) -> list[PlannedCadre]:
     """One planned cadre per group of rows; groups whose rows disagree are errors."""
-    villages = {
-        (v.town_id, normalize_place(v.name)): v
-        for v in db.session.execute(select(Village)).scalars()
-    }
+    villages = villages_by_written_name()
     people: list[PlannedCadre] = []
     for group in groups:
         posts = _merged_posts(group, town_of, findings)
@@ -1009,38 +1023,3 @@ def set_district_target(year: int, percent: Decimal | None) -> None:
         target = DistrictTarget(year=year)
         db.session.add(target)
     target.target_percent = percent
-
-
-# --- town aliases ---------------------------------------------------------------------------
-
-
-def add_town_alias(town: Town, written: str) -> TownAlias:
-    """Let rosters write ``written`` for ``town`` (城关 for 城关镇).
-
-    Refused when it is empty, too long, or already names a town or another alias.
-    """
-    alias = normalize_place(written)
-    if not alias:
-        raise TrainingError(_("请填写别名。"))
-    if len(alias) > 64:
-        raise TrainingError(_("别名不能超过 64 个字。"))
-    for other in db.session.scalars(select(Town)):
-        if alias in (normalize_place(other.name), normalize_place(other.code)):
-            raise TrainingError(
-                _("“%(alias)s”已是镇街“%(town)s”的名称或代码。", alias=alias, town=other.name)
-            )
-    holder = db.session.scalar(select(TownAlias).where(TownAlias.alias == alias))
-    if holder is not None:
-        raise TrainingError(
-            _("别名“%(alias)s”已属于“%(town)s”。", alias=alias, town=holder.town.name)
-        )
-    entry = TownAlias(town_id=town.id, alias=alias)
-    db.session.add(entry)
-    db.session.flush()
-    return entry
-
-
-def remove_town_alias(entry: TownAlias) -> None:
-    """Rosters no longer write this alias for its town."""
-    db.session.delete(entry)
-    db.session.flush()
