@@ -44,8 +44,11 @@ SIGNIN_SHEET_ROLES = (Role.ADMIN, Role.ORGANIZER, Role.COORDINATOR)
 PLACE_ROLES = (Role.ADMIN,)
 # Who sees the log of full phone numbers shown (显示完整号码).
 REVEAL_LOG_ROLES = (Role.ADMIN,)
+# Who manages accounts, roles and lockouts, and reads their audit log (/manage/users).
+ACCOUNT_ROLES = (Role.ADMIN,)
 
 __all__ = [
+    "ACCOUNT_ROLES",
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
@@ -252,6 +255,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "choose_town": TARGET_ROLES,
     "signin_sheet": SIGNIN_SHEET_ROLES,
     "reveal_log": REVEAL_LOG_ROLES,
+    "accounts": ACCOUNT_ROLES,
 }
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,
