@@ -75,23 +75,34 @@ class AccountForm(Form):
 
     display_name = StringField(_l("姓名"), validators=[Length(max=64)])
     role = SelectField(_l("角色"), validate_choice=True)
-    department = SelectField(_l("部门（组织者必填）"), validate_choice=True)
-    town = SelectField(_l("镇街（联络员必填）"), validate_choice=True)
+    department = SelectField(_l("部门（组织者必填）"), validate_choice=True, default="")
+    town = SelectField(_l("镇街（联络员必填）"), validate_choice=True, default="")
     email = StringField(_l("邮箱"), validators=[Length(max=254)])
     phone = StringField(_l("手机号"), validators=[Length(max=32)])
 
 
-class NewAccountForm(AccountForm):
+class _SendChoice:
+    """The choice of how a set-password link goes (choices set per form: WTForms warns
+    about choices given as pairs when the field is declared)."""
+
+    send: RadioField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.send.choices = SEND_CHOICES
+
+
+class NewAccountForm(_SendChoice, AccountForm):
     username = StringField(
         _l("用户名"),
         validators=[DataRequired(_l("请填写用户名。")), Length(max=64)],
     )
-    send = RadioField(_l("设置密码链接"), choices=SEND_CHOICES, default="show")
+    send = RadioField(_l("设置密码链接"), default="show")
 
 
 class EditAccountForm(AccountForm):
     must_change_password = BooleanField(_l("下次登录须修改密码"))
 
 
-class LinkForm(Form):
-    send = RadioField(_l("设置密码链接"), choices=SEND_CHOICES, default="show")
+class LinkForm(_SendChoice, Form):
+    send = RadioField(_l("设置密码链接"), default="show")

@@ -43,7 +43,7 @@ def password_problem(password: str) -> str | None:
     if not password.strip():
         return _("密码不能只有空格。")
     if is_common(password):
-        return _("这是最常见的密码之一，很容易被猜中，请换一个。")
+        return _("这是最常见密码之一，很容易被猜中，请换一个。")
     return None
 
 

@@ -111,7 +111,7 @@ def create_user(
     )
     _check_contacts_free(user, data)
     user.email, user.phone = data.email, data.phone
-    _apply_scope(user, data)
+    user.department, user.town = _scope(data)
     db.session.add(user)
     db.session.flush()
     details = {"username": username, **_snapshot(user)}
@@ -132,12 +132,13 @@ def update_user(user: User, data: AccountData, *, actor: User | None) -> dict:
             user, _("不能更改最后一位启用的管理员的角色，请先设置另一位管理员。")
         )
     _check_contacts_free(user, data)
+    department, town = _scope(data)
     before, phone_before = _snapshot(user), user.phone
     user.display_name = data.display_name or user.username
     user.role = Role(data.role)
     user.email, user.phone = data.email, data.phone
     user.must_change_password = data.must_change_password
-    _apply_scope(user, data)
+    user.department, user.town = department, town
     db.session.flush()
     after = _snapshot(user)
     changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
@@ -309,14 +310,16 @@ def _check_contacts_free(user: User, data: AccountData) -> None:
         raise AccountError(_("此手机号已被其他账号使用。"), "phone")
 
 
-def _apply_scope(user: User, data: AccountData) -> None:
-    """Organizers belong to a department, coordinators to a town (the CHECKs agree)."""
+def _scope(data: AccountData) -> tuple[Department | None, Town | None]:
+    """Organizers belong to a department, coordinators to a town (the CHECKs agree):
+    the department and town ``data`` names, looked up before anything changes."""
     if data.role == Role.ORGANIZER and not data.department_code:
         raise AccountError(_("组织者必须指定部门（--department）。"), "department")
     if data.role == Role.COORDINATOR and not data.town_code:
         raise AccountError(_("镇街联络员必须指定镇街（--town）。"), "town")
-    user.department = _department(data.department_code) if data.department_code else None
-    user.town = _town(data.town_code) if data.town_code else None
+    department = _department(data.department_code) if data.department_code else None
+    town = _town(data.town_code) if data.town_code else None
+    return department, town
 
 
 def _snapshot(user: User) -> dict:
