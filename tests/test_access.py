@@ -64,3 +64,14 @@ def test_roles_without_editing_rights_cannot_edit(app, client, make, auth, role)
     ]
     for method, url in editing:
         assert client.open(url, method=method).status_code == 403, (method, url)
+
+
+@pytest.mark.parametrize("role", ["organizer", "coordinator", "checker", "citizen"])
+def test_only_admins_reach_the_account_pages(app, client, make, auth, role):
+    """Every URL under /manage/users (accounts, links, lockouts, the audit log)."""
+    user = make.user(role)
+    auth.login(user)
+    urls = [(m, u) for m, u in protected_urls(app) if u.startswith("/manage/users")]
+    assert len(urls) >= 9
+    for method, url in urls:
+        assert client.open(url, method=method).status_code == 403, (method, url)
