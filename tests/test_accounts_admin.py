@@ -73,7 +73,8 @@ def token_of(url: str) -> str:
 def test_the_vendored_list_holds_the_10000_most_common_passwords():
     common = passwords.common_passwords()
     assert len(common) == 10_000
-    assert "password" in common and "123456" in common
+    assert "password" in common
+    assert "123456" in common
     assert passwords.password_problem("PassWord") is not None  # case-insensitive
     assert passwords.password_problem("Qwerty123") is not None
     assert passwords.password_problem("short1") is not None
@@ -104,7 +105,8 @@ def test_create_user_shares_the_cli_scope_rules_and_audits_in_the_same_transacti
         "wang", "coordinator", None, town_code="baisha", phone="139 0000 7777", actor=admin
     )
     db.session.commit()
-    assert user.town_id == town.id and user.phone == PHONE
+    assert user.town_id == town.id
+    assert user.phone == PHONE
     entry = db.session.scalar(select(AuditLog))
     assert (entry.action, entry.actor_id, entry.target_user_id) == ("created", admin.id, user.id)
     assert entry.details["role"] == "coordinator"
@@ -187,7 +189,8 @@ def test_a_disabled_user_cannot_log_in_and_their_sessions_end(client, make, auth
     services.set_user_enabled(organizer, False, actor=admin)
     db.session.commit()
     response = fresh_get(client, "/manage/")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
     response = auth.login(organizer)
     assert response.status_code == 200
     assert "用户名或密码不正确" in response.get_data(as_text=True)
@@ -211,7 +214,8 @@ def test_five_failed_log_ins_lock_the_account_until_an_admin_unlocks_it(client, 
     # The admins see it, and unlock.
     auth.login(admin)
     listing = client.get("/manage/users/?role=checker").get_data(as_text=True)
-    assert "已锁定至" in listing and "连续登录失败 5 次" in listing
+    assert "已锁定至" in listing
+    assert "连续登录失败 5 次" in listing
     assert client.post(f"/manage/users/{checker.id}/unlock").status_code == 302
     auth.logout()
     assert auth.login(checker).headers["Location"].endswith("/manage/checkin")
@@ -238,9 +242,11 @@ def test_a_set_password_link_works_once_within_24_hours_and_is_stored_hashed(cli
     token = token_of(url)
     assert url.startswith("https://sciweek.example.cn/password/set/")
     stored = db.session.scalars(select(SetPasswordToken.token_hash)).all()
-    assert token not in stored and len(stored) == 1
+    assert token not in stored
+    assert len(stored) == 1
     page = client.get(f"/password/set/{token}")
-    assert page.status_code == 200 and page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"
     refused = client.post(f"/password/set/{token}", data={"password": "abc", "confirm": "abc"})
     assert "密码至少 8 位。" in errors_in(refused)
     refused = client.post(
@@ -250,7 +256,8 @@ def test_a_set_password_link_works_once_within_24_hours_and_is_stored_hashed(cli
     done = client.post(
         f"/password/set/{token}", data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     )
-    assert done.status_code == 302 and done.headers["Location"].endswith("/login")
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith("/login")
     again = client.post(
         f"/password/set/{token}", data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     )
@@ -464,12 +471,15 @@ def test_admin_creates_a_coordinator_and_sees_the_link_once(client, make, auth):
         response.get_data(as_text=True),
     ).group(1)
     user = db.session.scalar(select(User).where(User.username == "zhang"))
-    assert user.town.code == "baisha" and user.role == Role.COORDINATOR
+    assert user.town.code == "baisha"
+    assert user.role == Role.COORDINATOR
     assert links.user_of_link(token_of(url)).id == user.id
     listing = client.get("/manage/users/").get_data(as_text=True)
-    assert "139****7777" in listing and PHONE not in listing
+    assert "139****7777" in listing
+    assert PHONE not in listing
     audit_page = client.get("/manage/users/audit").get_data(as_text=True)
-    assert "创建账号" in audit_page and "发出设置密码链接" in audit_page
+    assert "创建账号" in audit_page
+    assert "发出设置密码链接" in audit_page
 
 
 def test_admin_sends_the_link_by_sms(client, make, auth):
@@ -511,7 +521,8 @@ def test_bad_input_on_the_create_form_is_answered_beside_the_field(
     )
     assert response.status_code == 200
     errors = errors_in(response)
-    assert errors and message in " ".join(errors)
+    assert errors
+    assert message in " ".join(errors)
     assert db.session.scalar(select(func.count(User.id))) == 2
 
 
@@ -543,7 +554,8 @@ def test_admin_edits_disables_and_cannot_disable_the_last_admin_on_the_pages(cli
     )
     assert response.status_code == 302
     db.session.expire_all()
-    assert checker.display_name == "新名字" and checker.must_change_password
+    assert checker.display_name == "新名字"
+    assert checker.must_change_password
     assert client.post(f"/manage/users/{checker.id}/disable").status_code == 302
     db.session.expire_all()
     assert not checker.is_enabled
@@ -556,7 +568,8 @@ def test_admin_edits_disables_and_cannot_disable_the_last_admin_on_the_pages(cli
     )
     assert "最后一位启用的管理员" in " ".join(errors_in(response))
     db.session.expire_all()
-    assert admin.role == Role.ADMIN and admin.is_enabled
+    assert admin.role == Role.ADMIN
+    assert admin.is_enabled
 
 
 def test_the_audit_log_is_paginated_newest_first(client, make, auth):
@@ -567,9 +580,11 @@ def test_the_audit_log_is_paginated_newest_first(client, make, auth):
     db.session.commit()
     auth.login(admin)
     first = client.get("/manage/users/audit").get_data(as_text=True)
-    assert "名54" in first and "第 1 / 2 页" in first
+    assert "名54" in first
+    assert "第 1 / 2 页" in first
     second = client.get("/manage/users/audit?page=2").get_data(as_text=True)
-    assert "名0 → 名1" not in first and "名0 → 名1" in second
+    assert "名0 → 名1" not in first
+    assert "名0 → 名1" in second
 
 
 @pytest.mark.parametrize("role", ["organizer", "coordinator", "checker", "citizen"])

@@ -70,7 +70,8 @@ def test_a_coordinator_sets_a_password_from_the_link_and_changes_it(browser, sit
     page.get_by_role("link", name="完成").click()
     page.get_by_role("link", name="返回账号列表").click()
     row = page.locator("tr[data-user='baisha-li']")
-    assert "139****7777" in row.inner_text() and "镇街联络员" in row.inner_text()
+    assert "139****7777" in row.inner_text()
+    assert "镇街联络员" in row.inner_text()
 
     # The coordinator, in a browser of their own, never logged in.
     own_context = browser.new_context(**phone_screen)

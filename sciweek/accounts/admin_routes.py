@@ -153,7 +153,7 @@ def new():
 def _create(form: NewAccountForm) -> User:
     data = _account_data(form)
     return create_user(
-        form.username.data,
+        form.username.data or "",
         data.role,
         None,
         department_code=data.department_code,
@@ -231,7 +231,7 @@ def link(user_id: int):
     return redirect(url_for("users.edit", user_id=user.id))
 
 
-def _account_action(user_id: int, action, done: str) -> Response:
+def _account_action(user_id: int, action, done: str):
     user = _user_or_404(user_id)
     if ConfirmForm().validate_on_submit():
         try:

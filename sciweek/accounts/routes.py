@@ -96,7 +96,7 @@ def set_password(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
-            user = use_set_password_link(token, form.password.data)
+            user = use_set_password_link(token, form.password.data or "")
         except AccountError as exc:
             add_error(form.password, exc.message)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -20,10 +21,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..extensions import db
+from ..extensions import Base, db
 from .activities import Activity, _in_check
 from .places import Department, Town
 from .types import UTCDateTime, str_enum, utcnow
+
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 
 class Role(enum.StrEnum):
@@ -116,7 +122,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.username} {self.role}>"
 
 
-class SetPasswordToken(db.Model):
+class SetPasswordToken(Model):
     """A one-time set-password link (设置密码链接): only the SHA-256 of its random token is
     kept; valid 24 hours, used once, and void once a newer link of the user is issued."""
 
@@ -150,7 +156,7 @@ class AuditAction(enum.StrEnum):
 AUDIT_ACTION_VALUES = tuple(a.value for a in AuditAction)
 
 
-class AuditLog(db.Model):
+class AuditLog(Model):
     """Who changed which account, how, and when; written in the change's transaction."""
 
     __tablename__ = "audit_log"
