@@ -105,4 +105,4 @@ class EditAccountForm(AccountForm):
 
 
 class LinkForm(_SendChoice, Form):
-    send = RadioField(_l("设置密码链接"), default="show")
+    send = RadioField(_l("发送方式"), default="show")
