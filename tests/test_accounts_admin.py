@@ -4,6 +4,7 @@ forced change, one's own password, 忘记密码 by SMS code, the lockout and the
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -611,3 +612,16 @@ def test_admins_find_the_account_pages_in_the_navigation(client, make, auth):
     auth.login(make.user("admin"))
     page = client.get("/manage/").get_data(as_text=True)
     assert 'href="/manage/users/"' in page
+
+
+def test_asking_for_a_code_takes_as_long_with_or_without_an_account(client, make):
+    user = make.user("checker", username="zheng")
+    user.phone = PHONE
+    db.session.commit()
+    took = {}
+    for identifier in ("zheng", "nobody"):
+        started = time.monotonic()
+        assert client.post("/password/forgot", data={"identifier": identifier}).status_code == 200
+        took[identifier] = time.monotonic() - started
+    assert len(sealed_of("verification")) == 1
+    assert min(took.values()) >= reset.ANSWER_FLOOR_SECONDS

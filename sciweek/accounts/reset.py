@@ -9,6 +9,7 @@ to the account (``u<id>``); the routes add a per-address rate limit.
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -19,11 +20,15 @@ from ..extensions import db
 from ..identity import IdentityError, is_mobile, normalize_phone
 from ..models import STAFF_ROLES, AuditAction, User, VerificationPurpose, utcnow
 from ..notifications.verification import VerificationRefused, check_code, request_code
+from ..transactions import after_commit
 from . import audit
 from .passwords import hash_password, password_problem
 from .services import AccountError, replace_password
 
 IDENTIFIER_MAX = 64
+# Asking takes at least this long, commit included, whether or not a code is sent
+# (sending writes a few rows: milliseconds that would tell an existing account from none).
+ANSWER_FLOOR_SECONDS = 0.05
 
 
 def _scope(user: User) -> str:
@@ -53,12 +58,16 @@ def account_for_reset(identifier: str) -> User | None:
 def request_password_reset(identifier: str, now: datetime | None = None) -> None:
     """Send a 忘记密码 code to the account's phone when there is such an account; answer
     nothing either way. Flushes only."""
+    started = time.monotonic()
     begin_write()  # the same work whether or not the account exists
     user = account_for_reset(identifier)
-    if user is None or user.phone is None:
-        return
-    with contextlib.suppress(VerificationRefused):  # too often: quietly, like "no account"
-        request_code(user.phone, VerificationPurpose.PASSWORD_RESET, scope=_scope(user), now=now)
+    if user is not None and user.phone is not None:
+        with contextlib.suppress(VerificationRefused):  # too often: quietly, like no account
+            request_code(
+                user.phone, VerificationPurpose.PASSWORD_RESET, scope=_scope(user), now=now
+            )
+    # Once committed, so that no lock is held meanwhile (SQLite's write lock).
+    after_commit(lambda: time.sleep(max(0.0, ANSWER_FLOOR_SECONDS - (time.monotonic() - started))))
 
 
 def reset_password_with_code(
