@@ -4,6 +4,7 @@ forced change, one's own password, 忘记密码 by SMS code, the lockout and the
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -625,3 +626,43 @@ def test_asking_for_a_code_takes_as_long_with_or_without_an_account(client, make
         took[identifier] = time.monotonic() - started
     assert len(sealed_of("verification")) == 1
     assert min(took.values()) >= reset.ANSWER_FLOOR_SECONDS
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one_enabled(app, make):
+    """The second decision waits for the first (the admins' rows are locked) and then
+    sees it: one of the two disables is refused."""
+    first_id, second_id = make.user("admin").id, make.user("admin").id
+    db.session.remove()
+    flushed = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def disable(target_id: int, actor_id: int, name: str, wait: bool) -> None:
+        with app.app_context():
+            try:
+                if wait:
+                    flushed.wait(10)
+                target = db.session.get(User, target_id)
+                services.set_user_enabled(target, False, actor=db.session.get(User, actor_id))
+                if not wait:
+                    flushed.set()
+                    time.sleep(0.5)  # the other one now waits for these rows
+                db.session.commit()
+                outcomes[name] = "disabled"
+            except AccountError as exc:
+                db.session.rollback()
+                outcomes[name] = exc.message
+            finally:
+                flushed.set()
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=disable, args=(first_id, second_id, "a", False)),
+        threading.Thread(target=disable, args=(second_id, first_id, "b", True)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert outcomes == {"a": "disabled", "b": "不能停用最后一位启用的管理员。"}
+    enabled = db.session.scalars(select(User.id).where(User.is_enabled.is_(True))).all()
+    assert enabled == [second_id]
