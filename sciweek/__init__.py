@@ -21,6 +21,7 @@ from . import (
     transactions,
 )
 from .accounts import auth
+from .accounts.admin_routes import bp as users_bp
 from .accounts.routes import bp as accounts_bp
 from .activities.routes import bp as activities_bp
 from .checkin.roster_routes import bp as roster_door_bp
@@ -95,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(activities_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(manage_bp, url_prefix="/manage")
+    app.register_blueprint(users_bp, url_prefix="/manage/users")
     app.register_blueprint(registration_bp)
     app.register_blueprint(checkin_bp)
     app.register_blueprint(roster_door_bp)

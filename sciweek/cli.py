@@ -51,6 +51,9 @@ def create_user_command(username, role, department_code, town_code, password, di
             department_code=department_code,
             town_code=town_code,
             display_name=display_name,
+            # A password someone else chose: its owner chooses their own at first log-in.
+            must_change_password=role != "citizen",
+            via="cli",
         )
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -48,8 +48,11 @@ REVEAL_LOG_ROLES = (Role.ADMIN,)
 # Who sees and exports the annual assessment (年度目标考核): the whole district's figures,
 # as the coverage pages show them to organizers.
 REPORT_ROLES = (Role.ADMIN, Role.ORGANIZER)
+# Who manages accounts, roles and lockouts, and reads their audit log (/manage/users).
+ACCOUNT_ROLES = (Role.ADMIN,)
 
 __all__ = [
+    "ACCOUNT_ROLES",
     "COVERAGE_ROLES",
     "DOOR_ROLES",
     "EDITOR_ROLES",
@@ -278,6 +281,7 @@ _ROLE_ACTIONS: dict[str, tuple[Role, ...]] = {
     "signin_sheet": SIGNIN_SHEET_ROLES,
     "reveal_log": REVEAL_LOG_ROLES,
     "reports": REPORT_ROLES,
+    "accounts": ACCOUNT_ROLES,
 }
 _ACTIVITY_ACTIONS: dict[str, Callable[[User, Activity], bool]] = {
     "manage": can_manage_activity,

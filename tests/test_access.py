@@ -120,3 +120,14 @@ def test_only_admins_reach_places_and_campaigns(app, client, make, auth, role):
         for method in methods:
             response = client.open(url, method=method, data={"name": "x", "code": "x"})
             assert response.status_code == 403, (method, url, response.status_code)
+
+
+@pytest.mark.parametrize("role", ["organizer", "coordinator", "checker", "citizen"])
+def test_only_admins_reach_the_account_pages(app, client, make, auth, role):
+    """Every URL under /manage/users (accounts, links, lockouts, the audit log)."""
+    user = make.user(role)
+    auth.login(user)
+    urls = [(m, u) for m, u in protected_urls(app) if u.startswith("/manage/users")]
+    assert len(urls) >= 9
+    for method, url in urls:
+        assert client.open(url, method=method).status_code == 403, (method, url)

@@ -6,7 +6,7 @@ account an e-mail is for (its address is ``recipient``, as for an SMS the phone)
 newer link replaces one still waiting. The channel ``email`` was allowed from the start.
 
 Revision ID: f3302814f60a
-Revises: b5e2d7c1a9f4
+Revises: 8590016cd74e
 Create Date: 2026-11-28 03:40:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f3302814f60a'
-down_revision = 'b5e2d7c1a9f4'
+down_revision = '8590016cd74e'
 branch_labels = None
 depends_on = None
 

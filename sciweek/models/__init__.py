@@ -1,6 +1,16 @@
 """Typed SQLAlchemy 2.0 models, one module per domain area."""
 
-from .accounts import ROLE_VALUES, STAFF_ROLES, Role, User, checker_assignments
+from .accounts import (
+    AUDIT_ACTION_VALUES,
+    ROLE_VALUES,
+    STAFF_ROLES,
+    AuditAction,
+    AuditLog,
+    Role,
+    SetPasswordToken,
+    User,
+    checker_assignments,
+)
 from .activities import (
     Activity,
     ActivityKind,
@@ -64,6 +74,10 @@ from .verification import (
 )
 
 __all__ = [
+    "AUDIT_ACTION_VALUES",
+    "AuditAction",
+    "AuditLog",
+    "SetPasswordToken",
     "SUMMARY_COUNT_MAX",
     "SUMMARY_EXPERTS_MAX",
     "SUMMARY_PHOTOS_MAX",

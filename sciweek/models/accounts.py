@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..extensions import db
+from ..extensions import Base, db
 from .activities import Activity, _in_check
 from .places import Department, Town
 from .types import UTCDateTime, str_enum, utcnow
+
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 
 class Role(enum.StrEnum):
@@ -61,6 +77,13 @@ class User(UserMixin, db.Model):
     # Set for an account whose password someone else chose or reset: the next log-in must
     # choose a new one before anything else.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Log-in lockout (accounts.lockout): failed log-ins in a row, and until when the account
+    # refuses log-ins after too many; admins see both and may unlock.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the session's user id (get_id): raised when the account is disabled or its
+    # password is set by someone else, which ends every session and remember-me cookie.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Personal calendar feed: the URL token is shown once, only its SHA-256 is kept.
     feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -81,6 +104,12 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login
         return self.is_enabled
 
+    def get_id(self) -> str:  # Flask-Login: what the session and remember cookie keep
+        return f"{self.id}.{self.session_version or 0}"
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
@@ -91,3 +120,59 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
+
+
+class SetPasswordToken(Model):
+    """A one-time set-password link (设置密码链接): only the SHA-256 of its random token is
+    kept; valid 24 hours, used once, and void once a newer link of the user is issued."""
+
+    __tablename__ = "set_password_tokens"
+    __table_args__ = (CheckConstraint("expires_at > created_at", name="expires_after_created"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the link was used, or when a newer link replaced it.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class AuditAction(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"  # details: {"changes": {field: [old, new]}}
+    DISABLED = "disabled"
+    ENABLED = "enabled"
+    LOCKED = "locked"  # too many failed log-ins (no actor)
+    UNLOCKED = "unlocked"
+    LINK_ISSUED = "link_issued"  # details: {"delivery": "shown" | "sms" | ...}
+    PASSWORD_SET_BY_LINK = "password_set_by_link"  # noqa: S105 - an action, not a password
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - by the user, current password given
+    PASSWORD_RESET_BY_CODE = "password_reset_by_code"  # noqa: S105 - 忘记密码
+
+
+AUDIT_ACTION_VALUES = tuple(a.value for a in AuditAction)
+
+
+class AuditLog(Model):
+    """Who changed which account, how, and when; written in the change's transaction."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(_in_check("action", AUDIT_ACTION_VALUES), name="action"),
+        Index("ix_audit_log_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # None: the command line, or the system (a lockout). No cascade: accounts are never
+    # deleted, and the log keeps the names.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[AuditAction] = mapped_column(str_enum(AuditAction, length=30))
+    target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    target_user: Mapped[User | None] = relationship(foreign_keys=[target_user_id])

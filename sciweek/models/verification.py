@@ -37,6 +37,7 @@ class VerificationPurpose(enum.StrEnum):
     LOST_TICKET = "lost_ticket"  # 找回电子票
     REGISTER = "register"  # 报名需短信验证 (scope: the activity)
     SELF_CHECK_IN = "self_check_in"  # a roster cadre's self check-in (scope: the session)
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a staff account's 忘记密码 (scope: user)
 
 
 VERIFICATION_PURPOSE_VALUES = tuple(p.value for p in VerificationPurpose)

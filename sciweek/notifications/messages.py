@@ -102,6 +102,14 @@ TEMPLATES = {
             ("otp", "minutes"),
             shrinkable=(),
         ),
+        # A staff account's one-time set-password link (accounts.links), sealed like a code.
+        Template(
+            "set_password_link",
+            NotificationEvent.VERIFICATION,
+            _l("您的工作账号%(username)s请在24小时内设置密码（仅可使用一次）：%(setup_link)s"),
+            ("username", "setup_link"),
+            shrinkable=(),
+        ),
     )
 }
 
@@ -169,6 +177,8 @@ def render(
         # A verification code travels sealed, like the ticket link (notifications.verification).
         values["otp"] = secrets.get("otp", "")
         values["minutes"] = params.get("minutes", "")
+        values["username"] = params.get("username", "")
+        values["setup_link"] = secrets.get("setup_url", "")
         link = secrets.get("ticket_url")
         values["ticket"] = link or _("票码%(code)s", code=values["code"])
 

@@ -156,14 +156,28 @@ def request_code(
 
 def _send(row: VerificationCode, code: str) -> None:
     event = NotificationEvent.VERIFICATION
-    key = outbox.dedupe_key(event, f"p{row.phone}", version=row.id)
-    outbox.enqueue(
-        event,
-        key=key,
-        recipient=row.phone,
+    send_at_once(
+        key=outbox.dedupe_key(event, f"p{row.phone}", version=row.id),
+        phone=row.phone,
         template=TEMPLATE,
         params={"minutes": int(VALID_FOR.total_seconds() // 60)},
         secret_params={"otp": code},
+    )
+
+
+def send_at_once(
+    *, key: str, phone: str, template: str, params: dict, secret_params: dict[str, str]
+) -> None:
+    """Write an SMS someone is waiting for this minute (a code, a set-password link) into
+    the outbox (event ``verification``: no quiet hours) and, after commit, publish a
+    delivery job for it alone, ahead of the general dispatch. Flushes only."""
+    outbox.enqueue(
+        NotificationEvent.VERIFICATION,
+        key=key,
+        recipient=phone,
+        template=template,
+        params=params,
+        secret_params=secret_params,
     )
     message_id = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key))
     if message_id is None:

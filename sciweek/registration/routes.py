@@ -266,8 +266,11 @@ def signup():
                 form.password.data,
                 display_name=(form.display_name.data or "").strip() or form.phone.data[-4:],
             )
-        except AccountError:
-            form.phone.errors.append(_("此手机号已注册，请直接登录。"))
+        except AccountError as exc:
+            if exc.field == "password":  # one of the most common passwords
+                form.password.errors.append(exc.message)
+            else:
+                form.phone.errors.append(_("此手机号已注册，请直接登录。"))
         else:
             login_user(user)
             flash(_("注册成功。之后登录状态下的报名都会出现在“我的报名”中。"), "success")
