@@ -496,7 +496,7 @@ def test_admin_sends_the_link_by_sms(client, make, auth):
     refused = client.post(
         "/manage/users/new", data={"username": "wu2", "role": "checker", "send": "send"}
     )
-    assert "没有可接收链接的手机号" in " ".join(errors_in(refused))
+    assert "没有可接收链接的邮箱或手机号" in " ".join(errors_in(refused))
     assert db.session.scalar(select(User.id).where(User.username == "wu2")) is None
 
 

@@ -49,8 +49,8 @@ class SetPasswordForm(Form):
 
 class ForgotPasswordForm(Form):
     identifier = StringField(
-        _l("用户名或手机号"),
-        validators=[DataRequired(_l("请填写用户名或手机号。")), Length(max=64)],
+        _l("用户名、手机号或邮箱"),
+        validators=[DataRequired(_l("请填写用户名、手机号或邮箱。")), Length(max=64)],
     )
 
 

@@ -22,7 +22,7 @@ from ..extensions import db
 from ..identity import is_mobile
 from ..links import site_base_url
 from ..models import AuditAction, SetPasswordToken, User, utcnow
-from ..notifications import outbox
+from ..notifications import outbox, staff_mail
 from ..notifications.verification import send_at_once
 from ..tokens import hash_secret
 from . import audit
@@ -30,6 +30,9 @@ from .passwords import hash_password, password_problem
 from .services import AccountError, replace_password
 
 LINK_VALID_FOR = timedelta(hours=24)
+# 忘记密码 by e-mail: a reset link lives an hour, and an account gets at most one a minute.
+RESET_LINK_VALID_FOR = timedelta(hours=1)
+RESET_EMAIL_INTERVAL = timedelta(minutes=1)
 SMS_TEMPLATE = "set_password_link"
 SHOWN = "shown"  # the admin's page showed the link (no message sent)
 
@@ -37,7 +40,7 @@ SHOWN = "shown"  # the admin's page showed the link (no message sent)
 @dataclass(frozen=True)
 class IssuedLink:
     url: str
-    channel: str  # SHOWN, or how it was sent ("sms"; later "email")
+    channel: str  # SHOWN, or how it was sent ("email", "sms")
     expires_at: datetime
 
 
@@ -56,6 +59,46 @@ def issue_set_password_link(
     if not user.is_enabled:
         raise AccountError(_("账号已停用，请先启用再发送设置密码链接。"))
     begin_write()
+    row, url = _new_link(user, now, LINK_VALID_FOR)
+    channel = SHOWN
+    if send:
+        sent_by = deliver_set_password_link(user, url, version=row.id)
+        if sent_by is None:
+            raise AccountError(
+                _(
+                    "此账号没有可接收链接的邮箱或手机号，请填写邮箱或手机号，或选择在页面上显示链接。"
+                ),
+                "send",
+            )
+        channel = sent_by
+    audit.record(AuditAction.LINK_ISSUED, user, actor, delivery=channel)
+    return IssuedLink(url, channel, row.expires_at)
+
+
+def issue_reset_link_by_email(user: User, now: datetime, valid_for: timedelta) -> bool:
+    """忘记密码 by e-mail: a new link of ``user``'s, valid ``valid_for``, e-mailed to the
+    account's address; none when the account has no address or was sent one less than a
+    minute ago (quietly: the caller answers alike). Returns whether one was written.
+    Flushes only."""
+    if not user.email:
+        return False
+    latest = db.session.scalar(
+        select(SetPasswordToken.created_at)
+        .where(SetPasswordToken.user_id == user.id)
+        .order_by(SetPasswordToken.created_at.desc())
+        .limit(1)
+    )
+    if latest is not None and now - latest < RESET_EMAIL_INTERVAL:
+        return False
+    row, url = _new_link(user, now, valid_for)
+    minutes = int(valid_for.total_seconds() // 60)
+    staff_mail.enqueue_password_reset_email(user, version=row.id, link=url, minutes=minutes)
+    audit.record(AuditAction.LINK_ISSUED, user, None, delivery="email")
+    return True
+
+
+def _new_link(user: User, now: datetime, valid_for: timedelta) -> tuple[SetPasswordToken, str]:
+    """A new link of ``user``'s; their older unused links stop working."""
     db.session.execute(
         update(SetPasswordToken)
         .where(SetPasswordToken.user_id == user.id, SetPasswordToken.used_at.is_(None))
@@ -67,31 +110,20 @@ def issue_set_password_link(
         user_id=user.id,
         token_hash=hash_secret(token),
         created_at=now,
-        expires_at=now + LINK_VALID_FOR,
+        expires_at=now + valid_for,
     )
     db.session.add(row)
     db.session.flush()
-    url = set_password_url(token)
-    channel = SHOWN
-    if send:
-        sent_by = deliver_set_password_link(user, url, version=row.id)
-        if sent_by is None:
-            raise AccountError(
-                _("此账号没有可接收链接的手机号，请填写手机号，或选择在页面上显示链接。"),
-                "send",
-            )
-        channel = sent_by
-    audit.record(AuditAction.LINK_ISSUED, user, actor, delivery=channel)
-    return IssuedLink(url, channel, row.expires_at)
+    return row, set_password_url(token)
 
 
 def deliver_set_password_link(user: User, url: str, *, version: object = "") -> str | None:
-    """Send ``url`` to the account's owner; how it went ("sms"), or None when the account
-    has nowhere to receive it.
-
-    E-MAIL GOES HERE: when the notification subsystem has an e-mail channel, send to
-    ``user.email`` (preferred over SMS, the link being long) and return "email". Today:
-    SMS through the outbox when the account has a phone. Flushes only."""
+    """Send ``url`` to the account's owner; how it went ("email", "sms"), or None when the
+    account has nowhere to receive it. E-mail is preferred (the link is long for an SMS);
+    both go through the outbox, the link sealed. Flushes only."""
+    if user.email and user.is_staff:  # e-mail is for staff accounts only
+        staff_mail.enqueue_set_password_email(user, url, version=version)
+        return "email"
     if is_mobile(user.phone):
         send_at_once(
             key=outbox.dedupe_key(

@@ -1,4 +1,6 @@
-"""忘记密码 for staff: a user name or phone → a code by SMS → a new password.
+"""忘记密码 for staff: a user name, phone or e-mail address → a code by SMS (to the
+account's phone) and a one-hour set-password link by e-mail (to its address) → a new
+password.
 
 The answer to "send me a code" is the same whether the account exists, has a phone, or
 asked too often (the per-phone limits of ``notifications.verification`` refuse quietly):
@@ -13,7 +15,7 @@ import time
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from ..database import begin_write
 from ..extensions import db
@@ -22,6 +24,7 @@ from ..models import STAFF_ROLES, AuditAction, User, VerificationPurpose, utcnow
 from ..notifications.verification import VerificationRefused, check_code, request_code
 from ..transactions import after_commit
 from . import audit
+from .links import RESET_LINK_VALID_FOR, issue_reset_link_by_email
 from .passwords import hash_password, password_problem
 from .services import AccountError, replace_password
 
@@ -36,7 +39,8 @@ def _scope(user: User) -> str:
 
 
 def account_for_reset(identifier: str) -> User | None:
-    """The enabled staff account named by its user name or its phone, having a phone."""
+    """The enabled staff account named by its user name, its phone or its e-mail address,
+    having a phone or an address to receive the code or link."""
     identifier = (identifier or "").strip()
     if not identifier or len(identifier) > IDENTIFIER_MAX:
         return None
@@ -45,23 +49,32 @@ def account_for_reset(identifier: str) -> User | None:
         phone = normalize_phone(identifier)
     user = db.session.scalar(
         select(User)
-        .where(or_(User.username == identifier, User.phone == phone))
+        .where(
+            or_(
+                User.username == identifier,
+                User.phone == phone,
+                func.lower(User.email) == identifier.lower(),
+            )
+        )
         .where(User.role.in_(STAFF_ROLES), User.is_enabled.is_(True))
         .order_by(User.id)
         .limit(1)
     )
-    if user is None or not is_mobile(user.phone):
+    if user is None or not (is_mobile(user.phone) or user.email):
         return None
     return user
 
 
 def request_password_reset(identifier: str, now: datetime | None = None) -> None:
-    """Send a 忘记密码 code to the account's phone when there is such an account; answer
-    nothing either way. Flushes only."""
+    """Send a 忘记密码 code to the account's phone and a reset link to its address when
+    there is such an account; answer nothing either way. Flushes only."""
     started = time.monotonic()
+    now = now or utcnow()
     begin_write()  # the same work whether or not the account exists
     user = account_for_reset(identifier)
-    if user is not None and user.phone is not None:
+    if user is not None:
+        issue_reset_link_by_email(user, now, RESET_LINK_VALID_FOR)
+    if user is not None and is_mobile(user.phone):
         with contextlib.suppress(VerificationRefused):  # too often: quietly, like no account
             request_code(
                 user.phone, VerificationPurpose.PASSWORD_RESET, scope=_scope(user), now=now
@@ -82,7 +95,7 @@ def reset_password_with_code(
     password_hash = hash_password(password)
     begin_write()
     user = account_for_reset(identifier)
-    if user is None or user.phone is None:
+    if user is None or not is_mobile(user.phone):
         raise AccountError(_("验证码无效或已过期，请重新获取。"), "code")
     try:
         check_code(
