@@ -1,6 +1,7 @@
 """Accounts in headless Chromium against a live server: an admin creates a coordinator and
 gets a one-time set-password link; the coordinator opens it in a browser of their own,
-sets a password, logs in and changes it."""
+sets a password, logs in, changes it, imports the town's roster and reads the town's
+coverage on the back-office home (issue 14's "done when")."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def site(tmp_path, monkeypatch):
     with app.app_context():
         db.create_all()
         make = Factory()
-        make.town(name="白沙镇", code="baisha")
+        make.town(name="白沙镇", code="baisha", villages=["白沙一村"])
         admin = make.user("admin", username="chief")
         assert admin.id
         db.session.remove()
@@ -100,6 +101,28 @@ def test_a_coordinator_sets_a_password_from_the_link_and_changes_it(browser, sit
     own.get_by_role("button", name="退出（李联络）").click()
     log_in(own, site.url, "baisha-li", SECOND_PASSWORD)
     assert own.url.endswith("/manage/")
+
+    # The town's roster, uploaded and confirmed; the home page then counts its cadres.
+    roster = "\n".join(
+        [
+            "序号,姓名,性别,出生年月,职务,所属镇街,村/社区,手机号码,身份证号",
+            "1,王一,男,1980.01,书记,白沙镇,白沙一村,13800138001,",
+            "2,王二,女,1982.02,主任,白沙镇,白沙一村,13800138002,",
+            "3,王三,男,1985.03,委员,白沙镇,白沙一村,13800138003,",
+        ]
+    )
+    own.goto(site.url + "/manage/training/import")
+    own.set_input_files(
+        "#file",
+        files=[{"name": "白沙镇.csv", "mimeType": "text/csv", "buffer": roster.encode()}],
+    )
+    own.get_by_role("button", name="上传并预览").click()
+    own.get_by_role("button", name="确认导入").click()
+    own.get_by_text("已导入：新增 3 人").wait_for()
+    own.goto(site.url + "/manage/")
+    assert own.inner_text(".figure-trained dd") == "0 / 3"
+    assert own.get_by_role("link", name="未训干部 3 人").is_visible()
+    assert own.evaluate("document.documentElement.scrollWidth") <= 390
 
     # The link was used: it works no more.
     own.goto(link)
