@@ -261,6 +261,36 @@ def test_no_auth_is_401_and_bad_token_is_401(client, door):
     assert checkin_rows() == 0
 
 
+def test_a_door_behind_one_address_is_not_held_by_a_per_address_limit(app_config, door):  # noqa: F811
+    """A door's phones usually share one address (the venue's Wi-Fi): scans pass no
+    per-address limit, even a site-wide one, while other URLs keep it."""
+    tickets = [issue_ticket(door.activity, phone=f"1380013801{n}") for n in range(2)]
+    token, activity_id = door.checker_token, door.activity.id
+    db.session.close()  # SQLite: release the write lock before the second app writes
+    limited = create_app(
+        {
+            **app_config,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "RATELIMIT_APPLICATION": "2 per minute",
+        }
+    )
+    client = limited.test_client()
+    with limited.app_context():
+        try:
+            answers = [scan(client, token, t.secret, activity_id) for t in [*tickets, tickets[0]]]
+            healthz = [client.get("/healthz").status_code for _ in range(3)]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    assert [(a.status_code, a.get_json().get("result")) for a in answers] == [
+        (200, "ok"),
+        (200, "ok"),
+        (200, "already_checked_in"),
+    ]
+    assert healthz == [200, 200, 429]
+
+
 def test_revoked_token_and_disabled_user_are_401(client, door):
     ticket = issue_ticket(door.activity)
     token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == door.checker.id))
