@@ -4,6 +4,7 @@ Command-line options (workers, bind, ...) still come from the deploy command in 
 """
 
 from gunicorn.http import wsgi as _gunicorn_wsgi
+from gunicorn.workers import gthread as _gthread
 
 # gunicorn writes "Server: gunicorn" into every response itself (gunicorn/http/wsgi.py:
 # ``Response.__init__`` copies the module's SERVER into ``self.version``, and
@@ -12,3 +13,52 @@ from gunicorn.http import wsgi as _gunicorn_wsgi
 # Name the site instead of the server software; workers inherit this from the master.
 # tests/test_security_headers.py checks it against a real gunicorn.
 _gunicorn_wsgi.SERVER = "sciweek"
+
+
+# --- gthread: a thread only for a connection that has something to read ------------------
+#
+# gunicorn 27's gthread worker hands each *new* connection to a pool thread, which then
+# waits up to 5 s (``DEFAULT_WORKER_DATA_TIMEOUT``) for the request's first byte before
+# giving the connection back to the worker's poller. A client that opens its connection
+# before it has a request to send (wrk's paced runs; browsers' and phones' pre-connects)
+# so holds one of the ``--threads`` meanwhile, and every request behind it waits: the paced
+# check-in benchmark (50 connections, ~1 request/s each, 2 workers x 8 threads) had a p99 of
+# 0.3-0.7 s on a bare ``SELECT 1`` (``/healthz/db``) with a p50 of 2 ms. Kept-alive
+# connections never had this: they go back to the poller between requests.
+#
+# Here a new connection with nothing to read yet goes straight to the poller (gunicorn's own
+# deferral path, ``_DEFER``), which hands it to a thread once it is readable; one with its
+# request already there is served at once, as before. Everything else is gunicorn's (the
+# wait for the rest of a request, the body drain, keep-alive). A silent connection is
+# closed after ``keepalive`` seconds (gunicorn's deferral path; it was 5 s + ``keepalive``).
+# Measured: paced /healthz/db p99 7 ms instead of 0.3-0.7 s (benchmarks/RESULTS.md);
+# tests/test_gunicorn_conf.py fails without it. gunicorn is pinned to 27.x in pyproject.toml
+# because this uses the worker's internals: the check below stops the server from starting
+# rather than silently serving without it.
+
+
+def _patch_gthread(gthread) -> None:
+    missing = [
+        name
+        for name, where in (("_DEFER", gthread), ("wait_for_data", gthread.TConn))
+        if not hasattr(where, name)
+    ]
+    if missing:
+        raise RuntimeError(
+            f"gunicorn.conf.py: gunicorn's gthread worker has no {', '.join(missing)}; "
+            "review _patch_gthread for this gunicorn version"
+        )
+    stock_handle = gthread.ThreadWorker.handle
+    if getattr(stock_handle, "sciweek_defers_silent_connections", False):
+        return
+
+    def handle(self, conn):
+        if not conn.initialized and not conn.data_ready and not conn.wait_for_data(0):
+            return gthread._DEFER
+        return stock_handle(self, conn)
+
+    handle.sciweek_defers_silent_connections = True  # type: ignore[attr-defined]
+    gthread.ThreadWorker.handle = handle
+
+
+_patch_gthread(_gthread)

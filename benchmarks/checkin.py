@@ -23,8 +23,11 @@ then a paced row: each of 50 connections scans about once a second (a busy door)
 latency at a realistic load rather than at saturation. wrk paces with the Lua ``delay()``
 hook, which waits after wrk has opened the next connection; a sync worker (which closes
 the connection after every answer) accepts that idle connection and waits on it, serving
-nobody else meanwhile, so with sync workers the paced row measures that wait too. Behind
-nginx, as deployed, nginx buffers whole requests and no worker waits on a client.
+nobody else meanwhile, so with sync workers the paced row measures that wait too. gunicorn
+27's gthread worker did the same for up to 5 s per new connection, one thread each, which
+was the paced rows' 0.3-0.7 s p99; gunicorn.conf.py now leaves such a connection to the
+worker's poller. Behind nginx, as deployed, nginx buffers whole requests and no worker
+waits on a client.
 
 All figures are wrk's: requests/s over the run, p50/p99 from its latency histogram
 (``--latency``; wrk 4.1 corrects closed-loop latencies for coordinated omission). After

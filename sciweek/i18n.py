@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from flask import Flask, has_request_context, request
 from flask_babel import get_locale
 
@@ -22,6 +23,14 @@ def select_locale() -> str:
         return "zh"  # command line: Chinese, like the site's default
     lang = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     return lang if lang in LANGUAGES else "zh"
+
+
+# Parsed once: Flask-Babel parses the selector's answer on every request unless it is a Locale.
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+def _request_locale() -> Locale:
+    return _LOCALES[select_locale()]
 
 
 def to_local(value: datetime) -> datetime:
@@ -98,7 +107,7 @@ def format_hours(value) -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(
         app,
-        locale_selector=select_locale,
+        locale_selector=_request_locale,
         default_translation_directories="translations",
     )
     app.jinja_env.filters.update(

@@ -7,6 +7,8 @@ scanner: the camera for itself, ``allow_camera``); these are defaults, not overr
 from __future__ import annotations
 
 from flask import Flask, Response
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -59,17 +61,43 @@ def as_image_document(response: Response) -> Response:
     return response
 
 
+_DEFAULT_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),  # browsers without frame-ancestors
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", PERMISSIONS_POLICY),
+)
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per set of
+    keys instead of on every request (Flask builds a new one each time, even for an API
+    request that carries no cookie)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            self._serializers = {keys: serializer}  # the keys in use; the old ones go
+        return serializer
+
+
 def init_app(app: Flask) -> None:
     production = app.config["SCIWEEK_ENV"] == "production"
+    defaults = _DEFAULT_HEADERS + ((("Strict-Transport-Security", HSTS),) if production else ())
+    app.session_interface = SessionCookies()
 
     @app.after_request
     def security_headers(response: Response) -> Response:
+        # One pass over the response's headers instead of one per default (setdefault).
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")  # browsers without frame-ancestors
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        if production:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        present = {name.lower() for name, _value in headers.items()}
+        for name, value in defaults:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response

@@ -59,9 +59,11 @@ def init_app(app: Flask) -> None:
 
 def _commit_or_roll_back(response: Response) -> Response:
     """The request's one commit point (see the module docstring)."""
+    if not db.session.registry.has():
+        return response  # the request never opened a session (a scan's fast path)
     session = db.session()
     if not session.in_transaction() and not session.info.get(_AFTER_COMMIT):
-        return response  # nothing read or written through the session (a scan's fast path)
+        return response  # nothing read or written through the session
     if response.status_code < 400:
         db.session.commit()
     else:

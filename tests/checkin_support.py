@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta
 
@@ -15,6 +16,22 @@ from sciweek.registration.services import RegistrationRequest, register_for_acti
 
 from .conftest import require_or_skip
 from .live_server import LiveServer  # noqa: F401 - shared with check-in tests
+
+SNAKE = re.compile(r"[a-z]+(_[a-z]+)*")
+
+
+def assert_api_error(response, status, kind=None) -> dict:
+    """An /api/ error in the one vocabulary (docs/checkin_api.md, "Errors"): ``status``, JSON
+    ``{"error": <snake_case kind>, "message": <non-empty text>}``; ``kind`` if given."""
+    assert response.status_code == status, response.data
+    assert response.mimetype == "application/json", response.data
+    body = response.get_json()
+    assert SNAKE.fullmatch(body["error"]), body
+    assert isinstance(body["message"], str), body
+    assert body["message"].strip(), body
+    if kind is not None:
+        assert body["error"] == kind, body
+    return body
 
 
 def sessions_now(*, started: timedelta = timedelta(minutes=30)) -> list[tuple[datetime, datetime]]:

@@ -14,10 +14,9 @@ from flask_babel import refresh
 from sciweek import create_app
 from sciweek.extensions import db, limiter
 
-from .checkin_support import bearer, issue_ticket, sessions_now, token_for
+from .checkin_support import assert_api_error, bearer, issue_ticket, sessions_now, token_for
 from .conftest import DEFAULT_PASSWORD
 
-SNAKE = re.compile(r"[a-z]+(_[a-z]+)*")
 BIG = "A" * 5000  # over the API's 4 KB body limit
 
 
@@ -151,18 +150,6 @@ def _request(client, method, url, who, body, tokens):
     return client.open(url, method=method, headers=headers)
 
 
-def assert_vocabulary(response, status, kind=None):
-    assert response.status_code == status, response.data
-    assert response.mimetype == "application/json", response.data
-    body = response.get_json()
-    assert SNAKE.fullmatch(body["error"]), body
-    assert isinstance(body["message"], str), body
-    assert body["message"].strip(), body
-    if kind is not None:
-        assert body["error"] == kind, body
-    return body
-
-
 @pytest.mark.parametrize(
     ("rule", "method", "url", "who", "body", "status", "kind"),
     CASES,
@@ -180,7 +167,7 @@ def test_every_api_error_speaks_the_vocabulary(
             first = client.post(f"/api/v1/checkins/{checkin_id}/undo", headers=bearer(tokens[who]))
             assert first.status_code == 200
     response = _request(client, method, _fill(url, ids), who, _fill(body, ids), tokens)
-    answer = assert_vocabulary(response, status, kind)
+    answer = assert_api_error(response, status, kind)
     if kind == "invalid":
         # The field is named, in Chinese, in the message and in "fields".
         assert answer["fields"], answer
@@ -210,7 +197,7 @@ def test_validation_answer_names_the_field(client, door):
     ids, tokens, _ticket = door
     body = {"code": "   ", "activity_id": "x", "session_id": -1, "nonce": 5}
     response = client.post("/api/v1/checkins", json=body, headers=bearer(tokens["checker"]))
-    answer = assert_vocabulary(response, 400, "invalid")
+    answer = assert_api_error(response, 400, "invalid")
     assert set(answer["fields"]) == {"code", "activity_id", "session_id", "nonce"}
     assert answer["fields"]["activity_id"] == "activity_id 应为正整数。"
     assert answer["fields"]["code"] == "code 应为非空字符串。"
@@ -223,7 +210,7 @@ def test_validation_answer_names_the_field(client, door):
 
 def test_unknown_api_url_in_english(client):
     response = client.get("/api/nothing?lang=en")
-    body = assert_vocabulary(response, 404, "not_found")
+    body = assert_api_error(response, 404, "not_found")
     assert not re.search(r"[\u4e00-\u9fff]", body["message"])
 
 
@@ -238,7 +225,7 @@ def test_server_error_speaks_the_vocabulary(app, client, door, monkeypatch):
     response = client.get(
         f"/api/v1/activities/{ids['ACT']}/roster", headers=bearer(tokens["checker"])
     )
-    assert_vocabulary(response, 500, "server_error")
+    assert_api_error(response, 500, "server_error")
 
 
 def test_csrf_refusal_speaks_the_vocabulary(app_config, door, make):
@@ -255,7 +242,7 @@ def test_csrf_refusal_speaks_the_vocabulary(app_config, door, make):
             "/login", data={"username": username, "password": DEFAULT_PASSWORD, "csrf_token": token}
         )
         refused = client.post("/api/v1/checkins", json={"code": "X", "activity_id": ids["ACT"]})
-        assert_vocabulary(refused, 400, "csrf")
+        assert_api_error(refused, 400, "csrf")
         db.session.remove()
         db.engine.dispose()
 
@@ -275,4 +262,4 @@ def test_rate_limit_speaks_the_vocabulary(app_config, monkeypatch, tmp_path):
     limited_app.add_url_rule("/api/v1/limited-for-test", "limited_for_test", limited)
     client = limited_app.test_client()
     assert client.get("/api/v1/limited-for-test").status_code == 200
-    assert_vocabulary(client.get("/api/v1/limited-for-test"), 429, "rate_limited")
+    assert_api_error(client.get("/api/v1/limited-for-test"), 429, "rate_limited")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from sciweek import create_app
-from sciweek.extensions import db
+from sciweek.extensions import db, limiter
 from sciweek.models import ApiToken, CheckIn, Registration, ScanLog, utcnow
 from sciweek.registration.services import cancel_registration
 from sciweek.registration.tickets import ticket_url
@@ -20,6 +20,7 @@ from sciweek.tokens import hash_secret
 
 from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
     app_config,
+    assert_api_error,
     backend,
     bearer,
     issue_ticket,
@@ -254,11 +255,46 @@ def test_no_auth_is_401_and_bad_token_is_401(client, door):
     body = {"code": ticket.secret, "activity_id": door.activity.id}
     assert client.post("/api/v1/checkins", json=body).status_code == 401
     bad = client.post("/api/v1/checkins", json=body, headers=bearer("swk_nope"))
-    assert bad.status_code == 401
-    assert bad.get_json()["error"] == "unauthorized"
+    assert_api_error(bad, 401, "unauthorized")
     basic = client.post("/api/v1/checkins", json=body, headers={"Authorization": "Basic eDp5"})
     assert basic.status_code == 401
     assert checkin_rows() == 0
+
+
+def test_a_door_behind_one_address_is_not_held_by_a_per_address_limit(
+    app_config,  # noqa: F811
+    door,
+    monkeypatch,
+):
+    """A door's phones usually share one address (the venue's Wi-Fi): scans pass no
+    per-address limit, even a site-wide one, while other URLs keep it."""
+    tickets = [issue_ticket(door.activity, phone=f"1380013801{n}") for n in range(2)]
+    token, activity_id = door.checker_token, door.activity.id
+    db.session.close()  # SQLite: release the write lock before the second app writes
+    # The site-wide limit stays on the module's one Limiter: undone after the test.
+    monkeypatch.setattr(limiter.limit_manager, "_application_limits", [])
+    limited = create_app(
+        {
+            **app_config,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "RATELIMIT_APPLICATION": "2 per minute",
+        }
+    )
+    client = limited.test_client()
+    with limited.app_context():
+        try:
+            answers = [scan(client, token, t.secret, activity_id) for t in [*tickets, tickets[0]]]
+            healthz = [client.get("/healthz").status_code for _ in range(3)]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    assert [(a.status_code, a.get_json().get("result")) for a in answers] == [
+        (200, "ok"),
+        (200, "ok"),
+        (200, "already_checked_in"),
+    ]
+    assert healthz == [200, 200, 429]
 
 
 def test_revoked_token_and_disabled_user_are_401(client, door):
@@ -278,9 +314,7 @@ def test_unassigned_checker_and_other_organizer_get_403(client, door, make):
     other_org = token_for(make.user("organizer"))
     coordinator = token_for(make.user("coordinator"))
     for token in (stranger, other_org, coordinator):
-        response = scan(client, token, ticket.secret, door.activity.id)
-        assert response.status_code == 403
-        assert response.get_json()["error"]
+        assert_api_error(scan(client, token, ticket.secret, door.activity.id), 403)
     assert checkin_rows() == 0
     assert (
         client.get(
@@ -311,9 +345,7 @@ def test_session_cookie_auth_needs_csrf_header(app_config, door):  # noqa: F811
             "/login",
             data={"username": username, "password": DEFAULT_PASSWORD, "csrf_token": csrf_token},
         )
-        refused = client.post("/api/v1/checkins", json=body)
-        assert refused.status_code == 400
-        assert refused.get_json()["error"] == "csrf"
+        assert_api_error(client.post("/api/v1/checkins", json=body), 400, "csrf")
         ok = client.post("/api/v1/checkins", json=body, headers={"X-CSRFToken": csrf_token})
         assert ok.status_code == 200
         assert ok.get_json()["result"] == "ok"
@@ -357,16 +389,14 @@ def test_malformed_requests_are_400_with_a_message(client, door, payload):
         data=data,
         headers={**bearer(door.checker_token), "Content-Type": "application/json"},
     )
-    assert response.status_code == 400, response.data
-    assert response.get_json()["message"]
+    assert_api_error(response, 400)
     assert checkin_rows() == 0
 
 
 def test_oversized_body_is_413_json(client, door):
     body = {"code": "A" * 5000, "activity_id": door.activity.id}
     response = client.post("/api/v1/checkins", json=body, headers=bearer(door.checker_token))
-    assert response.status_code == 413
-    assert response.get_json()["message"]
+    assert_api_error(response, 413)
 
 
 def test_ambiguous_session_is_400_listing_sessions(client, make):

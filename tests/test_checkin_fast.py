@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sciweek.checkin import fast, services
 from sciweek.extensions import db
 from sciweek.models import ActivitySession, ApiToken, CheckIn, ScanLog, utcnow
+from sciweek.tokens import hash_secret
 
 from .checkin_support import (  # noqa: F401 - fixtures: SQLite, PostgreSQL fast and general
     app_config,
@@ -240,3 +241,62 @@ def test_the_scan_statement_is_compiled_once(client, door, fast_path, monkeypatc
     assert results == ["ok", "ok", "already_checked_in", "already_checked_in"]
     # Four scans, at most two forms (with and without the live count), each built once.
     assert len(built) == len(set(built)) <= 2
+
+
+def _rows_read_from(plan: dict, table: str) -> int:
+    """Rows the plan's scans of ``table`` returned, over all their loops (EXPLAIN ANALYZE)."""
+    scans = plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan")
+    own = plan["Actual Rows"] * plan["Actual Loops"] if scans else 0
+    return own + sum(_rows_read_from(child, table) for child in plan.get("Plans", []))
+
+
+def test_a_scan_reads_its_own_checkin_not_the_sessions_every_one(client, door, fast_path):  # noqa: F811
+    """The statement looks up this ticket's live check-in by (registration, session): its
+    cost must not grow with the check-ins the session already has (it read every one of
+    them, then kept the ticket's: 0.8 ms of PostgreSQL time per scan at 3,000)."""
+    fast_path_only(fast_path)
+    now = utcnow()
+    door.activity.capacity = 100
+    others = [issue_ticket(door.activity, phone=f"1390000{n:04d}") for n in range(60)]
+    db.session.execute(
+        insert(CheckIn.__table__),
+        [
+            {
+                "registration_id": ticket.registration.id,
+                "session_id": door.session_id,
+                "checked_in_at": now,
+                "recorded_at": now,
+                "method": "scan",
+            }
+            for ticket in others
+        ],
+    )
+    db.session.commit()
+    ticket = issue_ticket(door.activity, phone="13800138999")
+    assert ticket.registration.status == "confirmed"
+    form = fast._form(db.engine.dialect, "secret", False)
+    values = form.values(
+        {
+            "lookup": hash_secret(ticket.secret),
+            "activity_id": door.activity.id,
+            "session_id": door.session_id,
+            "user_id": door.checker.id,
+            "nonce": "plan-1",
+            "method": "scan",
+            "code": "plan",
+            "at": now,
+            "now": now,
+            "scanned_at": None,
+            "not_now": False,
+        }
+    )
+    pooled = db.engine.raw_connection()
+    try:
+        cursor = pooled.driver_connection.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + form.sql, values
+        )
+        plan = cursor.fetchone()[0][0]["Plan"]
+        pooled.driver_connection.rollback()
+    finally:
+        pooled.close()
+    assert _rows_read_from(plan, "checkins") <= 1

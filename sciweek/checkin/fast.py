@@ -357,11 +357,14 @@ def _scan_statement(kind: str, count_live: bool):
         .returning(checkins.c.id, checkins.c.checked_in_at)
         .cte("ins")
     )
+    # The ticket's own live check-in, found through ``uq_checkins_live`` by (registration,
+    # session). A join with ``decided`` let the planner read every live check-in of the
+    # session and keep the ticket's: a cost that grew with each check-in at the door.
+    ticket_id = select(decided.c.id).where(decided.c.refusal.is_(None)).scalar_subquery()
     existing = (
         select(checkins.c.id, checkins.c.checked_in_at)
-        .join(decided, checkins.c.registration_id == decided.c.id)
         .where(
-            decided.c.refusal.is_(None),
+            checkins.c.registration_id == ticket_id,
             checkins.c.session_id == _SESSION_ID,
             checkins.c.undone_at.is_(None),
         )

@@ -1154,7 +1154,7 @@ def roster(activity: Activity) -> dict:
                 "short_code": r.short_code,
                 "name": r.name,
                 "phone_masked": mask_phone(r.phone),
-                "status": registration_services.effective_status(r),
+                "status": r.effective_status,
                 "over_capacity": r.over_capacity,
                 "checked_in": checked.get(r.id, {}),
             }

@@ -8,7 +8,7 @@ from ..i18n import format_datetime
 from ..identity import is_mobile, mask_phone
 from ..models import Activity, Registration
 from .labels import STATUS_LABELS
-from .services import effective_status, list_registrants
+from .services import list_registrants
 
 
 def registrant_table(activity: Activity, *, full_phone: bool) -> tuple[list[str], list[list]]:
@@ -53,7 +53,7 @@ def _phone_cell(phone: str | None, *, full_phone: bool) -> str:
 
 
 def _status_cell(registration: Registration) -> str:
-    label = str(STATUS_LABELS[effective_status(registration)])
+    label = str(STATUS_LABELS[registration.effective_status])
     if registration.over_capacity:
         return label + _("（超额签到）")
     return label

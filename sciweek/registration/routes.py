@@ -152,7 +152,7 @@ def ticket(secret: str):
             "registration/ticket.html",
             registration=registration,
             activity=registration.activity,
-            status=services.effective_status(registration),
+            status=registration.effective_status,
             position=services.waitlist_position(registration),
             secret=secret,
             url=ticket_url(site_base_url(), secret),
@@ -285,7 +285,6 @@ def my_registrations():
     return render_template(
         "registration/mine.html",
         items=items,
-        effective_status=services.effective_status,
         waitlist_position=services.waitlist_position,
         confirm_form=ConfirmForm(),
     )

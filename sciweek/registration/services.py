@@ -524,11 +524,6 @@ def find_ticket(phone: str, short_code: str) -> Registration | None:
     )
 
 
-def effective_status(registration: Registration) -> str:
-    """What the registrant sees (``Registration.effective_status``)."""
-    return registration.effective_status
-
-
 def waitlist_position(registration: Registration) -> int | None:
     """1 for the next person to be promoted."""
     if registration.status != RegistrationStatus.WAITLISTED:
