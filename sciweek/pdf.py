@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from flask import current_app, render_template
+from PIL import ImageFile
 
 
 class PdfUnavailable(RuntimeError):
@@ -23,9 +24,14 @@ def weasyprint() -> ModuleType:
     second, and it needs Pango, which a server that never prints may lack. Raises
     PdfUnavailable when it cannot be loaded."""
     try:
-        return importlib.import_module("weasyprint")
+        module = importlib.import_module("weasyprint")
     except (ImportError, OSError) as exc:  # OSError: Pango's shared libraries are missing
         raise PdfUnavailable(str(exc)) from exc
+    # Importing WeasyPrint turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES, under which
+    # a half-uploaded or damaged photo would decode silently (padded with grey) in every
+    # later request of this worker. Our PDFs embed only images we drew ourselves.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return module
 
 
 def render_pdf(template: str, stylesheet: str, **context) -> bytes:

@@ -28,7 +28,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from flask import current_app
 
-_KEY_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+_KEY_PART = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"  # not "." first: no "..", no hidden files
 _KEY = re.compile(rf"{_KEY_PART}(?:/{_KEY_PART}){{0,7}}")
 _EXTENSION = "sciweek_storage"
 

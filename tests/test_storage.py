@@ -129,6 +129,15 @@ BAD_KEYS = [
 ]
 
 
+@pytest.mark.parametrize("token", ["_jHqWCeoGWvyrBES3pcSWkMKQqE4wWlt", "-8Bavoz8TYZ7AyEEuTR_lc"])
+def test_a_roster_upload_token_may_begin_with_any_url_safe_character(storage, token):
+    """``secrets.token_urlsafe`` begins one token in 32 with ``_`` or ``-``: such an
+    upload was refused as an invalid key, failing the import at random."""
+    key = upload_key(token)
+    storage.put(key, b"{}")
+    assert storage.get(key) == b"{}"
+
+
 @pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
 def test_keys_that_could_escape_are_refused(storage, key):
     for action in (

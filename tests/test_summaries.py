@@ -628,3 +628,16 @@ def test_summary_messages_in_english(client, auth, make, organizer):
     assert "Must be a whole number from 0 to 1000000." in messages
     page = logged_in.get(f"/manage/activities/{activity.id}/summary").get_data(as_text=True)
     assert "No summary has been recorded yet." in page
+
+
+@pytest.mark.parametrize("kind", ["damaged", "truncated"])
+def test_a_damaged_photo_is_refused_after_a_pdf_was_printed_in_the_same_process(kind):
+    """WeasyPrint, imported for the 签到表 or the assessment PDF, turns on Pillow's global
+    LOAD_TRUNCATED_IMAGES: a worker that has printed once must still refuse a half photo."""
+    pdf = pytest.importorskip("sciweek.pdf")
+    try:
+        pdf.weasyprint()
+    except pdf.PdfUnavailable as exc:
+        pytest.skip(f"WeasyPrint cannot load here: {exc}")
+    with pytest.raises(PhotoRefused, match="已损坏"):
+        process_photo(_refused_data(kind), "活动.jpg")
