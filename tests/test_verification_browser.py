@@ -100,6 +100,7 @@ def test_a_lost_ticket_is_recovered_with_the_sms_code(browser, site):
     page.get_by_role("button", name="验证并显示我的票").click()
     page.get_by_role("link", name="果树修剪现场课").click()
     page.locator("figure.qr figcaption").wait_for()
+    page.wait_for_load_state("load")  # the QR image too (the caption comes first)
     assert "/t/" in page.url
     assert lost_secret not in page.url
     assert page.locator("figure.qr img").evaluate("img => img.complete && img.naturalWidth > 0")
