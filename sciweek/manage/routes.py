@@ -20,7 +20,6 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import HTTPException
 
 from .. import signals
 from ..activities.labels import STATUS_LABELS
@@ -96,23 +95,8 @@ def dashboard():
         page=page,
         status=status,
         board=build_dashboard(current_user, utcnow()),
-        summary_url=_summary_url,
         waitlisted_status=RegistrationStatus.WAITLISTED,
     )
-
-
-# Where an activity's summary (活动总结) is written. The link goes there when the site has
-# that page, else to the activity's back-office page.
-SUMMARY_PATH = "/manage/activities/{activity_id}/summary"
-
-
-def _summary_url(activity_id: int) -> str:
-    adapter = current_app.url_map.bind("localhost")
-    try:
-        endpoint, args = adapter.match(SUMMARY_PATH.format(activity_id=activity_id), "GET")
-    except HTTPException:  # NotFound, MethodNotAllowed, or a redirect
-        return url_for("manage.edit_activity", activity_id=activity_id)
-    return url_for(endpoint, **args)
 
 
 def _form_data(form: ActivityForm) -> ActivityData:
