@@ -29,7 +29,8 @@ from . import audit
 from .passwords import hash_password, password_problem
 from .services import AccountError, replace_password
 
-LINK_VALID_FOR = timedelta(hours=24)
+# The e-mail that carries a link says how long it lives: one number for both.
+LINK_VALID_FOR = timedelta(hours=staff_mail.SET_PASSWORD_LINK_HOURS)
 # 忘记密码 by e-mail: a reset link lives an hour, and an account gets at most one a minute.
 RESET_LINK_VALID_FOR = timedelta(hours=1)
 RESET_EMAIL_INTERVAL = timedelta(minutes=1)
