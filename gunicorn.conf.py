@@ -3,6 +3,11 @@
 Command-line options (workers, bind, ...) still come from the deploy command in README.md.
 """
 
+import errno as _errno
+import os as _os
+import socket as _socket
+
+from gunicorn import systemd as _systemd
 from gunicorn.http import wsgi as _gunicorn_wsgi
 from gunicorn.workers import gthread as _gthread
 
@@ -62,3 +67,50 @@ def _patch_gthread(gthread) -> None:
 
 
 _patch_gthread(_gthread)
+
+
+# --- every worker its own listening socket, so that connections are spread over them ------
+#
+# gunicorn's master opens one listening socket and every worker accepts from it. A burst of
+# new connections then goes mostly to whichever worker wakes first: wrk's 50 kept-alive
+# connections landed 50/0, 45/5, 3/47 on two workers, and that one process (one GIL) served
+# them all while the other core idled (/healthz/db: 1,429 req/s at 50/0, 3,244 at 21/29).
+# A proxy keeping a few long-lived upstream connections would see the same. gunicorn's own
+# ``reuse_port`` gives each worker its own socket bound with SO_REUSEPORT (arbiter.py,
+# ``spawn_worker``), and the kernel spreads new connections over them by a hash of their
+# addresses. It is turned on here for TCP binds only: Unix sockets cannot be shared so, and
+# sockets handed over by systemd are already bound. tests/test_gunicorn_conf.py checks the
+# spread against a real gunicorn.
+#
+# SO_REUSEPORT would also let a second server started by mistake on the same port share it
+# silently instead of failing; the check below keeps gunicorn's "Address already in use".
+# Trade-off: connections still waiting in a worker's own queue when that worker stops are
+# reset (with one shared socket another worker would have taken them).
+
+
+def _port_is_free(address: tuple) -> bool:
+    family = _socket.AF_INET6 if ":" in address[0] else _socket.AF_INET
+    with _socket.socket(family, _socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == _errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def on_starting(server) -> None:
+    cfg = server.cfg
+    addresses = cfg.address
+    tcp_only = all(isinstance(address, tuple) for address in addresses)
+    handed_over = _systemd.listen_fds(unset_environment=False) or "GUNICORN_FD" in _os.environ
+    if not tcp_only or handed_over or not hasattr(_socket, "SO_REUSEPORT"):
+        return
+    if "GUNICORN_PID" not in _os.environ:  # not a re-exec (USR2), whose parent holds the port
+        taken = [
+            f"{host}:{port}" for host, port in addresses if port and not _port_is_free((host, port))
+        ]
+        if taken:
+            raise RuntimeError(f"Address already in use: {', '.join(taken)}")
+    cfg.set("reuse_port", True)
