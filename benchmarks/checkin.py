@@ -29,6 +29,11 @@ was the paced rows' 0.3-0.7 s p99; gunicorn.conf.py now leaves such a connection
 worker's poller. Behind nginx, as deployed, nginx buffers whole requests and no worker
 waits on a client.
 
+Every row records how wrk's connections sat on the two workers halfway through the run
+(``per worker``, read from /proc): with all of them on one worker one core idles and that
+row's figure halves. gunicorn.conf.py gives each worker its own socket so that the kernel
+spreads them; before it, splits of 50/0 made the `/healthz/db` ceiling move 1,010-3,027.
+
 All figures are wrk's: requests/s over the run, p50/p99 from its latency histogram
 (``--latency``; wrk 4.1 corrects closed-loop latencies for coordinated omission). After
 each worker class the script checks, from the database, that every run was exactly-once:
@@ -181,7 +186,9 @@ class Door:
     token: str
     repeat_share: float
 
-    def scan(self, label: str, count: int, connections: int, duration: float, pace_ms: int = 0):
+    def scan(
+        self, label: str, count: int, connections: int, duration: float, pace_ms: int = 0, **kw
+    ):
         prefix = f"b{uuid.uuid4().hex[:10]}"
         tickets_file = self.tickets.file_for(count, prefix)
         run = wrk.run(
@@ -199,6 +206,7 @@ class Door:
                 self.repeat_share,
                 pace_ms,
             ),
+            **kw,
         )
         return ScanRun(run, prefix)
 
@@ -298,9 +306,12 @@ def measure_worker_class(worker_class, args, database_url, instance, tickets, ac
     def report(run):
         print(
             f"  {run.label:<44} c={run.connections:<3} {run.rps:8.0f}/s  p50 {run.p50_ms:7.1f} ms"
-            f"  p99 {run.p99_ms:7.1f} ms  (load before: {run.load_before})",
+            f"  p99 {run.p99_ms:7.1f} ms  per worker {split_text(run)}"
+            f"  (load before: {run.load_before})",
             flush=True,
         )
+
+    split = {"connections_per_worker": server.connections_per_worker}
 
     with server:
         door = Door(server.url, tickets, activity_id, token, args.repeat_share)
@@ -315,10 +326,13 @@ def measure_worker_class(worker_class, args, database_url, instance, tickets, ac
                     "get.lua",
                     connections=connections,
                     duration_s=args.duration,
+                    **split,
                 )
                 rows.append(run)
                 report(run)
-            scans.append(door.scan(BACK_TO_BACK, args.tickets_per_run, connections, args.duration))
+            scans.append(
+                door.scan(BACK_TO_BACK, args.tickets_per_run, connections, args.duration, **split)
+            )
             rows.append(scans[-1].wrk)
             report(scans[-1].wrk)
         # The paced ceiling: the same pace and connections on a single database round trip,
@@ -330,6 +344,7 @@ def measure_worker_class(worker_class, args, database_url, instance, tickets, ac
             connections=args.paced_connections,
             duration_s=args.duration,
             script_args=(PACE_MS,),
+            **split,
         )
         rows.append(run)
         report(run)
@@ -340,6 +355,7 @@ def measure_worker_class(worker_class, args, database_url, instance, tickets, ac
                 args.paced_connections,
                 args.duration,
                 pace_ms=PACE_MS,
+                **split,
             )
         )
         rows.append(scans[-1].wrk)
@@ -354,18 +370,23 @@ def measure_worker_class(worker_class, args, database_url, instance, tickets, ac
     return label, rows, scans, problems
 
 
+def split_text(run: wrk.WrkRun) -> str:
+    return "/".join(map(str, run.split)) if run.split else "?"
+
+
 def table(label: str, rows: list[wrk.WrkRun], scans: list[ScanRun]) -> list[str]:
     lines = [
         f"### gunicorn {label}",
         "",
-        "| load | connections | requests | req/s | p50 ms | p99 ms | non-2xx | socket errors "
-        "| load average before |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| load | connections | per worker | requests | req/s | p50 ms | p99 ms | non-2xx "
+        "| socket errors | load average before |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in rows:
         non_2xx = sum(n for code, n in run.statuses.items() if not 200 <= code < 300)
         lines.append(
-            f"| {run.label} | {run.connections} | {run.requests} | {run.rps:,.0f} "
+            f"| {run.label} | {run.connections} | {split_text(run)} | {run.requests} "
+            f"| {run.rps:,.0f} "
             f"| {run.p50_ms:.1f} | {run.p99_ms:.1f} | {non_2xx} | {run.socket_errors} "
             f"| {run.load_before} |"
         )

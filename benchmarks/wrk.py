@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class WrkRun:
     errors: dict
     counters: dict
     output: str = field(repr=False)
+    # Client connections each server worker held halfway through the run (see ``run``).
+    split: list[int] | None = None
 
     @property
     def rps(self) -> float:
@@ -109,12 +112,17 @@ def run(
     script_args: tuple = (),
     stop_when_threads_finish: bool = False,
     threads: int = THREADS,
+    connections_per_worker: Callable[[], list[int]] | None = None,
 ) -> WrkRun:
     """Run wrk once and return its figures; the load average is read just before.
 
     With ``stop_when_threads_finish`` the script's threads announce on stdout when their
     share is done (``bench.thread_finished()``); wrk is then ended at once instead of
     idling to the end of ``duration_s``, which becomes an upper bound.
+
+    ``connections_per_worker`` is called halfway through the run: how wrk's kept-alive
+    connections sit on the server's workers decides how many cores serve them (all of them
+    on one worker leave the other core idle), so every ratio between runs needs it.
     """
     threads = min(threads, connections)
     load = load_average()
@@ -133,6 +141,11 @@ def run(
     if script_args:
         args += ["--", *[str(a) for a in script_args]]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    split: list[list[int]] = []
+    sampler = None
+    if connections_per_worker is not None:
+        sampler = threading.Timer(duration_s / 2, lambda: split.append(connections_per_worker()))
+        sampler.start()
     lines: list[str] = []
     finished = 0
     ender: threading.Thread | None = None
@@ -146,6 +159,9 @@ def run(
     process.wait()
     if ender is not None:
         ender.join()
+    if sampler is not None:
+        sampler.cancel()
+        sampler.join()
     output = "".join(lines)
     report = next((x for x in lines if x.startswith("WRK_JSON ")), None)
     if process.returncode != 0 or report is None:
@@ -163,6 +179,7 @@ def run(
         errors=data["errors"],
         counters=data["counters"],
         output=output,
+        split=split[0] if split else None,
     )
 
 

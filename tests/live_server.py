@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -96,6 +97,33 @@ class LiveServer:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (Linux: read from /proc)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return sorted(int(child) for child in children)
+
+    def connections_per_worker(self) -> list[int]:
+        """How many established client connections each worker holds, in worker_pids order
+        (Linux: the port's sockets from /proc/net/tcp*, matched to each worker's fds)."""
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                    if local_port == self.port and fields[3] == "01":  # 01: ESTABLISHED
+                        inodes.add(fields[9])
+        held = []
+        for pid in self.worker_pids():
+            count = 0
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    count += target.startswith("socket:[") and target[8:-1] in inodes
+            held.append(count)
+        return held
 
     def log(self) -> str:
         return self.log_path.read_text()

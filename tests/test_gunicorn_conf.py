@@ -3,8 +3,6 @@ that has not sent its request yet must not keep a gthread worker's thread from o
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -58,30 +56,6 @@ def test_connections_that_have_sent_nothing_yet_hold_no_thread(tmp_path):
                 sock.close()
 
 
-def worker_pids(master_pid: int) -> list[int]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return sorted(int(pid) for pid in children)
-
-
-def connections_held(pid: int, port: int) -> int:
-    """Established TCP connections on ``port`` whose socket a process holds (from /proc)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(FileNotFoundError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
-                    inodes.add(fields[9])
-    held = 0
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                held += 1
-    return held
-
-
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
 def test_kept_alive_connections_are_spread_over_the_workers(tmp_path):
     """With one listening socket shared by every worker, a burst of kept-alive connections
@@ -93,8 +67,7 @@ def test_kept_alive_connections_are_spread_over_the_workers(tmp_path):
         f"sqlite:///{tmp_path / 'spread.sqlite3'}", tmp_path / "server", workers=2, threads=8
     )
     with server:
-        pids = worker_pids(server.process.pid)
-        assert len(pids) == 2
+        assert len(server.worker_pids()) == 2
         # As a load generator does: every connection opened at once, then a request on each.
         clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]
         try:
@@ -102,7 +75,7 @@ def test_kept_alive_connections_are_spread_over_the_workers(tmp_path):
                 sock.sendall(REQUEST)
             for sock in clients:
                 assert read_answer(sock).startswith(b"HTTP/1.1 200")
-            held = [connections_held(pid, server.port) for pid in pids]
+            held = server.connections_per_worker()
             assert sum(held) == 50
             # Spread by a hash of each connection's addresses: 25 each on average, and
             # fewer than 10 on one worker about once in 100,000 runs.
