@@ -145,7 +145,11 @@ def test_town_aliases_are_added_and_removed_on_the_town_page(client, auth, make)
     assert [a.alias for a in town.aliases] == ["城关"]
     response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "河西街道"})
     assert response.status_code == 200
-    assert "已是镇街“河西街道”的名称或代码" in response.get_data(as_text=True)
+    assert "“河西街道”已是镇街“河西街道”的名称" in response.get_data(as_text=True)
+    response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "hexi"})
+    assert "“hexi”已是镇街“河西街道”的代码" in response.get_data(as_text=True)
+    response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "城关"})
+    assert "“城关”已是镇街“城关镇”的别名" in response.get_data(as_text=True)
     response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "城\x00"})
     assert "控制字符" in response.get_data(as_text=True)
     alias_id = town.aliases[0].id
