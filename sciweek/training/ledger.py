@@ -23,7 +23,7 @@ from ..method_labels import method_label
 from ..models import Activity, ActivitySession, Cadre, CheckIn, Registration, Town, Village
 from ..placenames import natural_key
 from ..spreadsheets import OfficeHeading, OfficeSheet, office_workbook
-from .coverage import counted_checkins, in_year, untrained_cadres
+from .coverage import counted_checkins, in_year, one_decimal, untrained_cadres
 from .periods import periods_in_year
 
 
@@ -114,7 +114,7 @@ def _entries(*conditions) -> list[LedgerEntry]:
             host_town=row.host_town or "",
             starts_at=row.starts_at,
             ends_at=row.ends_at,
-            hours=Decimal(row.hours).quantize(Decimal("0.1")),
+            hours=one_decimal(row.hours),
             method=row.method,
         )
         for row in db.session.execute(stmt)
