@@ -11,7 +11,16 @@ from sqlalchemy import func, select
 from sciweek.choices import town_choices, village_choices
 from sciweek.extensions import db
 from sciweek.feed_changes import PUBLIC_SCOPE
-from sciweek.models import Activity, Cadre, CadrePeriod, Campaign, Registration, Town, Village
+from sciweek.models import (
+    Activity,
+    Cadre,
+    CadrePeriod,
+    Campaign,
+    Registration,
+    Town,
+    TownAlias,
+    Village,
+)
 from sciweek.placenames import natural_sorted, with_former_name
 from sciweek.places.services import PlaceError, add_town, merge_villages
 from sciweek.training.coverage import coverage_by_town
@@ -19,6 +28,7 @@ from sciweek.training.roster import parse_roster
 from sciweek.training.services import check_roster
 
 from .checkin_support import register_person
+from .query_count import count_queries
 from .test_feed_changes import counter
 from .test_training_import import HEADER, xlsx_bytes
 from .training_helpers import attend, cadre, training
@@ -135,13 +145,40 @@ def test_town_aliases_are_added_and_removed_on_the_town_page(client, auth, make)
     assert [a.alias for a in town.aliases] == ["城关"]
     response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "河西街道"})
     assert response.status_code == 200
-    assert "已是镇街“河西街道”的名称或代码" in response.get_data(as_text=True)
+    assert "“河西街道”已是镇街“河西街道”的名称" in response.get_data(as_text=True)
+    response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "hexi"})
+    assert "“hexi”已是镇街“河西街道”的代码" in response.get_data(as_text=True)
+    response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "城关"})
+    assert "“城关”已是镇街“城关镇”的别名" in response.get_data(as_text=True)
     response = client.post(f"/manage/places/towns/{town.id}/aliases", data={"alias": "城\x00"})
     assert "控制字符" in response.get_data(as_text=True)
     alias_id = town.aliases[0].id
     assert client.post(f"/manage/places/aliases/{alias_id}/remove").status_code == 302
     db.session.expire_all()
     assert town.aliases == []
+
+
+def test_the_towns_page_costs_the_same_queries_for_3_towns_as_for_12(client, auth, make):
+    auth.login(make.user("admin"))
+
+    def add_towns(n):
+        for _ in range(n):
+            town = make.town(villages=["一村", "二村"])
+            db.session.add(TownAlias(town_id=town.id, alias=f"别名{town.code}"))
+        db.session.commit()
+
+    def queries_for_page(towns):
+        db.session.expire_all()  # as a new request: nothing loaded yet
+        with count_queries() as statements:
+            page = client.get("/manage/places/towns").get_data(as_text=True)
+        assert page.count("<td>2</td></tr>") == towns  # each town's two villages
+        assert page.count(">别名town") == towns
+        return len(statements)
+
+    add_towns(3)
+    few = queries_for_page(3)
+    add_towns(9)
+    assert queries_for_page(12) == few
 
 
 def _roster_check(rows):

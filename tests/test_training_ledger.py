@@ -91,7 +91,8 @@ def test_the_page_shows_rows_sources_and_year_totals(client, auth, make, record)
         assert source in text
     assert "2025年合计：3 人次，2 期" in text
     assert "2024年合计：1 人次，1 期" in text
-    assert "2025年3月1日" in text
+    assert "<td>2025年3月1日</td><td>09:00–11:00</td>" in text
+    assert "<td>2025年6月1日</td><td>09:00–11:30</td>" in text  # no credit hours: 2.5 h
     assert "data-print" in text  # printable
 
 
@@ -157,11 +158,11 @@ def test_the_towns_ledger_xlsx_has_one_row_per_cadre_per_session(client, auth, m
     assert header[:4] == ["序号", "姓名", "村/社区", "职务"]
     assert all(re.search(r"[\u4e00-\u9fff]", h) for h in header)
     rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=4) if isinstance(r[0].value, int)]
-    assert [(r[1], r[6], r[8], r[9]) for r in rows] == [
-        ("王芳", "蔬菜种植技术培训", 2.0, "扫码"),
-        ("王芳", "蔬菜种植技术培训", 2.0, "纸质签到表"),
-        ("王芳", "电商培训", 2.5, "花名册签到"),
-        ("李强", "蔬菜种植技术培训", 2.0, "自助签到"),
+    assert [(r[1], r[4], r[5], r[6], r[8], r[9]) for r in rows] == [
+        ("王芳", "2025年3月1日", "09:00–11:00", "蔬菜种植技术培训", 2.0, "扫码"),
+        ("王芳", "2025年3月8日", "09:00–11:00", "蔬菜种植技术培训", 2.0, "纸质签到表"),
+        ("王芳", "2025年6月1日", "09:00–11:30", "电商培训", 2.5, "花名册签到"),
+        ("李强", "2025年3月8日", "09:00–11:00", "蔬菜种植技术培训", 2.0, "自助签到"),
     ]
     totals = next(r for r in sheet.iter_rows(min_row=4, values_only=True) if r[0] == "合计")
     t = next(t for t in coverage_by_town(2025).towns if t.town_id == town.id)

@@ -286,8 +286,9 @@ def cadre_attendance(year: int):
     )
 
 
-def _one_decimal(hours) -> Decimal:
-    """A sum of hours as read back (SQLite adds them as floats), to one decimal."""
+def one_decimal(hours) -> Decimal:
+    """Hours as read back from the database (SQLite gives floats), to one decimal: a sum
+    of hours here, a session's hours in the 台账 (``training.ledger``)."""
     return Decimal(hours or 0).quantize(Decimal("0.1"))
 
 
@@ -348,7 +349,7 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
         town.cadres = row.cadres
         town.trained = int(row.trained)
         town.attendances = int(row.attendances)
-        town.hours = _one_decimal(row.hours)
+        town.hours = one_decimal(row.hours)
 
     held = (
         select(Activity.town_id, func.count(func.distinct(Activity.id)).label("trainings"))
@@ -416,7 +417,7 @@ def untrained_cadres(town_id: int, year: int) -> list[UntrainedCadre]:
             village=row.village,
             phone=row.phone,
             attendances=int(row.attendances),
-            hours=_one_decimal(row.hours),
+            hours=one_decimal(row.hours),
         )
         for row in rows
     ]

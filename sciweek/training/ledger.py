@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..i18n import format_date, format_span, format_time, to_local
+from ..i18n import format_date, format_time, to_local
 from ..method_labels import method_label
 from ..models import Activity, ActivitySession, Cadre, CheckIn, Registration, Town, Village
 from ..placenames import natural_key
 from ..spreadsheets import OfficeHeading, OfficeSheet, office_workbook
-from .coverage import counted_checkins, in_year, untrained_cadres
+from .coverage import counted_checkins, in_year, one_decimal, untrained_cadres
 from .periods import periods_in_year
 
 
@@ -49,8 +49,9 @@ class LedgerEntry:
         return method_label(self.method)
 
     @property
-    def when(self) -> str:
-        return format_span(self.starts_at, self.ends_at)
+    def times(self) -> str:
+        """09:00–11:00: the 时间 column, beside the date, of the page and the workbook."""
+        return f"{format_time(self.starts_at)}–{format_time(self.ends_at)}"
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _entries(*conditions) -> list[LedgerEntry]:
             host_town=row.host_town or "",
             starts_at=row.starts_at,
             ends_at=row.ends_at,
-            hours=Decimal(row.hours).quantize(Decimal("0.1")),
+            hours=one_decimal(row.hours),
             method=row.method,
         )
         for row in db.session.execute(stmt)
@@ -209,7 +210,7 @@ def town_ledger_workbook(
                 c.village,
                 c.posts,
                 format_date(e.starts_at),
-                f"{format_time(e.starts_at)}–{format_time(e.ends_at)}",
+                e.times,
                 e.title,
                 e.host_town,
                 float(e.hours),
