@@ -20,7 +20,7 @@ from ..transactions import all_or_nothing
 from .audit import audit_page, detail_lines
 from .forms import AccountForm, EditAccountForm, LinkForm, NewAccountForm
 from .labels import AUDIT_ACTION_LABELS, ROLE_LABELS, role_choices
-from .links import LINK_VALID_FOR, IssuedLink, issue_set_password_link
+from .links import LINK_VALID_FOR, SHOWN, IssuedLink, issue_set_password_link
 from .services import (
     AccountData,
     AccountError,
@@ -143,7 +143,7 @@ def new():
         except IntegrityError:  # the same name, e-mail or phone, saved a moment before
             add_error(form.username, _("用户名、邮箱或手机号已被其他账号使用，请刷新后重试。"))
         else:
-            if link.channel != "shown":
+            if link.channel != SHOWN:
                 flash(_("账号已创建，设置密码链接已发送给本人。"), "success")
                 return redirect(url_for("users.edit", user_id=user.id))
             return _link_page(user, link)
@@ -225,7 +225,7 @@ def link(user_id: int):
         except AccountError as exc:
             flash(exc.message, "error")
         else:
-            if issued.channel == "shown":
+            if issued.channel == SHOWN:
                 return _link_page(user, issued)
             flash(_("设置密码链接已发送给本人，之前的链接已失效。"), "success")
     return redirect(url_for("users.edit", user_id=user.id))
