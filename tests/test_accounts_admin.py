@@ -139,6 +139,13 @@ def test_duplicates_and_bad_values_are_refused_beside_their_field(
     assert message in refused.value.message
 
 
+def test_an_unknown_role_is_refused_beside_the_role_field(app):
+    with pytest.raises(AccountError) as refused:
+        services.create_user("new", "superuser", None)
+    assert refused.value.field == "role"
+    assert "未知角色：superuser" in refused.value.message
+
+
 def test_the_last_enabled_admin_can_be_neither_disabled_nor_demoted(app, make):
     first = make.user("admin")
     with pytest.raises(AccountError, match="最后一位"):
