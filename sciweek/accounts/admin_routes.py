@@ -63,10 +63,6 @@ def _show_refusal(form, exc: AccountError) -> None:
         add_error(field, exc.message)
 
 
-def _user_or_404(user_id: int) -> User:
-    return db.get_or_404(User, user_id)
-
-
 def _link_page(user: User, link: IssuedLink) -> Response:
     """The link, shown this once: never cached, never sent on as a Referer."""
     response = Response(
@@ -134,7 +130,19 @@ def new():
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                user = _create(form)
+                data = _account_data(form)
+                user = create_user(
+                    form.username.data or "",
+                    data.role,
+                    None,
+                    department_code=data.department_code,
+                    town_code=data.town_code,
+                    display_name=data.display_name,
+                    email=data.email,
+                    phone=data.phone,
+                    actor=current_user,
+                    via="web",
+                )
                 link = issue_set_password_link(
                     user, actor=current_user, send=form.send.data == "send"
                 )
@@ -150,27 +158,24 @@ def new():
     return render_template("users/form.html", form=form, user=None)
 
 
-def _create(form: NewAccountForm) -> User:
-    data = _account_data(form)
-    return create_user(
-        form.username.data or "",
-        data.role,
-        None,
-        department_code=data.department_code,
-        town_code=data.town_code,
-        display_name=data.display_name,
-        email=data.email,
-        phone=data.phone,
-        actor=current_user,
-        via="web",
-    )
+class _Values:
+    """An account as the edit form's fields name its values."""
+
+    def __init__(self, user: User):
+        self.display_name = user.display_name
+        self.role = str(user.role)
+        self.department = user.department.code if user.department is not None else ""
+        self.town = user.town.code if user.town is not None else ""
+        self.email = user.email or ""
+        self.phone = user.phone or ""
+        self.must_change_password = user.must_change_password
 
 
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
 @roles_required(*ACCOUNT_ROLES)
 def edit(user_id: int):
-    user = _user_or_404(user_id)
-    form = EditAccountForm(obj=None if request.method == "POST" else _form_values(user))
+    user = db.get_or_404(User, user_id)
+    form = EditAccountForm(obj=None if request.method == "POST" else _Values(user))
     _fill_choices(form)
     if form.validate_on_submit():
         try:
@@ -194,27 +199,10 @@ def edit(user_id: int):
     )
 
 
-class _Values:
-    """An account as the edit form's fields name its values."""
-
-    def __init__(self, user: User):
-        self.display_name = user.display_name
-        self.role = str(user.role)
-        self.department = user.department.code if user.department is not None else ""
-        self.town = user.town.code if user.town is not None else ""
-        self.email = user.email or ""
-        self.phone = user.phone or ""
-        self.must_change_password = user.must_change_password
-
-
-def _form_values(user: User) -> _Values:
-    return _Values(user)
-
-
 @bp.route("/<int:user_id>/link", methods=["POST"])
 @roles_required(*ACCOUNT_ROLES)
 def link(user_id: int):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     form = LinkForm()
     if form.validate_on_submit():
         try:
@@ -232,7 +220,7 @@ def link(user_id: int):
 
 
 def _account_action(user_id: int, action, done: str):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     if ConfirmForm().validate_on_submit():
         try:
             with all_or_nothing():
