@@ -581,6 +581,62 @@ def test_admin_edits_disables_and_cannot_disable_the_last_admin_on_the_pages(cli
     assert admin.is_enabled
 
 
+def field_html(page: str, name: str) -> str:
+    """The form field (label, input, hint, errors) whose input is named ``name``."""
+    (chunk,) = [c for c in page.split('<div class="field') if f'name="{name}"' in c]
+    return chunk
+
+
+def test_the_edit_form_never_shows_an_accounts_full_phone_number(client, make, auth):
+    auth.login(make.user("admin"))
+    checker = make.user("checker")
+    checker.phone = PHONE
+    citizen = make.user("citizen", username="13800001234")  # named by their phone
+    db.session.commit()
+    page = client.get(f"/manage/users/{checker.id}").get_data(as_text=True)
+    assert PHONE not in page
+    phone = field_html(page, "phone")
+    assert 'placeholder="139****7777"' in phone  # which number the account has, masked
+    assert 'value=""' in phone
+    page = client.get(f"/manage/users/{citizen.id}").get_data(as_text=True)
+    assert "13800001234" not in page
+    assert "138****1234" in page
+
+
+def test_the_edit_form_keeps_replaces_or_removes_the_phone_number(client, make, auth):
+    auth.login(make.user("admin"))
+    checker = make.user("checker")
+    checker.phone = PHONE
+    db.session.commit()
+    url = f"/manage/users/{checker.id}"
+    kept = client.post(url, data={"display_name": "新名字", "role": "checker", "phone": ""})
+    assert kept.status_code == 302
+    db.session.expire_all()
+    assert (checker.display_name, checker.phone) == ("新名字", PHONE)
+    refused = client.post(url, data={"role": "checker", "phone": "1390000"})
+    assert refused.status_code == 200
+    assert "手机号格式不正确" in " ".join(errors_in(refused))
+    assert "手机号格式不正确" in field_html(refused.get_data(as_text=True), "phone")
+    replaced = client.post(url, data={"role": "checker", "phone": "138 0000 5678"})
+    assert replaced.status_code == 302
+    db.session.expire_all()
+    assert checker.phone == "13800005678"
+    removed = client.post(url, data={"role": "checker", "phone": "", "remove_phone": "y"})
+    assert removed.status_code == 302
+    db.session.expire_all()
+    assert checker.phone is None
+    entries = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.action == AuditAction.UPDATED, AuditLog.target_user_id == checker.id)
+        .order_by(AuditLog.id)
+    ).all()
+    assert [e.details["changes"].get("phone") for e in entries] == [
+        None,  # left empty: the number was kept
+        ["139****7777", "138****5678"],
+        ["138****5678", None],
+    ]
+
+
 def test_the_audit_log_is_paginated_newest_first(client, make, auth):
     admin = make.user("admin")
     user = make.user("checker")

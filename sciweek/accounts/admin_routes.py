@@ -43,14 +43,19 @@ def _fill_choices(form: AccountForm) -> None:
     form.town.choices = [("", "—")] + [(t.code, t.name) for t in towns]
 
 
-def _account_data(form: AccountForm) -> AccountData:
+def _account_data(form: AccountForm, user: User | None = None) -> AccountData:
+    """The form's values; editing ``user``, an empty phone field keeps their number (the
+    form shows it only masked) unless 删除手机号 is ticked."""
+    phone = form.phone.data
+    if isinstance(form, EditAccountForm) and user is not None and not (phone or "").strip():
+        phone = None if form.remove_phone.data else user.phone
     return AccountData(
         role=form.role.data,
         display_name=form.display_name.data or "",
         department_code=form.department.data or None,
         town_code=form.town.data or None,
         email=form.email.data,
-        phone=form.phone.data,
+        phone=phone,
         must_change_password=isinstance(form, EditAccountForm) and form.must_change_password.data,
     )
 
@@ -69,6 +74,7 @@ def _link_page(user: User, link: IssuedLink) -> Response:
         render_template(
             "users/link.html",
             user=user,
+            shown_name=shown_username,
             link=link,
             hours=int(LINK_VALID_FOR.total_seconds() // 3600),
         )
@@ -167,7 +173,7 @@ class _Values:
         self.department = user.department.code if user.department is not None else ""
         self.town = user.town.code if user.town is not None else ""
         self.email = user.email or ""
-        self.phone = user.phone or ""
+        self.phone = ""  # never the full number: the template shows it masked
         self.must_change_password = user.must_change_password
 
 
@@ -180,7 +186,7 @@ def edit(user_id: int):
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                changes = update_user(user, _account_data(form), actor=current_user)
+                changes = update_user(user, _account_data(form, user), actor=current_user)
         except AccountError as exc:
             _show_refusal(form, exc)
         except IntegrityError:
@@ -196,6 +202,7 @@ def edit(user_id: int):
         confirm=ConfirmForm(),
         now=utcnow(),
         ROLE_LABELS=ROLE_LABELS,
+        shown_name=shown_username,
     )
 
 
