@@ -603,6 +603,17 @@ def test_the_edit_form_never_shows_an_accounts_full_phone_number(client, make, a
     assert "138****1234" in page
 
 
+def test_a_citizens_account_named_by_their_phone_is_listed_and_linked_masked(client, make, auth):
+    auth.login(make.user("admin"))
+    citizen = make.user("citizen", username="13800001234")
+    listing = client.get("/manage/users/?role=citizen").get_data(as_text=True)
+    assert "138****1234" in listing
+    assert "13800001234" not in listing
+    page = client.post(f"/manage/users/{citizen.id}/link", data={"send": "show"})
+    assert "/password/set/" in page.get_data(as_text=True)
+    assert "13800001234" not in page.get_data(as_text=True)
+
+
 def test_the_edit_form_keeps_replaces_or_removes_the_phone_number(client, make, auth):
     auth.login(make.user("admin"))
     checker = make.user("checker")
