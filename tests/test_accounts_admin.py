@@ -139,6 +139,13 @@ def test_duplicates_and_bad_values_are_refused_beside_their_field(
     assert message in refused.value.message
 
 
+def test_an_unknown_role_is_refused_beside_the_role_field(app):
+    with pytest.raises(AccountError) as refused:
+        services.create_user("new", "superuser", None)
+    assert refused.value.field == "role"
+    assert "未知角色：superuser" in refused.value.message
+
+
 def test_the_last_enabled_admin_can_be_neither_disabled_nor_demoted(app, make):
     first = make.user("admin")
     with pytest.raises(AccountError, match="最后一位"):
@@ -572,6 +579,73 @@ def test_admin_edits_disables_and_cannot_disable_the_last_admin_on_the_pages(cli
     db.session.expire_all()
     assert admin.role == Role.ADMIN
     assert admin.is_enabled
+
+
+def field_html(page: str, name: str) -> str:
+    """The form field (label, input, hint, errors) whose input is named ``name``."""
+    (chunk,) = [c for c in page.split('<div class="field') if f'name="{name}"' in c]
+    return chunk
+
+
+def test_the_edit_form_never_shows_an_accounts_full_phone_number(client, make, auth):
+    auth.login(make.user("admin"))
+    checker = make.user("checker")
+    checker.phone = PHONE
+    citizen = make.user("citizen", username="13800001234")  # named by their phone
+    db.session.commit()
+    page = client.get(f"/manage/users/{checker.id}").get_data(as_text=True)
+    assert PHONE not in page
+    phone = field_html(page, "phone")
+    assert 'placeholder="139****7777"' in phone  # which number the account has, masked
+    assert 'value=""' in phone
+    page = client.get(f"/manage/users/{citizen.id}").get_data(as_text=True)
+    assert "13800001234" not in page
+    assert "138****1234" in page
+
+
+def test_a_citizens_account_named_by_their_phone_is_listed_and_linked_masked(client, make, auth):
+    auth.login(make.user("admin"))
+    citizen = make.user("citizen", username="13800001234")
+    listing = client.get("/manage/users/?role=citizen").get_data(as_text=True)
+    assert "138****1234" in listing
+    assert "13800001234" not in listing
+    page = client.post(f"/manage/users/{citizen.id}/link", data={"send": "show"})
+    assert "/password/set/" in page.get_data(as_text=True)
+    assert "13800001234" not in page.get_data(as_text=True)
+
+
+def test_the_edit_form_keeps_replaces_or_removes_the_phone_number(client, make, auth):
+    auth.login(make.user("admin"))
+    checker = make.user("checker")
+    checker.phone = PHONE
+    db.session.commit()
+    url = f"/manage/users/{checker.id}"
+    kept = client.post(url, data={"display_name": "新名字", "role": "checker", "phone": ""})
+    assert kept.status_code == 302
+    db.session.expire_all()
+    assert (checker.display_name, checker.phone) == ("新名字", PHONE)
+    refused = client.post(url, data={"role": "checker", "phone": "1390000"})
+    assert refused.status_code == 200
+    assert "手机号格式不正确" in " ".join(errors_in(refused))
+    assert "手机号格式不正确" in field_html(refused.get_data(as_text=True), "phone")
+    replaced = client.post(url, data={"role": "checker", "phone": "138 0000 5678"})
+    assert replaced.status_code == 302
+    db.session.expire_all()
+    assert checker.phone == "13800005678"
+    removed = client.post(url, data={"role": "checker", "phone": "", "remove_phone": "y"})
+    assert removed.status_code == 302
+    db.session.expire_all()
+    assert checker.phone is None
+    entries = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.action == AuditAction.UPDATED, AuditLog.target_user_id == checker.id)
+        .order_by(AuditLog.id)
+    ).all()
+    assert [e.details["changes"].get("phone") for e in entries] == [
+        None,  # left empty: the number was kept
+        ["139****7777", "138****5678"],
+        ["138****5678", None],
+    ]
 
 
 def test_the_audit_log_is_paginated_newest_first(client, make, auth):

@@ -20,7 +20,7 @@ from ..transactions import all_or_nothing
 from .audit import audit_page, detail_lines
 from .forms import AccountForm, EditAccountForm, LinkForm, NewAccountForm
 from .labels import AUDIT_ACTION_LABELS, ROLE_LABELS, role_choices
-from .links import LINK_VALID_FOR, IssuedLink, issue_set_password_link
+from .links import LINK_VALID_FOR, SHOWN, IssuedLink, issue_set_password_link
 from .services import (
     AccountData,
     AccountError,
@@ -43,14 +43,19 @@ def _fill_choices(form: AccountForm) -> None:
     form.town.choices = [("", "—")] + [(t.code, t.name) for t in towns]
 
 
-def _account_data(form: AccountForm) -> AccountData:
+def _account_data(form: AccountForm, user: User | None = None) -> AccountData:
+    """The form's values; editing ``user``, an empty phone field keeps their number (the
+    form shows it only masked) unless 删除手机号 is ticked."""
+    phone = form.phone.data
+    if isinstance(form, EditAccountForm) and user is not None and not (phone or "").strip():
+        phone = None if form.remove_phone.data else user.phone
     return AccountData(
         role=form.role.data,
         display_name=form.display_name.data or "",
         department_code=form.department.data or None,
         town_code=form.town.data or None,
         email=form.email.data,
-        phone=form.phone.data,
+        phone=phone,
         must_change_password=isinstance(form, EditAccountForm) and form.must_change_password.data,
     )
 
@@ -63,16 +68,13 @@ def _show_refusal(form, exc: AccountError) -> None:
         add_error(field, exc.message)
 
 
-def _user_or_404(user_id: int) -> User:
-    return db.get_or_404(User, user_id)
-
-
 def _link_page(user: User, link: IssuedLink) -> Response:
     """The link, shown this once: never cached, never sent on as a Referer."""
     response = Response(
         render_template(
             "users/link.html",
             user=user,
+            shown_name=shown_username,
             link=link,
             hours=int(LINK_VALID_FOR.total_seconds() // 3600),
         )
@@ -134,7 +136,19 @@ def new():
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                user = _create(form)
+                data = _account_data(form)
+                user = create_user(
+                    form.username.data or "",
+                    data.role,
+                    None,
+                    department_code=data.department_code,
+                    town_code=data.town_code,
+                    display_name=data.display_name,
+                    email=data.email,
+                    phone=data.phone,
+                    actor=current_user,
+                    via="web",
+                )
                 link = issue_set_password_link(
                     user, actor=current_user, send=form.send.data == "send"
                 )
@@ -143,39 +157,36 @@ def new():
         except IntegrityError:  # the same name, e-mail or phone, saved a moment before
             add_error(form.username, _("用户名、邮箱或手机号已被其他账号使用，请刷新后重试。"))
         else:
-            if link.channel != "shown":
+            if link.channel != SHOWN:
                 flash(_("账号已创建，设置密码链接已发送给本人。"), "success")
                 return redirect(url_for("users.edit", user_id=user.id))
             return _link_page(user, link)
     return render_template("users/form.html", form=form, user=None)
 
 
-def _create(form: NewAccountForm) -> User:
-    data = _account_data(form)
-    return create_user(
-        form.username.data or "",
-        data.role,
-        None,
-        department_code=data.department_code,
-        town_code=data.town_code,
-        display_name=data.display_name,
-        email=data.email,
-        phone=data.phone,
-        actor=current_user,
-        via="web",
-    )
+class _Values:
+    """An account as the edit form's fields name its values."""
+
+    def __init__(self, user: User):
+        self.display_name = user.display_name
+        self.role = str(user.role)
+        self.department = user.department.code if user.department is not None else ""
+        self.town = user.town.code if user.town is not None else ""
+        self.email = user.email or ""
+        self.phone = ""  # never the full number: the template shows it masked
+        self.must_change_password = user.must_change_password
 
 
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
 @roles_required(*ACCOUNT_ROLES)
 def edit(user_id: int):
-    user = _user_or_404(user_id)
-    form = EditAccountForm(obj=None if request.method == "POST" else _form_values(user))
+    user = db.get_or_404(User, user_id)
+    form = EditAccountForm(obj=None if request.method == "POST" else _Values(user))
     _fill_choices(form)
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                changes = update_user(user, _account_data(form), actor=current_user)
+                changes = update_user(user, _account_data(form, user), actor=current_user)
         except AccountError as exc:
             _show_refusal(form, exc)
         except IntegrityError:
@@ -191,30 +202,14 @@ def edit(user_id: int):
         confirm=ConfirmForm(),
         now=utcnow(),
         ROLE_LABELS=ROLE_LABELS,
+        shown_name=shown_username,
     )
-
-
-class _Values:
-    """An account as the edit form's fields name its values."""
-
-    def __init__(self, user: User):
-        self.display_name = user.display_name
-        self.role = str(user.role)
-        self.department = user.department.code if user.department is not None else ""
-        self.town = user.town.code if user.town is not None else ""
-        self.email = user.email or ""
-        self.phone = user.phone or ""
-        self.must_change_password = user.must_change_password
-
-
-def _form_values(user: User) -> _Values:
-    return _Values(user)
 
 
 @bp.route("/<int:user_id>/link", methods=["POST"])
 @roles_required(*ACCOUNT_ROLES)
 def link(user_id: int):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     form = LinkForm()
     if form.validate_on_submit():
         try:
@@ -225,14 +220,14 @@ def link(user_id: int):
         except AccountError as exc:
             flash(exc.message, "error")
         else:
-            if issued.channel == "shown":
+            if issued.channel == SHOWN:
                 return _link_page(user, issued)
             flash(_("设置密码链接已发送给本人，之前的链接已失效。"), "success")
     return redirect(url_for("users.edit", user_id=user.id))
 
 
 def _account_action(user_id: int, action, done: str):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     if ConfirmForm().validate_on_submit():
         try:
             with all_or_nothing():

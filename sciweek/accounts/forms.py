@@ -101,6 +101,10 @@ class NewAccountForm(_SendChoice, AccountForm):
 
 
 class EditAccountForm(AccountForm):
+    """The phone field starts empty (the number is shown masked beside it, never in full):
+    left empty it keeps the number, typed it replaces it, ``remove_phone`` deletes it."""
+
+    remove_phone = BooleanField(_l("删除手机号"))
     must_change_password = BooleanField(_l("下次登录须修改密码"))
 
 

@@ -76,11 +76,11 @@ def issue_set_password_link(
     return IssuedLink(url, channel, row.expires_at)
 
 
-def issue_reset_link_by_email(user: User, now: datetime, valid_for: timedelta) -> bool:
-    """忘记密码 by e-mail: a new link of ``user``'s, valid ``valid_for``, e-mailed to the
-    account's address; none when the account has no address or was sent one less than a
-    minute ago (quietly: the caller answers alike). Returns whether one was written.
-    Flushes only."""
+def issue_reset_link_by_email(user: User, now: datetime) -> bool:
+    """忘记密码 by e-mail: a new link of ``user``'s, valid ``RESET_LINK_VALID_FOR``,
+    e-mailed to the account's address; none when the account has no address or was sent
+    one less than a minute ago (quietly: the caller answers alike). Returns whether one
+    was written. Flushes only."""
     if not user.email:
         return False
     latest = db.session.scalar(
@@ -91,8 +91,8 @@ def issue_reset_link_by_email(user: User, now: datetime, valid_for: timedelta) -
     )
     if latest is not None and now - latest < RESET_EMAIL_INTERVAL:
         return False
-    row, url = _new_link(user, now, valid_for)
-    minutes = int(valid_for.total_seconds() // 60)
+    row, url = _new_link(user, now, RESET_LINK_VALID_FOR)
+    minutes = int(RESET_LINK_VALID_FOR.total_seconds() // 60)
     staff_mail.enqueue_password_reset_email(user, version=row.id, link=url, minutes=minutes)
     audit.record(AuditAction.LINK_ISSUED, user, None, delivery="email")
     return True

@@ -24,7 +24,7 @@ from ..models import STAFF_ROLES, AuditAction, User, VerificationPurpose, utcnow
 from ..notifications.verification import VerificationRefused, check_code, request_code
 from ..transactions import after_commit
 from . import audit
-from .links import RESET_LINK_VALID_FOR, issue_reset_link_by_email
+from .links import issue_reset_link_by_email
 from .passwords import hash_password, password_problem
 from .services import AccountError, replace_password
 
@@ -73,7 +73,7 @@ def request_password_reset(identifier: str, now: datetime | None = None) -> None
     begin_write()  # the same work whether or not the account exists
     user = account_for_reset(identifier)
     if user is not None:
-        issue_reset_link_by_email(user, now, RESET_LINK_VALID_FOR)
+        issue_reset_link_by_email(user, now)
     if user is not None and is_mobile(user.phone):
         with contextlib.suppress(VerificationRefused):  # too often: quietly, like no account
             request_code(

@@ -92,11 +92,9 @@ def create_user(
         raise AccountError(_("请填写用户名。"), "username")
     if len(username) > USERNAME_MAX:
         raise AccountError(_("用户名不能超过 %(n)s 个字符。", n=USERNAME_MAX), "username")
-    if role not in Role.__members__.values():
-        raise AccountError(_("未知角色：%(role)s", role=role), "role")
+    data = _checked(AccountData(role, display_name, department_code, town_code, email, phone))
     if password is not None and (problem := password_problem(password)):
         raise AccountError(problem, "password")
-    data = _checked(AccountData(role, display_name, department_code, town_code, email, phone))
     # Hash (0.1-0.2 s) before the first query: a writing transaction holds SQLite's
     # write lock from its first query to COMMIT (see database).
     password_hash = hash_password(password if password is not None else secrets.token_urlsafe(32))
