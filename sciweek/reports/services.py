@@ -6,7 +6,8 @@ Plain data for the page, the XLSX, the PDF and the command line (they only lay i
   assessment's town figures equal the coverage page and ``flask coverage --format json``
   for the same year.
 - **Activities held** in the year: those with a session held in it (``held_in_year``: not
-  cancelled, begun by now, of a published or later-cancelled activity — never a draft).
+  cancelled, begun by now, of a published or later-cancelled activity — never a draft;
+  "now" is read once per report, so every table counts the same sessions).
   Per activity: its held sessions in the year (场次), its registrations holding a place
   (报名人数: confirmed, walk-ins and roster check-ins included; waitlisted or cancelled ones
   not), its live check-ins at those sessions (签到人次), and its summary's counts
@@ -43,6 +44,7 @@ from ..models import (
     Registration,
     RegistrationStatus,
     activity_departments,
+    utcnow,
 )
 from ..training.coverage import DistrictCoverage, coverage_by_town, held_in_year
 
@@ -238,13 +240,11 @@ def _merge(total: ActivityFigures, part: ActivityFigures) -> None:
     total.consultations += part.consultations
 
 
-def held_ids(year: int):
-    """SELECT of the ids of the activities held in ``year``."""
-    return select(ActivitySession.activity_id).join(Activity).where(held_in_year(year))
-
-
-def held_activities(year: int) -> dict[int, HeldActivity]:
-    """The activities held in ``year`` with their figures (four GROUP BY queries)."""
+def held_activities(year: int, now: datetime) -> dict[int, HeldActivity]:
+    """The activities held in ``year`` by ``now`` with their figures (four GROUP BY
+    queries). The later queries count only the activities the first one found (and, for
+    check-ins, the sessions held by the same ``now``), so a session that begins or an
+    activity published meanwhile is in every figure or in none."""
     held = {
         row.id: HeldActivity(
             id=row.id,
@@ -262,13 +262,13 @@ def held_activities(year: int) -> dict[int, HeldActivity]:
                 func.count(ActivitySession.id).label("sessions"),
             )
             .join(ActivitySession, ActivitySession.activity_id == Activity.id)
-            .where(held_in_year(year))
+            .where(held_in_year(year, now))
             .group_by(Activity.id, Activity.kind, Activity.campaign_id)
         )
     }
     if not held:
         return held
-    ids = held_ids(year)
+    ids = list(held)
     for row in db.session.execute(
         select(Registration.activity_id, func.count().label("n"))
         .where(
@@ -285,7 +285,8 @@ def held_activities(year: int) -> dict[int, HeldActivity]:
         .join(Activity, Activity.id == ActivitySession.activity_id)
         .join(Registration, Registration.id == CheckIn.registration_id)
         .where(
-            held_in_year(year),
+            Activity.id.in_(ids),
+            held_in_year(year, now),
             CheckIn.undone_at.is_(None),
             Registration.is_standing,
         )
@@ -308,8 +309,10 @@ def held_activities(year: int) -> dict[int, HeldActivity]:
 
 
 def annual_assessment(year: int, *, district_name: str = "") -> AnnualAssessment:
-    """The year's assessment (see the module's docstring for what each figure counts)."""
-    held = held_activities(year)
+    """The year's assessment (see the module's docstring for what each figure counts), as
+    of one reading of the clock taken here."""
+    now = utcnow()
+    held = held_activities(year, now)
     everything = ActivityFigures()
     months = [0] * 12
     for activity in held.values():
@@ -324,7 +327,7 @@ def annual_assessment(year: int, *, district_name: str = "") -> AnnualAssessment
     if held:
         for activity_id, department_id in db.session.execute(
             select(activity_departments.c.activity_id, activity_departments.c.department_id).where(
-                activity_departments.c.activity_id.in_(held_ids(year))
+                activity_departments.c.activity_id.in_(list(held))
             )
         ):
             departments[department_id].figures.add(held[activity_id])
@@ -357,7 +360,7 @@ def annual_assessment(year: int, *, district_name: str = "") -> AnnualAssessment
         year=year,
         district_name=district_name,
         made_on=local_today(),
-        towns=coverage_by_town(year),
+        towns=coverage_by_town(year, now=now),
         departments=list(departments.values()),
         without_department=without if without.activities else None,
         activities=everything,
