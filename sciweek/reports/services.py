@@ -79,42 +79,51 @@ def parse_report_year(raw: str | None, default: int) -> int:
     return year
 
 
-@dataclass
-class HeldActivity:
+@dataclass(kw_only=True)
+class Counts:
+    """What activities add up to, besides how many there are."""
+
+    sessions: int = 0
+    registered: int = 0
+    checked_in: int = 0
+    people_reached: int = 0
+    materials: int = 0
+    consultations: int = 0
+
+    def add_counts(self, other: Counts) -> None:
+        self.sessions += other.sessions
+        self.registered += other.registered
+        self.checked_in += other.checked_in
+        self.people_reached += other.people_reached
+        self.materials += other.materials
+        self.consultations += other.consultations
+
+
+@dataclass(kw_only=True)
+class HeldActivity(Counts):
     """One activity held in the year, with its figures for the year."""
 
     id: int
     kind: ActivityKind
     campaign_id: int | None
     first_held_at: datetime
-    sessions: int = 0
-    registered: int = 0
-    checked_in: int = 0
-    people_reached: int = 0
-    materials: int = 0
-    consultations: int = 0
 
 
-@dataclass
-class ActivityFigures:
+@dataclass(kw_only=True)
+class ActivityFigures(Counts):
     """Activities held, by kind, and what they added up to."""
 
     by_kind: Counter = field(default_factory=Counter)
-    sessions: int = 0
-    registered: int = 0
-    checked_in: int = 0
-    people_reached: int = 0
-    materials: int = 0
-    consultations: int = 0
 
     def add(self, activity: HeldActivity) -> None:
+        """Count one activity."""
         self.by_kind[activity.kind] += 1
-        self.sessions += activity.sessions
-        self.registered += activity.registered
-        self.checked_in += activity.checked_in
-        self.people_reached += activity.people_reached
-        self.materials += activity.materials
-        self.consultations += activity.consultations
+        self.add_counts(activity)
+
+    def merge(self, part: ActivityFigures) -> None:
+        """Add another row's figures (an activity in both rows is counted twice)."""
+        self.by_kind.update(part.by_kind)
+        self.add_counts(part)
 
     @property
     def activities(self) -> int:
@@ -198,7 +207,7 @@ class AnnualAssessment:
     def campaign_totals(self) -> ActivityFigures:
         total = ActivityFigures()
         for row in self.campaigns:
-            _merge(total, row.figures)
+            total.merge(row.figures)
         return total
 
     @property
@@ -228,16 +237,6 @@ class AnnualAssessment:
             ],
             "months": self.months,
         }
-
-
-def _merge(total: ActivityFigures, part: ActivityFigures) -> None:
-    total.by_kind.update(part.by_kind)
-    total.sessions += part.sessions
-    total.registered += part.registered
-    total.checked_in += part.checked_in
-    total.people_reached += part.people_reached
-    total.materials += part.materials
-    total.consultations += part.consultations
 
 
 def held_activities(year: int, now: datetime) -> dict[int, HeldActivity]:
