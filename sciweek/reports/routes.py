@@ -13,7 +13,7 @@ from ..spreadsheets import district_name, office_heading
 from ..training.coverage import local_year_today
 from .layout import assessment_layout
 from .pdf import assessment_pdf
-from .services import YEAR_MAX, YEAR_MIN, ReportYearError, annual_assessment, parse_report_year
+from .services import ReportYearError, annual_assessment, parse_report_year
 from .xlsx import assessment_workbook
 
 bp = Blueprint("reports", __name__)
@@ -46,8 +46,6 @@ def _refused(message: str, raw: str):
             report=None,
             year_error=message,
             year_value=raw,
-            year_min=YEAR_MIN,
-            year_max=YEAR_MAX,
         ),
         400,
     )
@@ -65,8 +63,6 @@ def annual():
         report=report,
         year_error=None,
         year_value=str(year),
-        year_min=YEAR_MIN,
-        year_max=YEAR_MAX,
         **assessment_layout(report),
     )
 

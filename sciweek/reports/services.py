@@ -47,8 +47,8 @@ from ..models import (
     utcnow,
 )
 from ..training.coverage import DistrictCoverage, coverage_by_town, held_in_year
+from ..years import YEAR_MAX, YEAR_MIN
 
-YEAR_MIN, YEAR_MAX = 2000, 2100
 # The kinds reported as columns, in the order offices list them.
 KINDS = (
     ActivityKind.OUTREACH,
@@ -66,8 +66,9 @@ class ReportYearError(ValueError):
 
 
 def parse_report_year(raw: str | None, default: int) -> int:
-    """The year typed or passed: empty gives ``default``; else ASCII digits from 2000 to
-    2100 (``١٢٣٤`` and ``2026.0`` are refused, as is anything else)."""
+    """The year typed or passed: empty gives ``default``; else ASCII digits from
+    ``YEAR_MIN`` to ``YEAR_MAX`` (``١٢٣٤`` and ``2026.0`` are refused, as is anything
+    else)."""
     text = (raw or "").strip()
     if text == "":
         return default
