@@ -495,3 +495,11 @@ def test_a_department_rename_that_overflows_its_history_is_refused(client, auth,
     assert "曾用名合计不能超过 200 个字" in response.get_data(as_text=True)
     db.session.expire_all()
     assert department.name == "农业局"
+
+
+def test_a_campaign_date_out_of_range_is_refused_in_english(client, auth, make):
+    client.get("/?lang=en")
+    auth.login(make.user("admin"))
+    data = {"name": "新专题", "kind": "science_day", "starts_on": "1999-05-01"}
+    response = client.post("/manage/places/campaigns", data=data | {"ends_on": "2027-05-22"})
+    assert "The date must be between 2000 and 2100." in response.get_data(as_text=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from sciweek.extensions import db
 from sciweek.i18n import format_date, local_today
 from sciweek.models import ActivitySummary, CheckIn, utcnow
+from sciweek.models import types as model_types
 from sciweek.reports.services import annual_assessment
 from sciweek.training.services import set_target
 
@@ -189,6 +190,45 @@ def test_an_empty_year_is_a_report_of_zeros(app, scenario):
     assert report.months == [0] * 12
     assert all(d.figures.activities == 0 for d in report.departments)
     assert report.towns.trained == 0
+
+
+def test_a_session_beginning_while_the_report_is_made_is_counted_once_or_not_at_all(
+    app, make, monkeypatch
+):
+    """The assessment reads the clock once: a session that begins between two of its
+    queries neither breaks the report nor shows in one table and not in the other."""
+    town = make.town(name="白沙镇", code="baisha", villages=["一村"])
+    kjj = make.department(name="区科技局", code="kjj")
+    earlier = training(make, town, [(2025, 3, 1)])
+    beginning = training(make, town, [(2025, 6, 1)])  # 09:00 local
+    earlier.departments = [kjj]
+    beginning.departments = [kjj]
+    db.session.commit()
+    attend(earlier, "13700000021")
+    attend(beginning, "13700000022", sessions=[])
+
+    # The clock reads 08:59 the first time it is read and 09:01 from then on.
+    readings = [_local(2025, 6, 1, 8).replace(minute=59), _local(2025, 6, 1).replace(minute=1)]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            reading = readings.pop(0) if len(readings) > 1 else readings[0]
+            return reading.astimezone(tz)
+
+    monkeypatch.setattr(model_types, "datetime", Clock)
+    report = annual_assessment(2025)
+    monkeypatch.undo()
+
+    department = next(d.figures for d in report.departments if d.name == "区科技局")
+    total = report.activities
+    assert (department.activities, department.registered, department.checked_in) == (
+        total.activities,
+        total.registered,
+        total.checked_in,
+    )
+    assert total.registered == total.activities  # one registration each
+    assert report.towns.trainings == total.trainings == sum(report.months)
 
 
 # --- the XLSX --------------------------------------------------------------------------

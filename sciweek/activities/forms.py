@@ -10,13 +10,12 @@ from wtforms.validators import Length, Optional, ValidationError
 from ..extensions import db
 from ..forms import Form
 from ..models import TOWN_ORDER, Campaign, Town
+from ..years import YEAR_MAX, YEAR_MIN
 from .labels import kind_choices
-
-DATE_MIN_YEAR, DATE_MAX_YEAR = 2000, 2100
 
 
 def _reasonable_date(form, field):
-    if field.data and not DATE_MIN_YEAR <= field.data.year <= DATE_MAX_YEAR:
+    if field.data and not YEAR_MIN <= field.data.year <= YEAR_MAX:
         raise ValidationError(_l("日期超出范围。"))
 
 

@@ -20,6 +20,7 @@ from ..inputs import query_int
 from ..models import Campaign, Town
 from ..registration.forms import RegistrationForm
 from ..registration.services import registration_open_problem
+from ..years import YEAR_MAX, YEAR_MIN
 from .forms import ListingFilterForm
 from .labels import AUDIENCE_LABELS, KIND_LABELS, STATUS_LABELS
 from .maps import amap_url, baidu_url
@@ -84,7 +85,7 @@ def index():
         today = local_today()
         year, month = today.year, today.month
         match = MONTH_RE.match(request.args.get("month", ""))
-        if match and 2000 <= int(match[1]) <= 2100 and 1 <= int(match[2]) <= 12:
+        if match and YEAR_MIN <= int(match[1]) <= YEAR_MAX and 1 <= int(match[2]) <= 12:
             year, month = int(match[1]), int(match[2])
         weeks = month_calendar(year, month, filters)
         prev_month = f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"

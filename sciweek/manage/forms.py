@@ -27,9 +27,9 @@ from ..forms import DecimalField, Form, IntegerField, SubForm
 from ..i18n import LOCAL_TZ
 from ..inputs import coerce_id, parse_id
 from ..models import ActivityKind, Campaign, Department, Village
+from ..years import YEAR_MAX, YEAR_MIN
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
-YEAR_MIN, YEAR_MAX = 2000, 2100
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -39,7 +39,9 @@ def aware(value: datetime | None) -> datetime | None:
 
 def _in_year_range(form, field):
     if field.data and not YEAR_MIN <= field.data.year <= YEAR_MAX:
-        raise ValidationError(_l("日期须在 2000 年至 2100 年之间。"))
+        raise ValidationError(
+            _l("日期须在 %(min)s 年至 %(max)s 年之间。", min=YEAR_MIN, max=YEAR_MAX)
+        )
 
 
 class SessionForm(SubForm):

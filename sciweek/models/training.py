@@ -18,8 +18,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..years import YEAR_MAX, YEAR_MIN
 from .places import Town, Village
 from .types import UTCDateTime, utcnow
+
+# The same SQL text as the migrations wrote ("year >= 2000 AND year <= 2100").
+YEAR_CHECK = f"year >= {YEAR_MIN} AND year <= {YEAR_MAX}"
 
 
 class Cadre(db.Model):
@@ -107,7 +111,7 @@ class DistrictTarget(db.Model):  # type: ignore[name-defined]  # as the other mo
     __tablename__ = "district_targets"
     __table_args__ = (
         CheckConstraint("target_percent >= 0 AND target_percent <= 100", name="percent"),
-        CheckConstraint("year >= 2000 AND year <= 2100", name="year"),
+        CheckConstraint(YEAR_CHECK, name="year"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -124,7 +128,7 @@ class CoverageTarget(db.Model):
         UniqueConstraint("town_id", "year", name="uq_coverage_targets_town_year"),
         CheckConstraint("target_percent >= 0 AND target_percent <= 100", name="percent"),
         CheckConstraint("threshold_hours IS NULL OR threshold_hours >= 0", name="threshold_hours"),
-        CheckConstraint("year >= 2000 AND year <= 2100", name="year"),
+        CheckConstraint(YEAR_CHECK, name="year"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -41,13 +41,13 @@ from ..placenames import (
     normalize_place,
     with_former_name,
 )
+from ..years import YEAR_MAX, YEAR_MIN
 
 NAME_MAX = 64  # towns.name, villages.name, town_aliases.alias
 CODE_MAX = 32
 CAMPAIGN_NAME_MAX = 100
 FORMER_NAMES_MAX = 500  # typed by hand; renames add to it without a bound (a Text column)
 POSITION_MAX = 9999
-YEAR_MIN, YEAR_MAX = 2000, 2100
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -457,7 +457,7 @@ def save_campaign(
 ) -> Campaign:
     """Create (``campaign`` None) or change a campaign; a rename keeps the old name among
     the former names. Refused: an empty, too long or taken name, an unknown kind, dates
-    outside 2000–2100 or ending before they start."""
+    outside YEAR_MIN–YEAR_MAX or ending before they start."""
     name = " ".join((name or "").split())
     if not name:
         raise PlaceError(_("请填写名称。"), "name")
@@ -467,7 +467,9 @@ def save_campaign(
         raise PlaceError(_("请选择类型。"), "kind")
     for day, field_name in ((starts_on, "starts_on"), (ends_on, "ends_on")):
         if not YEAR_MIN <= day.year <= YEAR_MAX:
-            raise PlaceError(_("日期须在 2000 年至 2100 年之间。"), field_name)
+            raise PlaceError(
+                _("日期须在 %(min)s 年至 %(max)s 年之间。", min=YEAR_MIN, max=YEAR_MAX), field_name
+            )
     if ends_on < starts_on:
         raise PlaceError(_("结束日期不能早于开始日期。"), "ends_on")
     taken = db.session.scalar(select(Campaign).where(Campaign.name == name))

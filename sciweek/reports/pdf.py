@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from ..pdf import render_pdf
 from ..spreadsheets import OfficeHeading
-from .charts import month_chart, town_chart
+from .layout import assessment_layout
 from .services import AnnualAssessment
-from .xlsx import campaigns_sheet, departments_sheet, towns_sheet
 
 
 def assessment_pdf(report: AnnualAssessment, heading: OfficeHeading) -> bytes:
@@ -18,7 +17,5 @@ def assessment_pdf(report: AnnualAssessment, heading: OfficeHeading) -> bytes:
         "reports_print.css",
         report=report,
         heading=heading,
-        sheets=[towns_sheet(report), departments_sheet(report), campaigns_sheet(report)],
-        town_chart=town_chart(report.towns.towns),
-        month_chart=month_chart(report.months),
+        **assessment_layout(report),
     )

@@ -11,10 +11,10 @@ from ..pdf import PdfUnavailable
 from ..permissions import REPORT_ROLES, roles_required
 from ..spreadsheets import district_name, office_heading
 from ..training.coverage import local_year_today
-from .charts import month_chart, town_chart
+from .layout import assessment_layout
 from .pdf import assessment_pdf
-from .services import YEAR_MAX, YEAR_MIN, ReportYearError, annual_assessment, parse_report_year
-from .xlsx import assessment_workbook, campaigns_sheet, departments_sheet, towns_sheet
+from .services import ReportYearError, annual_assessment, parse_report_year
+from .xlsx import assessment_workbook
 
 bp = Blueprint("reports", __name__)
 
@@ -46,8 +46,6 @@ def _refused(message: str, raw: str):
             report=None,
             year_error=message,
             year_value=raw,
-            year_min=YEAR_MIN,
-            year_max=YEAR_MAX,
         ),
         400,
     )
@@ -65,11 +63,7 @@ def annual():
         report=report,
         year_error=None,
         year_value=str(year),
-        year_min=YEAR_MIN,
-        year_max=YEAR_MAX,
-        sheets=[towns_sheet(report), departments_sheet(report), campaigns_sheet(report)],
-        town_chart=town_chart(report.towns.towns),
-        month_chart=month_chart(report.months),
+        **assessment_layout(report),
     )
 
 

@@ -6,7 +6,8 @@ Plain data for the page, the XLSX, the PDF and the command line (they only lay i
   assessment's town figures equal the coverage page and ``flask coverage --format json``
   for the same year.
 - **Activities held** in the year: those with a session held in it (``held_in_year``: not
-  cancelled, begun by now, of a published or later-cancelled activity — never a draft).
+  cancelled, begun by now, of a published or later-cancelled activity — never a draft;
+  "now" is read once per report, so every table counts the same sessions).
   Per activity: its held sessions in the year (场次), its registrations holding a place
   (报名人数: confirmed, walk-ins and roster check-ins included; waitlisted or cancelled ones
   not), its live check-ins at those sessions (签到人次), and its summary's counts
@@ -43,10 +44,11 @@ from ..models import (
     Registration,
     RegistrationStatus,
     activity_departments,
+    utcnow,
 )
 from ..training.coverage import DistrictCoverage, coverage_by_town, held_in_year
+from ..years import YEAR_MAX, YEAR_MIN
 
-YEAR_MIN, YEAR_MAX = 2000, 2100
 # The kinds reported as columns, in the order offices list them.
 KINDS = (
     ActivityKind.OUTREACH,
@@ -64,8 +66,9 @@ class ReportYearError(ValueError):
 
 
 def parse_report_year(raw: str | None, default: int) -> int:
-    """The year typed or passed: empty gives ``default``; else ASCII digits from 2000 to
-    2100 (``١٢٣٤`` and ``2026.0`` are refused, as is anything else)."""
+    """The year typed or passed: empty gives ``default``; else ASCII digits from
+    ``YEAR_MIN`` to ``YEAR_MAX`` (``١٢٣٤`` and ``2026.0`` are refused, as is anything
+    else)."""
     text = (raw or "").strip()
     if text == "":
         return default
@@ -77,42 +80,51 @@ def parse_report_year(raw: str | None, default: int) -> int:
     return year
 
 
-@dataclass
-class HeldActivity:
+@dataclass(kw_only=True)
+class Counts:
+    """What activities add up to, besides how many there are."""
+
+    sessions: int = 0
+    registered: int = 0
+    checked_in: int = 0
+    people_reached: int = 0
+    materials: int = 0
+    consultations: int = 0
+
+    def add_counts(self, other: Counts) -> None:
+        self.sessions += other.sessions
+        self.registered += other.registered
+        self.checked_in += other.checked_in
+        self.people_reached += other.people_reached
+        self.materials += other.materials
+        self.consultations += other.consultations
+
+
+@dataclass(kw_only=True)
+class HeldActivity(Counts):
     """One activity held in the year, with its figures for the year."""
 
     id: int
     kind: ActivityKind
     campaign_id: int | None
     first_held_at: datetime
-    sessions: int = 0
-    registered: int = 0
-    checked_in: int = 0
-    people_reached: int = 0
-    materials: int = 0
-    consultations: int = 0
 
 
-@dataclass
-class ActivityFigures:
+@dataclass(kw_only=True)
+class ActivityFigures(Counts):
     """Activities held, by kind, and what they added up to."""
 
     by_kind: Counter = field(default_factory=Counter)
-    sessions: int = 0
-    registered: int = 0
-    checked_in: int = 0
-    people_reached: int = 0
-    materials: int = 0
-    consultations: int = 0
 
     def add(self, activity: HeldActivity) -> None:
+        """Count one activity."""
         self.by_kind[activity.kind] += 1
-        self.sessions += activity.sessions
-        self.registered += activity.registered
-        self.checked_in += activity.checked_in
-        self.people_reached += activity.people_reached
-        self.materials += activity.materials
-        self.consultations += activity.consultations
+        self.add_counts(activity)
+
+    def merge(self, part: ActivityFigures) -> None:
+        """Add another row's figures (an activity in both rows is counted twice)."""
+        self.by_kind.update(part.by_kind)
+        self.add_counts(part)
 
     @property
     def activities(self) -> int:
@@ -196,7 +208,7 @@ class AnnualAssessment:
     def campaign_totals(self) -> ActivityFigures:
         total = ActivityFigures()
         for row in self.campaigns:
-            _merge(total, row.figures)
+            total.merge(row.figures)
         return total
 
     @property
@@ -228,23 +240,11 @@ class AnnualAssessment:
         }
 
 
-def _merge(total: ActivityFigures, part: ActivityFigures) -> None:
-    total.by_kind.update(part.by_kind)
-    total.sessions += part.sessions
-    total.registered += part.registered
-    total.checked_in += part.checked_in
-    total.people_reached += part.people_reached
-    total.materials += part.materials
-    total.consultations += part.consultations
-
-
-def held_ids(year: int):
-    """SELECT of the ids of the activities held in ``year``."""
-    return select(ActivitySession.activity_id).join(Activity).where(held_in_year(year))
-
-
-def held_activities(year: int) -> dict[int, HeldActivity]:
-    """The activities held in ``year`` with their figures (four GROUP BY queries)."""
+def held_activities(year: int, now: datetime) -> dict[int, HeldActivity]:
+    """The activities held in ``year`` by ``now`` with their figures (four GROUP BY
+    queries). The later queries count only the activities the first one found (and, for
+    check-ins, the sessions held by the same ``now``), so a session that begins or an
+    activity published meanwhile is in every figure or in none."""
     held = {
         row.id: HeldActivity(
             id=row.id,
@@ -262,13 +262,13 @@ def held_activities(year: int) -> dict[int, HeldActivity]:
                 func.count(ActivitySession.id).label("sessions"),
             )
             .join(ActivitySession, ActivitySession.activity_id == Activity.id)
-            .where(held_in_year(year))
+            .where(held_in_year(year, now))
             .group_by(Activity.id, Activity.kind, Activity.campaign_id)
         )
     }
     if not held:
         return held
-    ids = held_ids(year)
+    ids = list(held)
     for row in db.session.execute(
         select(Registration.activity_id, func.count().label("n"))
         .where(
@@ -285,7 +285,8 @@ def held_activities(year: int) -> dict[int, HeldActivity]:
         .join(Activity, Activity.id == ActivitySession.activity_id)
         .join(Registration, Registration.id == CheckIn.registration_id)
         .where(
-            held_in_year(year),
+            Activity.id.in_(ids),
+            held_in_year(year, now),
             CheckIn.undone_at.is_(None),
             Registration.is_standing,
         )
@@ -308,8 +309,10 @@ def held_activities(year: int) -> dict[int, HeldActivity]:
 
 
 def annual_assessment(year: int, *, district_name: str = "") -> AnnualAssessment:
-    """The year's assessment (see the module's docstring for what each figure counts)."""
-    held = held_activities(year)
+    """The year's assessment (see the module's docstring for what each figure counts), as
+    of one reading of the clock taken here."""
+    now = utcnow()
+    held = held_activities(year, now)
     everything = ActivityFigures()
     months = [0] * 12
     for activity in held.values():
@@ -324,7 +327,7 @@ def annual_assessment(year: int, *, district_name: str = "") -> AnnualAssessment
     if held:
         for activity_id, department_id in db.session.execute(
             select(activity_departments.c.activity_id, activity_departments.c.department_id).where(
-                activity_departments.c.activity_id.in_(held_ids(year))
+                activity_departments.c.activity_id.in_(list(held))
             )
         ):
             departments[department_id].figures.add(held[activity_id])
@@ -357,7 +360,7 @@ def annual_assessment(year: int, *, district_name: str = "") -> AnnualAssessment
         year=year,
         district_name=district_name,
         made_on=local_today(),
-        towns=coverage_by_town(year),
+        towns=coverage_by_town(year, now=now),
         departments=list(departments.values()),
         without_department=without if without.activities else None,
         activities=everything,

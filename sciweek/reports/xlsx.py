@@ -153,7 +153,11 @@ def campaigns_sheet(report: AnnualAssessment) -> OfficeSheet:
     )
 
 
+def assessment_sheets(report: AnnualAssessment) -> list[OfficeSheet]:
+    """The assessment's three tables, in order: the workbook's sheets, and the tables of the
+    page and the PDF (``layout.assessment_layout``)."""
+    return [towns_sheet(report), departments_sheet(report), campaigns_sheet(report)]
+
+
 def assessment_workbook(report: AnnualAssessment, heading: OfficeHeading) -> bytes:
-    return office_workbook(
-        [towns_sheet(report), departments_sheet(report), campaigns_sheet(report)], heading
-    )
+    return office_workbook(assessment_sheets(report), heading)

@@ -251,16 +251,17 @@ def in_year(year: int) -> ColumnElement[bool]:
     return and_(ActivitySession.starts_at >= start, ActivitySession.starts_at < end)
 
 
-def held_in_year(year: int) -> ColumnElement[bool]:
-    """The session was held in ``year``: not cancelled, begun by now (a session planned for
-    December is not one of May's), of an activity that was published (a draft was never
-    held). 期数 here and every count of the annual assessment use it."""
+def held_in_year(year: int, now: datetime | None = None) -> ColumnElement[bool]:
+    """The session was held in ``year``: not cancelled, begun by ``now`` (default: the
+    present; a session planned for December is not one of May's), of an activity that was
+    published (a draft was never held). 期数 here and every count of the annual assessment
+    use it; a report built from several queries passes the one ``now`` it read to each."""
     start, end = year_bounds(year)
     return and_(
         ActivitySession.counts_for_coverage,
         Activity.status != ActivityStatus.DRAFT,
         ActivitySession.starts_at >= start,
-        ActivitySession.starts_at < min(end, utcnow()),
+        ActivitySession.starts_at < min(end, now or utcnow()),
     )
 
 
@@ -306,8 +307,11 @@ def _is_trained(per_cadre, target):
     )
 
 
-def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCoverage:
-    """Coverage per town and for the district in ``year`` (five queries in all)."""
+def coverage_by_town(
+    year: int, town_ids: list[int] | None = None, *, now: datetime | None = None
+) -> DistrictCoverage:
+    """Coverage per town and for the district in ``year`` (five queries in all); 期数 counts
+    the trainings held by ``now`` (default: the present)."""
     towns_stmt = select(Town.id, Town.code, Town.name).order_by(*TOWN_ORDER)
     if town_ids is not None:
         towns_stmt = towns_stmt.where(Town.id.in_(town_ids))
@@ -354,7 +358,7 @@ def coverage_by_town(year: int, town_ids: list[int] | None = None) -> DistrictCo
     held = (
         select(Activity.town_id, func.count(func.distinct(Activity.id)).label("trainings"))
         .join(ActivitySession, ActivitySession.activity_id == Activity.id)
-        .where(Activity.counts_for_coverage, held_in_year(year))
+        .where(Activity.counts_for_coverage, held_in_year(year, now))
         .group_by(Activity.town_id)
     )
     district_trainings = 0

@@ -48,6 +48,7 @@ from ..permissions import (
 from ..placenames import natural_key
 from ..spreadsheets import district_name, office_heading
 from ..transactions import all_or_nothing, finish_reading
+from ..years import YEAR_MAX, YEAR_MIN
 from .coverage import (
     coverage_by_town,
     district_target,
@@ -88,7 +89,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _year() -> int:
-    return query_int("year", minimum=2000, maximum=2100) or local_year_today()
+    return query_int("year", minimum=YEAR_MIN, maximum=YEAR_MAX) or local_year_today()
 
 
 def _xlsx_response(data: bytes, filename: str) -> Response:
@@ -118,6 +119,8 @@ def coverage():
         report=report,
         ranked=ranked,
         year=year,
+        year_min=YEAR_MIN,
+        year_max=YEAR_MAX,
         district=own_town_ids(current_user) is None,
     )
 
@@ -394,7 +397,14 @@ def targets():
         flash(_("%(year)s年目标已保存。", year=year), "success")
         return redirect(url_for("training.targets", year=year))
     rows = [(row, town_by_id.get(parse_id(row.town_id.data))) for row in form.rows]
-    return render_template("training/targets.html", form=form, rows=rows, year=year)
+    return render_template(
+        "training/targets.html",
+        form=form,
+        rows=rows,
+        year=year,
+        year_min=YEAR_MIN,
+        year_max=YEAR_MAX,
+    )
 
 
 # --- attendees who match no cadre ----------------------------------------------------------
