@@ -78,9 +78,9 @@ _patch_gthread(_gthread)
 # A proxy keeping a few long-lived upstream connections would see the same. gunicorn's own
 # ``reuse_port`` gives each worker its own socket bound with SO_REUSEPORT (arbiter.py,
 # ``spawn_worker``), and the kernel spreads new connections over them by a hash of their
-# addresses. It is turned on here for TCP binds only: Unix sockets cannot be shared so, and
-# sockets handed over by systemd are already bound. tests/test_gunicorn_conf.py checks the
-# spread against a real gunicorn.
+# addresses. It is turned on here for the gthread worker (README's deployment) on TCP binds
+# only: Unix sockets cannot be shared so, and sockets handed over by systemd are already
+# bound. tests/test_gunicorn_conf.py checks the spread against a real gunicorn.
 #
 # SO_REUSEPORT would also let a second server started by mistake on the same port share it
 # silently instead of failing; the check below keeps gunicorn's "Address already in use".
@@ -105,7 +105,12 @@ def on_starting(server) -> None:
     addresses = cfg.address
     tcp_only = all(isinstance(address, tuple) for address in addresses)
     handed_over = _systemd.listen_fds(unset_environment=False) or "GUNICORN_FD" in _os.environ
-    if not tcp_only or handed_over or not hasattr(_socket, "SO_REUSEPORT"):
+    # Only gthread workers: a sync worker busy with one slow request would leave the
+    # connections hashed to its own socket waiting while other workers idle (with one shared
+    # socket a free worker takes them). A gthread worker's poller accepts while its threads
+    # work, with one socket or its own, so its own socket costs it nothing.
+    threaded = cfg.worker_class_str.lower().endswith(("gthread", "threadworker"))
+    if not threaded or not tcp_only or handed_over or not hasattr(_socket, "SO_REUSEPORT"):
         return
     if "GUNICORN_PID" not in _os.environ:  # not a re-exec (USR2), whose parent holds the port
         taken = [
