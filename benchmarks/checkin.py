@@ -34,6 +34,13 @@ Every row records how wrk's connections sat on the two workers halfway through t
 row's figure halves. gunicorn.conf.py gives each worker its own socket so that the kernel
 spreads them; before it, splits of 50/0 made the `/healthz/db` ceiling move 1,010-3,027.
 
+Every row also records where the machine's CPU time went, in milliseconds per answered
+request (``CPU ms per request``, from /proc): gunicorn's processes, PostgreSQL's processes,
+and the rest (wrk, the kernel's network work, anything else). On a CPU-bound run (idle
+near 0 %) requests/s is about the cores' time divided by their sum, so a ratio between two
+rows is the ratio of what their requests cost, and the per-part difference says where a
+scan's extra cost is spent.
+
 All figures are wrk's: requests/s over the run, p50/p99 from its latency histogram
 (``--latency``; wrk 4.1 corrects closed-loop latencies for coordinated omission). After
 each worker class the script checks, from the database, that every run was exactly-once:
@@ -311,7 +318,10 @@ def measure_worker_class(worker_class, args, database_url, instance, tickets, ac
             flush=True,
         )
 
-    split = {"connections_per_worker": server.connections_per_worker}
+    split = {
+        "connections_per_worker": server.connections_per_worker,
+        "server_pids": server.server_pids,
+    }
 
     with server:
         door = Door(server.url, tickets, activity_id, token, args.repeat_share)
@@ -379,8 +389,9 @@ def table(label: str, rows: list[wrk.WrkRun], scans: list[ScanRun]) -> list[str]
         f"### gunicorn {label}",
         "",
         "| load | connections | per worker | requests | req/s | p50 ms | p99 ms | non-2xx "
-        "| socket errors | load average before |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| socket errors | CPU ms per request: server / database / rest | CPU idle "
+        "| load average before |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for run in rows:
         non_2xx = sum(n for code, n in run.statuses.items() if not 200 <= code < 300)
@@ -388,7 +399,8 @@ def table(label: str, rows: list[wrk.WrkRun], scans: list[ScanRun]) -> list[str]
             f"| {run.label} | {run.connections} | {split_text(run)} | {run.requests} "
             f"| {run.rps:,.0f} "
             f"| {run.p50_ms:.1f} | {run.p99_ms:.1f} | {non_2xx} | {run.socket_errors} "
-            f"| {run.load_before} |"
+            f"| {run.cpu.text() if run.cpu else '?'} "
+            f"| {f'{run.cpu.idle:.0%}' if run.cpu else '?'} | {run.load_before} |"
         )
     lines.append("")
     by_key = {(r.label, r.connections): r for r in rows}
@@ -401,6 +413,13 @@ def table(label: str, rows: list[wrk.WrkRun], scans: list[ScanRun]) -> list[str]
             f"- {run.connections} connections: scans/s ÷ `/healthz/db` = "
             f"**{run.rps / db_ceiling.rps:.2f}**, ÷ `/healthz` = **{run.rps / bare.rps:.2f}**"
         )
+        if run.cpu and db_ceiling.cpu:
+            lines.append(
+                f"  - CPU a scan costs beyond a `/healthz/db` request: server "
+                f"{run.cpu.server - db_ceiling.cpu.server:+.2f} ms, database "
+                f"{run.cpu.database - db_ceiling.cpu.database:+.2f} ms, rest "
+                f"{run.cpu.rest - db_ceiling.cpu.rest:+.2f} ms"
+            )
     paced = next((r for r in rows if r.label == PACED), None)
     paced_ceiling = next((r for r in rows if r.label == PACED_CEILING), None)
     if paced and paced_ceiling:

@@ -36,6 +36,98 @@ def wrk_version() -> str:
     return first.split(" Copyright")[0].strip()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_ticks(pid: int) -> int | None:
+    """User and system CPU ticks a live process has used; None once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def _postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine: backends, WAL writer, checkpointer."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    total = sum(values[:8])  # without guest time, which steal and user already hold
+    return total - idle, total
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """Where the machine's CPU time went during a run, in ms per answered request.
+
+    ``server``: gunicorn's master and workers; ``database``: every PostgreSQL process
+    (backends, WAL writer, checkpointer); ``rest``: the load generator, the kernel's
+    network work done outside those processes, and anything else running. ``idle``: the
+    share of the machine's CPU time nobody used (near 0 means CPU-bound).
+    """
+
+    server: float
+    database: float
+    rest: float
+    idle: float
+
+    def text(self) -> str:
+        return f"{self.server:.2f} / {self.database:.2f} / {self.rest:.2f}"
+
+
+def _ticks(pids: list[int]) -> dict[int, int]:
+    ticks = {pid: _process_ticks(pid) for pid in pids}
+    return {pid: t for pid, t in ticks.items() if t is not None}
+
+
+class _CpuMeter:
+    """CPU ticks used between ``start`` and ``stop`` by the server, PostgreSQL and the rest.
+
+    A process that ends during the run is left out, with its ticks, so the server's pool
+    should stay open (gunicorn's workers and their database connections persist through a
+    run); its time then shows in ``rest``.
+    """
+
+    def __init__(self, server_pids: Callable[[], list[int]]):
+        self.server_pids = server_pids
+
+    def _snapshot(self) -> tuple[dict[int, int], dict[int, int], tuple[int, int]]:
+        return _ticks(self.server_pids()), _ticks(_postgres_pids()), _machine_ticks()
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+
+    def stop(self) -> None:
+        self.after = self._snapshot()
+
+    def use(self, requests: int) -> CpuUse:
+        server0, database0, (busy0, total0) = self.before
+        server1, database1, (busy1, total1) = self.after
+        # A process started during the run counts from 0; one that ended is left out.
+        server = sum(t - server0.get(pid, 0) for pid, t in server1.items())
+        database = sum(t - database0.get(pid, 0) for pid, t in database1.items())
+        busy, total = busy1 - busy0, total1 - total0
+        per_request_ms = 1000 / CLOCK_TICKS / max(requests, 1)
+        return CpuUse(
+            server=server * per_request_ms,
+            database=database * per_request_ms,
+            rest=max(busy - server - database, 0) * per_request_ms,
+            idle=(total - busy) / total if total else 0.0,
+        )
+
+
 def load_average() -> str:
     """The 1, 5 and 15-minute load averages, as ``uptime`` shows them."""
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -55,6 +147,8 @@ class WrkRun:
     output: str = field(repr=False)
     # Client connections each server worker held halfway through the run (see ``run``).
     split: list[int] | None = None
+    # Where the CPU time went, per answered request (see ``run``'s ``server_pids``).
+    cpu: CpuUse | None = None
 
     @property
     def rps(self) -> float:
@@ -113,6 +207,7 @@ def run(
     stop_when_threads_finish: bool = False,
     threads: int = THREADS,
     connections_per_worker: Callable[[], list[int]] | None = None,
+    server_pids: Callable[[], list[int]] | None = None,
 ) -> WrkRun:
     """Run wrk once and return its figures; the load average is read just before.
 
@@ -123,6 +218,11 @@ def run(
     ``connections_per_worker`` is called halfway through the run: how wrk's kept-alive
     connections sit on the server's workers decides how many cores serve them (all of them
     on one worker leave the other core idle), so every ratio between runs needs it.
+
+    ``server_pids``: the server's processes; the run then records where the machine's CPU
+    time went, per answered request (``CpuUse``): in the server, in PostgreSQL, elsewhere.
+    A ratio between two kinds of request is the ratio of what they cost, and this shows
+    which part of the machine a difference is spent in.
     """
     threads = min(threads, connections)
     load = load_average()
@@ -140,6 +240,9 @@ def run(
     ]
     if script_args:
         args += ["--", *[str(a) for a in script_args]]
+    meter = _CpuMeter(server_pids) if server_pids is not None else None
+    if meter is not None:
+        meter.start()
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     split: list[list[int]] = []
     sampler = None
@@ -157,6 +260,8 @@ def run(
                 ender = threading.Thread(target=_interrupt_until_exit, args=(process,))
                 ender.start()
     process.wait()
+    if meter is not None:
+        meter.stop()
     if ender is not None:
         ender.join()
     if sampler is not None:
@@ -167,6 +272,7 @@ def run(
     if process.returncode != 0 or report is None:
         raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
     data = json.loads(report.removeprefix("WRK_JSON "))
+    cpu = meter.use(data["requests"]) if meter is not None else None
     own = data.get("own_latency_us")
     return WrkRun(
         label=label,
@@ -180,6 +286,7 @@ def run(
         counters=data["counters"],
         output=output,
         split=split[0] if split else None,
+        cpu=cpu,
     )
 
 

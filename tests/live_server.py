@@ -104,6 +104,10 @@ class LiveServer:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return sorted(int(child) for child in children)
 
+    def server_pids(self) -> list[int]:
+        """gunicorn's master and its workers."""
+        return [self.process.pid, *self.worker_pids()]
+
     def connections_per_worker(self) -> list[int]:
         """How many established client connections each worker holds, in worker_pids order
         (Linux: the port's sockets from /proc/net/tcp*, matched to each worker's fds)."""
