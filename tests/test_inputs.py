@@ -1,7 +1,7 @@
 """Malformed input gets a 400, a 404 or a message beside the field; never a 500.
 
 The table holds concrete requests that used to answer 500 (found by the audit and by
-tests/test_fuzz.py) or to store what they should have refused; each runs on SQLite and on
+tests/test_fuzz_*.py) or to store what they should have refused; each runs on SQLite and on
 PostgreSQL.
 """
 
